@@ -1,0 +1,264 @@
+//! Devices: anything with a length that can be read (and, for targets, written) at offsets.
+//! Linux block devices, regular image files, and in-memory buffers for tests.
+
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Random-access reading of untrusted bytes. Parsers take `&dyn ReadAt` so they can run on a
+/// real disk, a partition slice or a byte buffer alike.
+pub trait ReadAt: Sync {
+    /// Fills `buf` from `offset`; reading past the end is an error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+    fn size(&self) -> u64;
+
+    /// Convenience: `len` bytes at `offset` as a new buffer (bounded by the device size).
+    fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let end = offset.checked_add(len as u64);
+        if end.map_or(true, |e| e > self.size()) {
+            return Err(Error::corrupt(
+                "device",
+                offset,
+                format!("read of {len} bytes past the end ({} bytes)", self.size()),
+            ));
+        }
+        let mut v = vec![0u8; len];
+        self.read_exact_at(&mut v, offset)?;
+        Ok(v)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let start = usize::try_from(offset).ok().filter(|&s| s <= self.len());
+        match start.and_then(|s| s.checked_add(buf.len()).filter(|&e| e <= self.len()).map(|e| (s, e))) {
+            Some((s, e)) => {
+                buf.copy_from_slice(&self[s..e]);
+                Ok(())
+            }
+            None => Err(Error::corrupt("buffer", offset, "read past the end")),
+        }
+    }
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.as_slice().read_exact_at(buf, offset)
+    }
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// A window `[offset, offset + len)` of another device: a partition seen as a filesystem.
+pub struct Slice<'a> {
+    pub dev: &'a dyn ReadAt,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl ReadAt for Slice<'_> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let end = offset.checked_add(buf.len() as u64);
+        if end.map_or(true, |e| e > self.len) {
+            return Err(Error::corrupt(
+                "partition",
+                offset,
+                format!("read of {} bytes past the end of the {}-byte partition", buf.len(), self.len),
+            ));
+        }
+        self.dev.read_exact_at(buf, self.offset + offset)
+    }
+    fn size(&self) -> u64 {
+        self.len
+    }
+}
+
+/// What a disk is, independent of the name the kernel gave it this boot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DiskIdentity {
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub size: u64,
+    pub logical_sector_size: u64,
+    pub physical_sector_size: u64,
+    /// The path it was opened by, for messages only.
+    pub path: String,
+}
+
+impl DiskIdentity {
+    /// "Samsung SSD 860 (S3Z9NB0K123456, 500.1 GB)" or the path when the model is unknown.
+    pub fn describe(&self) -> String {
+        let name = self.model.clone().unwrap_or_else(|| self.path.clone());
+        match &self.serial {
+            Some(s) => format!("{name} ({s}, {})", crate::human_bytes(self.size)),
+            None => format!("{name} ({})", crate::human_bytes(self.size)),
+        }
+    }
+}
+
+/// An opened disk or disk image file.
+pub struct Device {
+    file: File,
+    path: PathBuf,
+    size: u64,
+    is_block: bool,
+    writable: bool,
+    pub identity: DiskIdentity,
+    /// `st_rdev` for block devices, `(st_dev, st_ino)` for files: equal keys mean the same disk.
+    pub key: (u64, u64),
+}
+
+nix::ioctl_read!(blk_getsize64, 0x12, 114, u64);
+nix::ioctl_read_bad!(blk_sszget, 0x1268, libc::c_int);
+nix::ioctl_read_bad!(blk_pbszget, 0x127B, libc::c_uint);
+nix::ioctl_write_ptr_bad!(blk_zeroout, 0x127F, [u64; 2]);
+
+impl Device {
+    /// Opens a source: read-only, always. Nothing in the engine can write through it.
+    pub fn open_read(path: &Path) -> Result<Device> {
+        Self::open(path, false)
+    }
+
+    /// Opens a target for writing. Regular files are not created here: the caller decides.
+    pub fn open_write(path: &Path) -> Result<Device> {
+        Self::open(path, true)
+    }
+
+    fn open(path: &Path, write: bool) -> Result<Device> {
+        let canonical = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(write);
+        if write {
+            // Exclusive open of a block device fails if it is mounted or in use by the kernel.
+            let md = std::fs::metadata(&canonical).map_err(|e| Error::io(path, e))?;
+            if md.file_type().is_block_device() {
+                opts.custom_flags(libc::O_EXCL);
+            }
+        }
+        let file = opts.open(&canonical).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EBUSY) {
+                Error::Refused(format!("{} is in use (mounted or held by the kernel)", path.display()))
+            } else {
+                Error::io(path, e)
+            }
+        })?;
+        let md = file.metadata().map_err(|e| Error::io(path, e))?;
+        let is_block = md.file_type().is_block_device();
+        let (size, lss, pss, key) = if is_block {
+            use std::os::fd::AsRawFd;
+            let fd = file.as_raw_fd();
+            let mut size = 0u64;
+            let mut lss: libc::c_int = 512;
+            let mut pss: libc::c_uint = 512;
+            // SAFETY: the fd is open and the out-pointers are valid for the ioctls' sizes.
+            unsafe {
+                blk_getsize64(fd, &mut size).map_err(|e| Error::io(path, e.into()))?;
+                blk_sszget(fd, &mut lss).map_err(|e| Error::io(path, e.into()))?;
+                blk_pbszget(fd, &mut pss).map_err(|e| Error::io(path, e.into()))?;
+            }
+            (size, lss as u64, pss as u64, (md.rdev(), 0))
+        } else if md.file_type().is_file() {
+            (md.len(), 512, 512, (md.dev(), md.ino()))
+        } else {
+            return Err(Error::Invalid(format!("{} is neither a block device nor a regular file", path.display())));
+        };
+        let (model, serial) = if is_block { crate::disks::model_serial(md.rdev()) } else { (None, None) };
+        Ok(Device {
+            file,
+            identity: DiskIdentity {
+                model,
+                serial,
+                size,
+                logical_sector_size: lss,
+                physical_sector_size: pss,
+                path: path.display().to_string(),
+            },
+            path: canonical,
+            size,
+            is_block,
+            writable: write,
+            key,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn is_block_device(&self) -> bool {
+        self.is_block
+    }
+    pub fn sector_size(&self) -> u64 {
+        self.identity.logical_sector_size
+    }
+
+    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Error::Refused(format!("{} was opened read-only", self.path.display())));
+        }
+        if offset.checked_add(buf.len() as u64).map_or(true, |e| e > self.size) {
+            return Err(Error::Invalid(format!(
+                "write of {} bytes at {offset} past the end of {} ({} bytes)",
+                buf.len(),
+                self.path.display(),
+                self.size
+            )));
+        }
+        self.file.write_all_at(buf, offset).map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Makes `[offset, offset+len)` read as zeros without sending zeros over the bus where the
+    /// device can do it itself: BLKZEROOUT on block devices, a punched hole in files.
+    pub fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        if !self.writable {
+            return Err(Error::Refused(format!("{} was opened read-only", self.path.display())));
+        }
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        let done = if self.is_block {
+            let range = [offset, len];
+            // SAFETY: fd is open; the range array lives across the call.
+            unsafe { blk_zeroout(fd, &range) }.is_ok()
+        } else {
+            nix::fcntl::fallocate(
+                fd,
+                nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+                offset as i64,
+                len as i64,
+            )
+            .is_ok()
+        };
+        if !done {
+            // Fallback for devices and filesystems that cannot: plain zero writes.
+            let zeros = vec![0u8; (len.min(1 << 20)) as usize];
+            let mut pos = offset;
+            while pos < offset + len {
+                let n = (offset + len - pos).min(zeros.len() as u64) as usize;
+                self.write_all_at(&zeros[..n], pos)?;
+                pos += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes everything written to stable storage.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_all().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl ReadAt for Device {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.file.read_exact_at(buf, offset).map_err(|e| Error::io(&self.path, e))
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
