@@ -32,7 +32,11 @@ pub trait ReadAt: Sync {
 impl ReadAt for [u8] {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         let start = usize::try_from(offset).ok().filter(|&s| s <= self.len());
-        match start.and_then(|s| s.checked_add(buf.len()).filter(|&e| e <= self.len()).map(|e| (s, e))) {
+        match start.and_then(|s| {
+            s.checked_add(buf.len())
+                .filter(|&e| e <= self.len())
+                .map(|e| (s, e))
+        }) {
             Some((s, e)) => {
                 buf.copy_from_slice(&self[s..e]);
                 Ok(())
@@ -68,7 +72,11 @@ impl ReadAt for Slice<'_> {
             return Err(Error::corrupt(
                 "partition",
                 offset,
-                format!("read of {} bytes past the end of the {}-byte partition", buf.len(), self.len),
+                format!(
+                    "read of {} bytes past the end of the {}-byte partition",
+                    buf.len(),
+                    self.len
+                ),
             ));
         }
         self.dev.read_exact_at(buf, self.offset + offset)
@@ -142,7 +150,10 @@ impl Device {
         }
         let file = opts.open(&canonical).map_err(|e| {
             if e.raw_os_error() == Some(libc::EBUSY) {
-                Error::Refused(format!("{} is in use (mounted or held by the kernel)", path.display()))
+                Error::Refused(format!(
+                    "{} is in use (mounted or held by the kernel)",
+                    path.display()
+                ))
             } else {
                 Error::io(path, e)
             }
@@ -165,9 +176,16 @@ impl Device {
         } else if md.file_type().is_file() {
             (md.len(), 512, 512, (md.dev(), md.ino()))
         } else {
-            return Err(Error::Invalid(format!("{} is neither a block device nor a regular file", path.display())));
+            return Err(Error::Invalid(format!(
+                "{} is neither a block device nor a regular file",
+                path.display()
+            )));
         };
-        let (model, serial) = if is_block { crate::disks::model_serial(md.rdev()) } else { (None, None) };
+        let (model, serial) = if is_block {
+            crate::disks::model_serial(md.rdev())
+        } else {
+            (None, None)
+        };
         Ok(Device {
             file,
             identity: DiskIdentity {
@@ -198,9 +216,15 @@ impl Device {
 
     pub fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         if !self.writable {
-            return Err(Error::Refused(format!("{} was opened read-only", self.path.display())));
+            return Err(Error::Refused(format!(
+                "{} was opened read-only",
+                self.path.display()
+            )));
         }
-        if offset.checked_add(buf.len() as u64).map_or(true, |e| e > self.size) {
+        if offset
+            .checked_add(buf.len() as u64)
+            .map_or(true, |e| e > self.size)
+        {
             return Err(Error::Invalid(format!(
                 "write of {} bytes at {offset} past the end of {} ({} bytes)",
                 buf.len(),
@@ -208,7 +232,9 @@ impl Device {
                 self.size
             )));
         }
-        self.file.write_all_at(buf, offset).map_err(|e| Error::io(&self.path, e))
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// Makes `[offset, offset+len)` read as zeros without sending zeros over the bus where the
@@ -218,7 +244,10 @@ impl Device {
             return Ok(());
         }
         if !self.writable {
-            return Err(Error::Refused(format!("{} was opened read-only", self.path.display())));
+            return Err(Error::Refused(format!(
+                "{} was opened read-only",
+                self.path.display()
+            )));
         }
         use std::os::fd::AsRawFd;
         let fd = self.file.as_raw_fd();
@@ -229,7 +258,8 @@ impl Device {
         } else {
             nix::fcntl::fallocate(
                 fd,
-                nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+                nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE
+                    | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
                 offset as i64,
                 len as i64,
             )
@@ -256,7 +286,9 @@ impl Device {
 
 impl ReadAt for Device {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-        self.file.read_exact_at(buf, offset).map_err(|e| Error::io(&self.path, e))
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| Error::io(&self.path, e))
     }
     fn size(&self) -> u64 {
         self.size

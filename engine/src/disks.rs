@@ -9,12 +9,22 @@ pub fn model_serial(rdev: u64) -> (Option<String>, Option<String>) {
     let Ok(dev) = udev::Device::from_syspath(std::path::Path::new(&syspath)) else {
         return (None, None);
     };
-    let prop = |k: &str| dev.property_value(k).map(|v| v.to_string_lossy().replace('_', " ").trim().to_string());
+    let prop = |k: &str| {
+        dev.property_value(k)
+            .map(|v| v.to_string_lossy().replace('_', " ").trim().to_string())
+    };
     let model = prop("ID_MODEL").or_else(|| sysfs_attr(&syspath, "device/model"));
-    let serial = prop("ID_SERIAL_SHORT").or_else(|| sysfs_attr(&syspath, "serial").or_else(|| sysfs_attr(&syspath, "device/serial")));
-    (model.filter(|s| !s.is_empty()), serial.filter(|s| !s.is_empty()))
+    let serial = prop("ID_SERIAL_SHORT").or_else(|| {
+        sysfs_attr(&syspath, "serial").or_else(|| sysfs_attr(&syspath, "device/serial"))
+    });
+    (
+        model.filter(|s| !s.is_empty()),
+        serial.filter(|s| !s.is_empty()),
+    )
 }
 
 fn sysfs_attr(syspath: &str, attr: &str) -> Option<String> {
-    std::fs::read_to_string(format!("{syspath}/{attr}")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(format!("{syspath}/{attr}"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }

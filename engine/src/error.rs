@@ -8,11 +8,19 @@ pub enum Error {
     NotFound { what: String },
     /// Bytes on a disk or in a repository that fail a check; `offset` is where, in `what`.
     #[error("{what} is corrupt at offset {offset}: {detail}")]
-    Corrupt { what: String, offset: u64, detail: String },
+    Corrupt {
+        what: String,
+        offset: u64,
+        detail: String,
+    },
     #[error("unsupported: {0}")]
     Unsupported(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A safety interlock refused the operation; the message names the disks and sizes.
     #[error("refused: {0}")]
     Refused(String),
@@ -26,9 +34,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub fn corrupt(what: impl Into<String>, offset: u64, detail: impl Into<String>) -> Self {
-        Error::Corrupt { what: what.into(), offset, detail: detail.into() }
+        Error::Corrupt {
+            what: what.into(),
+            offset,
+            detail: detail.into(),
+        }
     }
 }

@@ -87,7 +87,13 @@ impl ExtentList {
 
     /// Every range moved by `delta` bytes (a filesystem map made absolute on its disk).
     pub fn shifted(&self, delta: u64) -> ExtentList {
-        ExtentList { extents: self.extents.iter().map(|e| Extent::new(e.start + delta, e.len)).collect() }
+        ExtentList {
+            extents: self
+                .extents
+                .iter()
+                .map(|e| Extent::new(e.start + delta, e.len))
+                .collect(),
+        }
     }
 
     /// The parts of this set inside `[start, end)`.
@@ -169,14 +175,22 @@ mod tests {
         assert_eq!(l.as_slice(), &[Extent::new(0, 35)]);
         l.push(100, 1);
         l.push(50, 1);
-        assert_eq!(l.as_slice(), &[Extent::new(0, 35), Extent::new(50, 1), Extent::new(100, 1)]);
+        assert_eq!(
+            l.as_slice(),
+            &[Extent::new(0, 35), Extent::new(50, 1), Extent::new(100, 1)]
+        );
         assert_eq!(l.total(), 37);
     }
 
     #[test]
     fn clipping_keeps_only_the_window() {
-        let l: ExtentList = [Extent::new(0, 10), Extent::new(20, 10)].into_iter().collect();
-        assert_eq!(l.clipped(5, 25).as_slice(), &[Extent::new(5, 5), Extent::new(20, 5)]);
+        let l: ExtentList = [Extent::new(0, 10), Extent::new(20, 10)]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            l.clipped(5, 25).as_slice(),
+            &[Extent::new(5, 5), Extent::new(20, 5)]
+        );
         assert_eq!(l.covered(0, 100), 20);
         assert!(l.clipped(10, 20).is_empty());
     }
@@ -186,6 +200,12 @@ mod tests {
         let mut l = ExtentList::new();
         // units 0,1 used; 2..8 free; 8..16 used; 16 used
         push_bitmap_lsb(&mut l, &[0b0000_0011, 0xff, 0x01], 0, 17, 4096, 1 << 20);
-        assert_eq!(l.as_slice(), &[Extent::new((1 << 20), 8192), Extent::new((1 << 20) + 8 * 4096, 9 * 4096)]);
+        assert_eq!(
+            l.as_slice(),
+            &[
+                Extent::new((1 << 20), 8192),
+                Extent::new((1 << 20) + 8 * 4096, 9 * 4096)
+            ]
+        );
     }
 }

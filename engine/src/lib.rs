@@ -9,8 +9,13 @@
 pub mod device;
 pub mod disks;
 pub mod error;
+pub mod events;
 pub mod extent;
 pub mod fs;
+pub mod pipeline;
+pub mod plan;
+pub mod repo;
+pub mod safety;
 pub mod table;
 
 pub use error::{Error, Result};

@@ -1,6 +1,6 @@
 //! Used-block map of ext2/3/4 (block group bitmaps, flex_bg, 64bit, uninitialised groups).
 
-use super::{FsInfo, Filesystem};
+use super::{Filesystem, FsInfo};
 use crate::device::ReadAt;
 use crate::error::Result;
 

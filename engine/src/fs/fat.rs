@@ -1,6 +1,6 @@
 //! Used-block map of FAT12/16/32 (the allocation table).
 
-use super::{FsInfo, Filesystem};
+use super::{Filesystem, FsInfo};
 use crate::device::ReadAt;
 use crate::error::Result;
 

@@ -1,6 +1,6 @@
 //! Used-block map of NTFS (the $Bitmap file, MFT record 6).
 
-use super::{FsInfo, Filesystem};
+use super::{Filesystem, FsInfo};
 use crate::device::ReadAt;
 use crate::error::Result;
 

@@ -13,6 +13,12 @@ pub fn read(_dev: &dyn ReadAt, _sector_size: u64) -> Result<Option<PartitionTabl
 /// the primary entry array), returns the writes that lay the table out on a target of
 /// `target_size` bytes: the primary header rewritten (alternate LBA, last usable LBA, CRC) and
 /// the backup entry array and header at the end of the target.
-pub fn relocate(_primary: &[u8], _sector_size: u64, _target_size: u64) -> Result<Vec<(u64, Vec<u8>)>> {
-    Err(crate::error::Error::Unsupported("GPT relocation not written yet".into()))
+pub fn relocate(
+    _primary: &[u8],
+    _sector_size: u64,
+    _target_size: u64,
+) -> Result<Vec<(u64, Vec<u8>)>> {
+    Err(crate::error::Error::Unsupported(
+        "GPT relocation not written yet".into(),
+    ))
 }

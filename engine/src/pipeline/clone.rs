@@ -1,0 +1,79 @@
+//! Clone: disk to disk, used blocks only, through a reader thread and a writer (the caller's
+//! thread) so reading the source and writing the target overlap.
+
+use super::{
+    finish_table, read_window, region_is_written, windows, write_window, QUEUE_PER_WORKER,
+};
+use crate::device::{Device, ReadAt};
+use crate::error::Result;
+use crate::events::{Cancel, Progress, Sink};
+use crate::plan::Plan;
+use crossbeam_channel::bounded;
+
+#[derive(Debug, Clone, Default)]
+pub struct CloneReport {
+    pub bytes: u64,
+    pub zero_bytes: u64,
+}
+
+/// Copy windows this large in one write when the used map allows: fewer, larger writes.
+const CLONE_CHUNK: u64 = 4 << 20;
+
+pub fn clone(
+    source: &dyn ReadAt,
+    plan: &Plan,
+    target: &Device,
+    sink: &dyn Sink,
+    cancel: &Cancel,
+) -> Result<CloneReport> {
+    let kind = plan.table.kind;
+    let regions: Vec<_> = plan
+        .regions
+        .iter()
+        .filter(|r| region_is_written(kind, r))
+        .cloned()
+        .collect();
+    let total: u64 = regions.iter().map(|r| r.used.total()).sum();
+    let mut progress = Progress::start(sink, "clone", total);
+    let mut report = CloneReport::default();
+    let (tx, rx) = bounded::<Result<(super::Window, Vec<u8>)>>(QUEUE_PER_WORKER * 2);
+    let regions_ref = &regions;
+    std::thread::scope(|s| -> Result<()> {
+        s.spawn(move || {
+            for w in windows(regions_ref, CLONE_CHUNK) {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let mut buf = Vec::new();
+                let r = read_window(source, &regions_ref[w.region].used, &w, &mut buf)
+                    .map(|()| (w, buf));
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for item in rx {
+            cancel.check()?;
+            let (w, buf) = item?;
+            let zero = super::is_zero(&buf);
+            write_window(
+                target,
+                &regions_ref[w.region].used,
+                w.offset,
+                w.len,
+                if zero { None } else { Some(&buf) },
+            )?;
+            if zero {
+                report.zero_bytes += w.used;
+            }
+            report.bytes += w.used;
+            progress.add(w.used);
+        }
+        cancel.check()
+    })?;
+    finish_table(target, kind, plan.table.sector_size)?;
+    target.sync()?;
+    progress.finish("clone");
+    Ok(report)
+}

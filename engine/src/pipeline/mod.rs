@@ -1,0 +1,238 @@
+//! The pipelines: clone (disk to disk), save (disk to repository), restore (repository to disk)
+//! and verify. Each overlaps reading, hashing/compressing and writing on separate threads with
+//! bounded queues, so all cores work and memory stays fixed whatever the disk size.
+
+pub mod clone;
+pub mod restore;
+pub mod save;
+pub mod verify;
+
+use crate::device::{Device, ReadAt};
+use crate::error::Result;
+use crate::extent::ExtentList;
+use crate::plan::Region;
+use crate::table::{self, TableKind};
+
+/// Work items in flight per worker thread: bounds memory to a few chunks per core.
+pub(crate) const QUEUE_PER_WORKER: usize = 4;
+
+/// Reads through free gaps smaller than this instead of issuing two reads: one larger read is
+/// cheaper than two small ones on every kind of disk (the gap is zeroed afterwards).
+const BRIDGE_GAP: u64 = 256 << 10;
+
+pub fn worker_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// A chunk-sized window of one region: aligned to `chunk_size` in absolute disk offsets (so
+/// the same disk always cuts into the same chunks, which is what makes incremental images
+/// store only what changed) and clipped to the region.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub region: usize,
+    pub offset: u64,
+    pub len: u64,
+    /// Bytes of the region's used map inside the window.
+    pub used: u64,
+}
+
+/// Every window of the regions that holds used bytes, in disk-offset order within each region.
+pub(crate) fn windows(regions: &[Region], chunk_size: u64) -> impl Iterator<Item = Window> + '_ {
+    regions.iter().enumerate().flat_map(move |(ri, r)| {
+        let mut out = Vec::new();
+        let mut pos = r.start;
+        let end = r.end();
+        // Skip straight to used data: a sparse region must cost time in its used bytes only.
+        let mut ext = r.used.iter().peekable();
+        while pos < end {
+            while let Some(e) = ext.peek() {
+                if e.end() <= pos {
+                    ext.next();
+                } else {
+                    break;
+                }
+            }
+            let Some(next) = ext.peek() else { break };
+            if next.start > pos {
+                pos = next.start - next.start % chunk_size;
+                pos = pos.max(r.start);
+            }
+            let wend = ((pos / chunk_size + 1) * chunk_size).min(end);
+            let used = r.used.covered(pos, wend);
+            if used > 0 {
+                out.push(Window {
+                    region: ri,
+                    offset: pos,
+                    len: wend - pos,
+                    used,
+                });
+            }
+            pos = wend;
+        }
+        out.into_iter()
+    })
+}
+
+/// Reads a window's used bytes into `buf` (resized to the window); free bytes read as zero.
+pub(crate) fn read_window(
+    dev: &dyn ReadAt,
+    used: &ExtentList,
+    w: &Window,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.clear();
+    buf.resize(w.len as usize, 0);
+    let parts = used.clipped(w.offset, w.offset + w.len);
+    let exts = parts.as_slice();
+    let mut i = 0;
+    while i < exts.len() {
+        // Merge neighbours separated by small gaps into one read.
+        let mut j = i;
+        while j + 1 < exts.len() && exts[j + 1].start - exts[j].end() <= BRIDGE_GAP {
+            j += 1;
+        }
+        let start = exts[i].start;
+        let end = exts[j].end();
+        let rel = (start - w.offset) as usize;
+        dev.read_exact_at(&mut buf[rel..rel + (end - start) as usize], start)?;
+        for k in i..j {
+            let gs = (exts[k].end() - w.offset) as usize;
+            let ge = (exts[k + 1].start - w.offset) as usize;
+            buf[gs..ge].fill(0);
+        }
+        i = j + 1;
+    }
+    Ok(())
+}
+
+/// Writes the used parts of a window from `data` (the whole window), or zeroes them when the
+/// chunk is all zeros (`data` is None). Nothing outside the used map is touched.
+pub(crate) fn write_window(
+    target: &Device,
+    used: &ExtentList,
+    w_offset: u64,
+    w_len: u64,
+    data: Option<&[u8]>,
+) -> Result<()> {
+    for e in used.clipped(w_offset, w_offset + w_len).iter() {
+        match data {
+            Some(d) => {
+                let rel = (e.start - w_offset) as usize;
+                target.write_all_at(&d[rel..rel + e.len as usize], e.start)?;
+            }
+            None => target.zero_range(e.start, e.len)?,
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn is_zero(data: &[u8]) -> bool {
+    // Compare in u64 words: this runs over every byte read, so it must be cheap.
+    // SAFETY: every bit pattern is a valid u64; align_to only reinterprets aligned middle bytes.
+    let (head, body, tail) = unsafe { data.align_to::<u64>() };
+    head.iter().all(|&b| b == 0) && body.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
+}
+
+/// After the disk's bytes are written: lay the GPT out for the target's size (primary header
+/// updated, backup entries and header at the target's end). MBR disks need nothing more.
+pub(crate) fn finish_table(target: &Device, kind: TableKind, sector_size: u64) -> Result<()> {
+    if kind != TableKind::Gpt {
+        return Ok(());
+    }
+    // The primary area (LBA 1 through the entry array) as just written from the image.
+    let header = target.read_vec(sector_size, sector_size as usize)?;
+    let le = |r: std::ops::Range<usize>| {
+        header[r]
+            .iter()
+            .rev()
+            .fold(0u64, |a, &b| (a << 8) | b as u64)
+    };
+    let entries_lba = le(72..80);
+    let entries_bytes = le(80..84).saturating_mul(le(84..88));
+    let end = entries_lba
+        .saturating_mul(sector_size)
+        .saturating_add(entries_bytes);
+    if entries_lba < 2 || end > (4 << 20) {
+        return Err(crate::Error::corrupt(
+            "GPT header",
+            sector_size,
+            "entry array location out of range",
+        ));
+    }
+    let primary = target.read_vec(sector_size, (end - sector_size) as usize)?;
+    for (offset, bytes) in table::gpt::relocate(&primary, sector_size, target.size())? {
+        target.write_all_at(&bytes, offset)?;
+    }
+    Ok(())
+}
+
+/// Regions written to a target: a GPT backup is regenerated for the target, never copied.
+pub(crate) fn region_is_written(kind: TableKind, r: &Region) -> bool {
+    !(kind == TableKind::Gpt && matches!(r.kind, crate::plan::RegionKind::TableExtra))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Method, RegionKind};
+
+    fn region(start: u64, len: u64, used: &[(u64, u64)]) -> Region {
+        Region {
+            kind: RegionKind::Partition { number: 1 },
+            start,
+            len,
+            method: Method::UsedBlocks,
+            fs: None,
+            used: used
+                .iter()
+                .map(|&(s, l)| crate::extent::Extent::new(s, l))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn windows_align_to_disk_offsets_and_skip_free_space() {
+        let mb = 1u64 << 20;
+        let r = region(
+            mb / 2,
+            10 * mb,
+            &[(mb / 2, 4096), (5 * mb + 10, 100), (10 * mb, mb / 2)],
+        );
+        let w: Vec<(u64, u64, u64)> = windows(std::slice::from_ref(&r), mb)
+            .map(|w| (w.offset, w.len, w.used))
+            .collect();
+        assert_eq!(
+            w,
+            vec![
+                (mb / 2, mb / 2, 4096),
+                (5 * mb, mb, 100),
+                (10 * mb, mb / 2, mb / 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_window_reads_used_bytes_and_zeroes_free_ones() {
+        let disk: Vec<u8> = (0..4096u32).map(|i| (i % 251 + 1) as u8).collect();
+        let r = region(0, 4096, &[(0, 10), (100, 10), (3000, 1096)]);
+        let w = windows(std::slice::from_ref(&r), 4096)
+            .next()
+            .expect("one window");
+        let mut buf = Vec::new();
+        read_window(&disk, &r.used, &w, &mut buf).expect("read");
+        for (i, b) in buf.iter().enumerate() {
+            let used = i < 10 || (100..110).contains(&i) || i >= 3000;
+            assert_eq!(*b, if used { disk[i] } else { 0 }, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn zero_detection_handles_unaligned_edges() {
+        let mut v = vec![0u8; 1001];
+        assert!(is_zero(&v[1..]));
+        v[1000] = 1;
+        assert!(!is_zero(&v[1..]));
+    }
+}

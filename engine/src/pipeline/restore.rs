@@ -1,0 +1,207 @@
+//! Restore: an image back onto a disk. Everything that can be checked without reading every
+//! chunk is checked before the first write (manifest checksum, every chunk indexed, every pack
+//! present and long enough, the target big enough); then packs are read ahead, chunks are
+//! decompressed and verified on all cores, and written in disk-offset order. Only the image's
+//! used bytes are written; chunks that are all zeros become zeroed ranges, not zero writes.
+
+use super::{finish_table, region_is_written, write_window, QUEUE_PER_WORKER};
+use crate::device::{Device, ReadAt};
+use crate::error::{Error, Result};
+use crate::events::{Cancel, Progress, Sink};
+use crate::repo::manifest::{ChunkRef, Manifest};
+use crate::repo::{pack, ImageRef, Repository};
+use crossbeam_channel::{bounded, Receiver};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreReport {
+    /// Used bytes of the image put on the target (written or zeroed).
+    pub bytes: u64,
+    pub chunks: u64,
+}
+
+/// Describes where a chunk sits, for error messages: image, region, disk offset.
+pub(crate) fn place(image: &ImageRef, region: &str, c: &ChunkRef) -> String {
+    format!("image {image}, {region}, disk offset {}", c.offset)
+}
+
+/// The checks that need no chunk data: every chunk indexed, every pack present and long enough.
+pub fn precheck(repo: &Repository, image: &ImageRef, m: &Manifest) -> Result<()> {
+    let mut pack_sizes: HashMap<String, u64> = HashMap::new();
+    for (r, c) in m.chunks() {
+        let Some(id) = c.id else { continue };
+        let Some(loc) = repo.locate(&id) else {
+            return Err(Error::corrupt(
+                place(image, &r.region.describe(), c),
+                c.offset,
+                format!("chunk {} is missing from the repository", id.short()),
+            ));
+        };
+        let path = Repository::pack_path(&loc.pack);
+        let size = match pack_sizes.get(&path) {
+            Some(s) => *s,
+            None => {
+                let s = repo.store().size(&path).map_err(|e| {
+                    Error::corrupt(
+                        place(image, &r.region.describe(), c),
+                        c.offset,
+                        format!("pack {path} unreadable: {e}"),
+                    )
+                })?;
+                pack_sizes.insert(path.clone(), s);
+                s
+            }
+        };
+        if loc.offset + loc.stored_len as u64 > size {
+            return Err(Error::corrupt(
+                place(image, &r.region.describe(), c),
+                c.offset,
+                format!("pack {path} is truncated ({size} bytes)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+type Job = (
+    usize,
+    usize,
+    Vec<u8>,
+    crate::repo::index::Location,
+    crossbeam_channel::Sender<Result<Vec<u8>>>,
+);
+
+pub fn restore(
+    repo: &Repository,
+    image: &ImageRef,
+    m: &Manifest,
+    target: &Device,
+    threads: usize,
+    sink: &dyn Sink,
+    cancel: &Cancel,
+) -> Result<RestoreReport> {
+    let needed = m
+        .table
+        .min_disk_size
+        .max(if m.table.kind == crate::table::TableKind::None {
+            m.source.size
+        } else {
+            0
+        });
+    if target.size() < needed {
+        return Err(Error::Refused(format!(
+            "target {} is {} but image {image} needs at least {}",
+            target.identity.describe(),
+            crate::human_bytes(target.size()),
+            crate::human_bytes(needed)
+        )));
+    }
+    precheck(repo, image, m)?;
+    let threads = threads.max(1);
+    let kind = m.table.kind;
+    let total: u64 = m
+        .regions
+        .iter()
+        .filter(|r| region_is_written(kind, &r.region))
+        .map(|r| {
+            r.chunks
+                .iter()
+                .map(|c| r.region.used.covered(c.offset, c.offset + c.len as u64))
+                .sum::<u64>()
+        })
+        .sum();
+    let mut progress = Progress::start(sink, "restore", total);
+    let mut report = RestoreReport::default();
+
+    let (work_tx, work_rx) = bounded::<Job>(threads * QUEUE_PER_WORKER);
+    let (order_tx, order_rx) = bounded::<(usize, usize, Option<Receiver<Result<Vec<u8>>>>)>(
+        threads * QUEUE_PER_WORKER * 2,
+    );
+
+    std::thread::scope(|s| -> Result<()> {
+        s.spawn(move || {
+            for (ri, r) in m.regions.iter().enumerate() {
+                if !region_is_written(kind, &r.region) {
+                    continue;
+                }
+                for (ci, c) in r.chunks.iter().enumerate() {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    let Some(id) = c.id else {
+                        if order_tx.send((ri, ci, None)).is_err() {
+                            return;
+                        }
+                        continue;
+                    };
+                    let (tx, rx) = bounded(1);
+                    if order_tx.send((ri, ci, Some(rx))).is_err() {
+                        return;
+                    }
+                    match repo.read_stored(&id) {
+                        Ok((stored, loc)) => {
+                            if work_tx.send((ri, ci, stored, loc, tx)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        for _ in 0..threads {
+            let work_rx = work_rx.clone();
+            s.spawn(move || {
+                for (ri, ci, stored, loc, tx) in work_rx {
+                    let r = &m.regions[ri];
+                    let c = &r.chunks[ci];
+                    let id = c.id.unwrap_or(crate::repo::ChunkId([0; 32]));
+                    let what = format!(
+                        "{} (pack {})",
+                        place(image, &r.region.describe(), c),
+                        loc.pack.short()
+                    );
+                    let _ = tx.send(pack::decode(&id, &stored, loc.raw_len, loc.flags, &what));
+                }
+            });
+        }
+        drop(work_rx);
+        for (ri, ci, rx) in order_rx {
+            cancel.check()?;
+            let r = &m.regions[ri];
+            let c = &r.chunks[ci];
+            let data = match rx {
+                Some(rx) => Some(rx.recv().map_err(|_| Error::Cancelled)??),
+                None => None,
+            };
+            if let Some(d) = &data {
+                if d.len() != c.len as usize {
+                    return Err(Error::corrupt(
+                        place(image, &r.region.describe(), c),
+                        c.offset,
+                        "chunk length differs from the manifest",
+                    ));
+                }
+            }
+            write_window(
+                target,
+                &r.region.used,
+                c.offset,
+                c.len as u64,
+                data.as_deref(),
+            )?;
+            let n = r.region.used.covered(c.offset, c.offset + c.len as u64);
+            report.bytes += n;
+            report.chunks += 1;
+            progress.add(n);
+        }
+        Ok(())
+    })?;
+    finish_table(target, kind, m.table.sector_size)?;
+    target.sync()?;
+    progress.finish("restore");
+    Ok(report)
+}

@@ -1,0 +1,182 @@
+//! Save: a disk's plan becomes an image in a repository. Reader thread → hashing and
+//! compressing workers → the calling thread appends new chunks to packs, in disk order.
+//! A chunk already in the repository is hashed but never compressed or written again.
+
+use super::{read_window, windows, QUEUE_PER_WORKER};
+use crate::device::ReadAt;
+use crate::error::{Error, Result};
+use crate::events::{Cancel, Progress, Sink};
+use crate::plan::Plan;
+use crate::repo::manifest::{ChunkRef, ImageRegion, ImageStats, Manifest, FORMAT_VERSION};
+use crate::repo::{check_image_name, pack, ChunkId, ImageRef, Repository};
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+pub struct SaveOptions {
+    pub name: String,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SaveReport {
+    pub image: ImageRef,
+    pub stats: ImageStats,
+}
+
+enum Hashed {
+    Zero,
+    Known {
+        id: ChunkId,
+        stored_len: u64,
+    },
+    New {
+        id: ChunkId,
+        stored: Vec<u8>,
+        flags: u32,
+        raw_len: u32,
+    },
+}
+
+type Job = (super::Window, Vec<u8>, Sender<Result<Hashed>>);
+
+pub fn save(
+    dev: &dyn ReadAt,
+    plan: &Plan,
+    repo: &Repository,
+    opts: &SaveOptions,
+    sink: &dyn Sink,
+    cancel: &Cancel,
+) -> Result<SaveReport> {
+    check_image_name(&opts.name)?;
+    let chunk_size = repo.config.chunk_size;
+    let level = repo.config.zstd_level;
+    let threads = opts.threads.max(1);
+    let total: u64 = windows(&plan.regions, chunk_size).map(|w| w.used).sum();
+    let mut regions: Vec<ImageRegion> = plan
+        .regions
+        .iter()
+        .map(|r| ImageRegion {
+            region: r.clone(),
+            chunks: Vec::new(),
+        })
+        .collect();
+    let mut stats = ImageStats::default();
+    let mut writer = repo.writer();
+    let mut progress = Progress::start(sink, "save", total);
+
+    let (work_tx, work_rx) = bounded::<Job>(threads * QUEUE_PER_WORKER);
+    let (order_tx, order_rx) =
+        bounded::<(super::Window, Receiver<Result<Hashed>>)>(threads * QUEUE_PER_WORKER * 2);
+
+    let result: Result<()> = std::thread::scope(|s| {
+        s.spawn(move || {
+            for w in windows(&plan.regions, chunk_size) {
+                let (tx, rx) = bounded(1);
+                if order_tx.send((w, rx)).is_err() || cancel.is_cancelled() {
+                    return;
+                }
+                let mut buf = Vec::new();
+                match read_window(dev, &plan.regions[w.region].used, &w, &mut buf) {
+                    Ok(()) => {
+                        if work_tx.send((w, buf, tx)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        for _ in 0..threads {
+            let work_rx = work_rx.clone();
+            s.spawn(move || {
+                for (_, data, tx) in work_rx {
+                    let _ = tx.send(hash_and_compress(repo, &data, level));
+                }
+            });
+        }
+        drop(work_rx);
+        for (w, rx) in order_rx {
+            cancel.check()?;
+            let hashed = rx.recv().map_err(|_| Error::Cancelled)??;
+            let id = match hashed {
+                Hashed::Zero => {
+                    stats.zero_chunks += 1;
+                    None
+                }
+                Hashed::Known { id, stored_len } => {
+                    stats.stored_bytes += stored_len;
+                    Some(id)
+                }
+                Hashed::New {
+                    id,
+                    stored,
+                    flags,
+                    raw_len,
+                } => {
+                    stats.stored_bytes += stored.len() as u64;
+                    if writer.add(id, &stored, raw_len, flags)? {
+                        stats.new_chunks += 1;
+                        stats.new_stored_bytes += stored.len() as u64;
+                    }
+                    Some(id)
+                }
+            };
+            stats.chunks += 1;
+            stats.image_bytes += w.used;
+            regions[w.region].chunks.push(ChunkRef {
+                offset: w.offset,
+                len: w.len as u32,
+                id,
+            });
+            progress.add(w.used);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        // Keep what is already packed: a re-run then reuses it instead of reading it again.
+        let _ = writer.finish();
+        return Err(e);
+    }
+    progress.finish("save");
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        name: opts.name.clone(),
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        tool: concat!("wraith ", env!("CARGO_PKG_VERSION")).to_string(),
+        source: plan.disk.clone(),
+        table: plan.table.clone(),
+        chunk_size,
+        regions,
+        stats: stats.clone(),
+    };
+    let image = writer.commit(&manifest)?;
+    Ok(SaveReport { image, stats })
+}
+
+fn hash_and_compress(repo: &Repository, data: &[u8], level: i32) -> Result<Hashed> {
+    if super::is_zero(data) {
+        return Ok(Hashed::Zero);
+    }
+    let id = ChunkId::of(data);
+    if let Some(loc) = repo.locate(&id) {
+        return Ok(Hashed::Known {
+            id,
+            stored_len: loc.stored_len as u64,
+        });
+    }
+    let (stored, flags) = pack::encode(data, level)?;
+    // Decode what will be stored before it becomes permanent: a bit flipped in RAM or by the
+    // compressor is caught here rather than at restore time.
+    pack::decode(&id, &stored, data.len() as u32, flags, "chunk being saved")?;
+    Ok(Hashed::New {
+        id,
+        stored,
+        flags,
+        raw_len: data.len() as u32,
+    })
+}

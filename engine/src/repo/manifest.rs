@@ -1,0 +1,127 @@
+//! Image manifests: everything needed to rebuild one disk from the repository's chunks.
+//!
+//! File layout: `"WRAITHMF" u32 version=1 u32 0 u64 body_len blake3(body)[32]` · body, where the
+//! body is zstd-compressed JSON of [`Manifest`]. The checksum catches any damaged byte before the
+//! JSON is trusted.
+
+use super::pack::le8;
+use super::ChunkId;
+use crate::device::DiskIdentity;
+use crate::error::{Error, Result};
+use crate::plan::Region;
+use crate::table::PartitionTable;
+use serde::{Deserialize, Serialize};
+
+pub const MAGIC: &[u8; 8] = b"WRAITHMF";
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 32;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub name: String,
+    /// Seconds since the Unix epoch, UTC.
+    pub created: u64,
+    pub tool: String,
+    pub source: DiskIdentity,
+    pub table: PartitionTable,
+    pub chunk_size: u64,
+    pub regions: Vec<ImageRegion>,
+    pub stats: ImageStats,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageRegion {
+    #[serde(flatten)]
+    pub region: Region,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// One chunk-sized window of the disk: `[offset, offset+len)`. Only the region's used bytes in
+/// the window matter; the chunk holds zeros for the rest. `id: None` means all used bytes in the
+/// window are zero and nothing is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub offset: u64,
+    pub len: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<ChunkId>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageStats {
+    /// Bytes of the source the image covers (used blocks plus raw regions).
+    pub image_bytes: u64,
+    /// Compressed bytes this save added to the repository.
+    pub new_stored_bytes: u64,
+    pub chunks: u64,
+    pub new_chunks: u64,
+    pub zero_chunks: u64,
+    /// Compressed bytes of all chunks this image references (as if stored alone).
+    pub stored_bytes: u64,
+}
+
+impl Manifest {
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let json =
+            serde_json::to_vec(self).map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+        let body = zstd::bulk::compress(&json, 3).map_err(|e| Error::io("zstd", e))?;
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(blake3::hash(&body).as_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// `what` names the file for error messages.
+    pub fn decode(what: &str, b: &[u8]) -> Result<Manifest> {
+        if b.len() < HEADER_LEN || &b[..8] != MAGIC {
+            return Err(Error::corrupt(
+                what,
+                0,
+                "not a Wraith manifest (bad magic or too short)",
+            ));
+        }
+        let version = u32::from_le_bytes(super::pack::le4(&b[8..]));
+        if version != FORMAT_VERSION {
+            return Err(Error::Unsupported(format!(
+                "{what}: manifest format version {version} (this Wraith reads {FORMAT_VERSION})"
+            )));
+        }
+        let body_len = u64::from_le_bytes(le8(&b[16..]));
+        let body = &b[HEADER_LEN..];
+        if body.len() as u64 != body_len {
+            return Err(Error::corrupt(
+                what,
+                16,
+                format!(
+                    "body is {} bytes, header says {body_len} (truncated?)",
+                    body.len()
+                ),
+            ));
+        }
+        if blake3::hash(body).as_bytes() != &b[24..56] {
+            return Err(Error::corrupt(
+                what,
+                HEADER_LEN as u64,
+                "manifest fails its BLAKE3 checksum",
+            ));
+        }
+        // Bounded: a manifest's JSON is never more than a few hundred MiB even for huge disks.
+        let json = zstd::bulk::decompress(body, 1 << 30).map_err(|e| {
+            Error::corrupt(what, HEADER_LEN as u64, format!("does not decompress: {e}"))
+        })?;
+        serde_json::from_slice(&json)
+            .map_err(|e| Error::corrupt(what, HEADER_LEN as u64, format!("invalid manifest: {e}")))
+    }
+
+    /// Every chunk reference with the region it belongs to.
+    pub fn chunks(&self) -> impl Iterator<Item = (&ImageRegion, &ChunkRef)> {
+        self.regions
+            .iter()
+            .flat_map(|r| r.chunks.iter().map(move |c| (r, c)))
+    }
+}

@@ -1,0 +1,517 @@
+//! The image repository (format v1, specified in docs/FORMAT.md): immutable, content-addressed
+//! chunks in pack files, index files saying where each chunk is, and one manifest per image.
+//!
+//! It owns the on-disk format and its write ordering (packs, then index, then manifest, each
+//! file made complete before it is visible). It must not decide what to copy from a disk (the
+//! plan does) nor talk to the user; every byte it reads back is checked against its hash.
+
+pub mod index;
+pub mod local;
+pub mod manifest;
+pub mod pack;
+pub mod store;
+
+use crate::error::{Error, Result};
+use index::Location;
+use manifest::Manifest;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use store::Store;
+
+pub const CONFIG_FILE: &str = "wraith-repo.json";
+/// Packs are closed at this size: large enough for few files, small enough for bounded memory
+/// and far from FAT32's 4 GiB limit.
+pub const PACK_TARGET: usize = 32 << 20;
+/// An index file is written after this many packs, so an interrupted save still leaves its
+/// finished packs indexed and reusable by the next run.
+const PACKS_PER_INDEX: usize = 8;
+
+/// BLAKE3-256 of a chunk's uncompressed bytes: its name everywhere in the repository.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkId(pub [u8; 32]);
+
+impl ChunkId {
+    pub fn of(data: &[u8]) -> ChunkId {
+        ChunkId(*blake3::hash(data).as_bytes())
+    }
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    pub fn short(&self) -> String {
+        self.hex()[..12].to_string()
+    }
+    pub fn from_hex(s: &str) -> Option<ChunkId> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(ChunkId(out))
+    }
+}
+
+impl std::fmt::Debug for ChunkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChunkId({})", self.short())
+    }
+}
+
+impl Serialize for ChunkId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+impl<'de> Deserialize<'de> for ChunkId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ChunkId::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom("chunk id must be 64 hex digits"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoConfig {
+    pub format: String,
+    pub version: u32,
+    pub chunk_size: u64,
+    pub hash: String,
+    pub compression: String,
+    pub zstd_level: i32,
+}
+
+impl Default for RepoConfig {
+    fn default() -> Self {
+        RepoConfig {
+            format: "wraith-repository".into(),
+            version: 1,
+            chunk_size: 1 << 20,
+            hash: "blake3".into(),
+            compression: "zstd".into(),
+            zstd_level: 3,
+        }
+    }
+}
+
+/// An image in a repository: its name and its id (creation time plus a hash prefix).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ImageRef {
+    pub name: String,
+    pub id: String,
+}
+
+impl ImageRef {
+    pub fn path(&self) -> String {
+        format!("images/{}/{}.manifest", self.name, self.id)
+    }
+}
+
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.id)
+    }
+}
+
+pub struct Repository {
+    store: Box<dyn Store>,
+    pub config: RepoConfig,
+    index: HashMap<ChunkId, Location>,
+    /// Index files that could not be read; their chunks count as missing.
+    pub damaged_indexes: Vec<Error>,
+}
+
+impl Repository {
+    /// Opens an existing repository in a directory.
+    pub fn open(path: &Path) -> Result<Repository> {
+        Self::open_store(Box::new(local::LocalDir::new(path)))
+    }
+
+    /// Opens a repository, creating it if the directory is missing or empty.
+    pub fn open_or_create(path: &Path) -> Result<Repository> {
+        let empty = match std::fs::read_dir(path) {
+            Ok(mut rd) => rd.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        if empty {
+            std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+            let store = local::LocalDir::new(path);
+            let cfg = serde_json::to_vec_pretty(&RepoConfig::default())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            store.put_new(CONFIG_FILE, &cfg)?;
+        }
+        Self::open(path)
+    }
+
+    pub fn open_store(store: Box<dyn Store>) -> Result<Repository> {
+        let cfg_bytes = match store.read(CONFIG_FILE) {
+            Ok(b) => b,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::NotFound {
+                    what: format!(
+                        "{}: no Wraith repository here ({CONFIG_FILE} missing)",
+                        store.location()
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let config: RepoConfig = serde_json::from_slice(&cfg_bytes).map_err(|e| {
+            Error::corrupt(
+                format!("{}/{CONFIG_FILE}", store.location()),
+                0,
+                e.to_string(),
+            )
+        })?;
+        if config.format != "wraith-repository" || config.version != 1 {
+            return Err(Error::Unsupported(format!(
+                "{}: repository format {} v{} (this Wraith reads wraith-repository v1)",
+                store.location(),
+                config.format,
+                config.version
+            )));
+        }
+        if !(4096..=(16 << 20)).contains(&config.chunk_size) {
+            return Err(Error::corrupt(
+                format!("{}/{CONFIG_FILE}", store.location()),
+                0,
+                "chunk_size out of range",
+            ));
+        }
+        let mut repo = Repository {
+            store,
+            config,
+            index: HashMap::new(),
+            damaged_indexes: Vec::new(),
+        };
+        repo.load_index()?;
+        Ok(repo)
+    }
+
+    fn load_index(&mut self) -> Result<()> {
+        for name in self.store.list("index")? {
+            if !name.ends_with(".idx") {
+                continue;
+            }
+            let path = format!("index/{name}");
+            match self
+                .store
+                .read(&path)
+                .and_then(|b| index::decode(&name, &b))
+            {
+                Ok(entries) => self.index.extend(entries),
+                Err(e) => self.damaged_indexes.push(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        self.index.contains_key(id)
+    }
+    pub fn locate(&self, id: &ChunkId) -> Option<Location> {
+        self.index.get(id).copied()
+    }
+    pub fn chunk_count(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn pack_path(pack: &ChunkId) -> String {
+        let h = pack.hex();
+        format!("packs/{}/{h}.pack", &h[..2])
+    }
+
+    /// The stored (compressed) bytes of a chunk, unverified; see [`pack::decode`].
+    pub fn read_stored(&self, id: &ChunkId) -> Result<(Vec<u8>, Location)> {
+        let loc = self.locate(id).ok_or_else(|| Error::NotFound {
+            what: format!("chunk {} in {}", id.short(), self.location()),
+        })?;
+        let data = self.store.read_at(
+            &Self::pack_path(&loc.pack),
+            loc.offset,
+            loc.stored_len as usize,
+        )?;
+        Ok((data, loc))
+    }
+
+    /// A chunk's bytes, verified against its id.
+    pub fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>> {
+        let (stored, loc) = self.read_stored(id)?;
+        pack::decode(
+            id,
+            &stored,
+            loc.raw_len,
+            loc.flags,
+            &format!("pack {}", loc.pack.hex()),
+        )
+    }
+
+    /// Every image, oldest first within each name.
+    pub fn images(&self) -> Result<Vec<ImageRef>> {
+        let mut out = Vec::new();
+        for name in self.store.list("images")? {
+            for file in self.store.list(&format!("images/{name}"))? {
+                if let Some(id) = file.strip_suffix(".manifest") {
+                    out.push(ImageRef {
+                        name: name.clone(),
+                        id: id.to_string(),
+                    });
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Finds `name` (its newest image) or `name@id` (an id or a unique prefix of one).
+    pub fn resolve(&self, name: &str, id: Option<&str>) -> Result<ImageRef> {
+        let all: Vec<ImageRef> = self
+            .images()?
+            .into_iter()
+            .filter(|r| r.name == name)
+            .collect();
+        if all.is_empty() {
+            return Err(Error::NotFound {
+                what: format!("image {name:?} in {}", self.location()),
+            });
+        }
+        match id {
+            None | Some("latest") => all
+                .last()
+                .cloned()
+                .ok_or_else(|| Error::NotFound { what: name.into() }),
+            Some(id) => {
+                let m: Vec<&ImageRef> = all.iter().filter(|r| r.id.starts_with(id)).collect();
+                match m.as_slice() {
+                    [one] => Ok((*one).clone()),
+                    [] => Err(Error::NotFound {
+                        what: format!("image {name}@{id} in {}", self.location()),
+                    }),
+                    _ => Err(Error::Invalid(format!(
+                        "{name}@{id} matches {} images; give more of the id",
+                        m.len()
+                    ))),
+                }
+            }
+        }
+    }
+
+    pub fn load_manifest(&self, image: &ImageRef) -> Result<Manifest> {
+        let path = image.path();
+        let bytes = self.store.read(&path)?;
+        Manifest::decode(&format!("{}/{path}", self.location()), &bytes)
+    }
+
+    /// Starts adding chunks. Several writers (even in several processes) may run at once:
+    /// every file they create has a unique, content-derived name.
+    pub fn writer(&self) -> Writer<'_> {
+        Writer {
+            repo: self,
+            pack: pack::PackBuilder::new(),
+            index_pending: Vec::new(),
+            packs_pending: 0,
+            added: HashSet::new(),
+            new_bytes: 0,
+        }
+    }
+
+    /// Lists pack files (relative paths).
+    pub fn packs(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for d in self.store.list("packs")? {
+            for f in self.store.list(&format!("packs/{d}"))? {
+                if f.ends_with(".pack") {
+                    out.push(format!("packs/{d}/{f}"));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Appends new chunks to packs and records them in index files. Dropping a writer without
+/// [`Writer::finish`] loses only the chunks of its unfinished pack; nothing visible is damaged.
+pub struct Writer<'r> {
+    repo: &'r Repository,
+    pack: pack::PackBuilder,
+    index_pending: Vec<(ChunkId, Location)>,
+    packs_pending: usize,
+    added: HashSet<ChunkId>,
+    new_bytes: u64,
+}
+
+impl Writer<'_> {
+    /// Whether the chunk is already stored or queued by this writer.
+    pub fn has(&self, id: &ChunkId) -> bool {
+        self.repo.contains(id) || self.added.contains(id)
+    }
+
+    /// Adds a compressed chunk unless it is already there. Returns whether it was new.
+    pub fn add(&mut self, id: ChunkId, stored: &[u8], raw_len: u32, flags: u32) -> Result<bool> {
+        if self.has(&id) {
+            return Ok(false);
+        }
+        self.added.insert(id);
+        self.pack.add(id, stored, raw_len, flags);
+        self.new_bytes += stored.len() as u64;
+        if self.pack.len() >= PACK_TARGET {
+            self.flush_pack()?;
+        }
+        Ok(true)
+    }
+
+    /// Compressed bytes added so far.
+    pub fn new_bytes(&self) -> u64 {
+        self.new_bytes
+    }
+
+    fn flush_pack(&mut self) -> Result<()> {
+        if self.pack.is_empty() {
+            return Ok(());
+        }
+        let (bytes, entries) = std::mem::take(&mut self.pack).finish();
+        let pack_id = ChunkId::of(&bytes);
+        self.repo
+            .store
+            .put_new(&Repository::pack_path(&pack_id), &bytes)?;
+        for e in entries {
+            self.index_pending.push((
+                e.id,
+                Location {
+                    pack: pack_id,
+                    offset: e.offset,
+                    stored_len: e.stored_len,
+                    raw_len: e.raw_len,
+                    flags: e.flags,
+                },
+            ));
+        }
+        self.packs_pending += 1;
+        if self.packs_pending >= PACKS_PER_INDEX {
+            self.flush_index()?;
+        }
+        Ok(())
+    }
+
+    fn flush_index(&mut self) -> Result<()> {
+        if self.index_pending.is_empty() {
+            return Ok(());
+        }
+        let bytes = index::encode(&self.index_pending);
+        let name = ChunkId::of(&bytes).hex();
+        self.repo
+            .store
+            .put_new(&format!("index/{name}.idx"), &bytes)?;
+        self.index_pending.clear();
+        self.packs_pending = 0;
+        Ok(())
+    }
+
+    /// Makes every added chunk durable and indexed.
+    pub fn finish(&mut self) -> Result<()> {
+        self.flush_pack()?;
+        self.flush_index()
+    }
+
+    /// Finishes the chunks, then writes the manifest: the image becomes visible only now.
+    pub fn commit(mut self, manifest: &Manifest) -> Result<ImageRef> {
+        self.finish()?;
+        let bytes = manifest.encode()?;
+        let hash = ChunkId::of(&bytes).hex();
+        let image = ImageRef {
+            name: manifest.name.clone(),
+            id: format!("{}-{}", timestamp_id(manifest.created), &hash[..8]),
+        };
+        if !self.repo.store.put_new(&image.path(), &bytes)? {
+            return Err(Error::Invalid(format!("image {image} already exists")));
+        }
+        Ok(image)
+    }
+}
+
+/// Image names become directory names on FAT32 and SMB shares: keep them portable.
+pub fn check_image_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "image name {name:?}: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'"
+        )))
+    }
+}
+
+/// `20261122T021500Z`: sortable, and legal in FAT32 file names (no ':').
+pub fn timestamp_id(secs: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// `2026-11-22 02:15:00 UTC` for people.
+pub fn timestamp_text(secs: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+}
+
+/// Gregorian date from Unix seconds (days-from-civil inverted; valid for all u64 years we meet).
+fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (
+        y as u64,
+        m as u64,
+        d as u64,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_gregorian_utc() {
+        assert_eq!(timestamp_id(0), "19700101T000000Z");
+        assert_eq!(timestamp_text(1_795_313_700), "2026-11-22 02:15:00 UTC");
+        assert_eq!(timestamp_id(951_782_400), "20000229T000000Z");
+    }
+
+    #[test]
+    fn image_names_must_be_portable() {
+        assert!(check_image_name("win11-golden_v2.1").is_ok());
+        for bad in ["", "a/b", "..", "c:d", "x y", &"n".repeat(65)] {
+            assert!(check_image_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_ids_round_trip_through_hex() {
+        let id = ChunkId::of(b"hello");
+        assert_eq!(ChunkId::from_hex(&id.hex()), Some(id));
+        assert_eq!(ChunkId::from_hex("zz"), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! Where repository files live. The repository speaks only in relative paths ("packs/ab/…")
+//! through [`Store`], so other locations (HTTP, WebDAV, S3) can be added as one file each
+//! without touching the format code.
+
+use crate::error::Result;
+
+pub trait Store: Send + Sync {
+    /// A description for messages ("/mnt/usb/images").
+    fn location(&self) -> String;
+    fn read(&self, path: &str) -> Result<Vec<u8>>;
+    /// `len` bytes at `offset` of a file.
+    fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>>;
+    fn size(&self, path: &str) -> Result<u64>;
+    fn exists(&self, path: &str) -> Result<bool>;
+    /// Names (not paths) of the entries of a directory; empty if it does not exist.
+    fn list(&self, dir: &str) -> Result<Vec<String>>;
+    /// Writes a whole file so that it appears complete or not at all (temporary file, flush,
+    /// rename). Never replaces an existing file: `Ok(false)` when it already exists.
+    fn put_new(&self, path: &str, data: &[u8]) -> Result<bool>;
+    fn remove(&self, path: &str) -> Result<()>;
+}
