@@ -1,0 +1,73 @@
+//! Command-line grammar. Help texts are the user documentation of each command.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wraith",
+    version,
+    about = "Clone, save and restore whole disks: used blocks only, into a deduplicating image repository",
+    after_help = "DISK may be /dev/sdX, /dev/nvme0n1, /dev/disk/by-id/..., or a disk image file.\n\
+REPO is a directory (on a USB drive, a local disk, a mounted share); REPO:NAME names an image,\n\
+REPO:NAME@ID one particular save of it (an id or a unique prefix; default: the newest).\n\n\
+Exit codes: 0 ok, 1 verification found a mismatch, 2 error, 130 cancelled (Ctrl-C).\n\
+Progress goes to stderr; results to stdout. With --json, events are JSON lines on stderr and\n\
+the result is one JSON object on stdout."
+)]
+pub struct Cli {
+    /// Machine-readable output: JSON events on stderr, a JSON result on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Worker threads for hashing and compression (default: every core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List this machine's disks: model, serial, size, transport, partitions.
+    Disks,
+    /// Show a disk's partition table and filesystems and how each would be copied, or an image.
+    Info {
+        /// A disk, a disk image file, or REPO:NAME[@ID].
+        what: String,
+    },
+    /// Copy a disk onto another disk: partition table, boot area and used blocks only.
+    Clone {
+        source: PathBuf,
+        /// Target disk; a file that does not exist is created with the source's size.
+        target: PathBuf,
+        /// Do not ask for the typed confirmation (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Save a disk as an image in a repository (created if the directory is empty or missing).
+    Save {
+        disk: PathBuf,
+        /// REPO or REPO:NAME (default name: from the disk's model and serial, or file name).
+        repo: String,
+    },
+    /// List the images in a repository.
+    List { repo: PathBuf },
+    /// Write an image back onto a disk of the same size or larger.
+    Restore {
+        /// REPO:NAME or REPO:NAME@ID.
+        image: String,
+        /// Target disk; a file that does not exist is created with the source disk's size.
+        target: PathBuf,
+        /// Do not ask for the typed confirmation (for scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Re-hash every chunk of a repository's images, or compare a disk with an image.
+    Verify {
+        /// REPO (every image), REPO:NAME (its newest) or REPO:NAME@ID.
+        what: String,
+        /// Compare this disk with the image instead of checking the repository.
+        #[arg(long)]
+        against: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,615 @@
+//! One function per subcommand: open what the user named, let the engine check and do the
+//! work, and print the result for people or as JSON.
+
+use crate::cli::{Cli, Command};
+use crate::render::Renderer;
+use crate::{EXIT_MISMATCH, EXIT_OK};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use wraith_engine::device::{Device, ReadAt};
+use wraith_engine::events::Cancel;
+use wraith_engine::human_bytes as hb;
+use wraith_engine::pipeline::{self, verify::VerifyReport};
+use wraith_engine::plan::{self, Method, Plan};
+use wraith_engine::repo::{self, manifest::Manifest, ImageRef, Repository};
+use wraith_engine::{disks, safety};
+
+pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
+    let threads = cli.threads.unwrap_or_else(pipeline::worker_count);
+    let r = Renderer::new(cli.json);
+    match &cli.command {
+        Command::Disks => cmd_disks(cli.json),
+        Command::Info { what } => cmd_info(cli.json, what),
+        Command::Clone {
+            source,
+            target,
+            yes,
+        } => cmd_clone(cli.json, source, target, *yes, &r, cancel),
+        Command::Save { disk, repo } => cmd_save(cli.json, disk, repo, threads, &r, cancel),
+        Command::List { repo } => cmd_list(cli.json, repo),
+        Command::Restore { image, target, yes } => {
+            cmd_restore(cli.json, image, target, *yes, threads, &r, cancel)
+        }
+        Command::Verify { what, against } => {
+            cmd_verify(cli.json, what, against.as_deref(), threads, &r, cancel)
+        }
+    }
+}
+
+/// `REPO`, `REPO:NAME` or `REPO:NAME@ID`. The last ':' splits, unless what follows it looks
+/// like a path (so `/mnt/a:b/repo` still works as a plain directory).
+pub fn parse_spec(s: &str) -> (PathBuf, Option<String>, Option<String>) {
+    if let Some((repo, rest)) = s.rsplit_once(':') {
+        if !rest.contains('/') && !repo.is_empty() && !Path::new(s).is_dir() {
+            let (name, id) = match rest.split_once('@') {
+                Some((n, i)) => (n.to_string(), Some(i.to_string())),
+                None => (rest.to_string(), None),
+            };
+            return (
+                PathBuf::from(repo),
+                Some(name).filter(|n| !n.is_empty()),
+                id,
+            );
+        }
+    }
+    (PathBuf::from(s), None, None)
+}
+
+fn open_plan(path: &Path) -> Result<(Device, Plan)> {
+    let dev = Device::open_read(path)?;
+    let plan = plan::plan(&dev, dev.identity.clone())
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok((dev, plan))
+}
+
+/// Opens a target; a missing path becomes a new sparse image file of `size` bytes.
+fn open_target(path: &Path, size: u64) -> Result<(Device, bool)> {
+    if !path.exists() {
+        let f = std::fs::File::create_new(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        f.set_len(size)
+            .with_context(|| format!("sizing {}", path.display()))?;
+        return Ok((Device::open_write(path)?, true));
+    }
+    Ok((Device::open_write(path)?, false))
+}
+
+/// A destructive step needs the user to type the target's name, or `--yes`.
+fn confirm(target: &Device, yes: bool, what: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let name = target
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{what} would overwrite {}; not on a terminal, so pass --yes to confirm",
+            target.identity.describe()
+        );
+    }
+    eprint!(
+        "{what} will OVERWRITE {} ({}).\nType '{name}' to continue: ",
+        target.identity.describe(),
+        target.path().display()
+    );
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != name {
+        bail!("not confirmed; {} was not touched", target.path().display());
+    }
+    Ok(())
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{v}");
+}
+
+fn cmd_disks(json: bool) -> Result<u8> {
+    let list = disks::list()?;
+    if json {
+        print_json(&json!({ "result": "ok", "disks": list }));
+        return Ok(EXIT_OK);
+    }
+    if list.is_empty() {
+        println!("no disks found");
+    }
+    for d in &list {
+        let flags = [
+            (d.removable, "removable"),
+            (d.rotational, "rotational"),
+            (d.read_only, "read-only"),
+        ]
+        .iter()
+        .filter(|(b, _)| *b)
+        .map(|(_, s)| *s)
+        .collect::<Vec<_>>()
+        .join(", ");
+        println!(
+            "{:<14} {:>10}  {:<7} {}  {}{}",
+            d.path,
+            hb(d.size),
+            d.transport,
+            d.model.as_deref().unwrap_or("(unknown model)"),
+            d.serial
+                .as_deref()
+                .map(|s| format!("serial {s}"))
+                .unwrap_or_default(),
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!("  [{flags}]")
+            }
+        );
+        for p in &d.partitions {
+            println!(
+                "  {:<12} {:>10}  {:<7} {}",
+                p.path,
+                hb(p.size),
+                p.fs.as_deref().unwrap_or("-"),
+                p.label.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_plan(plan: &Plan) {
+    let t = &plan.table;
+    println!(
+        "{}: {} ({} bytes), {} partition table, {}-byte sectors",
+        plan.disk.path,
+        plan.disk.describe(),
+        plan.disk.size,
+        format!("{:?}", t.kind).to_uppercase(),
+        t.sector_size
+    );
+    println!(
+        "  {:<16} {:>11} {:>11} {:<7} {:<12} {:>11}  copy",
+        "region", "start", "size", "fs", "label", "to copy"
+    );
+    for r in &plan.regions {
+        let (fs, label) = match &r.fs {
+            Some(f) => (
+                f.kind.name().to_string(),
+                f.label.clone().unwrap_or_default(),
+            ),
+            None => ("-".into(), String::new()),
+        };
+        let how = match &r.method {
+            Method::UsedBlocks => "used blocks".to_string(),
+            Method::Raw { reason } => format!("raw ({reason})"),
+        };
+        let ty = match &r.kind {
+            plan::RegionKind::Partition { number } => {
+                let p = t.partitions.iter().find(|p| p.number == *number);
+                format!(
+                    "{} {}",
+                    number,
+                    p.map(|p| p.type_name.as_str()).unwrap_or("")
+                )
+            }
+            _ => r.describe(),
+        };
+        println!(
+            "  {:<16} {:>11} {:>11} {:<7} {:<12} {:>11}  {how}",
+            trunc(&ty, 16),
+            hb(r.start),
+            hb(r.len),
+            fs,
+            trunc(&label, 12),
+            hb(r.used.total())
+        );
+    }
+    println!(
+        "  copies {} of {}{}; smallest target {}",
+        hb(plan.copy_bytes()),
+        hb(plan.disk.size),
+        if plan.raw_bytes() > 0 {
+            format!(" ({} raw, all-zero blocks skipped)", hb(plan.raw_bytes()))
+        } else {
+            String::new()
+        },
+        hb(plan.min_target_size())
+    );
+}
+
+fn trunc(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn plan_json(plan: &Plan) -> serde_json::Value {
+    json!({
+        "disk": plan.disk,
+        "table": plan.table,
+        "regions": plan.regions.iter().map(|r| json!({
+            "region": r.describe(), "start": r.start, "len": r.len, "method": r.method, "fs": r.fs,
+            "copy_bytes": r.used.total(),
+        })).collect::<Vec<_>>(),
+        "copy_bytes": plan.copy_bytes(),
+        "raw_bytes": plan.raw_bytes(),
+        "min_target_size": plan.min_target_size(),
+        "warnings": plan.warnings(),
+    })
+}
+
+fn cmd_info(json: bool, what: &str) -> Result<u8> {
+    let path = Path::new(what);
+    if path.exists() && !path.is_dir() {
+        let (_, plan) = open_plan(path)?;
+        if json {
+            print_json(&json!({ "result": "ok", "plan": plan_json(&plan) }));
+        } else {
+            print_plan(&plan);
+            for w in plan.warnings() {
+                println!("  note: {w}");
+            }
+        }
+        return Ok(EXIT_OK);
+    }
+    let (repo_path, name, id) = parse_spec(what);
+    let name = name.ok_or_else(|| {
+        anyhow!("{what}: not a disk or image file; for a repository name an image: REPO:NAME")
+    })?;
+    let repo = Repository::open(&repo_path)?;
+    let image = repo.resolve(&name, id.as_deref())?;
+    let m = repo.load_manifest(&image)?;
+    if json {
+        print_json(&json!({ "result": "ok", "image": image, "manifest": {
+            "created": m.created, "tool": m.tool, "source": m.source, "table": m.table, "stats": m.stats,
+            "regions": m.regions.iter().map(|r| json!({"region": r.region.describe(), "start": r.region.start,
+                "len": r.region.len, "method": r.region.method, "fs": r.region.fs, "bytes": r.region.used.total()})).collect::<Vec<_>>(),
+        }}));
+    } else {
+        println!(
+            "image {image}, saved {} by {}",
+            repo::timestamp_text(m.created),
+            m.tool
+        );
+        let plan = Plan {
+            disk: m.source.clone(),
+            table: m.table.clone(),
+            regions: m.regions.iter().map(|r| r.region.clone()).collect(),
+        };
+        print_plan(&plan);
+        println!(
+            "  stored {} for this image ({} chunks, {} all-zero)",
+            hb(m.stats.stored_bytes),
+            m.stats.chunks,
+            m.stats.zero_chunks
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_clone(
+    json: bool,
+    src: &Path,
+    dst: &Path,
+    yes: bool,
+    r: &Renderer,
+    cancel: &Cancel,
+) -> Result<u8> {
+    let (source, plan) = open_plan(src)?;
+    let (target, created) = open_target(dst, source.size())?;
+    let checks = (|| -> wraith_engine::Result<()> {
+        safety::check_not_source(&source, &target)?;
+        safety::check_not_mounted(&target)?;
+        safety::check_sector_size(plan.table.sector_size, &target)?;
+        safety::check_size(
+            &target,
+            plan.min_target_size(),
+            &format!("source {}", source.identity.describe()),
+        )
+    })();
+    if let Err(e) = checks {
+        if created {
+            let _ = std::fs::remove_file(dst);
+        }
+        return Err(e.into());
+    }
+    if !json {
+        print_plan(&plan);
+    }
+    for w in plan.warnings() {
+        r.warn(&w);
+    }
+    confirm(&target, yes || created, "clone")?;
+    let report = pipeline::clone::clone(&source, &plan, &target, r, cancel)?;
+    if json {
+        print_json(
+            &json!({ "result": "ok", "source": source.identity, "target": target.identity, "bytes": report.bytes }),
+        );
+    } else {
+        println!(
+            "cloned {} onto {}: {} copied",
+            source.identity.describe(),
+            target.identity.describe(),
+            hb(report.bytes)
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// A default image name from what the disk is: "Samsung_SSD_860-S3Z9NB0K" or the file's name.
+fn default_name(dev: &Device) -> String {
+    let raw = match (&dev.identity.model, &dev.identity.serial) {
+        (Some(m), Some(s)) => format!("{m}-{s}"),
+        (Some(m), None) => m.clone(),
+        _ => dev
+            .path()
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "disk".into()),
+    };
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.truncate(64);
+    name.trim_start_matches('.').to_string()
+}
+
+fn cmd_save(
+    json: bool,
+    disk: &Path,
+    spec: &str,
+    threads: usize,
+    r: &Renderer,
+    cancel: &Cancel,
+) -> Result<u8> {
+    let (repo_path, name, id) = parse_spec(spec);
+    if id.is_some() {
+        bail!("{spec}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME");
+    }
+    let (dev, plan) = open_plan(disk)?;
+    let name = name.unwrap_or_else(|| default_name(&dev));
+    repo::check_image_name(&name)?;
+    let repo = Repository::open_or_create(&repo_path)?;
+    if !json {
+        print_plan(&plan);
+    }
+    for w in plan.warnings() {
+        r.warn(&w);
+    }
+    let opts = pipeline::save::SaveOptions { name, threads };
+    let rep = pipeline::save::save(&dev, &plan, &repo, &opts, r, cancel)?;
+    if json {
+        print_json(&json!({ "result": "ok", "image": rep.image, "stats": rep.stats }));
+    } else {
+        println!(
+            "saved {} as {}: {} of disk data, {} new in the repository ({} of {} chunks new)",
+            dev.identity.describe(),
+            rep.image,
+            hb(rep.stats.image_bytes),
+            hb(rep.stats.new_stored_bytes),
+            rep.stats.new_chunks,
+            rep.stats.chunks
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_list(json: bool, repo_path: &Path) -> Result<u8> {
+    let repo = Repository::open(repo_path)?;
+    let mut rows = Vec::new();
+    for image in repo.images()? {
+        match repo.load_manifest(&image) {
+            Ok(m) => rows.push((image, Some(m), None)),
+            Err(e) => rows.push((image, None, Some(e.to_string()))),
+        }
+    }
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(i, m, e)| match m {
+                Some(m) => json!({"name": i.name, "id": i.id, "created": m.created, "source": m.source, "stats": m.stats}),
+                None => json!({"name": i.name, "id": i.id, "error": e}),
+            })
+            .collect();
+        print_json(&json!({ "result": "ok", "images": v }));
+        return Ok(EXIT_OK);
+    }
+    if rows.is_empty() {
+        println!("{}: no images", repo.location());
+    } else {
+        println!(
+            "{:<40} {:<24} {:>10} {:>10} {:>10}  source",
+            "image", "saved", "data", "stored", "added"
+        );
+    }
+    for (i, m, e) in rows {
+        match m {
+            Some(m) => println!(
+                "{:<40} {:<24} {:>10} {:>10} {:>10}  {}",
+                i.to_string(),
+                repo::timestamp_text(m.created),
+                hb(m.stats.image_bytes),
+                hb(m.stats.stored_bytes),
+                hb(m.stats.new_stored_bytes),
+                m.source.describe()
+            ),
+            None => println!("{:<40} DAMAGED: {}", i.to_string(), e.unwrap_or_default()),
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn open_image(spec: &str) -> Result<(Repository, ImageRef, Manifest, PathBuf)> {
+    let (repo_path, name, id) = parse_spec(spec);
+    let name = name.ok_or_else(|| anyhow!("{spec}: name an image as REPO:NAME or REPO:NAME@ID"))?;
+    let repo = Repository::open(&repo_path)?;
+    let image = repo.resolve(&name, id.as_deref())?;
+    let m = repo.load_manifest(&image)?;
+    Ok((repo, image, m, repo_path))
+}
+
+fn cmd_restore(
+    json: bool,
+    spec: &str,
+    dst: &Path,
+    yes: bool,
+    threads: usize,
+    r: &Renderer,
+    cancel: &Cancel,
+) -> Result<u8> {
+    let (repo, image, m, repo_path) = open_image(spec)?;
+    let (target, created) = open_target(dst, m.source.size)?;
+    let checks = (|| -> wraith_engine::Result<()> {
+        safety::check_not_mounted(&target)?;
+        safety::check_not_holding(&target, &repo_path, "the repository")?;
+        safety::check_sector_size(m.table.sector_size, &target)?;
+        let needed = if m.table.kind == wraith_engine::table::TableKind::None {
+            m.source.size
+        } else {
+            m.table.min_disk_size
+        };
+        safety::check_size(
+            &target,
+            needed,
+            &format!("image {image} (from {})", m.source.describe()),
+        )?;
+        // Everything checkable without reading all data, before the first write.
+        pipeline::restore::precheck(&repo, &image, &m)
+    })();
+    if let Err(e) = checks {
+        if created {
+            let _ = std::fs::remove_file(dst);
+        }
+        return Err(e.into());
+    }
+    if !json {
+        println!(
+            "restoring {image} (saved {} from {})",
+            repo::timestamp_text(m.created),
+            m.source.describe()
+        );
+    }
+    confirm(&target, yes || created, "restore")?;
+    let rep = pipeline::restore::restore(&repo, &image, &m, &target, threads, r, cancel)?;
+    if json {
+        print_json(
+            &json!({ "result": "ok", "image": image, "target": target.identity, "bytes": rep.bytes }),
+        );
+    } else {
+        println!(
+            "restored {image} onto {}: {} written",
+            target.identity.describe(),
+            hb(rep.bytes)
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_verify(json: bool, what: &str, rep: &VerifyReport) -> u8 {
+    let ok = rep.problems.is_empty();
+    if json {
+        print_json(&json!({ "result": if ok { "ok" } else { "mismatch" }, "report": rep }));
+    } else {
+        for p in &rep.problems {
+            let at = p
+                .offset
+                .map(|o| format!(", disk offset {o}"))
+                .unwrap_or_default();
+            let region = if p.region.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", p.region)
+            };
+            println!(
+                "DAMAGED {}{region}{at}: {}",
+                if p.image.is_empty() {
+                    "repository"
+                } else {
+                    &p.image
+                },
+                p.detail
+            );
+        }
+        if ok {
+            println!(
+                "{what}: OK ({} images, {} chunks, {} checked)",
+                rep.images,
+                rep.chunks,
+                hb(rep.bytes)
+            );
+        } else {
+            println!("{what}: {} problem(s) found", rep.problems.len());
+        }
+    }
+    if ok {
+        EXIT_OK
+    } else {
+        EXIT_MISMATCH
+    }
+}
+
+fn cmd_verify(
+    json: bool,
+    spec: &str,
+    against: Option<&Path>,
+    threads: usize,
+    r: &Renderer,
+    cancel: &Cancel,
+) -> Result<u8> {
+    if let Some(disk) = against {
+        let (_, image, m, _) = open_image(spec)?;
+        let dev = Device::open_read(disk)?;
+        if dev.size() < m.table.min_disk_size {
+            bail!(
+                "{} is {}, smaller than image {image} needs ({})",
+                disk.display(),
+                hb(dev.size()),
+                hb(m.table.min_disk_size)
+            );
+        }
+        let rep = pipeline::verify::verify_against(&dev, &image, &m, r, cancel)?;
+        return Ok(print_verify(
+            json,
+            &format!("{} against {image}", disk.display()),
+            &rep,
+        ));
+    }
+    let (repo_path, name, id) = parse_spec(spec);
+    let repo = Repository::open(&repo_path)?;
+    let images = match name {
+        Some(n) => vec![repo.resolve(&n, id.as_deref())?],
+        None => repo.images()?,
+    };
+    let rep = pipeline::verify::verify_repo(&repo, &images, threads, r, cancel)?;
+    Ok(print_verify(json, spec, &rep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_spec;
+    use std::path::PathBuf;
+
+    #[test]
+    fn image_specs_split_on_the_last_colon() {
+        assert_eq!(parse_spec("/mnt/r"), (PathBuf::from("/mnt/r"), None, None));
+        assert_eq!(
+            parse_spec("/mnt/r:pc1"),
+            (PathBuf::from("/mnt/r"), Some("pc1".into()), None)
+        );
+        assert_eq!(
+            parse_spec("r:pc1@2026"),
+            (PathBuf::from("r"), Some("pc1".into()), Some("2026".into()))
+        );
+        assert_eq!(
+            parse_spec("/a:b/repo"),
+            (PathBuf::from("/a:b/repo"), None, None)
+        );
+    }
+}
