@@ -313,8 +313,9 @@ fn utf16_name(b: &[u8]) -> String {
         .collect()
 }
 
-/// The used entries of an array (non-zero type GUID), each checked for `first <= last` and for
-/// lying inside the header's usable area. Errors carry the entry index.
+/// The used entries of an array (non-zero type GUID), each checked for `first <= last`, for
+/// lying inside the header's usable area and for not overlapping another. Errors carry the
+/// entry index.
 fn parse_entries(h: &Header, entries: &[u8]) -> std::result::Result<Vec<RawEntry>, (u32, String)> {
     let mut out = Vec::new();
     let size = h.entry_size as usize;
@@ -353,6 +354,20 @@ fn parse_entries(h: &Header, entries: &[u8]) -> std::result::Result<Vec<RawEntry
             unique_guid,
             name: utf16_name(&e[56..128]),
         });
+    }
+    let mut by_first: Vec<&RawEntry> = out.iter().collect();
+    by_first.sort_by_key(|e| e.first);
+    for w in by_first.windows(2) {
+        if w[1].first <= w[0].last {
+            return Err((
+                w[1].index,
+                format!(
+                    "partition {} overlaps partition {}",
+                    w[1].index + 1,
+                    w[0].index + 1
+                ),
+            ));
+        }
     }
     Ok(out)
 }
@@ -473,19 +488,6 @@ pub fn read(dev: &dyn ReadAt, sector_size: u64) -> Result<Option<PartitionTable>
             },
         ));
     }
-    let mut by_start: Vec<&(u32, Partition)> = parts.iter().collect();
-    by_start.sort_by_key(|(_, p)| p.start);
-    for w in by_start.windows(2) {
-        let ((ia, a), (ib, b)) = (w[0], w[1]);
-        if b.start < a.start + a.len {
-            return Err(Error::corrupt(
-                "GPT partition entry",
-                entry_offset(*ib),
-                format!("partition {} overlaps partition {}", ib + 1, ia + 1),
-            ));
-        }
-    }
-
     // Where the four table areas are. A damaged primary is assumed at the standard place
     // (header at LBA 1, entries from LBA 2); a backup is taken from the header that points to it.
     let entry_sectors = h.entry_sectors(ss);
@@ -718,4 +720,357 @@ pub fn protective_mbr_for(lba0: &[u8], sector_size: u64, target_size: u64) -> Ve
         out[511] = 0xAA;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SS: u64 = 512;
+    const LINUX: &str = "0fc63daf-8483-4772-8e79-3d69d8477de4";
+
+    /// A primary area (header at LBA 1, entries from LBA 2) for a disk of `disk` bytes, with
+    /// `(entry index, first LBA, last LBA, name)` partitions of the Linux type.
+    fn primary_area_for(ss: u64, disk: u64, parts: &[(usize, u64, u64, &str)]) -> Vec<u8> {
+        let (num, size) = (128u32, 128u32);
+        let entry_sectors = (u64::from(num) * u64::from(size)).div_ceil(ss);
+        let last = disk / ss - 1;
+        let mut area = vec![0u8; ((1 + entry_sectors) * ss) as usize];
+        let h = &mut area[..ss as usize];
+        h[..8].copy_from_slice(SIGNATURE);
+        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+        h[12..16].copy_from_slice(&92u32.to_le_bytes());
+        put_u64(h, H_MY_LBA, 1);
+        put_u64(h, H_ALTERNATE_LBA, last);
+        put_u64(h, H_FIRST_USABLE, 2 + entry_sectors);
+        put_u64(h, H_LAST_USABLE, last - entry_sectors - 1);
+        h[H_DISK_GUID..H_DISK_GUID + 16]
+            .copy_from_slice(&guid_bytes("01234567-89ab-cdef-0011-223344556677").unwrap());
+        put_u64(h, H_ENTRY_LBA, 2);
+        h[H_NUM_ENTRIES..H_NUM_ENTRIES + 4].copy_from_slice(&num.to_le_bytes());
+        h[H_ENTRY_SIZE..H_ENTRY_SIZE + 4].copy_from_slice(&size.to_le_bytes());
+        let entries = &mut area[ss as usize..];
+        for &(i, first, last, name) in parts {
+            let e = &mut entries[i * 128..(i + 1) * 128];
+            e[..16].copy_from_slice(&guid_bytes(LINUX).unwrap());
+            e[16..32].copy_from_slice(&[i as u8 + 1; 16]);
+            put_u64(e, 32, first);
+            put_u64(e, 40, last);
+            for (k, u) in name.encode_utf16().enumerate() {
+                e[56 + 2 * k..58 + 2 * k].copy_from_slice(&u.to_le_bytes());
+            }
+        }
+        let crc = crc32fast::hash(&area[ss as usize..ss as usize + 16384]);
+        area[H_ENTRIES_CRC..H_ENTRIES_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+        reseal(&mut area[..ss as usize]).unwrap();
+        area
+    }
+
+    /// A whole disk image with that table, laid out by `relocate` itself.
+    fn disk(ss: u64, size: u64, parts: &[(usize, u64, u64, &str)]) -> Vec<u8> {
+        let area = primary_area_for(ss, size, parts);
+        let mut d = vec![0u8; size as usize];
+        d[..ss as usize].copy_from_slice(&protective_mbr_for(&[], ss, size));
+        for (off, bytes) in relocate(&area, ss, size).unwrap() {
+            d[off as usize..off as usize + bytes.len()].copy_from_slice(&bytes);
+        }
+        d
+    }
+
+    /// Rewrites entry `index` in both entry arrays of a disk built by `disk`, fixing the CRCs.
+    fn patch_entry(d: &mut [u8], index: usize, first: u64, last: u64) {
+        let last_lba = d.len() as u64 / SS - 1;
+        for (hdr, arr) in [(1, 2), (last_lba, last_lba - 32)] {
+            let a = (arr * SS) as usize;
+            let e = a + index * 128;
+            if d[e..e + 16] == [0u8; 16] {
+                d[e..e + 16].copy_from_slice(&guid_bytes(LINUX).unwrap());
+            }
+            put_u64(&mut d[e..], 32, first);
+            put_u64(&mut d[e..], 40, last);
+            let crc = crc32fast::hash(&d[a..a + 16384]);
+            let h = (hdr * SS) as usize;
+            d[h + H_ENTRIES_CRC..h + H_ENTRIES_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+            reseal(&mut d[h..h + SS as usize]).unwrap();
+        }
+    }
+
+    fn corrupt_offset(r: Result<Option<PartitionTable>>) -> (u64, String) {
+        match r {
+            Err(Error::Corrupt { offset, detail, .. }) => (offset, detail),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    /// Rewrites a header field on both headers of a disk built by `disk` and reseals them.
+    fn patch_headers(d: &mut [u8], ss: u64, f: impl Fn(&mut [u8])) {
+        let last = d.len() as u64 / ss - 1;
+        for lba in [1, last] {
+            let h = &mut d[(lba * ss) as usize..((lba + 1) * ss) as usize];
+            f(h);
+            // Deliberately broken sizes cannot be resealed; the parser rejects them first.
+            let _ = reseal(h);
+        }
+    }
+
+    #[test]
+    fn guids_use_the_mixed_endian_layout() {
+        let efi = [
+            0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E,
+            0xC9, 0x3B,
+        ];
+        assert_eq!(guid_text(&efi), "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+        assert_eq!(
+            guid_bytes("C12A7328-F81F-11D2-BA4B-00A0C93EC93B"),
+            Some(efi)
+        );
+        assert_eq!(type_name(&guid_text(&efi)), "EFI System");
+        assert_eq!(guid_bytes("c12a7328f81f11d2ba4b00a0c93ec93b"), None);
+        assert_eq!(guid_bytes("c12a7328-f81f-11d2-ba4b-00a0c93ec93g"), None);
+    }
+
+    #[test]
+    fn hand_built_table_reads_back_with_names_and_gaps() {
+        let d = disk(
+            SS,
+            1 << 20,
+            &[(0, 34, 100, "boot"), (2, 200, 1000, "café ☃")],
+        );
+        let t = read(&d, SS).unwrap().unwrap();
+        assert_eq!(
+            t.disk_id.as_deref(),
+            Some("01234567-89ab-cdef-0011-223344556677")
+        );
+        assert_eq!(t.partitions.len(), 2);
+        let (a, b) = (&t.partitions[0], &t.partitions[1]);
+        assert_eq!(
+            (a.number, a.start, a.len, a.name.as_str()),
+            (1, 34 * 512, 67 * 512, "boot")
+        );
+        assert_eq!(
+            (b.number, b.start, b.len, b.name.as_str()),
+            (3, 200 * 512, 801 * 512, "café ☃")
+        );
+        assert_eq!(b.type_name, "Linux filesystem");
+        assert_eq!(
+            b.guid.as_deref(),
+            Some("03030303-0303-0303-0303-030303030303")
+        );
+        assert_eq!(t.min_disk_size, (1001 + 32 + 1) * 512);
+    }
+
+    #[test]
+    fn empty_gpt_needs_one_usable_sector() {
+        let d = disk(SS, 1 << 20, &[]);
+        let t = read(&d, SS).unwrap().unwrap();
+        assert!(t.partitions.is_empty());
+        assert_eq!(t.min_disk_size, (35 + 32 + 1) * 512);
+        let area = primary_area(&d, SS).unwrap().unwrap();
+        assert!(relocate(&area, SS, t.min_disk_size).is_ok());
+        assert!(matches!(
+            relocate(&area, SS, t.min_disk_size - 512),
+            Err(Error::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn overlapping_reversed_and_outside_partitions_are_corrupt() {
+        let mut d = disk(SS, 1 << 20, &[(0, 100, 300, "a")]);
+        patch_entry(&mut d, 1, 300, 400);
+        let (off, detail) = corrupt_offset(read(&d, SS));
+        assert_eq!(off, 2 * 512 + 128);
+        assert!(detail.contains("overlaps"), "{detail}");
+
+        let mut d = disk(SS, 1 << 20, &[(0, 100, 300, "a")]);
+        patch_entry(&mut d, 5, 400, 399);
+        let (off, detail) = corrupt_offset(read(&d, SS));
+        assert_eq!(off, 2 * 512 + 5 * 128);
+        assert!(detail.contains("after last"), "{detail}");
+
+        // Inside the entry array.
+        let mut d = disk(SS, 1 << 20, &[(0, 34, 300, "a")]);
+        patch_entry(&mut d, 0, 10, 300);
+        assert!(corrupt_offset(read(&d, SS)).1.contains("usable"));
+    }
+
+    #[test]
+    fn partition_past_the_end_of_a_truncated_disk_is_corrupt() {
+        let mut d = disk(SS, 1 << 20, &[(0, 34, 100, "a"), (1, 1000, 2000, "b")]);
+        d.truncate(512 * 1024);
+        let (off, detail) = corrupt_offset(read(&d, SS));
+        assert_eq!(off, 2 * 512 + 128);
+        assert!(detail.contains("past the last LBA"), "{detail}");
+    }
+
+    #[test]
+    fn absurd_entry_geometry_is_refused_without_allocating() {
+        for (num, size) in [
+            (u32::MAX, 128u32),
+            (1 << 20, 128),
+            (128, 100),
+            (128, u32::MAX - 127),
+            (128, 0),
+        ] {
+            let mut d = disk(SS, 1 << 20, &[(0, 34, 100, "a")]);
+            patch_headers(&mut d, SS, |h| {
+                h[H_NUM_ENTRIES..H_NUM_ENTRIES + 4].copy_from_slice(&num.to_le_bytes());
+                h[H_ENTRY_SIZE..H_ENTRY_SIZE + 4].copy_from_slice(&size.to_le_bytes());
+            });
+            let (off, detail) = corrupt_offset(read(&d, SS));
+            assert_eq!(off, 512);
+            assert!(detail.contains("entry"), "{num} x {size}: {detail}");
+        }
+    }
+
+    #[test]
+    fn absurd_header_size_and_entry_lba_are_refused() {
+        let mut d = disk(SS, 1 << 20, &[(0, 34, 100, "a")]);
+        patch_headers(&mut d, SS, |h| {
+            h[H_HEADER_SIZE..H_HEADER_SIZE + 4].copy_from_slice(&600u32.to_le_bytes())
+        });
+        assert!(corrupt_offset(read(&d, SS)).1.contains("header size"));
+
+        let mut d = disk(SS, 1 << 20, &[(0, 34, 100, "a")]);
+        patch_headers(&mut d, SS, |h| put_u64(h, H_ENTRY_LBA, u64::MAX - 1));
+        assert!(corrupt_offset(read(&d, SS)).1.contains("entry array"));
+    }
+
+    #[test]
+    fn stale_backup_behind_a_plain_mbr_is_ignored() {
+        let mut d = disk(SS, 1 << 20, &[(0, 34, 100, "a")]);
+        d[512..1024].fill(0);
+        // No primary, no MBR at all: the backup is the table.
+        d[..512].fill(0);
+        assert_eq!(read(&d, SS).unwrap().unwrap().partitions.len(), 1);
+        // A real MBR in LBA 0 (one Linux partition): the GPT backup is a leftover.
+        d[446 + 4] = 0x83;
+        d[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+        d[446 + 12..446 + 16].copy_from_slice(&100u32.to_le_bytes());
+        d[510] = 0x55;
+        d[511] = 0xAA;
+        assert!(read(&d, SS).unwrap().is_none());
+        // A damaged backup with no primary signature is just old bytes, not an error.
+        d[..512].fill(0);
+        let last = d.len() - 512;
+        d[last + 60] ^= 1;
+        assert!(read(&d, SS).unwrap().is_none());
+    }
+
+    #[test]
+    fn small_or_blank_buffers_are_not_a_gpt() {
+        for len in [0usize, 1, 511, 512, 1024, 1536, 4096] {
+            assert!(read(&vec![0u8; len], SS).unwrap().is_none(), "{len}");
+        }
+        assert!(matches!(
+            read(&vec![0u8; 4096], 1000),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            relocate(&[0u8; 512], 100, 1 << 20),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn corrupted_bytes_never_panic() {
+        let good = disk(SS, 256 * 1024, &[(0, 34, 100, "a"), (1, 101, 300, "b")]);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut d = good.clone();
+            for _ in 0..1 + next() % 4 {
+                // Mostly the headers and the first entries, sometimes anywhere.
+                let pos = match next() % 3 {
+                    0 => 512 + next() % 512,
+                    1 => 1024 + next() % 512,
+                    _ => next() % d.len() as u64,
+                } as usize;
+                d[pos] = next() as u8;
+            }
+            // Reseal the primary sometimes, so the parser gets past the CRC check.
+            if next() % 2 == 0 {
+                let _ = reseal(&mut d[512..1024]);
+            }
+            let _ = read(&d, SS);
+            if let Ok(Some(area)) = primary_area(&d, SS) {
+                let _ = relocate(&area, SS, next() % (1 << 20));
+            }
+        }
+    }
+
+    #[test]
+    fn relocate_rejects_damaged_saved_areas() {
+        let area = primary_area_for(SS, 1 << 20, &[(0, 34, 100, "a")]);
+        assert!(matches!(
+            relocate(&area[..600], SS, 1 << 20),
+            Err(Error::Corrupt { .. })
+        ));
+        assert!(matches!(
+            relocate(&area[..100], SS, 1 << 20),
+            Err(Error::Corrupt { .. })
+        ));
+        let mut bad = area.clone();
+        bad[600] ^= 1;
+        assert!(matches!(
+            relocate(&bad, SS, 1 << 20),
+            Err(Error::Corrupt { .. })
+        ));
+        let mut bad = area;
+        bad[0] = b'X';
+        assert!(matches!(
+            relocate(&bad, SS, 1 << 20),
+            Err(Error::Corrupt { .. })
+        ));
+        assert!(matches!(relocate(&bad, SS, 0), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn relocate_writes_backup_at_the_target_end_with_4096_byte_sectors() {
+        let ss = 4096;
+        let d = disk(ss, 4 << 20, &[(0, 6, 500, "a")]);
+        let t = read(&d, ss).unwrap().unwrap();
+        assert_eq!(t.min_disk_size, (501 + 4 + 1) * 4096);
+        let area = primary_area(&d, ss).unwrap().unwrap();
+        assert_eq!(area.len(), 5 * 4096);
+        let writes = relocate(&area, ss, 8 << 20).unwrap();
+        let offsets: Vec<u64> = writes.iter().map(|w| w.0).collect();
+        let last = (8 << 20) / 4096 - 1;
+        assert_eq!(offsets, [4096, 2 * 4096, (last - 4) * 4096, last * 4096]);
+        let backup = &writes[3].1;
+        assert_eq!(le_u64(backup, H_MY_LBA), Some(last));
+        assert_eq!(le_u64(backup, H_ALTERNATE_LBA), Some(1));
+        assert_eq!(le_u64(backup, H_ENTRY_LBA), Some(last - 4));
+        assert_eq!(le_u64(backup, H_LAST_USABLE), Some(last - 5));
+        assert_eq!(le_u64(&writes[0].1, H_ALTERNATE_LBA), Some(last));
+    }
+
+    #[test]
+    fn protective_mbr_is_resized_created_or_left_alone() {
+        // Fresh, from nothing.
+        let m = protective_mbr_for(&[], 512, 1 << 30);
+        assert_eq!(m.len(), 512);
+        assert_eq!((m[446 + 4], m[510], m[511]), (0xEE, 0x55, 0xAA));
+        assert_eq!(le_u32(&m, 446 + 8), Some(1));
+        assert_eq!(le_u32(&m, 446 + 12), Some((1 << 21) - 1));
+        // Resized, boot code kept; clamped to 32 bits on a 4 TiB target.
+        let mut src = m.clone();
+        src[..4].copy_from_slice(b"BOOT");
+        let r = protective_mbr_for(&src, 512, 4 << 40);
+        assert_eq!(&r[..4], b"BOOT");
+        assert_eq!(le_u32(&r, 446 + 12), Some(u32::MAX));
+        // 4096-byte sectors: a whole sector, size in 4 KiB units.
+        let r = protective_mbr_for(&src, 4096, 1 << 30);
+        assert_eq!(r.len(), 4096);
+        assert_eq!(le_u32(&r, 446 + 12), Some((1 << 18) - 1));
+        // Hybrid: untouched.
+        let mut hybrid = m.clone();
+        hybrid[446 + 12..446 + 16].copy_from_slice(&100u32.to_le_bytes());
+        hybrid[446 + 16 + 4] = 0x0c;
+        assert_eq!(protective_mbr_for(&hybrid, 512, 1 << 40), hybrid);
+    }
 }
