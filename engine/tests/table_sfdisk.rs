@@ -2,6 +2,8 @@
 //! sectors, which sfdisk cannot fake on a file), read back by our parsers and, after our
 //! relocation, checked again by the same tools.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -437,8 +439,11 @@ fn fdisk4k(img: &Path, commands: &str) {
     assert!(ok, "fdisk failed: {out}\n{err}");
 }
 
-/// Partitions as `fdisk -b 4096 -l` lists them: (start, sectors, type, name, uuid).
-fn fdisk4k_list(img: &Path) -> (Vec<(u64, u64, String, String, String)>, String) {
+/// A partition as `fdisk -b 4096 -l` lists it: (start, sectors, type, name, uuid).
+type FdiskRow = (u64, u64, String, String, String);
+
+/// The partitions of a 4Kn image as fdisk lists them, and fdisk's complaints on stderr.
+fn fdisk4k_list(img: &Path) -> (Vec<FdiskRow>, String) {
     let (ok, out, err) = run(
         "/usr/sbin/fdisk",
         &[

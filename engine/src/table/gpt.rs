@@ -723,6 +723,7 @@ pub fn protective_mbr_for(lba0: &[u8], sector_size: u64, target_size: u64) -> Ve
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

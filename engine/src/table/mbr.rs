@@ -307,3 +307,216 @@ fn walk_chain(
         ebr = next_ebr;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const SS: u64 = 512;
+
+    fn put_entry(
+        d: &mut [u8],
+        sector_off: usize,
+        slot: usize,
+        boot: u8,
+        kind: u8,
+        start: u32,
+        len: u32,
+    ) {
+        let at = sector_off + ENTRIES_AT + 16 * slot;
+        d[at] = boot;
+        d[at + 4] = kind;
+        d[at + 8..at + 12].copy_from_slice(&start.to_le_bytes());
+        d[at + 12..at + 16].copy_from_slice(&len.to_le_bytes());
+        d[sector_off + 510] = 0x55;
+        d[sector_off + 511] = 0xAA;
+    }
+
+    /// 4 MiB disk (8192 sectors): primary 1 at 64..1088 (bootable FAT32), primary 2 extended
+    /// 2048..8192 with logicals at EBR+64 of 512 sectors, EBRs at 2048, 3072, 4096.
+    fn disk_with_logicals(ss: u64) -> Vec<u8> {
+        let mut d = vec![0u8; (8192 * ss) as usize];
+        d[DISK_SIGNATURE_AT..DISK_SIGNATURE_AT + 4].copy_from_slice(&0xdead_beefu32.to_le_bytes());
+        put_entry(&mut d, 0, 0, 0x80, 0x0c, 64, 1024);
+        put_entry(&mut d, 0, 1, 0, 0x0f, 2048, 6144);
+        let ebrs = [2048u32, 3072, 4096];
+        for (i, &ebr) in ebrs.iter().enumerate() {
+            let off = (u64::from(ebr) * ss) as usize;
+            put_entry(&mut d, off, 0, 0, [0x83, 0x82, 0x07][i], 64, 512);
+            if let Some(&next) = ebrs.get(i + 1) {
+                put_entry(&mut d, off, 1, 0, 0x05, next - 2048, 1024);
+            }
+        }
+        d
+    }
+
+    fn corrupt(r: Result<Option<PartitionTable>>) -> (u64, String) {
+        match r {
+            Err(Error::Corrupt { offset, detail, .. }) => (offset, detail),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn primaries_and_logicals_are_listed_with_ebrs_as_metadata() {
+        for ss in [512u64, 4096] {
+            let d = disk_with_logicals(ss);
+            let t = read(&d, ss).unwrap().unwrap();
+            assert_eq!(t.kind, TableKind::Mbr);
+            assert_eq!(t.disk_id.as_deref(), Some("0xdeadbeef"));
+            let got: Vec<(u32, u64, u64, &str, bool, bool)> = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.number,
+                        p.start / ss,
+                        p.len / ss,
+                        p.type_id.as_str(),
+                        p.bootable,
+                        p.logical,
+                    )
+                })
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (1, 64, 1024, "0x0c", true, false),
+                    (5, 2112, 512, "0x83", false, true),
+                    (6, 3136, 512, "0x82", false, true),
+                    (7, 4160, 512, "0x07", false, true),
+                ]
+            );
+            assert_eq!(t.partitions[0].type_name, "FAT32 (LBA)");
+            assert_eq!(t.partitions[3].type_name, "NTFS/exFAT");
+            let meta: Vec<(u64, u64)> = t
+                .metadata
+                .iter()
+                .map(|e| (e.start / ss, e.len / ss))
+                .collect();
+            assert_eq!(meta, [(0, 1), (2048, 1), (3072, 1), (4096, 1)]);
+            assert_eq!(t.min_disk_size, 8192 * ss);
+        }
+    }
+
+    #[test]
+    fn boot_sectors_and_nonsense_entries_are_not_a_table() {
+        // No signature; or a signature with no entries (mkfs.fat's superfloppy).
+        let mut d = vec![0u8; 1 << 20];
+        assert!(read(&d, SS).unwrap().is_none());
+        d[510] = 0x55;
+        d[511] = 0xAA;
+        assert!(read(&d, SS).unwrap().is_none());
+        // Boot code text where the entries would be (a Windows-formatted FAT32 volume).
+        let text =
+            b"Remove disks or other media.\xff\r\nDisk error\xff\r\nPress any key to restart";
+        d[446..510].copy_from_slice(&text[..64]);
+        assert!(read(&d, SS).unwrap().is_none());
+        let cases: [&[(u8, u8, u32, u32)]; 5] = [
+            &[(0x12, 0x83, 1, 10)],                    // boot flag neither 0 nor 0x80
+            &[(0, 0x83, 0, 10)],                       // starts on the MBR itself
+            &[(0, 0x83, 10, 0)],                       // empty length with a type
+            &[(0, 0x83, 100, 2048)],                   // past the end of a 2048-sector disk
+            &[(0, 0x83, 10, 100), (0, 0x07, 50, 100)], // overlapping
+        ];
+        for entries in cases {
+            let mut d = vec![0u8; 1 << 20];
+            for (i, &(boot, kind, start, len)) in entries.iter().enumerate() {
+                put_entry(&mut d, 0, i, boot, kind, start, len);
+            }
+            assert!(read(&d, SS).unwrap().is_none(), "{entries:?}");
+        }
+    }
+
+    #[test]
+    fn gpt_protective_entries_are_left_to_the_gpt_reader() {
+        let mut d = vec![0u8; 1 << 20];
+        put_entry(&mut d, 0, 0, 0, 0xEE, 1, 2047);
+        assert!(read(&d, SS).unwrap().is_none());
+        // A hybrid MBR too.
+        put_entry(&mut d, 0, 1, 0, 0x0c, 100, 200);
+        assert!(read(&d, SS).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_empty_extended_partition_has_no_logicals() {
+        let mut d = vec![0u8; 1 << 20];
+        put_entry(&mut d, 0, 0, 0, 0x83, 64, 100);
+        put_entry(&mut d, 0, 1, 0, 0x05, 1024, 1024);
+        let t = read(&d, SS).unwrap().unwrap();
+        assert_eq!(t.partitions.len(), 1);
+        assert_eq!(t.min_disk_size, 2048 * 512);
+        assert_eq!(t.metadata.len(), 2);
+    }
+
+    #[test]
+    fn broken_ebr_chains_are_corrupt() {
+        // Loop: the last EBR links back to the second.
+        let mut d = disk_with_logicals(SS);
+        put_entry(&mut d, 4096 * 512, 1, 0, 0x05, 1024, 1024);
+        let (off, detail) = corrupt(read(&d, SS));
+        assert_eq!(off, 3072 * 512);
+        assert!(detail.contains("loop"), "{detail}");
+
+        // Link outside the extended partition.
+        let mut d = disk_with_logicals(SS);
+        put_entry(&mut d, 4096 * 512, 1, 0, 0x05, 9000, 10);
+        assert!(corrupt(read(&d, SS)).1.contains("outside the extended"));
+
+        // Logical partition running past the extended partition.
+        let mut d = disk_with_logicals(SS);
+        put_entry(&mut d, 4096 * 512, 0, 0, 0x83, 64, 5000);
+        assert!(corrupt(read(&d, SS)).1.contains("not inside"));
+
+        // A link that lands inside an earlier logical partition.
+        let mut d = disk_with_logicals(SS);
+        put_entry(&mut d, 3072 * 512, 1, 0, 0x05, 100, 1024);
+        assert!(corrupt(read(&d, SS)).1.contains("inside a logical"));
+
+        // A later EBR without signature.
+        let mut d = disk_with_logicals(SS);
+        d[3072 * 512 + 510] = 0;
+        assert_eq!(corrupt(read(&d, SS)).0, 3072 * 512 + 510);
+
+        // Link entry with a data type.
+        let mut d = disk_with_logicals(SS);
+        d[2048 * 512 + ENTRIES_AT + 16 + 4] = 0x83;
+        assert!(corrupt(read(&d, SS)).1.contains("expected a link"));
+    }
+
+    #[test]
+    fn chains_longer_than_the_bound_stop() {
+        // 200 EBRs of one logical sector each, all inside one extended partition.
+        let mut d = vec![0u8; 1 << 20];
+        put_entry(&mut d, 0, 0, 0, 0x05, 64, 1900);
+        for i in 0..200u32 {
+            let off = ((64 + 2 * i) * 512) as usize;
+            put_entry(&mut d, off, 0, 0, 0x83, 1, 1);
+            put_entry(&mut d, off, 1, 0, 0x05, 2 * (i + 1), 2);
+        }
+        let (_, detail) = corrupt(read(&d, SS));
+        assert!(detail.contains("more than 128"), "{detail}");
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let good = disk_with_logicals(SS);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut d = good.clone();
+            for _ in 0..1 + next() % 4 {
+                let sector = [0usize, 2048, 3072, 4096][(next() % 4) as usize];
+                let pos = sector * 512 + ENTRIES_AT + (next() % 66) as usize;
+                d[pos] = next() as u8;
+            }
+            let _ = read(&d, SS);
+        }
+    }
+}
