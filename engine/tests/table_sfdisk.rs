@@ -535,3 +535,36 @@ fn disks_without_a_table_read_as_none() {
     assert_eq!(t.min_disk_size, 4 * MIB);
     assert!(t.partitions.is_empty());
 }
+
+#[test]
+fn unpartitioned_filesystems_are_not_mistaken_for_mbr_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let fat = image(dir.path(), "fat.img", 8 * MIB);
+    let (ok, _, err) = run(
+        "/usr/sbin/mkfs.vfat",
+        &[fat.to_str().unwrap()],
+        "",
+    );
+    assert!(ok, "{err}");
+    let ntfs = image(dir.path(), "ntfs.img", 8 * MIB);
+    let (ok, _, err) = run(
+        "/usr/sbin/mkntfs",
+        &["-F", "-Q", "-q", ntfs.to_str().unwrap()],
+        "",
+    );
+    assert!(ok, "{err}");
+    for img in [fat, ntfs] {
+        let dev = Device::open_read(&img).unwrap();
+        assert_eq!(
+            dev.read_vec(510, 2).unwrap(),
+            [0x55, 0xAA],
+            "{img:?} carries the MBR signature"
+        );
+        assert!(mbr::read(&dev, 512).unwrap().is_none(), "{img:?}");
+        assert_eq!(
+            table::read(&dev, 512).unwrap().kind,
+            TableKind::None,
+            "{img:?}"
+        );
+    }
+}
