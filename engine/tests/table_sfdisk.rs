@@ -540,11 +540,7 @@ fn disks_without_a_table_read_as_none() {
 fn unpartitioned_filesystems_are_not_mistaken_for_mbr_tables() {
     let dir = tempfile::tempdir().unwrap();
     let fat = image(dir.path(), "fat.img", 8 * MIB);
-    let (ok, _, err) = run(
-        "/usr/sbin/mkfs.vfat",
-        &[fat.to_str().unwrap()],
-        "",
-    );
+    let (ok, _, err) = run("/usr/sbin/mkfs.vfat", &[fat.to_str().unwrap()], "");
     assert!(ok, "{err}");
     let ntfs = image(dir.path(), "ntfs.img", 8 * MIB);
     let (ok, _, err) = run(
