@@ -59,6 +59,32 @@ pub struct PartitionTable {
     pub min_disk_size: u64,
 }
 
+/// Little-endian `u32` at `off`, or `None` when the buffer is too short.
+pub(crate) fn le_u32(buf: &[u8], off: usize) -> Option<u32> {
+    let b = buf.get(off..off.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Little-endian `u64` at `off`, or `None` when the buffer is too short.
+pub(crate) fn le_u64(buf: &[u8], off: usize) -> Option<u64> {
+    let b = buf.get(off..off.checked_add(8)?)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Some(u64::from_le_bytes(a))
+}
+
+/// Sector sizes we accept: powers of two from 512 to 64 KiB. Anything else is a caller bug or a
+/// lying device, and would make every LBA computation meaningless.
+pub(crate) fn check_sector_size(sector_size: u64) -> Result<()> {
+    if (512..=65536).contains(&sector_size) && sector_size.is_power_of_two() {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Invalid(format!(
+            "sector size {sector_size} (expected a power of two, 512..65536)"
+        )))
+    }
+}
+
 /// Reads the partition table of a whole disk. GPT wins over its protective MBR. A disk with
 /// neither gives `TableKind::None`. A table that is present but inconsistent (bad CRCs on both
 /// GPT headers, partitions past the end of the disk, overlapping partitions, EBR loops) is an
