@@ -142,26 +142,18 @@ pub(crate) fn finish_table(target: &Device, kind: TableKind, sector_size: u64) -
         return Ok(());
     }
     // The primary area (LBA 1 through the entry array) as just written from the image.
-    let header = target.read_vec(sector_size, sector_size as usize)?;
-    let le = |r: std::ops::Range<usize>| {
-        header[r]
-            .iter()
-            .rev()
-            .fold(0u64, |a, &b| (a << 8) | b as u64)
-    };
-    let entries_lba = le(72..80);
-    let entries_bytes = le(80..84).saturating_mul(le(84..88));
-    let end = entries_lba
-        .saturating_mul(sector_size)
-        .saturating_add(entries_bytes);
-    if entries_lba < 2 || end > (4 << 20) {
-        return Err(crate::Error::corrupt(
-            "GPT header",
+    let primary = table::gpt::primary_area(target, sector_size)?.ok_or_else(|| {
+        crate::Error::corrupt(
+            "GPT written from the image",
             sector_size,
-            "entry array location out of range",
-        ));
-    }
-    let primary = target.read_vec(sector_size, (end - sector_size) as usize)?;
+            "no GPT header after writing",
+        )
+    })?;
+    let lba0 = target.read_vec(0, sector_size as usize)?;
+    target.write_all_at(
+        &table::gpt::protective_mbr_for(&lba0, sector_size, target.size()),
+        0,
+    )?;
     for (offset, bytes) in table::gpt::relocate(&primary, sector_size, target.size())? {
         target.write_all_at(&bytes, offset)?;
     }
