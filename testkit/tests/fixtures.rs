@@ -30,7 +30,7 @@ fn check_all_parts(disk: &Disk) {
                 p.number
             );
         }
-        if p.fs != FsType::None {
+        if !matches!(p.fs, FsType::None | FsType::Raw) {
             assert!(
                 p.files.len() >= 8,
                 "partition {} has too few files",
@@ -76,7 +76,8 @@ fn check_ext_free_nonzero(disk: &Disk, p: &Part) {
     let bytes = std::fs::read(img.path()).expect("read");
     let mut free_blocks = 0u64;
     let mut nonzero = 0u64;
-    for l in text.lines() {
+    // Per-group lines are indented; the unindented superblock line is just a count.
+    for l in text.lines().filter(|l| l.starts_with(' ')) {
         let Some(ranges) = l.trim().strip_prefix("Free blocks: ") else {
             continue;
         };
@@ -99,9 +100,11 @@ fn check_ext_free_nonzero(disk: &Disk, p: &Part) {
     );
 }
 
+/// Whether sfdisk's (pretty-printed) JSON lists a partition with this start and size.
 fn json_has(json: &str, start_sectors: u64, size_sectors: u64) -> bool {
-    json.contains(&format!(
-        "\"start\": {start_sectors}, \"size\": {size_sectors},"
+    let flat: String = json.chars().filter(|c| !c.is_whitespace()).collect();
+    flat.contains(&format!(
+        "\"start\":{start_sectors},\"size\":{size_sectors},"
     ))
 }
 
@@ -111,7 +114,7 @@ fn gpt_disk_fixture() {
     let d = gpt_disk();
     assert_eq!(std::fs::metadata(&d.path).expect("meta").len(), 160 * MIB);
     let json = sfdisk_json(&d.path).expect("sfdisk --json");
-    assert!(json.contains("\"label\": \"gpt\""), "{json}");
+    assert!(json.contains("\"label\": \"gpt\","), "{json}");
     assert_eq!(json.matches("\"node\"").count(), 3, "{json}");
     for p in &d.parts {
         assert!(json_has(&json, p.start / 512, p.len / 512), "{json}");
@@ -288,4 +291,17 @@ fn builder_generic() {
 fn find_tool_resolves() {
     assert!(find_tool("definitely-not-a-wraith-tool").is_none());
     assert!(find_tool("sh").is_some());
+}
+
+#[test]
+fn fsck_reports_damage() {
+    require_tools();
+    let d = gpt_disk();
+    // Wipe each filesystem's primary boot/super block: the checker must now fail.
+    for p in &d.parts {
+        let at = if p.fs.is_ext() { 1024 } else { 0 };
+        write_at(&d.path, p.start + at, &[0u8; 1024]).expect("write");
+        let err = fsck(&d.path, p).expect_err("fsck should fail on a damaged fs");
+        assert!(!err.is_empty());
+    }
 }
