@@ -23,6 +23,15 @@
 //! * [`superfloppy_ext4`]: 64 MiB ext4 "floppy" on the whole disk, no table: one [`Part`] with
 //!   `number: 0, start: 0`.
 //!
+//! * [`blank_disk`]`(size)`: all zeros, sparse, no table (a restore target);
+//!   [`Disk::duplicate`] makes a sparse copy of any fixture.
+//!
+//! Generic layouts: [`DiskBuilder`], e.g.
+//! `DiskBuilder::new(64 * MIB, Table::Gpt).seed(9).part(32 * MIB, FsType::Ext4, "r").build()`;
+//! also `.with_type(code)`, `.bootable()`, `.extended(len)` + `.logical(len, fs, label)`,
+//! `.boot_code()`; `FsType::Raw` fills a partition with random bytes, `FsType::None` leaves it
+//! zero. File contents are seeded and reproducible; filesystem metadata (timestamps) is not.
+//!
 //! Every filesystem holds (see [`Part::files`] for the exact expected map):
 //! `notes.txt`, `docs/manual.txt`, `docs/log/2024/boot.log` (a few hundred KiB of text in all),
 //! `data/random-1.bin` (up to 3 MiB random + 777 bytes), `data/random-small.bin`,
@@ -140,6 +149,26 @@ pub struct Disk {
 }
 
 impl Disk {
+    /// A sparse copy of this disk in its own temp dir (e.g. to modify one and keep the other).
+    pub fn duplicate(&self) -> Result<Disk> {
+        let dir = tempfile::Builder::new().prefix("wraith-disk-").tempdir()?;
+        let path = dir.path().join("disk.img");
+        let dst = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        dst.set_len(self.size)?;
+        copy_range(&File::open(&self.path)?, 0, self.size, &dst, 0)?;
+        Ok(Disk {
+            dir,
+            path,
+            size: self.size,
+            table: self.table,
+            parts: self.parts.clone(),
+        })
+    }
+
     /// The partition with this number; panics if absent (test helper).
     pub fn part(&self, number: u32) -> &Part {
         self.parts
@@ -213,6 +242,23 @@ fn build_raw() -> Result<Disk> {
         table: Table::None,
         parts: Vec::new(),
     })
+}
+
+/// An all-zero sparse disk of `size` bytes with no table: a restore target.
+pub fn blank_disk(size: u64) -> Disk {
+    let make = || -> Result<Disk> {
+        let dir = tempfile::Builder::new().prefix("wraith-disk-").tempdir()?;
+        let path = dir.path().join("disk.img");
+        File::create(&path)?.set_len(size)?;
+        Ok(Disk {
+            dir,
+            path,
+            size,
+            table: Table::None,
+            parts: Vec::new(),
+        })
+    };
+    make().expect("creating blank disk")
 }
 
 /// ext4 on the whole disk, no partition table.

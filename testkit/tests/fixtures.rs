@@ -305,3 +305,13 @@ fn fsck_reports_damage() {
         assert!(!err.is_empty());
     }
 }
+
+#[test]
+fn blank_and_duplicate() {
+    let b = blank_disk(8 * MIB);
+    assert_eq!(std::fs::metadata(&b.path).expect("meta").len(), 8 * MIB);
+    let r = raw_disk();
+    let c = r.duplicate().expect("duplicate");
+    assert_ne!(r.path, c.path);
+    assert!(std::fs::read(&c.path).expect("read") == raw_disk_expected());
+}
