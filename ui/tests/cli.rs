@@ -1,0 +1,303 @@
+//! End-to-end tests of the `wraith` command on disk image files built by real tools, checked
+//! with real tools: what a technician relies on (the table, fsck, the files), not internals.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use wraith_testkit::{self as kit, Disk, MIB};
+
+fn wraith(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wraith")).args(args).output().expect("running wraith")
+}
+
+fn wraith_ok(args: &[&str]) -> String {
+    let o = wraith(args);
+    assert!(o.status.success(), "wraith {args:?} failed: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(args: &[&str]) -> Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let out = wraith_ok(&a);
+    serde_json::from_str(out.lines().last().expect("a JSON result line")).expect("JSON result")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// `sfdisk --json` with the fields that legitimately differ on another disk removed.
+fn table_of(disk: &Path) -> Value {
+    let mut v: Value = serde_json::from_str(&kit::sfdisk_json(disk).expect("sfdisk reads the table")).expect("json");
+    let t = v["partitiontable"].as_object_mut().expect("partitiontable");
+    t.remove("device");
+    t.remove("lastlba");
+    for p in t.get_mut("partitions").and_then(|p| p.as_array_mut()).into_iter().flatten() {
+        p.as_object_mut().expect("partition").remove("node");
+    }
+    v
+}
+
+/// Every partition of `fixture` passes fsck on `copy` and holds exactly the fixture's files.
+fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
+    for p in &fixture.parts {
+        kit::fsck(copy, p).unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
+        let files = kit::files(copy, p).expect("reading files back");
+        assert_eq!(files.keys().collect::<Vec<_>>(), p.files.keys().collect::<Vec<_>>(), "partition {} file list", p.number);
+        assert!(files == p.files, "partition {} file contents differ", p.number);
+    }
+}
+
+fn repo_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("wraith-repo-").tempdir().expect("tempdir")
+}
+
+#[test]
+fn gpt_disk_saved_and_restored_to_a_larger_disk_keeps_table_filesystems_and_files() {
+    kit::require_tools();
+    let disk = kit::gpt_disk();
+    let repo = repo_dir();
+    let spec = format!("{}:pc1", s(repo.path()));
+    let saved = json(&["save", s(&disk.path), &spec]);
+    assert_eq!(saved["result"], "ok");
+
+    let info = json(&["info", s(&disk.path)]);
+    let methods: Vec<&str> = info["plan"]["regions"].as_array().expect("regions").iter().map(|r| r["method"]["method"].as_str().unwrap_or("")).collect();
+    assert_eq!(methods, ["raw", "used_blocks", "used_blocks", "used_blocks", "raw"], "{info}");
+
+    let target = kit::blank_disk(200 * MIB);
+    wraith_ok(&["restore", &spec, s(&target.path), "--yes"]);
+    assert_eq!(table_of(&target.path), table_of(&disk.path));
+    let verify = Command::new("sfdisk").arg("--verify").arg(&target.path).output().expect("sfdisk");
+    assert!(verify.status.success() && verify.stderr.is_empty(), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert_same_filesystems(&disk, &target.path);
+    assert_eq!(wraith(&["verify", &spec, "--against", s(&target.path)]).status.code(), Some(0));
+}
+
+#[test]
+fn free_space_is_neither_stored_nor_restored() {
+    kit::require_tools();
+    let disk = kit::gpt_disk();
+    let repo = repo_dir();
+    let spec = format!("{}:pc1", s(repo.path()));
+    let saved = json(&["save", s(&disk.path), &spec]);
+    let image_bytes = saved["stats"]["image_bytes"].as_u64().expect("image_bytes");
+    let partitions: u64 = disk.parts.iter().map(|p| p.len).sum();
+    // The fixture's free space is full of old garbage: a used-blocks image covers far less.
+    assert!(image_bytes < partitions / 2, "image covers {image_bytes} of {partitions} partition bytes");
+    let target = kit::blank_disk(disk.size);
+    wraith_ok(&["restore", &spec, s(&target.path), "--yes"]);
+    let restored = std::fs::read(&target.path).expect("read");
+    for p in disk.parts.iter() {
+        for (name, data) in &p.deleted {
+            let probe = &data[data.len() / 2..data.len() / 2 + 4096];
+            assert!(!restored.windows(probe.len()).any(|w| w == probe), "deleted {name} of partition {} came back", p.number);
+        }
+    }
+}
+
+#[test]
+fn mbr_clone_keeps_boot_code_gap_and_logical_partitions() {
+    kit::require_tools();
+    let disk = kit::mbr_disk();
+    let out = tempfile::tempdir().expect("tempdir");
+    let target = out.path().join("clone.img");
+    // A missing target file is created with the source's size.
+    wraith_ok(&["clone", s(&disk.path), s(&target), "--yes"]);
+    assert_eq!(table_of(&target), table_of(&disk.path));
+    let head = |p: &Path| kit::read_at(p, 0, MIB as usize).expect("read");
+    assert!(head(&target) == head(&disk.path), "MBR boot code or post-MBR gap differs");
+    assert_same_filesystems(&disk, &target);
+}
+
+#[test]
+fn incremental_save_stores_only_changed_chunks_and_every_image_restores_alone() {
+    kit::require_tools();
+    let mut disk = kit::gpt_disk();
+    let repo = repo_dir();
+    let spec = format!("{}:pc1", s(repo.path()));
+    let before = disk.parts.clone();
+    let first = json(&["save", s(&disk.path), &spec]);
+    let first_new = first["stats"]["new_stored_bytes"].as_u64().expect("bytes");
+    kit::modify_small(&disk.path.clone(), &mut disk.parts[1]).expect("modify ext4");
+    let second = json(&["save", s(&disk.path), &spec]);
+    let second_new = second["stats"]["new_stored_bytes"].as_u64().expect("bytes");
+    // 256 KiB of random data plus a few changed metadata blocks: a handful of 1 MiB chunks.
+    assert!(second_new > 256 * 1024, "the change was stored ({second_new} bytes)");
+    assert!(second_new < 8 * MIB && second_new * 10 < first_new, "incremental stored {second_new} of {first_new}");
+
+    let first_id = first["image"]["id"].as_str().expect("id");
+    let target = kit::blank_disk(disk.size);
+    wraith_ok(&["restore", &format!("{spec}@{first_id}"), s(&target.path), "--yes"]);
+    let old = Disk { dir: tempfile::tempdir().expect("t"), path: disk.path.clone(), size: disk.size, table: disk.table, parts: before };
+    assert_same_filesystems(&old, &target.path);
+    let target2 = kit::blank_disk(disk.size);
+    wraith_ok(&["restore", &spec, s(&target2.path), "--yes"]);
+    assert_same_filesystems(&disk, &target2.path);
+    let list = json(&["list", s(repo.path())]);
+    assert_eq!(list["images"].as_array().map(|a| a.len()), Some(2));
+}
+
+#[test]
+fn unknown_content_is_copied_raw_and_said_so() {
+    let disk = kit::raw_disk();
+    let info = wraith_ok(&["info", s(&disk.path)]);
+    assert!(info.contains("raw (no partition table and no known filesystem)"), "{info}");
+    let repo = repo_dir();
+    let spec = format!("{}:raw", s(repo.path()));
+    let saved = json(&["save", s(&disk.path), &spec]);
+    assert!(saved["stats"]["zero_chunks"].as_u64().expect("zero") >= 20, "{saved}");
+    let out = tempfile::tempdir().expect("tempdir");
+    let target = out.path().join("r.img");
+    wraith_ok(&["restore", &spec, s(&target), "--yes"]);
+    assert!(std::fs::read(&target).expect("read") == kit::raw_disk_expected());
+}
+
+#[test]
+fn whole_disk_filesystem_without_a_table_is_copied_by_its_used_blocks() {
+    kit::require_tools();
+    let disk = kit::superfloppy_ext4();
+    let info = json(&["info", s(&disk.path)]);
+    assert_eq!(info["plan"]["regions"][0]["method"]["method"], "used_blocks", "{info}");
+    let out = tempfile::tempdir().expect("tempdir");
+    let target = out.path().join("c.img");
+    wraith_ok(&["clone", s(&disk.path), s(&target), "--yes"]);
+    assert_same_filesystems(&disk, &target);
+}
+
+/// Flips one byte of a file in place.
+fn flip(path: &Path, offset: u64) {
+    let b = kit::read_at(path, offset, 1).expect("read");
+    kit::write_at(path, offset, &[b[0] ^ 0x55]).expect("write");
+}
+
+fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in walk(dir) {
+        if e.extension().and_then(|x| x.to_str()) == Some(ext) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_flipped_byte_in_a_pack_is_reported_with_image_region_and_offset_and_stops_restore() {
+    kit::require_tools();
+    let disk = kit::gpt_disk();
+    let repo = repo_dir();
+    let spec = format!("{}:pc1", s(repo.path()));
+    json(&["save", s(&disk.path), &spec]);
+    let packs = files_under(repo.path(), "pack");
+    assert!(!packs.is_empty());
+    flip(&packs[0], 20_000);
+
+    let v = wraith(&["verify", s(repo.path())]);
+    let out = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(1), "{out}");
+    assert!(out.contains("DAMAGED pc1@") && out.contains("disk offset"), "{out}");
+
+    let target = kit::blank_disk(disk.size);
+    let r = wraith(&["restore", &spec, s(&target.path), "--yes"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(err.contains("pc1@") && err.contains("disk offset") && err.contains("BLAKE3"), "{err}");
+}
+
+#[test]
+fn a_damaged_manifest_is_detected_and_nothing_is_written() {
+    kit::require_tools();
+    let disk = kit::raw_disk();
+    let repo = repo_dir();
+    let spec = format!("{}:img", s(repo.path()));
+    json(&["save", s(&disk.path), &spec]);
+    let manifests = files_under(repo.path(), "manifest");
+    assert_eq!(manifests.len(), 1);
+    let len = std::fs::metadata(&manifests[0]).expect("md").len();
+    flip(&manifests[0], len - 10);
+
+    let v = wraith(&["verify", s(repo.path())]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("manifest fails its BLAKE3 checksum"));
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let target = out.path().join("t.img");
+    std::fs::write(&target, vec![0x5a; 32 * MIB as usize]).expect("write target");
+    let r = wraith(&["restore", &spec, s(&target), "--yes"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("manifest"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(std::fs::read(&target).expect("read").iter().all(|&b| b == 0x5a), "target was written");
+}
+
+#[test]
+fn refusals_name_both_disks_and_sizes_and_leave_targets_untouched() {
+    let disk = kit::raw_disk();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The same file through another path (a symlink) and through a hard link.
+    let link = dir.path().join("link.img");
+    std::os::unix::fs::symlink(&disk.path, &link).expect("symlink");
+    let hard = dir.path().join("hard.img");
+    std::fs::hard_link(&disk.path, &hard).expect("hardlink");
+    for t in [&disk.path, &link, &hard] {
+        let o = wraith(&["clone", s(&disk.path), s(t), "--yes"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("is the same disk as source"), "{err}");
+    }
+    // Too small: 16 MiB cannot hold a 32 MiB disk without a table.
+    let small = dir.path().join("small.img");
+    std::fs::write(&small, vec![7u8; 16 * MIB as usize]).expect("write");
+    let o = wraith(&["clone", s(&disk.path), s(&small), "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("small.img") && err.contains("16.0 MiB") && err.contains("32.0 MiB"), "{err}");
+    assert!(std::fs::read(&small).expect("read").iter().all(|&b| b == 7));
+    // An existing target without --yes and without a terminal is refused, untouched.
+    let same = dir.path().join("same.img");
+    std::fs::write(&same, vec![9u8; 32 * MIB as usize]).expect("write");
+    let o = wraith(&["clone", s(&disk.path), s(&same)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+    assert!(std::fs::read(&same).expect("read").iter().all(|&b| b == 9));
+    // Restoring into a file inside the repository it reads from.
+    let repo = dir.path().join("repo");
+    json(&["save", s(&disk.path), &format!("{}:x", s(&repo))]);
+    let inside = repo.join("t.img");
+    let o = wraith(&["restore", &format!("{}:x", s(&repo)), s(&inside), "--yes"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds the repository"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!inside.exists());
+}
+
+#[test]
+fn a_restore_onto_a_disk_too_small_for_the_partitions_is_refused() {
+    kit::require_tools();
+    let disk = kit::gpt_disk();
+    let repo = repo_dir();
+    let spec = format!("{}:pc1", s(repo.path()));
+    json(&["save", s(&disk.path), &spec]);
+    // The partitions end at 137 MiB: a 100 MiB disk cannot hold them.
+    let small = kit::blank_disk(100 * MIB);
+    let o = wraith(&["restore", &spec, s(&small.path), "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("100.0 MiB") && err.contains("needs at least"), "{err}");
+    // A smaller disk that still holds every partition works: images are not tied to disk size.
+    let smaller = kit::blank_disk(140 * MIB);
+    wraith_ok(&["restore", &spec, s(&smaller.path), "--yes"]);
+    assert_eq!(table_of(&smaller.path), table_of(&disk.path));
+    assert_same_filesystems(&disk, &smaller.path);
+}
