@@ -132,3 +132,24 @@ pub(crate) fn label_from(bytes: &[u8]) -> Option<String> {
         Some(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unrecognised_bytes_are_none() {
+        assert!(probe(&vec![0u8; 1 << 16]).unwrap().is_none());
+        assert!(probe(&vec![0xAAu8; 1 << 16]).unwrap().is_none());
+        assert!(probe(&vec![0u8; 100]).unwrap().is_none());
+    }
+
+    #[test]
+    fn field_readers_never_panic() {
+        assert_eq!(le16(&[1, 2], 0), 0x0201);
+        assert_eq!(le32(&[1, 2], 0), 0);
+        assert_eq!(le64(&[0; 4], usize::MAX), 0);
+        assert_eq!(label_from(b"NAME\0\0\0"), Some("NAME".into()));
+        assert_eq!(label_from(b"    "), None);
+    }
+}
