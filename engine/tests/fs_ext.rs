@@ -2,6 +2,8 @@
 //! the map must equal the complement of dumpe2fs's free blocks exactly, and copying only the
 //! map onto garbage must give a filesystem e2fsck passes with identical file contents.
 
+#![allow(clippy::panic)]
+
 mod fs_helpers;
 use fs_helpers::*;
 use wraith_engine::fs::{self, FsKind};
@@ -237,4 +239,40 @@ fn ext_used_map_matches_e2fsprogs() {
     for case in cases() {
         check(&case);
     }
+}
+
+fn small_ext4(tmp: &std::path::Path) -> String {
+    let img = tmp.join("small.img");
+    image(&img, 8 << 20, 0);
+    let imgs = img.to_str().expect("utf8").to_string();
+    run_ok("mkfs.ext4", &["-q", "-F", "-b", "1024", &imgs]);
+    imgs
+}
+
+#[test]
+fn ext_inconsistent_or_unclean_is_an_error() {
+    if !have(&["mkfs.ext4", "debugfs"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let imgs = small_ext4(tmp.path());
+    run_ok(
+        "debugfs",
+        &["-w", "-R", "set_bg 0 block_bitmap 99999999", &imgs],
+    );
+    let dev = wraith_engine::device::Device::open_read(std::path::Path::new(&imgs)).expect("open");
+    match fs::probe(&dev) {
+        Err(wraith_engine::Error::Corrupt { what, .. }) => {
+            assert_eq!(what, "ext4 group 0 block bitmap")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+
+    let imgs = small_ext4(tmp.path());
+    run_ok("debugfs", &["-w", "-R", "feature needs_recovery", &imgs]);
+    let dev = wraith_engine::device::Device::open_read(std::path::Path::new(&imgs)).expect("open");
+    assert!(matches!(
+        fs::probe(&dev),
+        Err(wraith_engine::Error::Unsupported(_))
+    ));
 }

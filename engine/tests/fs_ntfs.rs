@@ -2,6 +2,8 @@
 //! over 0xAA garbage: the used cluster count must equal what ntfscluster reports, and copying
 //! only the map onto garbage must give a volume ntfsfix accepts with identical files.
 
+#![allow(clippy::panic)]
+
 mod fs_helpers;
 use fs_helpers::*;
 use wraith_engine::fs::{self, FsKind};

@@ -165,6 +165,14 @@ fn parse_super(sb: &[u8], dev_size: u64) -> Result<Super> {
     let incompat = le32(sb, 0x60);
     let ro_compat = le32(sb, 0x64);
     let compat = le32(sb, 0x5C);
+    if incompat & INCOMPAT_RECOVER != 0 {
+        // Committed journal transactions not yet written home may allocate blocks the on-disk
+        // bitmaps still call free: a map from them could drop live data.
+        return Err(Error::Unsupported(
+            "ext journal needs recovery (mounted, or not cleanly unmounted); run e2fsck first"
+                .into(),
+        ));
+    }
     if incompat & INCOMPAT_JOURNAL_DEV != 0 {
         return Err(Error::Unsupported(
             "ext external journal device (no filesystem to map)".into(),
@@ -180,7 +188,7 @@ fn parse_super(sb: &[u8], dev_size: u64) -> Result<Super> {
     if incompat & INCOMPAT_64BIT != 0 {
         blocks |= u64::from(le32(sb, 0x150)) << 32;
         desc_size = u64::from(le16(sb, 0xFE));
-        if desc_size < 32 || desc_size > 1024 || !desc_size.is_power_of_two() {
+        if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
             return Err(corrupt(
                 "ext superblock descriptor size",
                 at(0xFE),
@@ -430,6 +438,7 @@ impl Filesystem for Ext {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

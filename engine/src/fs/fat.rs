@@ -274,6 +274,7 @@ impl Filesystem for Fat {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -16,6 +16,9 @@ pub struct Ntfs;
 
 const ATTR_DATA: u32 = 0x80;
 const ATTR_VOLUME_NAME: u32 = 0x60;
+const ATTR_VOLUME_INFORMATION: u32 = 0x70;
+/// $VOLUME_INFORMATION flag: the volume is scheduled for chkdsk (metadata may be stale).
+const VOLUME_IS_DIRTY: u16 = 0x0001;
 const ATTR_END: u32 = 0xFFFF_FFFF;
 /// Update sequence stride: always 512 bytes, whatever the sector size.
 const USA_STRIDE: usize = 512;
@@ -336,8 +339,9 @@ fn read_record(dev: &dyn ReadAt, boot: &Boot, mft_runs: &[Run], n: u64) -> Resul
     Ok(rec)
 }
 
-/// The runlist of the unnamed non-resident $DATA attribute of a record, with its data size.
-fn data_runs(rec: &[u8], boot: &Boot, at: u64, what: &str) -> Result<(Vec<Run>, u64)> {
+/// The runlist of the unnamed non-resident $DATA attribute of a record, with its data size and
+/// initialised size (bytes past it read as zeros whatever the disk holds).
+fn data_runs(rec: &[u8], boot: &Boot, at: u64, what: &str) -> Result<(Vec<Run>, u64, u64)> {
     let attr = attributes(rec, at, what)?
         .into_iter()
         .find(|a| a.ty == ATTR_DATA && a.name_len == 0)
@@ -358,6 +362,7 @@ fn data_runs(rec: &[u8], boot: &Boot, at: u64, what: &str) -> Result<(Vec<Run>, 
     let start_vcn = le64(a, 0x10);
     let pairs = usize::from(le16(a, 0x20));
     let data_size = le64(a, 0x30);
+    let init_size = le64(a, 0x38);
     if start_vcn != 0 || pairs >= a.len() {
         return Err(corrupt(
             what,
@@ -371,22 +376,27 @@ fn data_runs(rec: &[u8], boot: &Boot, at: u64, what: &str) -> Result<(Vec<Run>, 
         boot.total_clusters,
         at + (attr.start + pairs) as u64,
     )?;
-    Ok((runs, data_size))
+    Ok((runs, data_size, init_size))
 }
 
-/// The volume label from `$Volume`'s resident $VOLUME_NAME (UTF-16LE); None if absent.
-fn volume_label(rec: &[u8]) -> Option<String> {
+/// The value of a record's first resident attribute of type `ty`, if any.
+fn resident_value(rec: &[u8], ty: u32) -> Option<&[u8]> {
     let attr = attributes(rec, 0, "")
         .ok()?
         .into_iter()
-        .find(|a| a.ty == ATTR_VOLUME_NAME)?;
-    let a = &rec[attr.start..attr.start + attr.len];
+        .find(|a| a.ty == ty)?;
+    let a = rec.get(attr.start..attr.start + attr.len)?;
     if a[8] != 0 {
         return None;
     }
     let vlen = le32(a, 0x10) as usize;
     let voff = usize::from(le16(a, 0x14));
-    let bytes = a.get(voff..voff.checked_add(vlen)?)?;
+    a.get(voff..voff.checked_add(vlen)?)
+}
+
+/// The volume label from `$Volume`'s $VOLUME_NAME (UTF-16LE); None if absent or empty.
+fn volume_label(rec: &[u8]) -> Option<String> {
+    let bytes = resident_value(rec, ATTR_VOLUME_NAME)?;
     let units: Vec<u16> = bytes
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
@@ -418,10 +428,24 @@ impl Filesystem for Ntfs {
         let mft_at = boot.mft_lcn * cs;
         let mut rec0 = dev.read_vec(mft_at, boot.record_size as usize)?;
         apply_fixups(&mut rec0, mft_at, "NTFS MFT record 0")?;
-        let (mft_runs, _) = data_runs(&rec0, &boot, mft_at, "NTFS MFT record 0 ($MFT)")?;
+        let (mft_runs, _, _) = data_runs(&rec0, &boot, mft_at, "NTFS MFT record 0 ($MFT)")?;
+
+        let rec3 = read_record(dev, &boot, &mft_runs, 3)?;
+        if resident_value(&rec3, ATTR_VOLUME_INFORMATION).map_or(0, |v| le16(v, 0x0A))
+            & VOLUME_IS_DIRTY
+            != 0
+        {
+            // What chkdsk would repair may include the bitmap; a map from it could drop data.
+            return Err(Error::Unsupported(
+                "NTFS volume is marked dirty (scheduled for chkdsk); run chkdsk or ntfsfix first"
+                    .into(),
+            ));
+        }
+        let label = volume_label(&rec3);
 
         let rec6 = read_record(dev, &boot, &mft_runs, 6)?;
-        let (bitmap_runs, bitmap_size) = data_runs(&rec6, &boot, 0, "NTFS MFT record 6 ($Bitmap)")?;
+        let (bitmap_runs, bitmap_size, bitmap_init) =
+            data_runs(&rec6, &boot, 0, "NTFS MFT record 6 ($Bitmap)")?;
         let needed = boot.total_clusters.div_ceil(8);
         if bitmap_size < needed {
             return Err(corrupt(
@@ -442,6 +466,8 @@ impl Filesystem for Ntfs {
             let n = (needed - pos).min(CHUNK) as usize;
             let piece = &mut buf[..n];
             read_attr(dev, &boot, &bitmap_runs, pos, piece, "NTFS $Bitmap")?;
+            let valid = bitmap_init.saturating_sub(pos).min(n as u64) as usize;
+            piece[valid..].fill(0);
             let first = pos * 8;
             let units = (boot.total_clusters - first).min(n as u64 * 8);
             crate::extent::push_bitmap_lsb(&mut used, piece, first, units, cs, 0);
@@ -454,9 +480,6 @@ impl Filesystem for Ntfs {
             boot.bytes_per_sector,
         );
 
-        let label = read_record(dev, &boot, &mft_runs, 3)
-            .ok()
-            .and_then(|r| volume_label(&r));
         Ok(Some(FsInfo {
             kind: FsKind::Ntfs,
             label,
@@ -469,6 +492,7 @@ impl Filesystem for Ntfs {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,6 @@
 //! Shared helpers for the filesystem cross-check tests (engine/tests/fs_*.rs): running the real
 //! tools on sparse image files and copying only the used map onto a garbage-filled target.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::panic)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
