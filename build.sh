@@ -26,7 +26,7 @@ Usage: $0 <command>
   deps   install the system packages the build and tests need (apt-get, only if missing)
   test   deps, then cargo test --workspace
   build  cargo build --release
-  run    run Wraith (not yet)
+  run    build wraith and demonstrate it on generated demo disks (out/demo)
 EOF
 }
 
@@ -73,8 +73,11 @@ cmd_build() {
     cargo build --release "$@"
 }
 
+# Until the bootable image exists, "run" demonstrates the CLI on generated demo disks.
 cmd_run() {
-    echo "not yet"
+    cmd_deps
+    cargo build --release -p wraith -p wraith-testkit
+    ./target/release/wraith-demo ./target/release/wraith out/demo
 }
 
 main() {
