@@ -8,6 +8,8 @@ use fs_helpers::*;
 use wraith_engine::fs;
 
 /// Flips bytes in `[lo, hi)` a few at a time, probing after each change, then restores them.
+// A Vec, not a slice: `fs::probe` takes `&dyn ReadAt`, which an unsized `[u8]` cannot become.
+#[allow(clippy::ptr_arg)]
 fn mutate(img: &mut Vec<u8>, lo: usize, hi: usize, rounds: usize, seed: u64) -> usize {
     let mut recognised = 0;
     let mut x = seed | 1;
