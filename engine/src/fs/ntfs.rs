@@ -233,7 +233,8 @@ fn read_attr(
         let Some(run) = runs.iter().find(|r| vcn >= r.vcn && vcn - r.vcn < r.len) else {
             return Err(corrupt(what, pos, format!("VCN {vcn} is not mapped")));
         };
-        let run_end = (run.vcn + run.len) * cs;
+        // Saturating: a sparse run may be longer than any disk; pos lies inside this run.
+        let run_end = run.vcn.saturating_add(run.len).saturating_mul(cs);
         let n = usize::try_from((run_end - pos).min((buf.len() - done) as u64))
             .unwrap_or(buf.len() - done);
         let piece = &mut buf[done..done + n];
