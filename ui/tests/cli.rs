@@ -7,12 +7,20 @@ use std::process::{Command, Output};
 use wraith_testkit::{self as kit, Disk, MIB};
 
 fn wraith(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wraith")).args(args).output().expect("running wraith")
+    Command::new(env!("CARGO_BIN_EXE_wraith"))
+        .args(args)
+        .output()
+        .expect("running wraith")
 }
 
 fn wraith_ok(args: &[&str]) -> String {
     let o = wraith(args);
-    assert!(o.status.success(), "wraith {args:?} failed: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "wraith {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -29,11 +37,18 @@ fn s(p: &Path) -> &str {
 
 /// `sfdisk --json` with the fields that legitimately differ on another disk removed.
 fn table_of(disk: &Path) -> Value {
-    let mut v: Value = serde_json::from_str(&kit::sfdisk_json(disk).expect("sfdisk reads the table")).expect("json");
+    let mut v: Value =
+        serde_json::from_str(&kit::sfdisk_json(disk).expect("sfdisk reads the table"))
+            .expect("json");
     let t = v["partitiontable"].as_object_mut().expect("partitiontable");
     t.remove("device");
     t.remove("lastlba");
-    for p in t.get_mut("partitions").and_then(|p| p.as_array_mut()).into_iter().flatten() {
+    for p in t
+        .get_mut("partitions")
+        .and_then(|p| p.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
         p.as_object_mut().expect("partition").remove("node");
     }
     v
@@ -42,15 +57,28 @@ fn table_of(disk: &Path) -> Value {
 /// Every partition of `fixture` passes fsck on `copy` and holds exactly the fixture's files.
 fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
     for p in &fixture.parts {
-        kit::fsck(copy, p).unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
+        kit::fsck(copy, p)
+            .unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
         let files = kit::files(copy, p).expect("reading files back");
-        assert_eq!(files.keys().collect::<Vec<_>>(), p.files.keys().collect::<Vec<_>>(), "partition {} file list", p.number);
-        assert!(files == p.files, "partition {} file contents differ", p.number);
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            p.files.keys().collect::<Vec<_>>(),
+            "partition {} file list",
+            p.number
+        );
+        assert!(
+            files == p.files,
+            "partition {} file contents differ",
+            p.number
+        );
     }
 }
 
 fn repo_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("wraith-repo-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("wraith-repo-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 #[test]
@@ -63,16 +91,38 @@ fn gpt_disk_saved_and_restored_to_a_larger_disk_keeps_table_filesystems_and_file
     assert_eq!(saved["result"], "ok");
 
     let info = json(&["info", s(&disk.path)]);
-    let methods: Vec<&str> = info["plan"]["regions"].as_array().expect("regions").iter().map(|r| r["method"]["method"].as_str().unwrap_or("")).collect();
-    assert_eq!(methods, ["raw", "used_blocks", "used_blocks", "used_blocks", "raw"], "{info}");
+    let methods: Vec<&str> = info["plan"]["regions"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .map(|r| r["method"]["method"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        methods,
+        ["raw", "used_blocks", "used_blocks", "used_blocks", "raw"],
+        "{info}"
+    );
 
     let target = kit::blank_disk(200 * MIB);
     wraith_ok(&["restore", &spec, s(&target.path), "--yes"]);
     assert_eq!(table_of(&target.path), table_of(&disk.path));
-    let verify = Command::new("sfdisk").arg("--verify").arg(&target.path).output().expect("sfdisk");
-    assert!(verify.status.success() && verify.stderr.is_empty(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let verify = Command::new("sfdisk")
+        .arg("--verify")
+        .arg(&target.path)
+        .output()
+        .expect("sfdisk");
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
     assert_same_filesystems(&disk, &target.path);
-    assert_eq!(wraith(&["verify", &spec, "--against", s(&target.path)]).status.code(), Some(0));
+    assert_eq!(
+        wraith(&["verify", &spec, "--against", s(&target.path)])
+            .status
+            .code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -85,14 +135,21 @@ fn free_space_is_neither_stored_nor_restored() {
     let image_bytes = saved["stats"]["image_bytes"].as_u64().expect("image_bytes");
     let partitions: u64 = disk.parts.iter().map(|p| p.len).sum();
     // The fixture's free space is full of old garbage: a used-blocks image covers far less.
-    assert!(image_bytes < partitions / 2, "image covers {image_bytes} of {partitions} partition bytes");
+    assert!(
+        image_bytes < partitions / 2,
+        "image covers {image_bytes} of {partitions} partition bytes"
+    );
     let target = kit::blank_disk(disk.size);
     wraith_ok(&["restore", &spec, s(&target.path), "--yes"]);
     let restored = std::fs::read(&target.path).expect("read");
     for p in disk.parts.iter() {
         for (name, data) in &p.deleted {
             let probe = &data[data.len() / 2..data.len() / 2 + 4096];
-            assert!(!restored.windows(probe.len()).any(|w| w == probe), "deleted {name} of partition {} came back", p.number);
+            assert!(
+                !restored.windows(probe.len()).any(|w| w == probe),
+                "deleted {name} of partition {} came back",
+                p.number
+            );
         }
     }
 }
@@ -107,7 +164,10 @@ fn mbr_clone_keeps_boot_code_gap_and_logical_partitions() {
     wraith_ok(&["clone", s(&disk.path), s(&target), "--yes"]);
     assert_eq!(table_of(&target), table_of(&disk.path));
     let head = |p: &Path| kit::read_at(p, 0, MIB as usize).expect("read");
-    assert!(head(&target) == head(&disk.path), "MBR boot code or post-MBR gap differs");
+    assert!(
+        head(&target) == head(&disk.path),
+        "MBR boot code or post-MBR gap differs"
+    );
     assert_same_filesystems(&disk, &target);
 }
 
@@ -124,13 +184,30 @@ fn incremental_save_stores_only_changed_chunks_and_every_image_restores_alone() 
     let second = json(&["save", s(&disk.path), &spec]);
     let second_new = second["stats"]["new_stored_bytes"].as_u64().expect("bytes");
     // 256 KiB of random data plus a few changed metadata blocks: a handful of 1 MiB chunks.
-    assert!(second_new > 256 * 1024, "the change was stored ({second_new} bytes)");
-    assert!(second_new < 8 * MIB && second_new * 10 < first_new, "incremental stored {second_new} of {first_new}");
+    assert!(
+        second_new > 256 * 1024,
+        "the change was stored ({second_new} bytes)"
+    );
+    assert!(
+        second_new < 8 * MIB && second_new * 10 < first_new,
+        "incremental stored {second_new} of {first_new}"
+    );
 
     let first_id = first["image"]["id"].as_str().expect("id");
     let target = kit::blank_disk(disk.size);
-    wraith_ok(&["restore", &format!("{spec}@{first_id}"), s(&target.path), "--yes"]);
-    let old = Disk { dir: tempfile::tempdir().expect("t"), path: disk.path.clone(), size: disk.size, table: disk.table, parts: before };
+    wraith_ok(&[
+        "restore",
+        &format!("{spec}@{first_id}"),
+        s(&target.path),
+        "--yes",
+    ]);
+    let old = Disk {
+        dir: tempfile::tempdir().expect("t"),
+        path: disk.path.clone(),
+        size: disk.size,
+        table: disk.table,
+        parts: before,
+    };
     assert_same_filesystems(&old, &target.path);
     let target2 = kit::blank_disk(disk.size);
     wraith_ok(&["restore", &spec, s(&target2.path), "--yes"]);
@@ -143,11 +220,17 @@ fn incremental_save_stores_only_changed_chunks_and_every_image_restores_alone() 
 fn unknown_content_is_copied_raw_and_said_so() {
     let disk = kit::raw_disk();
     let info = wraith_ok(&["info", s(&disk.path)]);
-    assert!(info.contains("raw (no partition table and no known filesystem)"), "{info}");
+    assert!(
+        info.contains("raw (no partition table and no known filesystem)"),
+        "{info}"
+    );
     let repo = repo_dir();
     let spec = format!("{}:raw", s(repo.path()));
     let saved = json(&["save", s(&disk.path), &spec]);
-    assert!(saved["stats"]["zero_chunks"].as_u64().expect("zero") >= 20, "{saved}");
+    assert!(
+        saved["stats"]["zero_chunks"].as_u64().expect("zero") >= 20,
+        "{saved}"
+    );
     let out = tempfile::tempdir().expect("tempdir");
     let target = out.path().join("r.img");
     wraith_ok(&["restore", &spec, s(&target), "--yes"]);
@@ -159,7 +242,10 @@ fn whole_disk_filesystem_without_a_table_is_copied_by_its_used_blocks() {
     kit::require_tools();
     let disk = kit::superfloppy_ext4();
     let info = json(&["info", s(&disk.path)]);
-    assert_eq!(info["plan"]["regions"][0]["method"]["method"], "used_blocks", "{info}");
+    assert_eq!(
+        info["plan"]["regions"][0]["method"]["method"], "used_blocks",
+        "{info}"
+    );
     let out = tempfile::tempdir().expect("tempdir");
     let target = out.path().join("c.img");
     wraith_ok(&["clone", s(&disk.path), s(&target), "--yes"]);
@@ -208,13 +294,19 @@ fn a_flipped_byte_in_a_pack_is_reported_with_image_region_and_offset_and_stops_r
     let v = wraith(&["verify", s(repo.path())]);
     let out = String::from_utf8_lossy(&v.stdout);
     assert_eq!(v.status.code(), Some(1), "{out}");
-    assert!(out.contains("DAMAGED pc1@") && out.contains("disk offset"), "{out}");
+    assert!(
+        out.contains("DAMAGED pc1@") && out.contains("disk offset"),
+        "{out}"
+    );
 
     let target = kit::blank_disk(disk.size);
     let r = wraith(&["restore", &spec, s(&target.path), "--yes"]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(2), "{err}");
-    assert!(err.contains("pc1@") && err.contains("disk offset") && err.contains("BLAKE3"), "{err}");
+    assert!(
+        err.contains("pc1@") && err.contains("disk offset") && err.contains("BLAKE3"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -238,8 +330,18 @@ fn a_damaged_manifest_is_detected_and_nothing_is_written() {
     std::fs::write(&target, vec![0x5a; 32 * MIB as usize]).expect("write target");
     let r = wraith(&["restore", &spec, s(&target), "--yes"]);
     assert_eq!(r.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("manifest"), "{}", String::from_utf8_lossy(&r.stderr));
-    assert!(std::fs::read(&target).expect("read").iter().all(|&b| b == 0x5a), "target was written");
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("manifest"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        std::fs::read(&target)
+            .expect("read")
+            .iter()
+            .all(|&b| b == 0x5a),
+        "target was written"
+    );
 }
 
 #[test]
@@ -263,7 +365,10 @@ fn refusals_name_both_disks_and_sizes_and_leave_targets_untouched() {
     let o = wraith(&["clone", s(&disk.path), s(&small), "--yes"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2));
-    assert!(err.contains("small.img") && err.contains("16.0 MiB") && err.contains("32.0 MiB"), "{err}");
+    assert!(
+        err.contains("small.img") && err.contains("16.0 MiB") && err.contains("32.0 MiB"),
+        "{err}"
+    );
     assert!(std::fs::read(&small).expect("read").iter().all(|&b| b == 7));
     // An existing target without --yes and without a terminal is refused, untouched.
     let same = dir.path().join("same.img");
@@ -278,7 +383,11 @@ fn refusals_name_both_disks_and_sizes_and_leave_targets_untouched() {
     let inside = repo.join("t.img");
     let o = wraith(&["restore", &format!("{}:x", s(&repo)), s(&inside), "--yes"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("holds the repository"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds the repository"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!inside.exists());
 }
 
@@ -294,7 +403,10 @@ fn a_restore_onto_a_disk_too_small_for_the_partitions_is_refused() {
     let o = wraith(&["restore", &spec, s(&small.path), "--yes"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2));
-    assert!(err.contains("100.0 MiB") && err.contains("needs at least"), "{err}");
+    assert!(
+        err.contains("100.0 MiB") && err.contains("needs at least"),
+        "{err}"
+    );
     // A smaller disk that still holds every partition works: images are not tied to disk size.
     let smaller = kit::blank_disk(140 * MIB);
     wraith_ok(&["restore", &spec, s(&smaller.path), "--yes"]);

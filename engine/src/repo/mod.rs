@@ -426,9 +426,25 @@ impl Writer<'_> {
         self.finish()?;
         let bytes = manifest.encode()?;
         let hash = ChunkId::of(&bytes).hex();
+        // Ids must sort in save order even for saves within one millisecond (scripts, tests),
+        // so the time in the id is kept after the newest existing image of this name.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let newest = self
+            .repo
+            .images()?
+            .into_iter()
+            .filter(|i| i.name == manifest.name)
+            .filter_map(|i| id_millis(&i.id))
+            .max();
+        let ms = now_ms
+            .max(manifest.created * 1000)
+            .max(newest.map_or(0, |n| n + 1));
         let image = ImageRef {
             name: manifest.name.clone(),
-            id: format!("{}-{}", timestamp_id(manifest.created), &hash[..8]),
+            id: format!("{}-{}", timestamp_id_ms(ms), &hash[..8]),
         };
         if !self.repo.store.put_new(&image.path(), &bytes)? {
             return Err(Error::Invalid(format!("image {image} already exists")));
@@ -454,10 +470,25 @@ pub fn check_image_name(name: &str) -> Result<()> {
     }
 }
 
-/// `20261122T021500Z`: sortable, and legal in FAT32 file names (no ':').
-pub fn timestamp_id(secs: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+/// `20261122T021500.123Z`: sortable, and legal in FAT32 file names (no ':').
+pub fn timestamp_id_ms(ms: u64) -> String {
+    let (y, mo, d, h, mi, s) = civil(ms / 1000);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{:03}Z", ms % 1000)
+}
+
+/// The time in an image id, in milliseconds since the epoch (the inverse of `timestamp_id_ms`).
+fn id_millis(id: &str) -> Option<u64> {
+    let num = |r: std::ops::Range<usize>| id.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, mi, s, ms) = (num(9..11)?, num(11..13)?, num(13..15)?, num(16..19)?);
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from((days * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms).ok()
 }
 
 /// `2026-11-22 02:15:00 UTC` for people.
@@ -495,9 +526,15 @@ mod tests {
 
     #[test]
     fn timestamps_are_gregorian_utc() {
-        assert_eq!(timestamp_id(0), "19700101T000000Z");
+        assert_eq!(timestamp_id_ms(0), "19700101T000000.000Z");
+        for ms in [0, 951_782_400_123, 1_795_313_700_999, 4_102_444_800_000] {
+            assert_eq!(
+                id_millis(&format!("{}-abcdef12", timestamp_id_ms(ms))),
+                Some(ms)
+            );
+        }
         assert_eq!(timestamp_text(1_795_313_700), "2026-11-22 02:15:00 UTC");
-        assert_eq!(timestamp_id(951_782_400), "20000229T000000Z");
+        assert_eq!(timestamp_id_ms(951_782_400_123), "20000229T000000.123Z");
     }
 
     #[test]

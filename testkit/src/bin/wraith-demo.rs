@@ -39,7 +39,13 @@ fn check(fixture: &Disk, copy: &Path) -> kit::Result<()> {
         if kit::files(copy, p)? != p.files {
             return Err(format!("partition {}: files differ", p.number).into());
         }
-        println!("  partition {} ({:?} {:?}): fsck clean, {} files identical", p.number, p.fs, p.label, p.files.len());
+        println!(
+            "  partition {} ({:?} {:?}): fsck clean, {} files identical",
+            p.number,
+            p.fs,
+            p.label,
+            p.files.len()
+        );
     }
     Ok(())
 }
@@ -57,11 +63,16 @@ fn demo(bin: &Path, out: &Path) -> kit::Result<()> {
     }
     let s = |p: &Path| p.display().to_string();
 
-    step("Demo disks, made by sfdisk, mkfs.vfat, mkfs.ext4 and mkntfs (free space full of old data)");
+    step(
+        "Demo disks, made by sfdisk, mkfs.vfat, mkfs.ext4 and mkntfs (free space full of old data)",
+    );
     let mut gpt = kit::gpt_disk();
     let mbr = kit::mbr_disk();
     println!("  {} — GPT: FAT32 ESP, ext4, NTFS", s(&gpt.path));
-    println!("  {} — MBR: FAT16, extended with ext3, FAT12, ext2, boot code", s(&mbr.path));
+    println!(
+        "  {} — MBR: FAT16, extended with ext3, FAT12, ext2, boot code",
+        s(&mbr.path)
+    );
 
     step("What is on the GPT disk and how it would be copied");
     wraith(bin, &["info", &s(&gpt.path)])?;
@@ -92,6 +103,11 @@ fn demo(bin: &Path, out: &Path) -> kit::Result<()> {
     check(&mbr, &clone)?;
 
     step("Done");
-    println!("  repository: {}\n  restored disk: {}\n  cloned disk: {}", s(&repo), s(&target), s(&clone));
+    println!(
+        "  repository: {}\n  restored disk: {}\n  cloned disk: {}",
+        s(&repo),
+        s(&target),
+        s(&clone)
+    );
     Ok(())
 }
