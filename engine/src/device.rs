@@ -16,7 +16,7 @@ pub trait ReadAt: Sync {
     /// Convenience: `len` bytes at `offset` as a new buffer (bounded by the device size).
     fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         let end = offset.checked_add(len as u64);
-        if end.map_or(true, |e| e > self.size()) {
+        if end.is_none_or(|e| e > self.size()) {
             return Err(Error::corrupt(
                 "device",
                 offset,
@@ -68,7 +68,7 @@ pub struct Slice<'a> {
 impl ReadAt for Slice<'_> {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         let end = offset.checked_add(buf.len() as u64);
-        if end.map_or(true, |e| e > self.len) {
+        if end.is_none_or(|e| e > self.len) {
             return Err(Error::corrupt(
                 "partition",
                 offset,
@@ -223,7 +223,7 @@ impl Device {
         }
         if offset
             .checked_add(buf.len() as u64)
-            .map_or(true, |e| e > self.size)
+            .is_none_or(|e| e > self.size)
         {
             return Err(Error::Invalid(format!(
                 "write of {} bytes at {offset} past the end of {} ({} bytes)",

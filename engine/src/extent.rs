@@ -147,7 +147,7 @@ pub fn push_bitmap_lsb(
     while i < units {
         let byte = bitmap[(i / 8) as usize];
         // Fast paths for whole bytes: free and fully used.
-        if i % 8 == 0 && i + 8 <= units && (byte == 0 || byte == 0xff) {
+        if i.is_multiple_of(8) && i + 8 <= units && (byte == 0 || byte == 0xff) {
             if byte == 0xff {
                 list.push(base + (first_unit + i) * unit_bytes, 8 * unit_bytes);
             }
@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(
             l.as_slice(),
             &[
-                Extent::new((1 << 20), 8192),
+                Extent::new(1 << 20, 8192),
                 Extent::new((1 << 20) + 8 * 4096, 9 * 4096)
             ]
         );

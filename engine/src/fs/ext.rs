@@ -91,7 +91,7 @@ impl Super {
         if g <= 1 || self.ro_compat & RO_COMPAT_SPARSE_SUPER == 0 {
             return true;
         }
-        if g % 2 == 0 {
+        if g.is_multiple_of(2) {
             return false;
         }
         is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)
@@ -141,7 +141,7 @@ impl Super {
 
 fn is_power_of(mut n: u64, base: u64) -> bool {
     // Bounded: n shrinks by a factor of base >= 3 each step.
-    while n > 1 && n % base == 0 {
+    while n > 1 && n.is_multiple_of(base) {
         n /= base;
     }
     n == 1

@@ -194,7 +194,7 @@ fn decode_runlist(bytes: &[u8], start_vcn: u64, total_clusters: u64, at: u64) ->
             let start = u64::try_from(lcn).map_err(|_| bad(format!("negative LCN {lcn}")))?;
             if start
                 .checked_add(len)
-                .map_or(true, |end| end > total_clusters)
+                .is_none_or(|end| end > total_clusters)
             {
                 return Err(bad(format!(
                     "run {start}+{len} outside {total_clusters} clusters"
@@ -309,7 +309,7 @@ fn attributes(rec: &[u8], at: u64, what: &str) -> Result<Vec<Attr>> {
             return Ok(out);
         }
         let len = le32(rec, pos + 4) as usize;
-        if len < 24 || len % 8 != 0 || pos + len > used {
+        if len < 24 || !len.is_multiple_of(8) || pos + len > used {
             return Err(corrupt(
                 what,
                 at + pos as u64,

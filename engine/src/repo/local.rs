@@ -48,10 +48,7 @@ impl Store for LocalDir {
         let p = self.p(path);
         let f = File::open(&p).map_err(|e| not_found_or_io(&p, e))?;
         let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
-        if offset
-            .checked_add(len as u64)
-            .map_or(true, |end| end > size)
-        {
+        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
             return Err(Error::corrupt(
                 p.display().to_string(),
                 offset,
