@@ -1,5 +1,6 @@
 //! End-to-end tests of the `wraith` command on disk image files built by real tools, checked
 //! with real tools: what a technician relies on (the table, fsck, the files), not internals.
+#![allow(clippy::panic)] // test helpers report failures by panicking
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -412,4 +413,74 @@ fn a_restore_onto_a_disk_too_small_for_the_partitions_is_refused() {
     wraith_ok(&["restore", &spec, s(&smaller.path), "--yes"]);
     assert_eq!(table_of(&smaller.path), table_of(&disk.path));
     assert_same_filesystems(&disk, &smaller.path);
+}
+
+#[test]
+fn ctrl_c_cancels_a_save_cleanly_and_a_rerun_reuses_what_was_stored() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let disk = dir.path().join("big.img");
+    // Compressible text: slow enough to compress that the save is still running when we stop it.
+    let f = std::fs::File::create(&disk).expect("create");
+    for i in 0..24u64 {
+        std::os::unix::fs::FileExt::write_all_at(&f, &kit::text(i, (16 * MIB) as usize), i * 16 * MIB).expect("write");
+    }
+    drop(f);
+    let repo = dir.path().join("repo");
+    let spec = format!("{}:big", s(&repo));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wraith"))
+        .args(["--json", "--threads", "1", "save", s(&disk), &spec])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut lines = stderr.lines();
+    // Wait until it has made real progress, then press Ctrl-C.
+    loop {
+        let line = lines.next().expect("save ended before any progress").expect("line");
+        let ev: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if ev["event"] == "progress" && ev["done"].as_u64().unwrap_or(0) >= 40 * MIB {
+            break;
+        }
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).expect("kill");
+    for _ in lines {}
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "exit code after Ctrl-C");
+    assert!(files_under(&repo, "manifest").is_empty(), "a cancelled save left an image");
+    assert_eq!(wraith(&["verify", s(&repo)]).status.code(), Some(0), "repository consistent after cancel");
+    let saved = json(&["save", s(&disk), &spec]);
+    let chunks = saved["stats"]["chunks"].as_u64().expect("chunks");
+    let new = saved["stats"]["new_chunks"].as_u64().expect("new");
+    assert!(new + 40 <= chunks, "the re-run stored {new} of {chunks} chunks again");
+    let target = dir.path().join("restored.img");
+    wraith_ok(&["restore", &spec, s(&target), "--yes"]);
+    assert!(std::fs::read(&target).expect("read") == std::fs::read(&disk).expect("read"));
+}
+
+#[test]
+fn restore_without_an_id_takes_the_newest_image() {
+    let disk = kit::raw_disk();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    let spec = format!("{}:r", s(&repo));
+    json(&["save", s(&disk.path), &spec]);
+    kit::write_at(&disk.path, 30 * MIB, b"changed after the first save").expect("write");
+    let second = json(&["save", s(&disk.path), &spec]);
+    let info = json(&["info", &spec]);
+    assert_eq!(info["image"]["id"], second["image"]["id"]);
+    let target = dir.path().join("t.img");
+    wraith_ok(&["restore", &spec, s(&target), "--yes"]);
+    assert!(std::fs::read(&target).expect("read") == std::fs::read(&disk.path).expect("read"));
+}
+
+#[test]
+fn disks_lists_this_machines_disks_as_json() {
+    let v = json(&["disks"]);
+    assert_eq!(v["result"], "ok");
+    for d in v["disks"].as_array().expect("disks array") {
+        assert!(d["path"].as_str().is_some_and(|p| p.starts_with("/dev/")), "{d}");
+        assert!(d["size"].as_u64().is_some_and(|n| n > 0), "{d}");
+    }
 }
