@@ -15,12 +15,10 @@ pub enum Error {
     },
     #[error("unsupported: {0}")]
     Unsupported(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io error is part of the message, not a `source`, so "path: reason" is printed once
+    // rather than repeated by error-chain printers.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     /// A safety interlock refused the operation; the message names the disks and sizes.
     #[error("refused: {0}")]
     Refused(String),
@@ -36,7 +34,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
     pub fn corrupt(what: impl Into<String>, offset: u64, detail: impl Into<String>) -> Self {

@@ -59,6 +59,14 @@ pub fn parse_spec(s: &str) -> (PathBuf, Option<String>, Option<String>) {
 
 fn open_plan(path: &Path) -> Result<(Device, Plan)> {
     let dev = Device::open_read(path)?;
+    let mounted = safety::mounts_of(&dev);
+    if !mounted.is_empty() {
+        eprintln!(
+            "warning: source {} is mounted at {}: files changing while it is read may be inconsistent in the copy",
+            path.display(),
+            mounted.join(", ")
+        );
+    }
     let plan = plan::plan(&dev, dev.identity.clone())
         .with_context(|| format!("reading {}", path.display()))?;
     Ok((dev, plan))
@@ -161,13 +169,18 @@ fn cmd_disks(json: bool) -> Result<u8> {
 
 fn print_plan(plan: &Plan) {
     let t = &plan.table;
+    let what = if plan.disk.model.is_some() {
+        format!("{}: {}", plan.disk.path, plan.disk.describe())
+    } else {
+        plan.disk.describe()
+    };
+    let table = match t.kind {
+        wraith_engine::table::TableKind::None => "no partition table".to_string(),
+        k => format!("{} partition table", format!("{k:?}").to_uppercase()),
+    };
     println!(
-        "{}: {} ({} bytes), {} partition table, {}-byte sectors",
-        plan.disk.path,
-        plan.disk.describe(),
-        plan.disk.size,
-        format!("{:?}", t.kind).to_uppercase(),
-        t.sector_size
+        "{what}, {} bytes, {table}, {}-byte sectors",
+        plan.disk.size, t.sector_size
     );
     println!(
         "  {:<16} {:>11} {:>11} {:<7} {:<12} {:>11}  copy",
@@ -564,7 +577,7 @@ fn cmd_verify(
     cancel: &Cancel,
 ) -> Result<u8> {
     if let Some(disk) = against {
-        let (_, image, m, _) = open_image(spec)?;
+        let (repo, image, m, _) = open_image(spec)?;
         let dev = Device::open_read(disk)?;
         if dev.size() < m.table.min_disk_size {
             bail!(
@@ -574,7 +587,7 @@ fn cmd_verify(
                 hb(m.table.min_disk_size)
             );
         }
-        let rep = pipeline::verify::verify_against(&dev, &image, &m, r, cancel)?;
+        let rep = pipeline::verify::verify_against(&dev, &repo, &image, &m, r, cancel)?;
         return Ok(print_verify(
             json,
             &format!("{} against {image}", disk.display()),

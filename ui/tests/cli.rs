@@ -124,6 +124,16 @@ fn gpt_disk_saved_and_restored_to_a_larger_disk_keeps_table_filesystems_and_file
             .code(),
         Some(0)
     );
+    // A disk that has changed since no longer matches its image.
+    let mut parts = disk.parts.clone();
+    kit::modify_small(&target.path, &mut parts[1]).expect("modify the restored ext4");
+    let v = wraith(&["verify", &spec, "--against", s(&target.path)]);
+    let out = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("partition 2") && out.contains("differs from the image"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -423,7 +433,12 @@ fn ctrl_c_cancels_a_save_cleanly_and_a_rerun_reuses_what_was_stored() {
     // Compressible text: slow enough to compress that the save is still running when we stop it.
     let f = std::fs::File::create(&disk).expect("create");
     for i in 0..24u64 {
-        std::os::unix::fs::FileExt::write_all_at(&f, &kit::text(i, (16 * MIB) as usize), i * 16 * MIB).expect("write");
+        std::os::unix::fs::FileExt::write_all_at(
+            &f,
+            &kit::text(i, (16 * MIB) as usize),
+            i * 16 * MIB,
+        )
+        .expect("write");
     }
     drop(f);
     let repo = dir.path().join("repo");
@@ -438,22 +453,39 @@ fn ctrl_c_cancels_a_save_cleanly_and_a_rerun_reuses_what_was_stored() {
     let mut lines = stderr.lines();
     // Wait until it has made real progress, then press Ctrl-C.
     loop {
-        let line = lines.next().expect("save ended before any progress").expect("line");
+        let line = lines
+            .next()
+            .expect("save ended before any progress")
+            .expect("line");
         let ev: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         if ev["event"] == "progress" && ev["done"].as_u64().unwrap_or(0) >= 40 * MIB {
             break;
         }
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).expect("kill");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("kill");
     for _ in lines {}
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "exit code after Ctrl-C");
-    assert!(files_under(&repo, "manifest").is_empty(), "a cancelled save left an image");
-    assert_eq!(wraith(&["verify", s(&repo)]).status.code(), Some(0), "repository consistent after cancel");
+    assert!(
+        files_under(&repo, "manifest").is_empty(),
+        "a cancelled save left an image"
+    );
+    assert_eq!(
+        wraith(&["verify", s(&repo)]).status.code(),
+        Some(0),
+        "repository consistent after cancel"
+    );
     let saved = json(&["save", s(&disk), &spec]);
     let chunks = saved["stats"]["chunks"].as_u64().expect("chunks");
     let new = saved["stats"]["new_chunks"].as_u64().expect("new");
-    assert!(new + 40 <= chunks, "the re-run stored {new} of {chunks} chunks again");
+    assert!(
+        new + 40 <= chunks,
+        "the re-run stored {new} of {chunks} chunks again"
+    );
     let target = dir.path().join("restored.img");
     wraith_ok(&["restore", &spec, s(&target), "--yes"]);
     assert!(std::fs::read(&target).expect("read") == std::fs::read(&disk).expect("read"));
@@ -480,7 +512,10 @@ fn disks_lists_this_machines_disks_as_json() {
     let v = json(&["disks"]);
     assert_eq!(v["result"], "ok");
     for d in v["disks"].as_array().expect("disks array") {
-        assert!(d["path"].as_str().is_some_and(|p| p.starts_with("/dev/")), "{d}");
+        assert!(
+            d["path"].as_str().is_some_and(|p| p.starts_with("/dev/")),
+            "{d}"
+        );
         assert!(d["size"].as_u64().is_some_and(|n| n > 0), "{d}");
     }
 }

@@ -196,6 +196,7 @@ pub fn verify_repo(
 /// Compares a disk with an image: every used byte the image holds must be on the disk.
 pub fn verify_against(
     dev: &dyn ReadAt,
+    repo: &Repository,
     image: &ImageRef,
     m: &Manifest,
     sink: &dyn Sink,
@@ -214,7 +215,6 @@ pub fn verify_against(
         .sum();
     let mut progress = Progress::start(sink, "verify", total);
     let mut buf = Vec::new();
-    let mut gpt_primary_differs = false;
     for (ri, r) in m.regions.iter().enumerate() {
         if !super::region_is_written(kind, &r.region) {
             continue;
@@ -241,37 +241,35 @@ pub fn verify_against(
                 Some(id) => ChunkId::of(&buf) == id,
                 None => super::is_zero(&buf),
             };
+            // A GPT disk of another size legitimately differs in LBA 0 (the protective entry's
+            // size) and LBA 1 (the header points at the moved backup): compare the rest of
+            // that chunk with the image, and the partition table as read from the disk.
+            let gpt_head = kind == crate::table::TableKind::Gpt
+                && matches!(r.region.kind, crate::plan::RegionKind::Boot)
+                && c.offset == 0;
+            let matches = matches
+                || (gpt_head && {
+                    let ss = m.table.sector_size as usize;
+                    let stored = match c.id {
+                        Some(id) => repo.read_chunk(&id)?,
+                        None => vec![0; buf.len()],
+                    };
+                    stored.len() == buf.len()
+                        && stored.get(2 * ss..) == buf.get(2 * ss..)
+                        && crate::table::read(dev, m.table.sector_size)
+                            .is_ok_and(|t| t.partitions == m.table.partitions)
+                });
             if !matches {
-                // The GPT primary header legitimately differs on a larger disk (it points at
-                // the moved backup); compare the partition entries instead, just below.
-                if kind == crate::table::TableKind::Gpt
-                    && matches!(r.region.kind, crate::plan::RegionKind::Boot)
-                    && c.offset == 0
-                {
-                    gpt_primary_differs = true;
-                } else {
-                    report.problems.push(Problem {
-                        image: image.to_string(),
-                        region: r.region.describe(),
-                        offset: Some(c.offset),
-                        detail: "disk content differs from the image".into(),
-                    });
-                }
+                report.problems.push(Problem {
+                    image: image.to_string(),
+                    region: r.region.describe(),
+                    offset: Some(c.offset),
+                    detail: "disk content differs from the image".into(),
+                });
             }
             report.chunks += 1;
             report.bytes += w.used;
             progress.add(w.used);
-        }
-    }
-    if gpt_primary_differs {
-        let t = crate::table::read(dev, m.table.sector_size)?;
-        if t.partitions != m.table.partitions {
-            report.problems.push(Problem {
-                image: image.to_string(),
-                region: "boot area".into(),
-                offset: Some(0),
-                detail: "partition table differs from the image".into(),
-            });
         }
     }
     progress.finish("verify");
