@@ -47,6 +47,10 @@ pub struct DiskInfo {
     pub rotational: bool,
     pub read_only: bool,
     pub partitions: Vec<PartInfo>,
+    /// A filesystem on the whole disk (a USB stick formatted without a partition table).
+    pub fs: Option<String>,
+    pub label: Option<String>,
+    pub uuid: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -55,6 +59,7 @@ pub struct PartInfo {
     pub size: u64,
     pub fs: Option<String>,
     pub label: Option<String>,
+    pub uuid: Option<String>,
 }
 
 /// Every whole disk udev knows, skipping empty loop/ram devices. Needs no root: it reads only
@@ -106,6 +111,9 @@ pub fn list() -> crate::Result<Vec<DiskInfo>> {
                     rotational: attr(&sys, "queue/rotational").as_deref() == Some("1"),
                     read_only: attr(&sys, "ro").as_deref() == Some("1"),
                     partitions: Vec::new(),
+                    fs: prop("ID_FS_TYPE"),
+                    label: prop("ID_FS_LABEL"),
+                    uuid: prop("ID_FS_UUID"),
                 });
             }
             Some("partition") => {
@@ -117,6 +125,7 @@ pub fn list() -> crate::Result<Vec<DiskInfo>> {
                             size,
                             fs: prop("ID_FS_TYPE"),
                             label: prop("ID_FS_LABEL"),
+                            uuid: prop("ID_FS_UUID"),
                         },
                     ));
                 }

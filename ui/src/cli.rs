@@ -62,6 +62,17 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Run an unattended job (TOML file, or inline `key=value` words) and print a
+    /// `WRAITH-RESULT {json}` line. Exit codes for the live system's init: 100 power off,
+    /// 101 reboot, 102 rescue shell, 0 back to the UI.
+    Job {
+        /// A job file (TOML).
+        #[arg(long, conflicts_with = "inline", required_unless_present = "inline")]
+        file: Option<PathBuf>,
+        /// The job inline: `action=clone source=serial:ABC target=rule:other-internal after=poweroff`.
+        #[arg(long)]
+        inline: Option<String>,
+    },
     /// Re-hash every chunk of a repository's images, or compare a disk with an image.
     Verify {
         /// REPO (every image), REPO:NAME (its newest) or REPO:NAME@ID.

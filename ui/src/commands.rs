@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use wraith_engine::device::{Device, ReadAt};
 use wraith_engine::events::Cancel;
 use wraith_engine::human_bytes as hb;
+use wraith_engine::job::{Action, Job};
 use wraith_engine::pipeline::{self, verify::VerifyReport};
 use wraith_engine::plan::{self, Method, Plan};
 use wraith_engine::repo::{self, manifest::Manifest, ImageRef, Repository};
@@ -19,21 +20,89 @@ use wraith_engine::{disks, safety};
 pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
     let threads = cli.threads.unwrap_or_else(pipeline::worker_count);
     let r = Renderer::new(cli.json);
-    match &cli.command {
-        Command::Disks => cmd_disks(cli.json),
-        Command::Info { what } => cmd_info(cli.json, what),
+    let json = cli.json;
+    let outcome = match &cli.command {
+        Command::Disks => return cmd_disks(json),
+        Command::Info { what } => return cmd_info(json, what),
+        Command::List { repo } => return cmd_list(json, repo),
+        Command::Job { file, inline } => {
+            return crate::job::run(file.as_deref(), inline.as_deref(), threads, &r, cancel)
+        }
         Command::Clone {
             source,
             target,
             yes,
-        } => cmd_clone(cli.json, source, target, *yes, &r, cancel),
-        Command::Save { disk, repo } => cmd_save(cli.json, disk, repo, threads, &r, cancel),
-        Command::List { repo } => cmd_list(cli.json, repo),
+        } => cmd_clone(json, source, target, *yes, &r, cancel)?,
+        Command::Save { disk, repo } => cmd_save(json, disk, repo, threads, &r, cancel)?,
         Command::Restore { image, target, yes } => {
-            cmd_restore(cli.json, image, target, *yes, threads, &r, cancel)
+            cmd_restore(json, image, target, *yes, threads, &r, cancel)?
         }
         Command::Verify { what, against } => {
-            cmd_verify(cli.json, what, against.as_deref(), threads, &r, cancel)
+            cmd_verify(json, what, against.as_deref(), threads, &r, cancel)?
+        }
+    };
+    if json {
+        print_json(&outcome.1);
+    }
+    Ok(outcome.0)
+}
+
+/// The job runner's way into the same commands the CLI runs (always confirmed: a job file is
+/// the confirmation).
+pub fn run_action(
+    job: &Job,
+    source: Option<&Path>,
+    target: Option<&Path>,
+    repo: Option<&Path>,
+    threads: usize,
+    r: &Renderer,
+    cancel: &Cancel,
+) -> Result<Outcome> {
+    let need = |p: Option<&Path>, what: &str| {
+        p.map(Path::to_path_buf)
+            .ok_or_else(|| anyhow!("job has no {what}"))
+    };
+    let image_spec = |repo: &Path| -> String {
+        match &job.image {
+            Some(i) => format!("{}:{i}", repo.display()),
+            None => repo.display().to_string(),
+        }
+    };
+    match job.action {
+        Action::Clone => cmd_clone(
+            false,
+            &need(source, "source")?,
+            &need(target, "target")?,
+            true,
+            r,
+            cancel,
+        ),
+        Action::Save => {
+            let repo = need(repo, "repository")?;
+            cmd_save(
+                false,
+                &need(source, "source")?,
+                &image_spec(&repo),
+                threads,
+                r,
+                cancel,
+            )
+        }
+        Action::Restore => {
+            let repo = need(repo, "repository")?;
+            cmd_restore(
+                false,
+                &image_spec(&repo),
+                &need(target, "target")?,
+                true,
+                threads,
+                r,
+                cancel,
+            )
+        }
+        Action::Verify => {
+            let repo = need(repo, "repository")?;
+            cmd_verify(false, &image_spec(&repo), source, threads, r, cancel)
         }
     }
 }
@@ -113,6 +182,9 @@ fn confirm(target: &Device, yes: bool, what: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// An exit code and the JSON result of a command (printed with `--json`, or by a job).
+pub type Outcome = (u8, serde_json::Value);
 
 fn print_json(v: &serde_json::Value) {
     println!("{v}");
@@ -307,7 +379,7 @@ fn cmd_clone(
     yes: bool,
     r: &Renderer,
     cancel: &Cancel,
-) -> Result<u8> {
+) -> Result<Outcome> {
     let (source, plan) = open_plan(src)?;
     let (target, created) = open_target(dst, source.size())?;
     let checks = (|| -> wraith_engine::Result<()> {
@@ -334,11 +406,8 @@ fn cmd_clone(
     }
     confirm(&target, yes || created, "clone")?;
     let report = pipeline::clone::clone(&source, &plan, &target, r, cancel)?;
-    if json {
-        print_json(
-            &json!({ "result": "ok", "source": source.identity, "target": target.identity, "bytes": report.bytes }),
-        );
-    } else {
+    let result = json!({ "result": "ok", "source": source.identity, "target": target.identity, "bytes": report.bytes });
+    if !json {
         println!(
             "cloned {} onto {}: {} copied",
             source.identity.describe(),
@@ -346,7 +415,7 @@ fn cmd_clone(
             hb(report.bytes)
         );
     }
-    Ok(EXIT_OK)
+    Ok((EXIT_OK, result))
 }
 
 /// A default image name from what the disk is: "Samsung_SSD_860-S3Z9NB0K" or the file's name.
@@ -381,7 +450,7 @@ fn cmd_save(
     threads: usize,
     r: &Renderer,
     cancel: &Cancel,
-) -> Result<u8> {
+) -> Result<Outcome> {
     let (repo_path, name, id) = parse_spec(spec);
     if id.is_some() {
         bail!("{spec}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME");
@@ -398,9 +467,9 @@ fn cmd_save(
     }
     let opts = pipeline::save::SaveOptions { name, threads };
     let rep = pipeline::save::save(&dev, &plan, &repo, &opts, r, cancel)?;
-    if json {
-        print_json(&json!({ "result": "ok", "image": rep.image, "stats": rep.stats }));
-    } else {
+    let result =
+        json!({ "result": "ok", "image": rep.image, "stats": rep.stats, "source": dev.identity });
+    if !json {
         println!(
             "saved {} as {}: {} of disk data, {} new in the repository ({} of {} chunks new)",
             dev.identity.describe(),
@@ -411,7 +480,7 @@ fn cmd_save(
             rep.stats.chunks
         );
     }
-    Ok(EXIT_OK)
+    Ok((EXIT_OK, result))
 }
 
 fn cmd_list(json: bool, repo_path: &Path) -> Result<u8> {
@@ -476,7 +545,7 @@ fn cmd_restore(
     threads: usize,
     r: &Renderer,
     cancel: &Cancel,
-) -> Result<u8> {
+) -> Result<Outcome> {
     let (repo, image, m, repo_path) = open_image(spec)?;
     let (target, created) = open_target(dst, m.source.size)?;
     let checks = (|| -> wraith_engine::Result<()> {
@@ -511,25 +580,22 @@ fn cmd_restore(
     }
     confirm(&target, yes || created, "restore")?;
     let rep = pipeline::restore::restore(&repo, &image, &m, &target, threads, r, cancel)?;
-    if json {
-        print_json(
-            &json!({ "result": "ok", "image": image, "target": target.identity, "bytes": rep.bytes }),
-        );
-    } else {
+    let result =
+        json!({ "result": "ok", "image": image, "target": target.identity, "bytes": rep.bytes });
+    if !json {
         println!(
             "restored {image} onto {}: {} written",
             target.identity.describe(),
             hb(rep.bytes)
         );
     }
-    Ok(EXIT_OK)
+    Ok((EXIT_OK, result))
 }
 
-fn print_verify(json: bool, what: &str, rep: &VerifyReport) -> u8 {
+fn print_verify(json: bool, what: &str, rep: &VerifyReport) -> Outcome {
     let ok = rep.problems.is_empty();
-    if json {
-        print_json(&json!({ "result": if ok { "ok" } else { "mismatch" }, "report": rep }));
-    } else {
+    let result = json!({ "result": if ok { "ok" } else { "mismatch" }, "report": rep });
+    if !json {
         for p in &rep.problems {
             let at = p
                 .offset
@@ -561,11 +627,7 @@ fn print_verify(json: bool, what: &str, rep: &VerifyReport) -> u8 {
             println!("{what}: {} problem(s) found", rep.problems.len());
         }
     }
-    if ok {
-        EXIT_OK
-    } else {
-        EXIT_MISMATCH
-    }
+    (if ok { EXIT_OK } else { EXIT_MISMATCH }, result)
 }
 
 fn cmd_verify(
@@ -575,7 +637,7 @@ fn cmd_verify(
     threads: usize,
     r: &Renderer,
     cancel: &Cancel,
-) -> Result<u8> {
+) -> Result<Outcome> {
     if let Some(disk) = against {
         let (repo, image, m, _) = open_image(spec)?;
         let dev = Device::open_read(disk)?;

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod job;
 mod render;
 
 use clap::Parser;

@@ -1,0 +1,353 @@
+//! Unattended jobs: what to do, on which disks, with which repository, and what to do after.
+//! A job comes as TOML (a file on a USB stick, or fetched) or inline from the kernel command
+//! line (`key=value` words). Disks are chosen by what they are (serial, by-id path) or by a
+//! rule, never by a kernel name that may change between boots.
+//!
+//! Parsing and choosing disks are pure functions over a disk list, so they are unit-tested
+//! without hardware; running a job is the front end's business.
+
+use crate::disks::DiskInfo;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Clone,
+    Save,
+    Restore,
+    Verify,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum After {
+    #[default]
+    Poweroff,
+    Reboot,
+    Shell,
+    /// Return to the interactive UI (or just exit on a host).
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub action: Action,
+    /// Disk to read (clone, save) or to compare (verify against).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Disk to write (clone, restore).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Where images live: an absolute directory, or `label:LABEL[/dir]` / `uuid:UUID[/dir]`
+    /// for a filesystem Wraith mounts itself.
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// Image name (save, restore, verify), optionally `name@id` for restore and verify.
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub after: After,
+    /// Verify the result against the image after a restore or save.
+    #[serde(default)]
+    pub verify: bool,
+}
+
+impl Job {
+    pub fn from_toml(text: &str) -> Result<Job> {
+        let job: Job =
+            toml::from_str(text).map_err(|e| Error::Invalid(format!("job file: {e}")))?;
+        job.check()?;
+        Ok(job)
+    }
+
+    /// `action=clone source=serial:ABC target=rule:only-internal after=poweroff` — the form
+    /// that fits on a kernel command line. Values cannot contain spaces.
+    pub fn from_inline(text: &str) -> Result<Job> {
+        let mut toml_text = String::new();
+        for word in text.split_whitespace() {
+            let (k, v) = word
+                .split_once('=')
+                .ok_or_else(|| Error::Invalid(format!("inline job: {word:?} is not key=value")))?;
+            let key = match k {
+                "repo" => "repository",
+                other => other,
+            };
+            let value = if key == "verify" {
+                v.to_string()
+            } else {
+                format!("{v:?}")
+            };
+            toml_text.push_str(&format!("{key} = {value}\n"));
+        }
+        Self::from_toml(&toml_text)
+    }
+
+    fn check(&self) -> Result<()> {
+        let need = |what: &Option<String>, name: &str| {
+            what.as_ref()
+                .map(|_| ())
+                .ok_or_else(|| Error::Invalid(format!("a {:?} job needs `{name}`", self.action)))
+        };
+        match self.action {
+            Action::Clone => {
+                need(&self.source, "source")?;
+                need(&self.target, "target")
+            }
+            Action::Save => {
+                need(&self.source, "source")?;
+                need(&self.repository, "repository")
+            }
+            Action::Restore => {
+                need(&self.target, "target")?;
+                need(&self.repository, "repository")?;
+                need(&self.image, "image")
+            }
+            Action::Verify => {
+                need(&self.repository, "repository")?;
+                need(&self.image, "image")
+            }
+        }
+    }
+}
+
+/// Disks a rule may pick: internal, fixed, not the boot medium, not virtual.
+fn internal(d: &DiskInfo, boot_media: &[String]) -> bool {
+    !d.removable
+        && d.transport != "USB"
+        && d.transport != "loop"
+        && !d.read_only
+        && !d.path.contains("/sr")
+        && !boot_media.iter().any(|b| b == &d.path)
+}
+
+/// Chooses one disk for a selector:
+/// - `serial:XYZ` — the disk with that serial number;
+/// - `/dev/...` (including `/dev/disk/by-id/...`) — that path as it is;
+/// - `rule:only-internal` — the one internal disk (fails if there are none or several);
+/// - `rule:largest-internal`, `rule:smallest-internal`;
+/// - `rule:other-internal` — the one internal disk that is not `exclude` (a clone's source).
+///
+/// `boot_media` are never chosen by a rule.
+pub fn select_disk(
+    sel: &str,
+    disks: &[DiskInfo],
+    boot_media: &[String],
+    exclude: Option<&str>,
+) -> Result<String> {
+    let names = |v: &[&DiskInfo]| v.iter().map(|d| describe(d)).collect::<Vec<_>>().join("; ");
+    if let Some(serial) = sel.strip_prefix("serial:") {
+        let m: Vec<&DiskInfo> = disks
+            .iter()
+            .filter(|d| d.serial.as_deref() == Some(serial))
+            .collect();
+        return match m.as_slice() {
+            [one] => Ok(one.path.clone()),
+            [] => Err(Error::NotFound {
+                what: format!(
+                    "disk with serial {serial:?} (disks here: {})",
+                    names(&disks.iter().collect::<Vec<_>>())
+                ),
+            }),
+            _ => Err(Error::Invalid(format!(
+                "serial {serial:?} matches several disks: {}",
+                names(&m)
+            ))),
+        };
+    }
+    if sel.starts_with('/') {
+        return Ok(sel.to_string());
+    }
+    let rule = sel.strip_prefix("rule:").ok_or_else(|| {
+        Error::Invalid(format!(
+            "disk selector {sel:?}: use serial:XYZ, a /dev path, or rule:only-internal"
+        ))
+    })?;
+    let mut cands: Vec<&DiskInfo> = disks
+        .iter()
+        .filter(|d| {
+            internal(d, boot_media) && exclude.is_none_or(|x| canonical(x) != canonical(&d.path))
+        })
+        .collect();
+    match rule {
+        "only-internal" | "other-internal" => match cands.as_slice() {
+            [one] => Ok(one.path.clone()),
+            [] => Err(Error::NotFound { what: "an internal disk (rule:only-internal found none)".into() }),
+            _ => Err(Error::Invalid(format!("rule:{rule} is ambiguous: {} internal disks ({})", cands.len(), names(&cands)))),
+        },
+        "largest-internal" | "smallest-internal" => {
+            cands.sort_by_key(|d| d.size);
+            let pick = if rule.starts_with("largest") { cands.last() } else { cands.first() };
+            pick.map(|d| d.path.clone()).ok_or_else(|| Error::NotFound { what: format!("an internal disk for rule:{rule}") })
+        }
+        other => Err(Error::Invalid(format!(
+            "unknown rule {other:?}: use only-internal, other-internal, largest-internal or smallest-internal"
+        ))),
+    }
+}
+
+fn canonical(p: &str) -> String {
+    std::fs::canonicalize(p)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| p.to_string())
+}
+
+fn describe(d: &DiskInfo) -> String {
+    format!(
+        "{} {} {} {}",
+        d.path,
+        d.model.as_deref().unwrap_or("?"),
+        d.serial.as_deref().unwrap_or("-"),
+        crate::human_bytes(d.size)
+    )
+}
+
+/// A repository location split into what to mount and the directory inside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepoLocation {
+    /// A directory that is already reachable.
+    Dir(String),
+    /// The filesystem with this label, then a directory inside it.
+    Label {
+        label: String,
+        dir: String,
+    },
+    Uuid {
+        uuid: String,
+        dir: String,
+    },
+}
+
+pub fn parse_repository(s: &str) -> Result<RepoLocation> {
+    let split = |rest: &str| -> (String, String) {
+        match rest.split_once('/') {
+            Some((a, b)) => (a.to_string(), b.to_string()),
+            None => (rest.to_string(), String::new()),
+        }
+    };
+    if let Some(rest) = s.strip_prefix("label:") {
+        let (label, dir) = split(rest);
+        return Ok(RepoLocation::Label { label, dir });
+    }
+    if let Some(rest) = s.strip_prefix("uuid:") {
+        let (uuid, dir) = split(rest);
+        return Ok(RepoLocation::Uuid { uuid, dir });
+    }
+    if s.starts_with('/') {
+        return Ok(RepoLocation::Dir(s.to_string()));
+    }
+    Err(Error::Invalid(format!(
+        "repository {s:?}: use an absolute directory, label:LABEL/dir or uuid:UUID/dir"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(path: &str, serial: &str, size: u64, transport: &str, removable: bool) -> DiskInfo {
+        DiskInfo {
+            path: path.into(),
+            by_id: None,
+            model: Some("M".into()),
+            serial: Some(serial.into()),
+            size,
+            transport: transport.into(),
+            removable,
+            rotational: false,
+            read_only: false,
+            partitions: vec![],
+            fs: None,
+            label: None,
+            uuid: None,
+        }
+    }
+
+    fn machine() -> Vec<DiskInfo> {
+        vec![
+            disk("/dev/sda", "SATA1", 100, "SATA", false),
+            disk("/dev/nvme0n1", "NVME1", 200, "NVMe", false),
+            disk("/dev/sdb", "STICK", 16, "USB", true),
+            disk("/dev/sr0", "CD", 1, "SATA", true),
+        ]
+    }
+
+    #[test]
+    fn toml_and_inline_jobs_mean_the_same() {
+        let a = Job::from_toml("action = \"clone\"\nsource = \"serial:SATA1\"\ntarget = \"rule:other-internal\"\nafter = \"reboot\"\n")
+            .unwrap();
+        let b = Job::from_inline(
+            "action=clone source=serial:SATA1 target=rule:other-internal after=reboot",
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.after, After::Reboot);
+        let c = Job::from_inline(
+            "action=save source=rule:only-internal repo=label:IMAGES/lab image=pc verify=true",
+        )
+        .unwrap();
+        assert_eq!(c.repository.as_deref(), Some("label:IMAGES/lab"));
+        assert!(c.verify);
+        assert_eq!(c.after, After::Poweroff);
+    }
+
+    #[test]
+    fn incomplete_or_unknown_job_fields_are_errors_that_say_what_is_missing() {
+        let e = Job::from_inline("action=restore target=/dev/sda")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("repository"), "{e}");
+        assert!(Job::from_inline("action=clone source=/dev/a target=/dev/b colour=red").is_err());
+        assert!(Job::from_inline("action=dance").is_err());
+        assert!(Job::from_inline("clone").is_err());
+    }
+
+    #[test]
+    fn disks_are_chosen_by_serial_or_rule_never_the_boot_medium_or_a_usb_stick() {
+        let d = machine();
+        assert_eq!(
+            select_disk("serial:NVME1", &d, &[], None).unwrap(),
+            "/dev/nvme0n1"
+        );
+        assert!(select_disk("serial:NOPE", &d, &[], None)
+            .unwrap_err()
+            .to_string()
+            .contains("SATA1"));
+        // Two internal disks: "only-internal" is ambiguous and says which.
+        let e = select_disk("rule:only-internal", &d, &[], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/sda") && e.contains("/dev/nvme0n1"), "{e}");
+        assert_eq!(
+            select_disk("rule:other-internal", &d, &[], Some("/dev/sda")).unwrap(),
+            "/dev/nvme0n1"
+        );
+        assert_eq!(
+            select_disk("rule:largest-internal", &d, &[], None).unwrap(),
+            "/dev/nvme0n1"
+        );
+        assert_eq!(
+            select_disk("rule:only-internal", &d, &["/dev/nvme0n1".into()], None).unwrap(),
+            "/dev/sda"
+        );
+        assert!(select_disk("rule:only-internal", &d[2..], &[], None).is_err());
+        assert!(select_disk("sda", &d, &[], None).is_err());
+    }
+
+    #[test]
+    fn repository_locations_parse() {
+        assert_eq!(
+            parse_repository("label:IMAGES/lab/2026").unwrap(),
+            RepoLocation::Label {
+                label: "IMAGES".into(),
+                dir: "lab/2026".into()
+            }
+        );
+        assert_eq!(
+            parse_repository("/mnt/x").unwrap(),
+            RepoLocation::Dir("/mnt/x".into())
+        );
+        assert!(parse_repository("images").is_err());
+    }
+}

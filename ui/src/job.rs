@@ -1,0 +1,238 @@
+//! Running an unattended job: choose the disks and the repository it names, run the same
+//! command the CLI would, print one `WRAITH-RESULT {json}` line for machines (on the console in
+//! the live system), store the result beside the images, and tell init what to do next.
+
+use crate::commands::{run_action, Outcome};
+use crate::render::Renderer;
+use anyhow::{anyhow, Context, Result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use wraith_engine::events::Cancel;
+use wraith_engine::job::{self, After, Job, RepoLocation};
+use wraith_engine::{disks, live, mount};
+
+/// Exit codes understood by wraith-init.
+pub const EXIT_POWEROFF: u8 = 100;
+pub const EXIT_REBOOT: u8 = 101;
+pub const EXIT_SHELL: u8 = 102;
+
+pub fn run(
+    file: Option<&Path>,
+    inline: Option<&str>,
+    threads: usize,
+    r: &Renderer,
+    cancel: &Cancel,
+) -> Result<u8> {
+    let started = std::time::Instant::now();
+    let parsed = match (file, inline) {
+        (Some(f), _) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading job file {}", f.display()))
+            .and_then(|t| Job::from_toml(&t).map_err(Into::into)),
+        (None, Some(i)) => Job::from_inline(i).map_err(Into::into),
+        (None, None) => Err(anyhow!("no job given")),
+    };
+    let job = match parsed {
+        Ok(j) => j,
+        Err(e) => {
+            report(
+                None,
+                &json!({ "result": "error", "error": format!("{e:#}") }),
+                None,
+            );
+            return Ok(EXIT_SHELL);
+        }
+    };
+    let mut mounted = None;
+    let outcome = execute(&job, threads, r, cancel, &mut mounted);
+    let (code, mut result, repo_dir) = match outcome {
+        Ok(((code, result), repo)) => (code, result, repo),
+        Err(e) => {
+            let cancelled = matches!(
+                e.downcast_ref::<wraith_engine::Error>(),
+                Some(wraith_engine::Error::Cancelled)
+            );
+            (
+                2,
+                json!({ "result": if cancelled { "cancelled" } else { "error" }, "error": format!("{e:#}") }),
+                None,
+            )
+        }
+    };
+    result["action"] = json!(job.action);
+    result["seconds"] = json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+    report(Some(&job), &result, repo_dir.as_deref());
+    drop(mounted);
+    Ok(match (code, job.after) {
+        (0, After::Poweroff) => EXIT_POWEROFF,
+        (0, After::Reboot) => EXIT_REBOOT,
+        (0, After::Shell) => EXIT_SHELL,
+        (0, After::None) => 0,
+        // A failed job stops where a technician can see why.
+        _ => EXIT_SHELL,
+    })
+}
+
+/// Prints the machine-readable line and keeps a copy next to the images when there are any.
+fn report(job: Option<&Job>, result: &serde_json::Value, repo: Option<&Path>) {
+    println!("WRAITH-RESULT {result}");
+    if let (Some(job), Some(repo)) = (job, repo) {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let dir = repo.join("results");
+        let action = format!("{:?}", job.action).to_lowercase();
+        let name = format!(
+            "{}-{action}.json",
+            wraith_engine::repo::timestamp_id_ms(secs)
+        );
+        let write = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join(&name), format!("{result}\n")));
+        if let Err(e) = write {
+            eprintln!(
+                "warning: could not store the job result in {}: {e}",
+                dir.display()
+            );
+        }
+    }
+}
+
+fn execute(
+    job: &Job,
+    threads: usize,
+    r: &Renderer,
+    cancel: &Cancel,
+    mounted: &mut Option<mount::Mounted>,
+) -> Result<(Outcome, Option<PathBuf>)> {
+    let list = disks::list()?;
+    let boot: Vec<String> = live::wraith_media()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let source = job
+        .source
+        .as_deref()
+        .map(|s| job::select_disk(s, &list, &boot, None))
+        .transpose()?;
+    let target = job
+        .target
+        .as_deref()
+        .map(|t| job::select_disk(t, &list, &boot, source.as_deref()))
+        .transpose()?;
+    let repo = match job
+        .repository
+        .as_deref()
+        .map(job::parse_repository)
+        .transpose()?
+    {
+        None => None,
+        Some(RepoLocation::Dir(d)) => Some(PathBuf::from(d)),
+        Some(RepoLocation::Label { label, dir }) => {
+            let dev = find_fs(&list, &label, false)
+                .ok_or_else(|| anyhow!("no filesystem labelled {label:?} for the repository"))?;
+            let (point, m) = mount::mount_device(Path::new(&dev), &label)?;
+            *mounted = m;
+            Some(point.join(dir))
+        }
+        Some(RepoLocation::Uuid { uuid, dir }) => {
+            let dev = find_fs(&list, &uuid, true)
+                .ok_or_else(|| anyhow!("no filesystem with UUID {uuid:?} for the repository"))?;
+            let (point, m) = mount::mount_device(Path::new(&dev), &uuid)?;
+            *mounted = m;
+            Some(point.join(dir))
+        }
+    };
+    eprintln!(
+        "job: {:?}{}{}{}",
+        job.action,
+        source
+            .as_deref()
+            .map(|s| format!(" source={s}"))
+            .unwrap_or_default(),
+        target
+            .as_deref()
+            .map(|t| format!(" target={t}"))
+            .unwrap_or_default(),
+        repo.as_deref()
+            .map(|p| format!(" repository={}", p.display()))
+            .unwrap_or_default()
+    );
+    let outcome = run_action(
+        job,
+        source.as_deref().map(Path::new),
+        target.as_deref().map(Path::new),
+        repo.as_deref(),
+        threads,
+        r,
+        cancel,
+    )?;
+    if outcome.0 == 0 && job.verify {
+        let check = match job.action {
+            wraith_engine::job::Action::Restore => target.as_deref(),
+            wraith_engine::job::Action::Save => source.as_deref(),
+            _ => None,
+        };
+        if let (Some(disk), Some(repo)) = (check, repo.as_deref()) {
+            let v = Job {
+                action: wraith_engine::job::Action::Verify,
+                source: None,
+                target: None,
+                repository: None,
+                image: job.image.clone(),
+                after: After::None,
+                verify: false,
+            };
+            let (code, vres) = run_action(
+                &v,
+                Some(Path::new(disk)),
+                None,
+                Some(repo),
+                threads,
+                r,
+                cancel,
+            )?;
+            let mut result = outcome.1;
+            result["verified"] = json!(code == 0);
+            result["verify"] = vres;
+            return Ok(((code, result), Some(repo.to_path_buf())));
+        }
+    }
+    Ok((outcome, repo))
+}
+
+/// A filesystem (on a partition or a whole disk) whose label or UUID is `want`: udev's view
+/// first, then our own readers for hosts or boots where udev has no filesystem properties.
+fn find_fs(list: &[disks::DiskInfo], want: &str, by_uuid: bool) -> Option<String> {
+    let pick = |label: &Option<String>, uuid: &Option<String>| {
+        if by_uuid {
+            uuid.as_deref() == Some(want)
+        } else {
+            label.as_deref() == Some(want)
+        }
+    };
+    for d in list {
+        if let Some(p) = d.partitions.iter().find(|p| pick(&p.label, &p.uuid)) {
+            return Some(p.path.clone());
+        }
+        if pick(&d.label, &d.uuid) {
+            return Some(d.path.clone());
+        }
+    }
+    let candidates = list.iter().flat_map(|d| {
+        d.partitions
+            .iter()
+            .map(|p| p.path.clone())
+            .chain(std::iter::once(d.path.clone()))
+    });
+    for path in candidates {
+        let Ok(dev) = wraith_engine::device::Device::open_read(Path::new(&path)) else {
+            continue;
+        };
+        if let Ok(Some(info)) = wraith_engine::fs::probe(&dev) {
+            if pick(&info.label, &info.uuid) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
