@@ -62,3 +62,31 @@ pub fn mount_device(device: &Path, name: &str) -> Result<(PathBuf, Option<Mounte
     })?;
     Ok((point.clone(), Some(Mounted { point })))
 }
+
+/// Mounts whatever filesystem `device` holds, read-only, trying the kernel's types in turn
+/// (for reading job files from a USB stick or the boot CD).
+pub fn mount_any_readonly(device: &Path, name: &str) -> Result<Mounted> {
+    let point = PathBuf::from("/run/wraith/mnt").join(name);
+    std::fs::create_dir_all(&point).map_err(|e| Error::io(&point, e))?;
+    let mut last = None;
+    for fstype in ["vfat", "ext4", "iso9660", "ntfs3"] {
+        match nix::mount::mount(
+            Some(device),
+            &point,
+            Some(fstype),
+            nix::mount::MsFlags::MS_RDONLY,
+            None::<&str>,
+        ) {
+            Ok(()) => return Ok(Mounted { point }),
+            Err(e) => last = Some(e),
+        }
+    }
+    let _ = std::fs::remove_dir(&point);
+    Err(Error::io(
+        device,
+        std::io::Error::other(format!(
+            "no readable filesystem ({})",
+            last.map(|e| e.to_string()).unwrap_or_default()
+        )),
+    ))
+}

@@ -25,9 +25,7 @@ pub fn run(
 ) -> Result<u8> {
     let started = std::time::Instant::now();
     let parsed = match (file, inline) {
-        (Some(f), _) => std::fs::read_to_string(f)
-            .with_context(|| format!("reading job file {}", f.display()))
-            .and_then(|t| Job::from_toml(&t).map_err(Into::into)),
+        (Some(f), _) => read_job_file(f).and_then(|t| Job::from_toml(&t).map_err(Into::into)),
         (None, Some(i)) => Job::from_inline(i).map_err(Into::into),
         (None, None) => Err(anyhow!("no job given")),
     };
@@ -235,4 +233,57 @@ fn find_fs(list: &[disks::DiskInfo], want: &str, by_uuid: bool) -> Option<String
         }
     }
     None
+}
+
+/// The job file name looked for on USB sticks and the boot medium by `--file usb`.
+pub const USB_JOB_FILE: &str = "wraith-job.toml";
+
+/// Reads a job file. A path that does not exist here (the live system's RAM root) is looked
+/// for on removable disks and on the boot medium, mounted read-only one at a time; `usb` means
+/// `/wraith-job.toml` there.
+fn read_job_file(f: &Path) -> Result<String> {
+    if f.exists() {
+        return std::fs::read_to_string(f)
+            .with_context(|| format!("reading job file {}", f.display()));
+    }
+    let rel = if f == Path::new("usb") {
+        PathBuf::from(USB_JOB_FILE)
+    } else {
+        f.strip_prefix("/").unwrap_or(f).to_path_buf()
+    };
+    let list = disks::list()?;
+    let media: Vec<String> = live::wraith_media()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut searched = Vec::new();
+    for d in list
+        .iter()
+        .filter(|d| d.removable || d.transport == "USB" || media.contains(&d.path))
+    {
+        let devices: Vec<&str> = std::iter::once(d.path.as_str())
+            .chain(d.partitions.iter().map(|p| p.path.as_str()))
+            .collect();
+        for (i, dev) in devices.iter().enumerate() {
+            let Ok(m) = mount::mount_any_readonly(Path::new(dev), &format!("job{i}")) else {
+                continue;
+            };
+            searched.push(dev.to_string());
+            let candidate = m.point.join(&rel);
+            if candidate.is_file() {
+                eprintln!("job: using {} from {dev}", rel.display());
+                return std::fs::read_to_string(&candidate)
+                    .with_context(|| format!("reading {} on {dev}", rel.display()));
+            }
+        }
+    }
+    Err(anyhow!(
+        "job file {} not found here nor on removable disks or the boot medium (searched: {})",
+        f.display(),
+        if searched.is_empty() {
+            "none mountable".to_string()
+        } else {
+            searched.join(", ")
+        }
+    ))
 }

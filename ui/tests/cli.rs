@@ -519,3 +519,73 @@ fn disks_lists_this_machines_disks_as_json() {
         assert!(d["size"].as_u64().is_some_and(|n| n > 0), "{d}");
     }
 }
+
+#[test]
+fn a_job_file_saves_and_restores_prints_a_result_line_and_tells_init_what_next() {
+    kit::require_tools();
+    let disk = kit::gpt_disk();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("repo");
+    let job = dir.path().join("save.toml");
+    std::fs::write(
+        &job,
+        format!("action = \"save\"\nsource = \"{}\"\nrepository = \"{}\"\nimage = \"lab\"\nverify = true\n", s(&disk.path), s(&repo)),
+    )
+    .expect("write job");
+    let o = wraith(&["job", "--file", s(&job)]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    // The default `after` is power off: init is told so by exit code 100.
+    assert_eq!(
+        o.status.code(),
+        Some(100),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("WRAITH-RESULT "))
+        .expect("a WRAITH-RESULT line");
+    let v: Value = serde_json::from_str(line).expect("json");
+    assert_eq!(v["result"], "ok");
+    assert_eq!(v["verified"], true);
+    let stored = files_under(&repo.join("results"), "json");
+    assert_eq!(stored.len(), 1, "the result is kept beside the images");
+
+    let target = kit::blank_disk(disk.size);
+    let inline = format!(
+        "action=restore target={} repo={} image=lab after=none",
+        s(&target.path),
+        s(&repo)
+    );
+    let o = wraith(&["job", "--inline", &inline]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_same_filesystems(&disk, &target.path);
+}
+
+#[test]
+fn a_failing_job_reports_the_error_and_stops_at_the_shell() {
+    let o = wraith(&[
+        "job",
+        "--inline",
+        "action=clone source=serial:NO-SUCH-DISK target=rule:other-internal",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(102), "{out}");
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("WRAITH-RESULT "))
+        .expect("a WRAITH-RESULT line");
+    let v: Value = serde_json::from_str(line).expect("json");
+    assert_eq!(v["result"], "error");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("NO-SUCH-DISK")),
+        "{v}"
+    );
+}
