@@ -16,17 +16,33 @@ declare -A TOOL_PKG=(
     [ntfsfix]=ntfs-3g [ntfsinfo]=ntfs-3g
     [zstd]=zstd [pkg-config]=pkg-config
     [cc]=build-essential [make]=build-essential [curl]=curl
+    [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso
+    [cpio]=cpio [udevadm]=udev [flex]=flex [bison]=bison [bc]=bc [ccache]=ccache
+)
+# Packages that ship files rather than commands.
+declare -A FILE_PKG=(
+    [/usr/lib/grub/i386-pc/modinfo.sh]=grub-pc-bin
+    [/usr/lib/grub/x86_64-efi/modinfo.sh]=grub-efi-amd64-bin
+    [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
+    [/bin/busybox]=busybox-static
 )
 # Libraries have no command to probe; check the package itself.
-LIB_PKGS=(libudev-dev)
+LIB_PKGS=(libudev-dev libelf-dev libssl-dev)
 
 usage() {
     cat <<EOF
 Usage: $0 <command>
-  deps   install the system packages the build and tests need (apt-get, only if missing)
-  test   deps, then cargo test --workspace
-  build  cargo build --release
-  run    build wraith and demonstrate it on generated demo disks (out/demo)
+  deps       install the system packages the build and tests need (apt-get, only if missing)
+  kernel     build the live kernel (cached by config hash in \$WRAITH_CACHE, default ~/.cache/wraith)
+  init       build the static PID 1 (wraith-init)
+  initramfs  build out/initramfs.zst from rootfs/rootfs.toml
+  iso        build out/wraith.iso (hybrid BIOS+UEFI, CD or USB stick)
+  pxe        build out/pxe/ (kernel, initramfs, iPXE script)
+  all        iso and pxe
+  run        build the ISO and boot it in QEMU with demo disks
+  demo       demonstrate the wraith CLI on generated demo disk files (no VM)
+  test       every test: cargo tests, then the QEMU end-to-end tests
+  build      cargo build --release
 EOF
 }
 
@@ -47,6 +63,10 @@ cmd_deps() {
     for tool in "${!TOOL_PKG[@]}"; do
         command -v "$tool" >/dev/null || missing+=("${TOOL_PKG[$tool]}")
     done
+    local f
+    for f in "${!FILE_PKG[@]}"; do
+        [ -e "$f" ] || missing+=("${FILE_PKG[$f]}")
+    done
     for pkg in "${LIB_PKGS[@]}"; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
@@ -64,20 +84,106 @@ cmd_deps() {
     fi
 }
 
+OUT=out
+
+cmd_kernel() {
+    KERNEL=$(kernel-config/build-kernel.sh | tail -n 1)
+    echo "kernel: $KERNEL"
+}
+
+cmd_init() {
+    INIT=$(init/build-init.sh | tail -n 1)
+    echo "init: $INIT"
+}
+
+cmd_initramfs() {
+    cmd_init
+    cargo build --release -p wraith -p initramfs-tool
+    mkdir -p "$OUT"
+    ./target/release/initramfs-tool build --config rootfs/rootfs.toml --overlay rootfs/overlay \
+        --var INIT="$INIT" --var WRAITH="$PWD/target/release/wraith" -o "$OUT/initramfs.zst"
+    echo "initramfs: $OUT/initramfs.zst ($(stat -c %s "$OUT/initramfs.zst") bytes)"
+}
+
+cmd_iso() {
+    cmd_kernel
+    cmd_initramfs
+    local tree="$OUT/iso-tree"
+    rm -rf "$tree"
+    mkdir -p "$tree/boot/grub"
+    cp "$KERNEL" "$tree/boot/vmlinuz"
+    cp "$OUT/initramfs.zst" "$tree/boot/initramfs.zst"
+    cp iso/grub.cfg "$tree/boot/grub/grub.cfg"
+    # The volume id marks a Wraith medium: the live system never writes to a disk that has it.
+    grub-mkrescue -o "$OUT/wraith.iso.tmp" --compress=xz --fonts= --locales= --themes= \
+        "$tree" -- -volid WRAITH >"$OUT/grub-mkrescue.log" 2>&1 ||
+        { cat "$OUT/grub-mkrescue.log" >&2; exit 1; }
+    mv "$OUT/wraith.iso.tmp" "$OUT/wraith.iso"
+    echo "iso: $OUT/wraith.iso ($(stat -c %s "$OUT/wraith.iso") bytes)"
+}
+
+cmd_pxe() {
+    [ -n "${KERNEL:-}" ] || cmd_kernel
+    [ -f "$OUT/initramfs.zst" ] || cmd_initramfs
+    mkdir -p "$OUT/pxe"
+    cp "$KERNEL" "$OUT/pxe/vmlinuz"
+    cp "$OUT/initramfs.zst" "$OUT/pxe/initramfs.zst"
+    cp iso/wraith.ipxe "$OUT/pxe/wraith.ipxe"
+    echo "pxe: $OUT/pxe/"
+}
+
+cmd_all() {
+    cmd_iso
+    cmd_pxe
+}
+
 cmd_test() {
     cmd_deps
     cargo test --workspace "$@"
+    # The end-to-end tests boot the real ISO and kernel: build them first (cached after once).
+    cmd_all
+    WRAITH_ISO="$PWD/$OUT/wraith.iso" WRAITH_KERNEL="$PWD/$OUT/pxe/vmlinuz" \
+        WRAITH_INITRAMFS="$PWD/$OUT/pxe/initramfs.zst" \
+        cargo test --release -p qemu-tests -- --ignored --test-threads=1 --nocapture
 }
 
 cmd_build() {
     cargo build --release "$@"
 }
 
-# Until the bootable image exists, "run" demonstrates the CLI on generated demo disks.
+# Boots the ISO in QEMU with demo disks: a GPT disk (FAT32, ext4, NTFS) on SATA, an MBR disk on
+# virtio, and a blank NVMe disk to clone or restore to.
 cmd_run() {
     cmd_deps
+    cmd_iso
+    cargo build --release -p wraith-testkit
+    mkdir -p "$OUT/demo"
+    ./target/release/wraith-demo --disks "$OUT/demo"
+    local display=(-nographic)
+    if [ -n "${DISPLAY:-}" ]; then
+        display=(-serial mon:stdio)
+    else
+        echo "No display: the VM's serial console is this terminal. At the boot menu press 's'"
+        echo "for Wraith on the serial console. Quit QEMU with Ctrl-A then X."
+        sleep 2
+    fi
+    qemu-system-x86_64 -m 1024 -smp 2 "${display[@]}" \
+        -drive if=none,id=cd,media=cdrom,readonly=on,format=raw,file="$OUT/wraith.iso" \
+        -device ide-cd,drive=cd,bootindex=0 \
+        -device ahci,id=ahci \
+        -drive if=none,id=sata,format=raw,file="$OUT/demo/gpt.img" \
+        -device ide-hd,drive=sata,bus=ahci.1,serial=DEMO-GPT \
+        -drive if=none,id=mbr,format=raw,file="$OUT/demo/mbr.img" \
+        -device virtio-blk-pci,drive=mbr,serial=DEMO-MBR \
+        -drive if=none,id=nvm,format=raw,file="$OUT/demo/blank.img" \
+        -device nvme,drive=nvm,serial=DEMO-BLANK \
+        -nic user,model=virtio-net-pci
+}
+
+cmd_demo() {
+    cmd_deps
     cargo build --release -p wraith -p wraith-testkit
-    ./target/release/wraith-demo ./target/release/wraith out/demo
+    ./target/release/wraith-demo ./target/release/wraith "$OUT/demo-cli"
 }
 
 main() {
@@ -88,6 +194,13 @@ main() {
         test) cmd_test "$@" ;;
         build) cmd_build "$@" ;;
         run) cmd_run "$@" ;;
+        demo) cmd_demo "$@" ;;
+        kernel) cmd_kernel "$@" ;;
+        init) cmd_init "$@" ;;
+        initramfs) cmd_initramfs "$@" ;;
+        iso) cmd_iso "$@" ;;
+        pxe) cmd_pxe "$@" ;;
+        all) cmd_all "$@" ;;
         -h | --help | help) usage ;;
         *)
             usage >&2

@@ -22,8 +22,9 @@ pub struct Cli {
     /// Worker threads for hashing and compression (default: every core).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Without a command: in the live system, the interactive session; on a host, this help.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]

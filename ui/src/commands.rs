@@ -21,7 +21,10 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
     let threads = cli.threads.unwrap_or_else(pipeline::worker_count);
     let r = Renderer::new(cli.json);
     let json = cli.json;
-    let outcome = match &cli.command {
+    let Some(command) = &cli.command else {
+        return interactive();
+    };
+    let outcome = match command {
         Command::Disks => return cmd_disks(json),
         Command::Info { what } => return cmd_info(json, what),
         Command::List { repo } => return cmd_list(json, repo),
@@ -45,6 +48,33 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
         print_json(&outcome.1);
     }
     Ok(outcome.0)
+}
+
+/// The interactive session of the live system. Until the terminal UI exists this shows the
+/// machine's disks and opens a shell where the `wraith` commands can be typed.
+fn interactive() -> Result<u8> {
+    if !wraith_engine::live::running_live() {
+        use clap::CommandFactory;
+        crate::cli::Cli::command().print_help()?;
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "\nWraith {} — disk cloning and imaging\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Err(e) = cmd_disks(false) {
+        eprintln!("listing disks failed: {e:#}");
+    }
+    println!("\nType `wraith --help` for the commands (clone, save, restore, verify, ...).");
+    println!("`exit` returns here; `poweroff` or `reboot` end the session.\n");
+    let status = std::process::Command::new("/bin/sh")
+        .env("PS1", "wraith# ")
+        .status()?;
+    Ok(if status.success() {
+        EXIT_OK
+    } else {
+        crate::EXIT_ERROR
+    })
 }
 
 /// The job runner's way into the same commands the CLI runs (always confirmed: a job file is

@@ -2,7 +2,9 @@
 //! then shows the `wraith` commands a technician would use on them, and checks each result
 //! with the real fsck tools and the files inside.
 //!
-//! Usage: wraith-demo WRAITH_BINARY OUT_DIR
+//! Usage: wraith-demo WRAITH_BINARY OUT_DIR     the CLI demonstration
+//!        wraith-demo --disks OUT_DIR            only write demo disks (gpt.img, mbr.img,
+//!                                               blank.img) for `./build.sh run`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +12,13 @@ use wraith_testkit::{self as kit, Disk, MIB};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "--disks" {
+        if let Err(e) = write_disks(Path::new(&args[2])) {
+            eprintln!("making demo disks failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.len() != 3 {
         eprintln!("usage: wraith-demo WRAITH_BINARY OUT_DIR");
         std::process::exit(2);
@@ -109,5 +118,28 @@ fn demo(bin: &Path, out: &Path) -> kit::Result<()> {
         s(&target),
         s(&clone)
     );
+    Ok(())
+}
+
+/// Demo disks for the VM: copies of the fixtures plus a blank disk to restore or clone onto.
+fn write_disks(out: &Path) -> kit::Result<()> {
+    std::fs::create_dir_all(out)?;
+    for (name, disk) in [("gpt.img", kit::gpt_disk()), ("mbr.img", kit::mbr_disk())] {
+        let dest = out.join(name);
+        let _ = std::fs::remove_file(&dest);
+        // copy_range compares with what the destination holds, so it needs read access too.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&dest)?;
+        f.set_len(disk.size)?;
+        kit::copy_range(&std::fs::File::open(&disk.path)?, 0, disk.size, &f, 0)?;
+        println!("demo disk: {}", dest.display());
+    }
+    let blank = out.join("blank.img");
+    let _ = std::fs::remove_file(&blank);
+    std::fs::File::create(&blank)?.set_len(256 * MIB)?;
+    println!("demo disk: {} (blank)", blank.display());
     Ok(())
 }

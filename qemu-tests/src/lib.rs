@@ -1,0 +1,350 @@
+//! qemu-tests: a small harness that boots the real Wraith artifacts (kernel + initramfs, or the
+//! ISO as a CD or USB stick under SeaBIOS or OVMF) in QEMU with virtual disks on virtio, SATA
+//! (AHCI), NVMe and USB, reads the serial console, and lets tests wait for what the live system
+//! prints. Results are then checked from the host with the real tools (wraith-testkit).
+//!
+//! It owns starting, watching and stopping VMs; it must not reach into the guest any other way
+//! than its consoles and its disks. QEMU runs in TCG here (no KVM), so disks stay small and
+//! every wait has a timeout.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub type Result<T, E = String> = std::result::Result<T, E>;
+
+/// Where the artifacts are: set by `./build.sh test`, or the defaults under out/.
+pub fn artifact(var: &str, default: &str) -> Result<PathBuf> {
+    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(default)
+    });
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{} not found (set {var} or run ./build.sh all first)",
+            p.display()
+        ))
+    }
+}
+
+pub fn require_qemu() {
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!(
+            "qemu-system-x86_64 is missing: run ./build.sh deps (Debian package qemu-system-x86)"
+        );
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bus {
+    Virtio,
+    Sata,
+    Nvme,
+    Usb,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    SeaBios,
+    Ovmf,
+}
+
+#[derive(Clone, Debug)]
+pub enum Boot {
+    /// Direct kernel boot with this command line (fast; used for jobs).
+    Kernel {
+        kernel: PathBuf,
+        initramfs: PathBuf,
+        append: String,
+    },
+    /// The ISO as a CD-ROM.
+    Cd(PathBuf),
+    /// The ISO written to a USB stick (a copy, so the stick is writable like a real one).
+    UsbStick(PathBuf),
+}
+
+pub struct VmBuilder {
+    memory_mb: u32,
+    firmware: Firmware,
+    boot: Boot,
+    disks: Vec<(PathBuf, Bus, String)>,
+    scratch: tempfile::TempDir,
+}
+
+impl VmBuilder {
+    pub fn new(boot: Boot) -> Self {
+        VmBuilder {
+            memory_mb: 512,
+            firmware: Firmware::SeaBios,
+            boot,
+            disks: Vec::new(),
+            scratch: tempfile::Builder::new()
+                .prefix("wraith-vm-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+    pub fn memory(mut self, mb: u32) -> Self {
+        self.memory_mb = mb;
+        self
+    }
+    pub fn firmware(mut self, f: Firmware) -> Self {
+        self.firmware = f;
+        self
+    }
+    /// Attaches a raw disk image with a serial number (what Wraith identifies disks by).
+    pub fn disk(mut self, path: &Path, bus: Bus, serial: &str) -> Self {
+        self.disks
+            .push((path.to_path_buf(), bus, serial.to_string()));
+        self
+    }
+
+    fn args(&self) -> Result<Vec<String>> {
+        let mut a: Vec<String> = vec![
+            "-m".into(),
+            self.memory_mb.to_string(),
+            "-smp".into(),
+            "2".into(),
+            "-display".into(),
+            "none".into(),
+            "-serial".into(),
+            "stdio".into(),
+            "-monitor".into(),
+            "none".into(),
+            "-no-reboot".into(),
+            "-nic".into(),
+            "user,model=virtio-net-pci".into(),
+            "-device".into(),
+            "qemu-xhci,id=xhci".into(),
+            "-device".into(),
+            "ahci,id=ahci".into(),
+        ];
+        if self.firmware == Firmware::Ovmf {
+            let vars = self.scratch.path().join("OVMF_VARS.fd");
+            std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
+                .map_err(|e| format!("OVMF vars: {e} (./build.sh deps installs ovmf)"))?;
+            a.extend([
+                "-drive".into(),
+                "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
+                "-drive".into(),
+                format!("if=pflash,format=raw,file={}", vars.display()),
+            ]);
+        }
+        match &self.boot {
+            Boot::Kernel {
+                kernel,
+                initramfs,
+                append,
+            } => a.extend([
+                "-kernel".into(),
+                kernel.display().to_string(),
+                "-initrd".into(),
+                initramfs.display().to_string(),
+                "-append".into(),
+                append.clone(),
+            ]),
+            Boot::Cd(iso) => a.extend([
+                "-drive".into(),
+                format!(
+                    "if=none,id=cd,media=cdrom,readonly=on,format=raw,file={}",
+                    iso.display()
+                ),
+                "-device".into(),
+                "ide-cd,drive=cd,bus=ahci.0,bootindex=0".into(),
+            ]),
+            Boot::UsbStick(iso) => {
+                let stick = self.scratch.path().join("stick.img");
+                std::fs::copy(iso, &stick)
+                    .map_err(|e| format!("copying the ISO to a stick: {e}"))?;
+                a.extend([
+                    "-drive".into(),
+                    format!("if=none,id=stick,format=raw,file={}", stick.display()),
+                    "-device".into(),
+                    "usb-storage,bus=xhci.0,drive=stick,removable=on,bootindex=0".into(),
+                ]);
+            }
+        }
+        let mut sata_port = 1;
+        for (i, (path, bus, serial)) in self.disks.iter().enumerate() {
+            let id = format!("d{i}");
+            a.push("-drive".into());
+            a.push(format!(
+                "if=none,id={id},format=raw,file={}",
+                path.display()
+            ));
+            a.push("-device".into());
+            a.push(match bus {
+                Bus::Virtio => format!("virtio-blk-pci,drive={id},serial={serial}"),
+                Bus::Nvme => format!("nvme,drive={id},serial={serial}"),
+                Bus::Sata => {
+                    sata_port += 1;
+                    format!(
+                        "ide-hd,drive={id},bus=ahci.{},serial={serial}",
+                        sata_port - 1
+                    )
+                }
+                Bus::Usb => format!("usb-storage,bus=xhci.0,drive={id},serial={serial}"),
+            });
+        }
+        Ok(a)
+    }
+
+    pub fn start(self) -> Result<Vm> {
+        require_qemu();
+        let args = self.args()?;
+        let mut child = Command::new("qemu-system-x86_64")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting qemu: {e}"))?;
+        let out = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let o = out.clone();
+        let verbose = std::env::var_os("WRAITH_VM_LOG").is_some();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            // Byte-wise so prompts without a newline (GRUB's menu) are seen as they come.
+            while let Ok(n) = r.read_until(b'\n', &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if verbose {
+                    eprint!("[vm] {text}");
+                }
+                let (lock, cv) = &*o;
+                lock.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&text);
+                cv.notify_all();
+                buf.clear();
+            }
+        });
+        Ok(Vm {
+            child,
+            out,
+            started: Instant::now(),
+            _scratch: self.scratch,
+        })
+    }
+}
+
+pub struct Vm {
+    child: Child,
+    out: Arc<(Mutex<String>, Condvar)>,
+    pub started: Instant,
+    _scratch: tempfile::TempDir,
+}
+
+impl Vm {
+    /// Everything the serial console printed so far.
+    pub fn output(&self) -> String {
+        self.out.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until the console shows `needle`; returns the seconds since the VM started.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<f64> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.out;
+        let mut text = lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if text.contains(needle) {
+                return Ok(self.started.elapsed().as_secs_f64());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(3000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                return Err(format!("timed out after {timeout:?} waiting for {needle:?}; console ends with:\n{tail}"));
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(3000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                return Err(format!(
+                    "VM exited ({status}) before {needle:?}; console ends with:\n{tail}"
+                ));
+            }
+            text = cv
+                .wait_timeout(text, Duration::from_millis(200))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Types on the serial console.
+    pub fn send(&mut self, keys: &str) -> Result<()> {
+        let stdin = self.child.stdin.as_mut().ok_or("no stdin")?;
+        stdin
+            .write_all(keys.as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Waits for the VM to power off by itself; returns QEMU's exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Ok(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "VM did not power off within {timeout:?}; console:\n{}",
+                    self.output()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The JSON of the first `WRAITH-RESULT` line.
+    pub fn result(&mut self, timeout: Duration) -> Result<serde_json::Value> {
+        self.wait_for("WRAITH-RESULT ", timeout)?;
+        // The line may still be arriving: wait for its end.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.output();
+            if let Some(rest) = out.split("WRAITH-RESULT ").nth(1) {
+                if let Some(line) = rest.split('\n').next().filter(|_| rest.contains('\n')) {
+                    return serde_json::from_str(line.trim())
+                        .map_err(|e| format!("result line {line:?}: {e}"));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err("result line never ended".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

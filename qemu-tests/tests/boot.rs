@@ -1,0 +1,198 @@
+//! The real ISO and kernel booted in QEMU. These tests are `#[ignore]`d so a plain `cargo test`
+//! stays quick and needs no built kernel; `./build.sh test` builds the artifacts and runs them
+//! with `--ignored`.
+#![allow(clippy::panic)] // tests report failures by panicking
+
+use qemu_tests::{artifact, Boot, Bus, Firmware, VmBuilder};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use wraith_testkit::{self as kit, Disk, MIB};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+const JOB_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn iso() -> std::path::PathBuf {
+    let p = artifact("WRAITH_ISO", "out/wraith.iso").unwrap_or_else(|e| panic!("{e}"));
+    let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+    eprintln!("ISO {}: {:.1} MiB", p.display(), size as f64 / MIB as f64);
+    p
+}
+
+/// Direct kernel boot with a job on the command line, console on the serial port.
+fn job_boot(job: &str) -> Boot {
+    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
+    let initramfs =
+        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    Boot::Kernel {
+        kernel,
+        initramfs,
+        append: format!("console=ttyS0,115200 panic=-1 wraith.run=\"{job}\""),
+    }
+}
+
+fn boots_to_ready(boot: Boot, firmware: Firmware, what: &str) {
+    let mut vm = VmBuilder::new(boot)
+        .firmware(firmware)
+        .memory(256)
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let secs = vm
+        .wait_for("WRAITH-READY", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    eprintln!("{what}: boot to ready in {secs:.1} s (QEMU start to WRAITH-READY, TCG)");
+}
+
+#[test]
+#[ignore = "boots the real ISO: run by ./build.sh test"]
+fn iso_boots_to_ready_as_a_cd_under_seabios() {
+    boots_to_ready(Boot::Cd(iso()), Firmware::SeaBios, "SeaBIOS CD");
+}
+
+#[test]
+#[ignore = "boots the real ISO: run by ./build.sh test"]
+fn iso_boots_to_ready_as_a_cd_under_uefi() {
+    boots_to_ready(Boot::Cd(iso()), Firmware::Ovmf, "OVMF CD");
+}
+
+#[test]
+#[ignore = "boots the real ISO: run by ./build.sh test"]
+fn iso_boots_to_ready_as_a_usb_stick_under_uefi() {
+    boots_to_ready(Boot::UsbStick(iso()), Firmware::Ovmf, "OVMF USB stick");
+}
+
+fn table_of(disk: &Path) -> Value {
+    let mut v: Value =
+        serde_json::from_str(&kit::sfdisk_json(disk).expect("sfdisk reads the table"))
+            .expect("json");
+    let t = v["partitiontable"].as_object_mut().expect("partitiontable");
+    t.remove("device");
+    t.remove("lastlba");
+    for p in t
+        .get_mut("partitions")
+        .and_then(|p| p.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        p.as_object_mut().expect("partition").remove("node");
+    }
+    v
+}
+
+fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
+    for p in &fixture.parts {
+        kit::fsck(copy, p)
+            .unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
+        assert!(
+            kit::files(copy, p).expect("files") == p.files,
+            "partition {} files differ",
+            p.number
+        );
+    }
+}
+
+fn hash(path: &Path) -> fnv::Digest {
+    fnv::digest(&std::fs::read(path).expect("read"))
+}
+
+/// A tiny content digest without pulling a hash crate into the tests: FNV-1a over 64-bit words.
+mod fnv {
+    pub type Digest = u64;
+    pub fn digest(data: &[u8]) -> Digest {
+        data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        })
+    }
+}
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn unattended_clone_of_a_gpt_disk_from_sata_to_a_larger_nvme_disk_in_256_mib() {
+    let src = kit::gpt_disk();
+    let dst = kit::blank_disk(256 * MIB);
+    let before = hash(&src.path);
+    let job = "action=clone source=serial:SRC-SATA target=serial:DST-NVME after=poweroff";
+    let mut vm = VmBuilder::new(job_boot(job))
+        .memory(256)
+        .disk(&src.path, Bus::Sata, "SRC-SATA")
+        .disk(&dst.path, Bus::Nvme, "DST-NVME")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let result = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(result["result"], "ok", "{result}");
+    assert_eq!(
+        vm.wait_exit(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}")),
+        0,
+        "clean power off"
+    );
+    eprintln!("clone job took {} s in the guest", result["seconds"]);
+    assert_eq!(hash(&src.path), before, "the source disk was written");
+    assert_eq!(table_of(&dst.path), table_of(&src.path));
+    assert_same_filesystems(&src, &dst.path);
+}
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn unattended_save_to_a_usb_drive_then_restore_to_a_blank_virtio_disk_in_256_mib() {
+    let src = kit::gpt_disk();
+    // The technician's USB drive: ext4 on the whole stick, found by its label.
+    let usb = tempfile::tempdir().expect("tempdir");
+    let drive = usb.path().join("usb.img");
+    std::fs::File::create(&drive)
+        .expect("create")
+        .set_len(256 * MIB)
+        .expect("size");
+    let mk = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "WRAITH-IMAGES"])
+        .arg(&drive)
+        .status()
+        .expect("mkfs.ext4");
+    assert!(mk.success());
+
+    let save = "action=save source=serial:SRC-SATA repo=label:WRAITH-IMAGES/images image=pc1 verify=true after=poweroff";
+    let mut vm = VmBuilder::new(job_boot(save))
+        .memory(256)
+        .disk(&src.path, Bus::Sata, "SRC-SATA")
+        .disk(&drive, Bus::Usb, "USB-DRIVE")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r["result"], "ok", "{r}");
+    assert_eq!(r["verified"], true, "{r}");
+    assert_eq!(
+        vm.wait_exit(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}")),
+        0
+    );
+    drop(vm);
+    let fsck = std::process::Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&drive)
+        .output()
+        .expect("e2fsck");
+    assert!(
+        fsck.status.success(),
+        "the USB drive was left unclean: {}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+
+    let target = kit::blank_disk(200 * MIB);
+    let restore = "action=restore target=serial:BLANK repo=label:WRAITH-IMAGES/images image=pc1 verify=true after=poweroff";
+    let mut vm = VmBuilder::new(job_boot(restore))
+        .memory(256)
+        .disk(&drive, Bus::Usb, "USB-DRIVE")
+        .disk(&target.path, Bus::Virtio, "BLANK")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r["result"], "ok", "{r}");
+    assert_eq!(r["verified"], true, "{r}");
+    assert_eq!(
+        vm.wait_exit(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}")),
+        0
+    );
+    assert_eq!(table_of(&target.path), table_of(&src.path));
+    assert_same_filesystems(&src, &target.path);
+}
