@@ -37,10 +37,26 @@ pub fn same_storage(a: &Device, b: &Device) -> bool {
             return x == y;
         }
     }
+    // A loop device and the file behind it are the same storage.
+    let backs = |dev: &Device, file: &Device| {
+        dev.is_block_device()
+            && !file.is_block_device()
+            && loop_backing(dev.key.0).is_some_and(|b| b == file.path())
+    };
+    if backs(a, b) || backs(b, a) {
+        return true;
+    }
     // A file target on a filesystem inside the source disk is fine to write: the source is
     // only read. The reverse (an image file whose filesystem lives on the target) is caught by
     // `check_not_holding` for repositories.
     false
+}
+
+/// The file behind a loop device, if `rdev` is one.
+fn loop_backing(rdev: u64) -> Option<std::path::PathBuf> {
+    let dir = whole_disk(rdev)?;
+    let backing = std::fs::read_to_string(dir.join("loop/backing_file")).ok()?;
+    std::fs::canonicalize(backing.trim()).ok()
 }
 
 /// Refuses a target that is the source.

@@ -174,6 +174,10 @@ fn open_plan(path: &Path) -> Result<(Device, Plan)> {
 /// Opens a target; a missing path becomes a new sparse image file of `size` bytes.
 fn open_target(path: &Path, size: u64) -> Result<(Device, bool)> {
     if !path.exists() {
+        // A mistyped /dev name must never turn into a file in /dev (a RAM disk on most systems).
+        if path.starts_with("/dev") {
+            bail!("{}: no such disk (see `wraith disks`)", path.display());
+        }
         let f = std::fs::File::create_new(path)
             .with_context(|| format!("creating {}", path.display()))?;
         f.set_len(size)

@@ -589,3 +589,80 @@ fn a_failing_job_reports_the_error_and_stops_at_the_shell() {
         "{v}"
     );
 }
+
+/// A loop device over a file, detached when dropped. Needs root (CI runs as root here).
+struct Loop(String);
+impl Loop {
+    fn attach(file: &Path) -> Option<Loop> {
+        let o = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(file)
+            .output()
+            .ok()?;
+        o.status
+            .success()
+            .then(|| Loop(String::from_utf8_lossy(&o.stdout).trim().to_string()))
+    }
+}
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn block_device_targets_work_and_mounted_or_backing_ones_are_refused() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if uid.ok().as_deref() != Some("0") {
+        eprintln!("skipped: loop devices need root");
+        return;
+    }
+    kit::require_tools();
+    let disk = kit::gpt_disk();
+    let blank = kit::blank_disk(disk.size);
+    let Some(lo) = Loop::attach(&blank.path) else {
+        eprintln!("skipped: no loop devices here");
+        return;
+    };
+    // A real block device as the target: ioctl sizes, O_EXCL, BLKZEROOUT.
+    wraith_ok(&["clone", s(&disk.path), &lo.0, "--yes"]);
+    assert_eq!(table_of(&blank.path), table_of(&disk.path));
+    assert_same_filesystems(&disk, &blank.path);
+    // The file behind the loop device is the same disk as the device.
+    let o = wraith(&["clone", &lo.0, s(&blank.path), "--yes"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("same disk"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A mounted target is refused and left alone.
+    let floppy = kit::superfloppy_ext4();
+    let Some(flo) = Loop::attach(&floppy.path) else {
+        return;
+    };
+    let mnt = tempfile::tempdir().expect("tempdir");
+    // Read-only, so the kernel itself does not write to the disk while we compare.
+    let mounted = Command::new("mount")
+        .args(["-o", "ro"])
+        .arg(&flo.0)
+        .arg(mnt.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped the mounted case: mount is not permitted here");
+        return;
+    }
+    let before = std::fs::read(&floppy.path).expect("read");
+    let o = wraith(&["clone", s(&disk.path), &flo.0, "--yes"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let unchanged = std::fs::read(&floppy.path).expect("read") == before;
+    let _ = Command::new("umount").arg(mnt.path()).status();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("mounted"), "{err}");
+    assert!(unchanged, "a mounted disk was written");
+}
