@@ -129,10 +129,22 @@ fn list_line(e: &newc::ArchiveEntry) -> String {
         image::S_IFREG => ('-', e.data.len().to_string()),
         _ => ('?', e.data.len().to_string()),
     };
-    let mut perms = String::with_capacity(9);
-    for (i, c) in "rwxrwxrwx".chars().enumerate() {
-        perms.push(if e.mode & (0o400 >> i) != 0 { c } else { '-' });
+    let mut perms: Vec<char> = "rwxrwxrwx"
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if e.mode & (0o400 >> i) != 0 { c } else { '-' })
+        .collect();
+    // setuid, setgid and sticky show in the x columns, as ls does (/tmp is drwxrwxrwt).
+    for (bit, col, set) in [(0o4000, 2, 's'), (0o2000, 5, 's'), (0o1000, 8, 't')] {
+        if e.mode & bit != 0 {
+            perms[col] = if perms[col] == 'x' {
+                set
+            } else {
+                set.to_ascii_uppercase()
+            };
+        }
     }
+    let perms: String = perms.into_iter().collect();
     let mut line = format!(
         "{t}{perms} {:>4}/{:<4} {:>10} /{}",
         e.uid,
