@@ -173,6 +173,35 @@ fn host_mode(path: &Path, label: &str) -> Result<u32> {
     Ok(exec_mode(meta.permissions().mode()))
 }
 
+/// A stripped copy of `src`, via a temporary file: `strip` rewrites files, it cannot stream.
+/// GNU strip's output depends only on its input, so determinism is kept.
+fn strip(src: &Path, label: &str) -> Result<Vec<u8>> {
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| Error::Io {
+        path: std::env::temp_dir(),
+        source: e,
+    })?;
+    let out = std::process::Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(tmp.path())
+        .arg(src)
+        .output()
+        .map_err(|e| Error::Io {
+            path: PathBuf::from("strip (binutils)"),
+            source: e,
+        })?;
+    if !out.status.success() {
+        return Err(Error::Unsupported {
+            path: src.to_path_buf(),
+            what: format!(
+                "{label}: strip failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    std::fs::read(tmp.path()).map_err(|e| Error::from_io(label, tmp.path(), e))
+}
+
 fn exec_mode(host: u32) -> u32 {
     if host & 0o111 != 0 {
         0o755
@@ -230,6 +259,7 @@ impl Builder {
                 what: format!("{label}: not an ELF file (use [[file]] for scripts and data)"),
             });
         };
+        let data = if bin.strip { strip(&src, label)? } else { data };
         let mode = bin.mode.map_or(0o755, |Mode(m)| m);
         self.image.add(&dest, Kind::File { data, mode }, label)?;
         for n in needed {

@@ -66,6 +66,11 @@ pub struct Binary {
     /// Skip with a warning (instead of failing) when `src` does not exist.
     #[serde(default)]
     pub optional: bool,
+    /// Store a copy without symbols and debug info (runs the host's binutils `strip`).
+    /// For our own release builds, which keep line tables for backtraces; Debian's
+    /// binaries and libraries are stripped already.
+    #[serde(default)]
+    pub strip: bool,
 }
 
 /// `[[file]]`: a plain file from the host.

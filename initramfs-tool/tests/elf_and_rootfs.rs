@@ -223,3 +223,32 @@ fn real_rootfs_builds_with_stand_in_binaries() {
         }
     }
 }
+
+#[test]
+fn strip_stores_a_smaller_copy_that_is_still_the_same_program() {
+    if Command::new("strip").arg("--version").output().is_err() {
+        eprintln!("skipping: binutils strip not installed");
+        return;
+    }
+    // Our own test binary has symbols; a stripped copy must be smaller and still ELF.
+    let me = std::env::current_exe().unwrap();
+    let text = format!(
+        "[[binary]]\nsrc = \"{}\"\ndest = \"/bin/t\"\nstrip = true\n",
+        me.display()
+    );
+    let img = build(&Config::parse(&text).unwrap(), &BuildOptions::default())
+        .unwrap()
+        .image;
+    let Kind::File { data, .. } = &img.get("/bin/t").unwrap().kind else {
+        panic!()
+    };
+    assert!(data.starts_with(b"\x7fELF"));
+    assert!((data.len() as u64) < std::fs::metadata(&me).unwrap().len());
+    let again = build(&Config::parse(&text).unwrap(), &BuildOptions::default())
+        .unwrap()
+        .image;
+    assert_eq!(
+        again.get("/bin/t").unwrap().kind,
+        img.get("/bin/t").unwrap().kind
+    );
+}
