@@ -327,32 +327,43 @@ class Bench:
 
     def measure(self, tool, op, script, outputs=(), stored=None, note=""):
         """Runs `script` under bash; wall time, CPU time (user+sys of bash and every process it
-        waited for) and peak RSS (the largest single process) come from wait4's rusage. Output
+        waited for) and peak RSS (the largest single process) come from /usr/bin/time. Output
         files are fsync'ed inside the timed part, so page-cache write-back is counted alike."""
         outs = " ".join(f"'{o}'" for o in outputs if not os.path.isdir(o))
         body = "set -euo pipefail\n" + script + (f"\nsync {outs}\n" if outs else "\n")
         errp = os.path.join(self.work, f"stderr-{tool}-{op.replace(' ', '_')}.txt")
+        timef = os.path.join(self.work, "time.txt")
+        # Flush earlier steps' dirty pages first: partclone calls sync(2), which would
+        # otherwise pay for them.
+        os.sync()
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
         with open(errp, "wb") as err:
-            p = subprocess.Popen(["bash", "-c", body], stdout=subprocess.PIPE, stderr=err)
-            out = p.stdout.read()
-            _, status, ru = os.wait4(p.pid, 0)
+            # /usr/bin/time, not wait4 from here: a child forked from this Python process
+            # would report Python's RSS as its peak.
+            p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", timef,
+                                "bash", "-c", body], stdout=subprocess.PIPE, stderr=err)
         wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
+        out = p.stdout
         if p.returncode != 0:
             with open(errp, errors="replace") as f:
                 tail = f.read()[-3000:]
             raise SystemExit(f"{tool} {op} failed ({p.returncode}):\n{script}\n{tail}")
+        with open(timef) as f:
+            _, user, sys_, maxrss = f.read().split()[-4:]
+        user, sys_, maxrss = float(user), float(sys_), int(maxrss)
         row = {"tool": tool, "op": op, "wall_s": round(wall, 3),
-               "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
-               "user_s": round(ru.ru_utime, 3), "sys_s": round(ru.ru_stime, 3),
-               "peak_rss_mib": round(ru.ru_maxrss / 1024, 1), "load_before": round(load, 2),
+               "cpu_s": round(user + sys_, 3), "user_s": user, "sys_s": sys_,
+               "peak_rss_mib": round(maxrss / 1024, 1), "load_before": round(load, 2),
                "stored_bytes": None, "note": note}
         try:
             row["result"] = json.loads(out) if out.strip().startswith(b"{") else None
         except ValueError:
             row["result"] = None
+        for o in outputs:
+            if os.path.isfile(o):
+                row.setdefault("allocated_bytes", {})[os.path.basename(o)] = \
+                    os.stat(o).st_blocks * 512
         if stored is not None:
             row["stored_bytes"] = stored() if callable(stored) else stored
         self.rows.append(row)
@@ -374,11 +385,25 @@ def tree_bytes(path):
 
 
 def warm(*paths):
-    """Reads files once so every tool starts with the same (hot) page cache."""
+    """Reads the data extents of files once so every tool starts with the same (hot) page
+    cache; holes are skipped (the 64 GiB sparse disk)."""
     for p in paths:
         with open(p, "rb", buffering=0) as f:
-            while f.read(16 * MiB):
-                pass
+            fd, end, pos = f.fileno(), os.fstat(f.fileno()).st_size, 0
+            while pos < end:
+                try:
+                    data = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:
+                    break
+                hole = os.lseek(fd, data, os.SEEK_HOLE)
+                os.lseek(fd, data, os.SEEK_SET)
+                left = hole - data
+                while left > 0:
+                    n = len(f.read(min(left, 16 * MiB)) or b"")
+                    if n == 0:
+                        break
+                    left -= n
+                pos = hole
 
 
 def rm(*paths):
@@ -484,7 +509,7 @@ def main_bench(b, meta, disk):
     script = [f"sfdisk -d '{disk}' > '{pcdir}/table.sfdisk'",
               f"dd if='{disk}' of='{pcdir}/head.bin' bs=1M count=1 status=none"]
     for i, p in enumerate(parts):
-        script.append(f"{PC[p['fs']]} -q -c -s '{pfiles[i]}' -o - -L '{pcdir}/log-c{i + 1}' "
+        script.append(f"{PC[p['fs']]} -q -c -s '{pfiles[i]}' -o - -f 0 -L '{pcdir}/log-c{i + 1}' "
                       f"2>/dev/null | zstd -q -T0 -3 > '{pcdir}/p{i + 1}.pcl.zst'")
     outs = [f"{pcdir}/p{i + 1}.pcl.zst" for i in range(len(parts))]
     b.measure("partclone", "save", "\n".join(script), outs,
@@ -506,13 +531,13 @@ def main_bench(b, meta, disk):
               f"sfdisk -q --no-reread --no-tell-kernel '{tgt}' < '{pcdir}/table.sfdisk'"]
     for i, p in enumerate(parts):
         script.append(f"zstd -q -dc '{pcdir}/p{i + 1}.pcl.zst' | {PC[p['fs']]} -q -r -s - "
-                      f"-O '{tgt}' -E {p['start']} -L '{pcdir}/log-r{i + 1}' 2>/dev/null")
+                      f"-O '{tgt}' -E {p['start']} -f 0 -L '{pcdir}/log-r{i + 1}' 2>/dev/null")
     b.measure("partclone", "restore", "\n".join(script), [tgt],
               note="zstd -dc | partclone.X -r per partition, table by sfdisk")
     if a.check:
         check_target(tgt, parts, "partclone restore")
     rm(tgt)
-    b.measure("dd", "restore", f"zstd -q -dc '{ddz}' | dd of='{tgt}' bs=4M conv=sparse status=none",
+    b.measure("dd", "restore", f"zstd -q -dc '{ddz}' | dd of='{tgt}' bs=4M iflag=fullblock conv=sparse status=none",
               [tgt])
     rm(tgt, ddz)
 
@@ -526,7 +551,7 @@ def main_bench(b, meta, disk):
               f"sfdisk -d '{disk}' | sfdisk -q --no-reread --no-tell-kernel '{tgt}'"]
     for i, p in enumerate(parts):
         script.append(f"{PC[p['fs']]} -q -b -s '{pfiles[i]}' -O '{tgt}' -E {p['start']} "
-                      f"-L '{pcdir}/log-b{i + 1}' 2>/dev/null")
+                      f"-f 0 -L '{pcdir}/log-b{i + 1}' 2>/dev/null")
     b.measure("partclone", "clone", "\n".join(script), [tgt],
               note="sfdisk -d | sfdisk, partclone.X -b per partition")
     rm(tgt, pcdir, *pfiles)
