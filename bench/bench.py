@@ -589,17 +589,28 @@ def check_target(tgt, parts, what):
 
 
 def perf_profile(b, disk):
-    """`perf stat` of a full save into a fresh repository (not part of the table)."""
+    """`perf stat` (software counters: the VM has no hardware ones) and a flat `perf record`
+    cpu-clock profile of one extra full save into a fresh repository (not in the table)."""
     repo = os.path.join(b.work, "repo-perf")
-    out = os.path.join(b.work, "perf-save.txt")
+    data = os.path.join(b.work, "perf.data")
     rm(repo)
-    p = subprocess.run(["perf", "stat", "-d", "-o", out, b.w, "save", disk, f"{repo}:bench"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.run(["perf", "stat", "-e",
+                        "task-clock,context-switches,cpu-migrations,page-faults", "--",
+                        "perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", data, "--",
+                        b.w, "save", disk, f"{repo}:bench"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rm(repo)
-    if p.returncode == 0 and os.path.exists(out):
-        with open(out) as f:
-            b.perf = f.read()
-        log("perf stat of wraith save:\n" + b.perf)
+    if p.returncode != 0:
+        log("perf failed: " + p.stderr.decode(errors="replace")[-500:])
+        return
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                          "--sort", "dso,symbol", "--percent-limit", "1.5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    rm(data)
+    lines = [l for l in rep.stdout.decode(errors="replace").splitlines()
+             if l.strip() and not l.startswith("#")]
+    b.perf = p.stderr.decode(errors="replace") + "\n" + "\n".join(lines[:40])
+    log("perf profile of wraith save (perf record includes its own overhead):\n" + b.perf)
 
 
 def sparse_case(b, size, data):
@@ -755,6 +766,8 @@ def main():
     ap.add_argument("--no-main", action="store_true", help="skip the tool comparison")
     ap.add_argument("--check", action="store_true", help="fsck restored/cloned ext4 (slower)")
     ap.add_argument("--perf", action="store_true", help="perf stat of an extra wraith save")
+    ap.add_argument("--gen-only", action="store_true",
+                    help="only generate (and keep) the disk for --size, then exit")
     ap.add_argument("--keep-disk", action="store_true",
                     help="keep the generated disk in the work directory for the next run")
     a = ap.parse_args()
@@ -778,6 +791,8 @@ def main():
             meta = gen_disk(a.work, a.size, disk, meta_path)
         else:
             log(f"reusing {disk}")
+        if a.gen_only:
+            return
         main_bench(b, meta, disk)
         if not a.keep_disk:
             rm(disk, meta_path)
