@@ -448,6 +448,8 @@ def incremental_disk(b, meta, disk, out, pct):
     for path, size in cands:
         if n >= target:
             break
+        if n + size > target * 1.05:
+            continue  # keep the total near the asked percentage
         src = os.path.join(srcdir, f"ow{i}")
         if path.startswith("/var/log"):
             with open(src, "wb") as f:
@@ -457,7 +459,8 @@ def incremental_disk(b, meta, disk, out, pct):
         cmds += [f"rm {path}", f"write {src} {path}"]
         n += size
         i += 1
-    for path, _ in cands[-20:]:
+    rewritten = {c.split()[1] for c in cmds if c.startswith("rm ")}
+    for path, _ in [c for c in cands if c[0] not in rewritten][-20:]:
         cmds.append(f"rm {path}")
     rnd.close()
     cmdf = os.path.join(b.work, "inc-debugfs.txt")
