@@ -1,0 +1,820 @@
+#!/usr/bin/env python3
+"""Wraith performance bench (issue #7): wraith against partclone|zstd and dd|zstd.
+
+Called by bench/run.sh (which builds the release binary first); see bench/README.md.
+Standard library only. Needs: sfdisk, mkfs.ext4, debugfs, e2fsck, mkfs.vfat, mcopy, mkntfs,
+ntfscp, partclone.{fat32,ext4,ntfs}, zstd, openssl (fast pseudo-random bytes), dd.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+MiB = 1 << 20
+GiB = 1 << 30
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Bump when the generated disk changes, so cached disks are rebuilt.
+GEN_VERSION = 3
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_size(s):
+    m = re.fullmatch(r"(\d+)([KMGT]?)i?B?", s.strip(), re.I)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size {s!r} (use e.g. 512M, 2G)")
+    mult = {"": 1, "K": 1 << 10, "M": MiB, "G": GiB, "T": 1 << 40}[m.group(2).upper()]
+    return int(m.group(1)) * mult
+
+
+def fmt_size(n):
+    if n % GiB == 0:
+        return f"{n // GiB}G"
+    return f"{n // MiB}M"
+
+
+def run(cmd, **kw):
+    """Runs an untimed helper command; its output is captured and shown only on failure."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.STDOUT)
+    p = subprocess.run(cmd, **kw)
+    if p.returncode != 0:
+        out = p.stdout.decode(errors="replace") if p.stdout else ""
+        raise SystemExit(f"command failed ({p.returncode}): {' '.join(map(str, cmd))}\n{out[-3000:]}")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Data generation
+
+class Rand:
+    """Fast, seeded pseudo-random bytes: AES-128-CTR over zeros (about 1 GB/s, where
+    /dev/urandom gives about 0.1 GB/s on the bench VM)."""
+
+    def __init__(self, seed):
+        self.p = subprocess.Popen(
+            ["openssl", "enc", "-aes-128-ctr", "-pass", f"pass:wraith-bench-{seed}", "-nosalt",
+             "-pbkdf2"],
+            stdin=open("/dev/zero", "rb"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def read(self, n):
+        b = self.p.stdout.read(n)
+        if len(b) != n:
+            raise SystemExit("openssl random stream ended early")
+        return b
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def write_random(path, size, rnd, offset=0):
+    with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+        f.seek(offset)
+        left = size
+        while left:
+            n = min(left, 8 * MiB)
+            f.write(rnd.read(n))
+            left -= n
+
+
+class TextGen:
+    """Log- and config-like text: a pool of lines from a made-up vocabulary, files made of
+    random samples of it (compresses like real text, not like repeated blocks)."""
+
+    def __init__(self, seed):
+        r = random.Random(seed)
+        letters = "etaoinshrdlucmfwypvbgkjqxz"
+        weights = [26 - i for i in range(26)]
+        vocab = ["".join(r.choices(letters, weights, k=r.randint(2, 11))) for _ in range(6000)]
+        vocab += ["error", "warning", "info", "debug", "=", "{", "}", "/usr/lib", "0x" , "true"]
+        services = ["kernel", "systemd", "sshd", "cron", "NetworkManager", "dbus-daemon",
+                    "gdm", "pulseaudio", "apt", "dockerd"]
+        self.lines = []
+        for i in range(120000):
+            ts = f"2024-{r.randint(1, 12):02}-{r.randint(1, 28):02}T{r.randint(0, 23):02}:" \
+                 f"{r.randint(0, 59):02}:{r.randint(0, 59):02}.{r.randint(0, 999999):06}"
+            words = " ".join(r.choices(vocab, k=r.randint(3, 18)))
+            self.lines.append(f"{ts} host{r.randint(1, 9)} {r.choice(services)}"
+                              f"[{r.randint(100, 99999)}]: {words} {r.randint(0, 1 << 32)}\n")
+        self.r = r
+
+    def make(self, size):
+        out = []
+        n = 0
+        while n < size:
+            line = self.lines[self.r.randrange(len(self.lines))]
+            out.append(line)
+            n += len(line)
+        return "".join(out).encode()[:size]
+
+
+def system_files(seed):
+    """Regular files under /usr (binaries, libraries, text), in a fixed pseudo-random order."""
+    files = []
+    for top in ("/usr/lib", "/usr/share", "/usr/bin", "/usr/libexec"):
+        for d, dirs, names in os.walk(top):
+            dirs.sort()
+            for n in sorted(names):
+                p = os.path.join(d, n)
+                if not re.fullmatch(r"[A-Za-z0-9._+/-]+", p):
+                    continue  # keep debugfs/mcopy quoting out of the picture
+                try:
+                    st = os.lstat(p)
+                except OSError:
+                    continue
+                if os.path.isfile(p) and not os.path.islink(p) and 0 < st.st_size <= 48 * MiB:
+                    files.append((p, st.st_size))
+    random.Random(seed).shuffle(files)
+    return files
+
+
+def build_tree(root, budget, rnd, text, seed, sysfiles, mix=(0.55, 0.15, 0.30)):
+    """Fills directory `root` with about `budget` bytes: system files copied from /usr, generated
+    text (logs) and incompressible "media". Returns [(path-in-fs, size)]."""
+    made = []
+    sys_budget, text_budget = int(budget * mix[0]), int(budget * mix[1])
+    rand_budget = budget - sys_budget - text_budget
+    n = 0
+    for src, size in sysfiles:
+        if n + size > sys_budget:
+            if sys_budget - n < 64 * 1024:
+                break
+            continue
+        rel = src.lstrip("/")
+        dst = os.path.join(root, rel)
+        if os.path.exists(dst):
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        try:
+            shutil.copyfile(src, dst)
+        except OSError:
+            continue
+        made.append(("/" + rel, size))
+        n += size
+    r = random.Random(seed)
+    logdir = os.path.join(root, "var/log/apps")
+    os.makedirs(logdir, exist_ok=True)
+    n, i = 0, 0
+    while n < text_budget:
+        size = min(text_budget - n, r.choice([16 << 10, 200 << 10, 1 * MiB, 4 * MiB, 12 * MiB]))
+        p = os.path.join(logdir, f"app{i:04}.log")
+        with open(p, "wb") as f:
+            f.write(text.make(size))
+        made.append((f"/var/log/apps/app{i:04}.log", size))
+        n += size
+        i += 1
+    media = os.path.join(root, "home/user/media")
+    os.makedirs(media, exist_ok=True)
+    n, i = 0, 0
+    while n < rand_budget:
+        size = min(rand_budget - n, r.choice([512 << 10, 3 * MiB, 8 * MiB, 24 * MiB, 40 * MiB]))
+        write_random(os.path.join(media, f"clip{i:04}.bin"), size, rnd)
+        made.append((f"/home/user/media/clip{i:04}.bin", size))
+        n += size
+        i += 1
+    return made
+
+
+def copy_into(src, dst, dst_offset, src_offset=0, length=None):
+    """Copies the data extents of `src` (holes skipped, like dd conv=sparse) into `dst` at
+    `dst_offset`, without truncating `dst`."""
+    with open(src, "rb") as fi, open(dst, "r+b" if os.path.exists(dst) else "wb") as fo:
+        end = os.fstat(fi.fileno()).st_size if length is None else src_offset + length
+        pos = src_offset
+        while pos < end:
+            try:
+                data = os.lseek(fi.fileno(), pos, os.SEEK_DATA)
+            except OSError:
+                break  # only a hole is left
+            if data >= end:
+                break
+            hole = min(os.lseek(fi.fileno(), data, os.SEEK_HOLE), end)
+            off = data
+            while off < hole:
+                n = os.copy_file_range(fi.fileno(), fo.fileno(), hole - off, off,
+                                       dst_offset + off - src_offset)
+                if n == 0:
+                    raise SystemExit(f"copy_file_range {src} stalled")
+                off += n
+            pos = hole
+
+
+def extract(disk, offset, size, out):
+    with open(out, "wb") as f:
+        f.truncate(size)
+    copy_into(disk, out, 0, src_offset=offset, length=size)
+
+
+def mkfs_ext4(img, tree, label):
+    # No discard and lazy init: old garbage stays in free blocks and unused inode tables,
+    # as on a disk that has been in use.
+    run(["mkfs.ext4", "-q", "-F", "-L", label, "-E",
+         "nodiscard,lazy_itable_init=1,lazy_journal_init=1", "-d", tree, img])
+    run(["e2fsck", "-fn", img])
+
+
+def gpt_script(parts):
+    lines = ["label: gpt", "unit: sectors", ""]
+    for p in parts:
+        lines.append(f"start={p['start'] // 512}, size={p['size'] // 512}, type={p['type']}, "
+                     f"name={p['name']}")
+    return "\n".join(lines) + "\n"
+
+
+def layout(size):
+    align = MiB
+    esp = 256 * MiB if size >= 2 * GiB else max(64 * MiB, (size // 8) // align * align)
+    tail = max(8 * MiB, (size * 6 // 100) // align * align)
+    ntfs = (size * 20 // 100) // align * align
+    ext4 = size - align - esp - ntfs - tail
+    start = align
+    parts = []
+    for name, fs, sz, typ in (("esp", "fat32", esp, "U"), ("root", "ext4", ext4, "L"),
+                              ("data", "ntfs", ntfs, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7")):
+        parts.append({"name": name, "fs": fs, "start": start, "size": sz, "type": typ})
+        start += sz
+    return parts
+
+
+def gen_disk(work, size, disk, meta_path):
+    """Builds the realistic GPT disk (FAT32 ESP, ext4 ~70 % full, NTFS, unallocated tail)."""
+    log(f"generating a {fmt_size(size)} disk in {disk}")
+    t0 = time.time()
+    parts = layout(size)
+    gen = os.path.join(work, "gen")
+    shutil.rmtree(gen, ignore_errors=True)
+    os.makedirs(gen)
+    rnd = Rand(f"disk-{size}")
+    text = TextGen(1)
+    sysfiles = system_files(7)
+    if os.path.exists(disk):
+        os.unlink(disk)
+    with open(disk, "wb") as f:
+        f.truncate(size)
+    run(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk],
+        input=gpt_script(parts).encode())
+    ext4_files = []
+    for idx, p in enumerate(parts):
+        img = os.path.join(gen, f"p{idx + 1}.img")
+        write_random(img, p["size"], rnd)  # old data everywhere before mkfs
+        tree = os.path.join(gen, f"tree{idx + 1}")
+        os.makedirs(tree)
+        if p["fs"] == "fat32":
+            run(["mkfs.vfat", "-F", "32", "-n", "ESP", img])
+            boot = os.path.join(tree, "EFI/BOOT")
+            deb = os.path.join(tree, "EFI/debian")
+            os.makedirs(boot)
+            os.makedirs(deb)
+            shutil.copyfile(shutil.which("bash"), os.path.join(boot, "BOOTX64.EFI"))
+            shutil.copyfile(shutil.which("sfdisk"), os.path.join(deb, "grubx64.efi"))
+            with open(os.path.join(deb, "grub.cfg"), "wb") as f:
+                f.write(text.make(8 << 10))
+            budget = int(p["size"] * 0.40)
+            k = max(4 * MiB, budget // 6)  # two "kernels" (compressed: random), two initrds
+            for name, sz in (("vmlinuz-6.1.0-1", k), ("vmlinuz-6.1.0-2", k),
+                             ("initrd.img-6.1.0-1", 2 * k), ("initrd.img-6.1.0-2", 2 * k)):
+                write_random(os.path.join(tree, name), sz, rnd)
+            run(["mcopy", "-s", "-Q", "-i", img] + [os.path.join(tree, n) for n in
+                                                    sorted(os.listdir(tree))] + ["::/"])
+            run(["fsck.vfat", "-n", img])
+        elif p["fs"] == "ext4":
+            budget = int(p["size"] * 0.66)  # ~70 % used once metadata and journal count
+            ext4_files = build_tree(tree, budget, rnd, text, 11, sysfiles)
+            mkfs_ext4(img, tree, "root")
+        else:
+            run(["mkntfs", "-F", "-Q", "-q", "-L", "DATA", "-p", str(p["start"] // 512),
+                 "-H", "255", "-S", "63", img])
+            budget = int(p["size"] * 0.50)
+            sub = build_tree(tree, budget, rnd, text, 13, sysfiles[len(sysfiles) // 2:],
+                             mix=(0.30, 0.20, 0.50))
+            # ntfscp cannot make directories: every file goes to the root, with a flat name.
+            for path, _ in sub:
+                run(["ntfscp", "-q", "-f", img, tree + path, path.strip("/").replace("/", "_")])
+            run(["ntfsfix", "-n", img])
+        shutil.rmtree(tree)
+        copy_into(img, disk, p["start"])
+        os.unlink(img)
+    rnd.close()
+    meta = {"gen_version": GEN_VERSION, "size": size, "parts": parts,
+            "ext4_files": ext4_files, "seconds": round(time.time() - t0, 1)}
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    shutil.rmtree(gen)
+    log(f"disk ready in {time.time() - t0:.0f} s")
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.w = args.wraith
+        self.rows = []
+        self.work = args.work
+
+    def measure(self, tool, op, script, outputs=(), stored=None, note=""):
+        """Runs `script` under bash; wall time, CPU time (user+sys of bash and every process it
+        waited for) and peak RSS (the largest single process) come from /usr/bin/time. Output
+        files are fsync'ed inside the timed part, so page-cache write-back is counted alike."""
+        outs = " ".join(f"'{o}'" for o in outputs if not os.path.isdir(o))
+        body = "set -euo pipefail\n" + script + (f"\nsync {outs}\n" if outs else "\n")
+        errp = os.path.join(self.work, f"stderr-{tool}-{op.replace(' ', '_')}.txt")
+        timef = os.path.join(self.work, "time.txt")
+        # Flush earlier steps' dirty pages first: partclone calls sync(2), which would
+        # otherwise pay for them.
+        os.sync()
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        with open(errp, "wb") as err:
+            # /usr/bin/time, not wait4 from here: a child forked from this Python process
+            # would report Python's RSS as its peak.
+            p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", timef,
+                                "bash", "-c", body], stdout=subprocess.PIPE, stderr=err)
+        wall = time.perf_counter() - t0
+        out = p.stdout
+        if p.returncode != 0:
+            with open(errp, errors="replace") as f:
+                tail = f.read()[-3000:]
+            raise SystemExit(f"{tool} {op} failed ({p.returncode}):\n{script}\n{tail}")
+        with open(timef) as f:
+            _, user, sys_, maxrss = f.read().split()[-4:]
+        user, sys_, maxrss = float(user), float(sys_), int(maxrss)
+        row = {"tool": tool, "op": op, "wall_s": round(wall, 3),
+               "cpu_s": round(user + sys_, 3), "user_s": user, "sys_s": sys_,
+               "peak_rss_mib": round(maxrss / 1024, 1), "load_before": round(load, 2),
+               "stored_bytes": None, "note": note}
+        try:
+            row["result"] = json.loads(out) if out.strip().startswith(b"{") else None
+        except ValueError:
+            row["result"] = None
+        for o in outputs:
+            if os.path.isfile(o):
+                row.setdefault("allocated_bytes", {})[os.path.basename(o)] = \
+                    os.stat(o).st_blocks * 512
+        if stored is not None:
+            row["stored_bytes"] = stored() if callable(stored) else stored
+        self.rows.append(row)
+        log(f"{tool:9} {op:22} wall {wall:7.2f} s  cpu {row['cpu_s']:7.2f} s  "
+            f"rss {row['peak_rss_mib']:7.1f} MiB"
+            + (f"  stored {row['stored_bytes'] / MiB:8.1f} MiB" if row["stored_bytes"] else ""))
+        return row
+
+
+def tree_bytes(path):
+    """Apparent size of a file or of every file under a directory."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for d, _, names in os.walk(path):
+        for n in names:
+            total += os.path.getsize(os.path.join(d, n))
+    return total
+
+
+def warm(*paths):
+    """Reads the data extents of files once so every tool starts with the same (hot) page
+    cache; holes are skipped (the 64 GiB sparse disk)."""
+    for p in paths:
+        with open(p, "rb", buffering=0) as f:
+            fd, end, pos = f.fileno(), os.fstat(f.fileno()).st_size, 0
+            while pos < end:
+                try:
+                    data = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:
+                    break
+                hole = os.lseek(fd, data, os.SEEK_HOLE)
+                os.lseek(fd, data, os.SEEK_SET)
+                left = hole - data
+                while left > 0:
+                    n = len(f.read(min(left, 16 * MiB)) or b"")
+                    if n == 0:
+                        break
+                    left -= n
+                pos = hole
+
+
+def rm(*paths):
+    for p in paths:
+        if os.path.isdir(p):
+            shutil.rmtree(p)
+        elif os.path.exists(p):
+            os.unlink(p)
+
+
+def incremental_disk(b, meta, disk, out, pct):
+    """A copy of `disk` with about `pct` % of the ext4 data changed through debugfs -w: new
+    files (text and media), some files overwritten with new content, a few deleted."""
+    p2 = meta["parts"][1]
+    ext4 = os.path.join(b.work, "inc-ext4.img")
+    extract(disk, p2["start"], p2["size"], ext4)
+    used = sum(s for _, s in meta["ext4_files"])
+    target = used * pct / 100
+    r = random.Random(99)
+    rnd = Rand("incremental")
+    text = TextGen(5)
+    srcdir = os.path.join(b.work, "inc-src")
+    rm(srcdir)
+    os.makedirs(srcdir)
+    cmds = ["mkdir /home/user/new"]
+    n, i = 0, 0
+    # half new files
+    while n < target / 2:
+        size = r.choice([64 << 10, 1 * MiB, 3 * MiB, 6 * MiB])
+        src = os.path.join(srcdir, f"new{i}")
+        if i % 2:
+            write_random(src, size, rnd)
+        else:
+            with open(src, "wb") as f:
+                f.write(text.make(size))
+        cmds.append(f"write {src} /home/user/new/file{i}")
+        n += size
+        i += 1
+    # the other half: existing files rewritten (a package upgrade, a log that grew)
+    cands = [f for f in meta["ext4_files"] if f[1] >= 16 << 10]
+    r.shuffle(cands)
+    for path, size in cands:
+        if n >= target:
+            break
+        if n + size > target * 1.05:
+            continue  # keep the total near the asked percentage
+        src = os.path.join(srcdir, f"ow{i}")
+        if path.startswith("/var/log"):
+            with open(src, "wb") as f:
+                f.write(text.make(size + size // 10))
+        else:
+            write_random(src, size, rnd)
+        cmds += [f"rm {path}", f"write {src} {path}"]
+        n += size
+        i += 1
+    rewritten = {c.split()[1] for c in cmds if c.startswith("rm ")}
+    for path, _ in [c for c in cands if c[0] not in rewritten][-20:]:
+        cmds.append(f"rm {path}")
+    rnd.close()
+    cmdf = os.path.join(b.work, "inc-debugfs.txt")
+    with open(cmdf, "w") as f:
+        f.write("\n".join(cmds) + "\n")
+    run(["debugfs", "-w", "-f", cmdf, ext4])
+    p = subprocess.run(["e2fsck", "-fy", ext4], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode not in (0, 1):
+        raise SystemExit(f"e2fsck after debugfs: {p.returncode}\n{p.stdout.decode()[-2000:]}")
+    rm(out)
+    run(["cp", "--sparse=always", disk, out])
+    copy_into(ext4, out, p2["start"])
+    rm(ext4, srcdir)
+    return {"changed_bytes": n, "ext4_data_bytes": used, "pct": round(100 * n / used, 2)}
+
+
+PC = {"fat32": "partclone.fat32", "ext4": "partclone.ext4", "ntfs": "partclone.ntfs"}
+
+
+def main_bench(b, meta, disk):
+    a = b.a
+    w = b.w
+    work = b.work
+    parts = meta["parts"]
+    size = meta["size"]
+    repo = os.path.join(work, "repo")
+    pcdir = os.path.join(work, "pc")
+    rm(repo, pcdir)
+    os.makedirs(pcdir)
+    # partclone reads partitions; give it each partition as a file (untimed, same bytes as the
+    # disk) -- the equivalent of /dev/sdaN.
+    pfiles = []
+    for i, p in enumerate(parts):
+        pf = os.path.join(work, f"src-p{i + 1}.img")
+        extract(disk, p["start"], p["size"], pf)
+        pfiles.append(pf)
+    warm(disk, *pfiles)
+
+    # -- save -------------------------------------------------------------------------------
+    r = b.measure("wraith", "save", f"'{w}' --json save '{disk}' '{repo}:bench' 2>'{work}/ev-save.jsonl'",
+                  [repo], stored=lambda: tree_bytes(repo))
+    stats = (r.get("result") or {}).get("stats") or {}
+    image_bytes = stats.get("image_bytes")
+    meta["image_bytes"] = image_bytes
+    r["new_stored_bytes"] = stats.get("new_stored_bytes")
+    b.measure("wraith", "verify", f"'{w}' --json verify '{repo}' 2>'{work}/ev-verify.jsonl'",
+              stored=lambda: tree_bytes(repo))
+
+    script = [f"sfdisk -d '{disk}' > '{pcdir}/table.sfdisk'",
+              f"dd if='{disk}' of='{pcdir}/head.bin' bs=1M count=1 status=none"]
+    for i, p in enumerate(parts):
+        script.append(f"{PC[p['fs']]} -q -c -s '{pfiles[i]}' -o - -f 0 -L '{pcdir}/log-c{i + 1}' "
+                      f"2>/dev/null | zstd -q -T0 -3 > '{pcdir}/p{i + 1}.pcl.zst'")
+    outs = [f"{pcdir}/p{i + 1}.pcl.zst" for i in range(len(parts))]
+    b.measure("partclone", "save", "\n".join(script), outs,
+              stored=lambda: sum(tree_bytes(o) for o in outs)
+              + tree_bytes(f"{pcdir}/table.sfdisk") + tree_bytes(f"{pcdir}/head.bin"),
+              note="partclone.X -c | zstd -T0 -3 per partition + sfdisk -d + first MiB")
+    ddz = os.path.join(work, "disk.zst")
+    b.measure("dd", "save", f"dd if='{disk}' bs=4M status=none | zstd -q -T0 -3 > '{ddz}'",
+              [ddz], stored=lambda: tree_bytes(ddz), note="dd bs=4M | zstd -T0 -3")
+
+    # -- restore ----------------------------------------------------------------------------
+    tgt = os.path.join(work, "target.img")
+    rm(tgt)
+    b.measure("wraith", "restore",
+              f"'{w}' --json restore '{repo}:bench' '{tgt}' --yes 2>'{work}/ev-restore.jsonl'", [tgt])
+    rm(tgt)
+    script = [f"truncate -s {size} '{tgt}'",
+              f"dd if='{pcdir}/head.bin' of='{tgt}' conv=notrunc status=none",
+              f"sfdisk -q --no-reread --no-tell-kernel '{tgt}' < '{pcdir}/table.sfdisk'"]
+    for i, p in enumerate(parts):
+        script.append(f"zstd -q -dc '{pcdir}/p{i + 1}.pcl.zst' | {PC[p['fs']]} -q -r -s - "
+                      f"-O '{tgt}' -E {p['start']} -f 0 -L '{pcdir}/log-r{i + 1}' 2>/dev/null")
+    b.measure("partclone", "restore", "\n".join(script), [tgt],
+              note="zstd -dc | partclone.X -r per partition, table by sfdisk")
+    if a.check:
+        check_target(tgt, parts, "partclone restore")
+    rm(tgt)
+    b.measure("dd", "restore", f"zstd -q -dc '{ddz}' | dd of='{tgt}' bs=4M iflag=fullblock conv=sparse status=none",
+              [tgt])
+    rm(tgt, ddz)
+
+    # -- clone ------------------------------------------------------------------------------
+    b.measure("wraith", "clone", f"'{w}' --json clone '{disk}' '{tgt}' --yes 2>'{work}/ev-clone.jsonl'",
+              [tgt])
+    if a.check:
+        check_target(tgt, parts, "wraith clone")
+    rm(tgt)
+    script = [f"truncate -s {size} '{tgt}'",
+              f"sfdisk -d '{disk}' | sfdisk -q --no-reread --no-tell-kernel '{tgt}'"]
+    for i, p in enumerate(parts):
+        script.append(f"{PC[p['fs']]} -q -b -s '{pfiles[i]}' -O '{tgt}' -E {p['start']} "
+                      f"-f 0 -L '{pcdir}/log-b{i + 1}' 2>/dev/null")
+    b.measure("partclone", "clone", "\n".join(script), [tgt],
+              note="sfdisk -d | sfdisk, partclone.X -b per partition")
+    rm(tgt, pcdir, *pfiles)
+
+    # -- incremental ------------------------------------------------------------------------
+    inc = os.path.join(work, "disk-inc.img")
+    info = incremental_disk(b, meta, disk, inc, a.change_pct)
+    meta["incremental"] = info
+    warm(inc)
+    before = tree_bytes(repo)
+    r = b.measure("wraith", "save incremental",
+                  f"'{w}' --json save '{inc}' '{repo}:bench' 2>'{work}/ev-inc.jsonl'", [repo],
+                  stored=lambda: tree_bytes(repo) - before,
+                  note=f"{info['pct']} % of the ext4 data changed")
+    r["new_stored_bytes"] = (((r.get("result") or {}).get("stats")) or {}).get("new_stored_bytes")
+    before = tree_bytes(repo)
+    b.measure("wraith", "save unchanged",
+              f"'{w}' --json save '{inc}' '{repo}:bench' 2>'{work}/ev-same.jsonl'", [repo],
+              stored=lambda: tree_bytes(repo) - before, note="same disk again")
+    if a.perf:
+        perf_profile(b, disk)
+    rm(inc, repo)
+
+
+def check_target(tgt, parts, what):
+    """Optional (--check): fsck of the ext4 partition of a restored/cloned disk."""
+    ext4 = parts[1]
+    tmp = tgt + ".p2"
+    extract(tgt, ext4["start"], ext4["size"], tmp)
+    p = subprocess.run(["e2fsck", "-fn", tmp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    rm(tmp)
+    log(f"check {what}: e2fsck -fn {'ok' if p.returncode == 0 else 'FAILED'}")
+    if p.returncode:
+        print(p.stdout.decode()[-2000:], file=sys.stderr)
+
+
+def perf_profile(b, disk):
+    """`perf stat` (software counters: the VM has no hardware ones) and a flat `perf record`
+    cpu-clock profile of one extra full save into a fresh repository (not in the table)."""
+    repo = os.path.join(b.work, "repo-perf")
+    data = os.path.join(b.work, "perf.data")
+    rm(repo)
+    p = subprocess.run(["perf", "stat", "-e",
+                        "task-clock,context-switches,cpu-migrations,page-faults", "--",
+                        "perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", data, "--",
+                        b.w, "save", disk, f"{repo}:bench"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rm(repo)
+    if p.returncode != 0:
+        log("perf failed: " + p.stderr.decode(errors="replace")[-500:])
+        return
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                          "--sort", "dso,symbol", "--percent-limit", "1.5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    rm(data)
+    lines = [l for l in rep.stdout.decode(errors="replace").splitlines()
+             if l.strip() and not l.startswith("#")]
+    b.perf = p.stderr.decode(errors="replace") + "\n" + "\n".join(lines[:40])
+    log("perf profile of wraith save (perf record includes its own overhead):\n" + b.perf)
+
+
+def sparse_case(b, size, data):
+    """GPT disk with one ext4 partition holding `data` bytes; mkfs on a sparse file."""
+    disk = os.path.join(b.work, f"sparse-{fmt_size(size)}.img")
+    tree = os.path.join(b.work, "sparse-tree")
+    img = os.path.join(b.work, "sparse-p1.img")
+    rm(disk, img)
+    if not os.path.isdir(tree):
+        rnd = Rand("sparse")
+        os.makedirs(tree)
+        build_tree(tree, data, rnd, TextGen(3), 21, system_files(7))
+        rnd.close()
+    part = {"name": "root", "start": MiB, "size": size - 2 * MiB, "type": "L"}
+    with open(disk, "wb") as f:
+        f.truncate(size)
+    run(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", disk], input=gpt_script([part]).encode())
+    with open(img, "wb") as f:
+        f.truncate(part["size"])
+    mkfs_ext4(img, tree, "root")
+    copy_into(img, disk, part["start"])
+    rm(img)
+    return disk
+
+
+def sparse_test(b, data):
+    log(f"sparse test: 64 GiB and 2 GiB disks, one ext4 partition with {data / GiB:.1f} GiB")
+    d64 = sparse_case(b, 64 * GiB, data)
+    d2 = sparse_case(b, 2 * GiB, data)
+    rm(os.path.join(b.work, "sparse-tree"))
+    res = {}
+    for name, d in (("2G", d2), ("64G", d64)):
+        repo = os.path.join(b.work, f"repo-sparse-{name}")
+        rm(repo)
+        warm(d)  # reads the 64 GiB file's holes too: fast, nothing cached
+        r = b.measure("wraith", f"save sparse {name}",
+                      f"'{b.w}' --json save '{d}' '{repo}:s' 2>/dev/null", [repo],
+                      stored=lambda: tree_bytes(repo),
+                      note=f"1 ext4 partition, {data / GiB:.1f} GiB of data")
+        res[name] = r
+        rm(repo)
+    rm(d64, d2)
+    return {"ratio_64G_over_2G": round(res["64G"]["wall_s"] / res["2G"]["wall_s"], 3)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+TARGETS = [
+    ("save time wraith/partclone", "save_time", "<=", 0.5),
+    ("save stored wraith/partclone", "save_stored", "<=", 1.0),
+    ("restore time wraith/partclone", "restore_time", "<=", 0.5),
+    ("clone time wraith/partclone", "clone_time", "<=", 0.5),
+    ("incremental stored % of full", "inc_stored_pct", "<=", 10.0),
+    ("incremental time / full save", "inc_time", "<=", 0.3),
+    ("wraith peak RSS MiB", "wraith_peak_rss_mib", "<=", 256.0),
+    ("verify GB/s of stored data", "verify_gbps_stored", ">=", 1.0),
+    ("sparse 64G/2G save time", "sparse_ratio", "<=", 1.2),
+]
+
+
+def ratios(rows, sparse):
+    def get(tool, op):
+        for r in rows:
+            if r["tool"] == tool and r["op"] == op:
+                return r
+        return None
+
+    out = {}
+
+    def ratio(key, a, b, field):
+        if a and b and b[field]:
+            out[key] = round(a[field] / b[field], 3)
+
+    ws, ps = get("wraith", "save"), get("partclone", "save")
+    ratio("save_time", ws, ps, "wall_s")
+    ratio("save_stored", ws, ps, "stored_bytes")
+    ratio("save_time_vs_dd", ws, get("dd", "save"), "wall_s")
+    ratio("restore_time", get("wraith", "restore"), get("partclone", "restore"), "wall_s")
+    ratio("clone_time", get("wraith", "clone"), get("partclone", "clone"), "wall_s")
+    inc = get("wraith", "save incremental")
+    if inc and ws:
+        out["inc_stored_pct"] = round(100 * inc["stored_bytes"] / ws["stored_bytes"], 2)
+        if inc.get("new_stored_bytes") is not None and ws.get("new_stored_bytes"):
+            out["inc_new_stored_pct"] = round(
+                100 * inc["new_stored_bytes"] / ws["new_stored_bytes"], 2)
+        out["inc_time"] = round(inc["wall_s"] / ws["wall_s"], 3)
+    v = get("wraith", "verify")
+    if v:
+        out["verify_gbps_stored"] = round(v["stored_bytes"] / v["wall_s"] / 1e9, 3)
+    wr = [r["peak_rss_mib"] for r in rows if r["tool"] == "wraith"]
+    if wr:
+        out["wraith_peak_rss_mib"] = max(wr)
+    if sparse:
+        out["sparse_ratio"] = sparse["ratio_64G_over_2G"]
+    return out
+
+
+def print_report(rows, rat, used):
+    print()
+    hdr = f"{'tool':10} {'op':20} {'wall s':>8} {'cpu s':>8} {'RSS MiB':>8} {'stored MiB':>11} {'MB/s used':>10}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        st = f"{r['stored_bytes'] / MiB:11.1f}" if r["stored_bytes"] is not None else f"{'':11}"
+        mbs = f"{used / 1e6 / r['wall_s']:10.0f}" if used and r["wall_s"] and \
+            not r["op"].startswith("save sparse") else f"{'':10}"
+        print(f"{r['tool']:10} {r['op']:20} {r['wall_s']:8.2f} {r['cpu_s']:8.2f} "
+              f"{r['peak_rss_mib']:8.1f} {st} {mbs}")
+    print()
+    if used:
+        print(f"used data (wraith image_bytes): {used / MiB:.1f} MiB")
+    for label, key, cmp, target in TARGETS:
+        if key not in rat:
+            continue
+        v = rat[key]
+        ok = v <= target if cmp == "<=" else v >= target
+        print(f"  {label:32} {v:8.3f}   target {cmp} {target:<5}  {'meets' if ok else 'MISSES'}")
+    for key in ("save_time_vs_dd", "inc_new_stored_pct"):
+        if key in rat:
+            print(f"  {key:32} {rat[key]:8.3f}")
+
+
+def versions(w):
+    def first(cmd):
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            return p.stdout.decode(errors="replace").strip().splitlines()[0]
+        except (OSError, IndexError):
+            return None
+    rev = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+    return {"wraith": first([w, "--version"]), "wraith_git": rev,
+            "partclone": first(["partclone.ext4", "-v"]), "zstd": first(["zstd", "-V"]),
+            "kernel": platform.release(), "cpus": os.cpu_count(),
+            "cpu_model": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                               if l.startswith("model name")), None)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wraith", required=True, help="the wraith binary")
+    ap.add_argument("--size", type=parse_size, default=2 * GiB, help="disk size (default 2G)")
+    ap.add_argument("--work", default=os.path.join(HERE, "work"), help="scratch directory")
+    ap.add_argument("--results", default=os.path.join(HERE, "results"))
+    ap.add_argument("--regen", action="store_true", help="rebuild the cached disk")
+    ap.add_argument("--change-pct", type=float, default=3.0,
+                    help="percent of the ext4 data changed for the incremental save")
+    ap.add_argument("--sparse-test", action="store_true",
+                    help="also run the 64 GiB sparse disk vs 2 GiB disk case")
+    ap.add_argument("--sparse-data", type=parse_size, default=1 * GiB)
+    ap.add_argument("--no-main", action="store_true", help="skip the tool comparison")
+    ap.add_argument("--check", action="store_true", help="fsck restored/cloned ext4 (slower)")
+    ap.add_argument("--perf", action="store_true", help="perf stat of an extra wraith save")
+    ap.add_argument("--gen-only", action="store_true",
+                    help="only generate (and keep) the disk for --size, then exit")
+    ap.add_argument("--keep-disk", action="store_true",
+                    help="keep the generated disk in the work directory for the next run")
+    a = ap.parse_args()
+    a.wraith = os.path.abspath(a.wraith)
+    a.work = os.path.abspath(a.work)
+    os.makedirs(a.work, exist_ok=True)
+    b = Bench(a)
+    b.perf = None
+    started = datetime.datetime.now()
+    meta = None
+    sparse = None
+    if not a.no_main:
+        disk = os.path.join(a.work, f"disk-{fmt_size(a.size)}.img")
+        meta_path = disk + ".json"
+        if not a.regen and os.path.exists(disk) and os.path.exists(meta_path):
+            with open(meta_path) as f:
+                meta = json.load(f)
+            if meta.get("gen_version") != GEN_VERSION:
+                meta = None
+        if meta is None:
+            meta = gen_disk(a.work, a.size, disk, meta_path)
+        else:
+            log(f"reusing {disk}")
+        if a.gen_only:
+            return
+        main_bench(b, meta, disk)
+        if not a.keep_disk:
+            rm(disk, meta_path)
+    if a.sparse_test:
+        sparse = sparse_test(b, a.sparse_data)
+    rat = ratios(b.rows, sparse)
+    used = meta.get("image_bytes") if meta else None
+    print_report(b.rows, rat, used)
+    os.makedirs(a.results, exist_ok=True)
+    res = os.path.join(a.results, started.strftime("%Y%m%d-%H%M%S") + ".json")
+    doc = {"started": started.isoformat(timespec="seconds"), "size": a.size if meta else None,
+           "versions": versions(a.wraith), "disk": {k: v for k, v in (meta or {}).items()
+                                                    if k != "ext4_files"},
+           "rows": b.rows, "ratios": rat, "sparse": sparse, "perf": b.perf,
+           "targets": [{"label": l, "key": k, "cmp": c, "target": t} for l, k, c, t in TARGETS]}
+    with open(res, "w") as f:
+        json.dump(doc, f, indent=1)
+    print(f"\nresults: {res}")
+
+
+if __name__ == "__main__":
+    main()
