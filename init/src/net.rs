@@ -67,13 +67,14 @@ fn set_up(name: &str) -> std::io::Result<()> {
     for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
         *dst = *src as libc::c_char;
     }
-    // SAFETY: valid socket and a properly initialised ifreq for these two requests.
+    // SAFETY: valid socket and a properly initialised ifreq for these two requests. (`as _`:
+    // libc types the request c_ulong on glibc but c_int on musl.)
     unsafe {
-        if libc::ioctl(raw, libc::SIOCGIFFLAGS, &mut req) < 0 {
+        if libc::ioctl(raw, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
             return Err(std::io::Error::last_os_error());
         }
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(raw, libc::SIOCSIFFLAGS, &req) < 0 {
+        if libc::ioctl(raw, libc::SIOCSIFFLAGS as _, &req) < 0 {
             return Err(std::io::Error::last_os_error());
         }
     }

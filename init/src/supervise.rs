@@ -428,7 +428,7 @@ pub fn supervise(cfg: &Config, first: Step) -> PowerAction {
                     Ok(Ended::Child(status)) => {
                         let next = after_job(status, cfg);
                         log::console_line(&format!(
-                            "WRAITH-JOB-EXIT status={status} next={}",
+                            "WRAITH-JOB-EXIT {status} next={}",
                             step_name(&next)
                         ));
                         next
@@ -436,7 +436,7 @@ pub fn supervise(cfg: &Config, first: Step) -> PowerAction {
                     Err(e) => {
                         error!("job: {e}");
                         log::console_line(&format!(
-                            "WRAITH-JOB-EXIT status=not-started next={}",
+                            "WRAITH-JOB-EXIT not-started next={}",
                             step_name(&after_to_step(cfg.after_failure()))
                         ));
                         after_to_step(cfg.after_failure())
