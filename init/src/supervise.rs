@@ -322,15 +322,17 @@ fn spawn_on_terminal(argv: &[String], terminal: &Terminal, cfg: &Config) -> Resu
             Ok(())
         });
     }
+    // Logged before the start: the kernel echoes this line on the console, and afterwards it
+    // would land in the middle of the UI's first screen.
+    info!(
+        "starting {} on {dev} (TERM={})",
+        argv.join(" "),
+        terminal.term
+    );
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {prog}: {e}"))?;
-    info!(
-        "started {} on {dev} (TERM={}), pid {}",
-        argv.join(" "),
-        terminal.term,
-        child.id()
-    );
+    debug!("pid {}", child.id());
     Ok(Pid::from_raw(child.id() as i32))
 }
 
@@ -473,10 +475,19 @@ pub fn supervise(cfg: &Config, first: Step) -> PowerAction {
             },
             Step::Shell => {
                 crashes.clear();
+                let shell_started = Instant::now();
                 match run_child(&[SHELL_PATH.to_string()], &terminal, cfg) {
                     Ok(Ended::Power(a)) => return a,
-                    // Leaving the shell goes back to the UI.
-                    Ok(Ended::Child(_)) => Step::Ui,
+                    // Leaving the shell goes back to the UI; a shell that dies at once (no
+                    // terminal input) must not spin the CPU when the UI is missing too.
+                    Ok(Ended::Child(_)) => {
+                        if shell_started.elapsed() < Duration::from_secs(2) {
+                            if let Some(a) = idle(Duration::from_secs(1)) {
+                                return a;
+                            }
+                        }
+                        Step::Ui
+                    }
                     Err(e) => {
                         error!("rescue shell: {e}; retrying in 5 s");
                         if let Some(a) = idle(Duration::from_secs(5)) {
