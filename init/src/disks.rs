@@ -46,11 +46,35 @@ pub fn scan(sys_block: &Path) -> Vec<String> {
     names
 }
 
+/// The set of disks and when it last changed. Started before udev, so a set that did not
+/// change while udev settled counts as stable from then on, rather than making the boot wait
+/// one more [`STABLE_FOR`] after a slow udev start.
+pub struct Watch {
+    names: Vec<String>,
+    changed_at: Instant,
+}
+
+impl Watch {
+    pub fn start() -> Watch {
+        Watch {
+            names: scan(Path::new("/sys/block")),
+            changed_at: Instant::now(),
+        }
+    }
+}
+
 /// Polls until [`settled`]; returns the disks found.
-pub fn wait_for_disks(init_started: Instant, wait: Duration) -> Vec<String> {
+pub fn wait_for_disks(watch: Watch, init_started: Instant, wait: Duration) -> Vec<String> {
     let sys_block = Path::new("/sys/block");
-    let mut current = scan(sys_block);
-    let mut changed_at = Instant::now();
+    let Watch {
+        names: mut current,
+        mut changed_at,
+    } = watch;
+    let now = scan(sys_block);
+    if now != current {
+        current = now;
+        changed_at = Instant::now();
+    }
     while !settled(init_started.elapsed(), changed_at.elapsed(), wait) {
         std::thread::sleep(POLL_EVERY);
         let now = scan(sys_block);
@@ -75,7 +99,9 @@ pub fn log_disks(names: &[String]) {
                 .filter(|s| !s.is_empty())
         };
         let sectors: u64 = read("size").and_then(|s| s.parse().ok()).unwrap_or(0);
-        let model = [read("device/vendor"), read("device/model")]
+        // virtio's device/vendor is a PCI vendor id ("0x1af4"), not a name.
+        let vendor = read("device/vendor").filter(|v| !v.starts_with("0x"));
+        let model = [vendor, read("device/model")]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()

@@ -114,8 +114,10 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
         cfg.console
     );
 
+    let watch = disks::Watch::start();
     let udev = udev::start();
-    let mut found = disks::wait_for_disks(started, Duration::from_millis(cfg.wait_ms));
+    let wait = Duration::from_millis(cfg.wait_ms);
+    let mut found = disks::wait_for_disks(watch, started, wait);
     if let Some(u) = &udev {
         // Late disks queued new events: let udev name them before anyone looks.
         u.settle();

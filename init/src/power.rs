@@ -35,6 +35,11 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 pub fn shutdown(action: PowerAction) -> ! {
     log::set_console_echo(true);
     info!("{}: stopping all processes", action.name());
+    // SIGHUP too: an interactive shell ignores SIGTERM but not a hangup. SIGCONT wakes
+    // stopped processes so they can act on either.
+    for sig in [Signal::SIGHUP, Signal::SIGCONT] {
+        let _ = kill(Pid::from_raw(-1), sig);
+    }
     kill_all(Signal::SIGTERM, TERM_GRACE);
     kill_all(Signal::SIGKILL, Duration::from_secs(1));
     sync();

@@ -263,7 +263,7 @@ fn open_terminal(terminal: &Terminal) -> Option<(File, String)> {
 
 /// Puts the terminal back into a usable cooked mode: a crashed full-screen UI leaves it raw
 /// with echo off, and the next program (often the rescue shell) would look dead.
-fn sane_terminal(tty: &File) {
+fn sane_terminal(tty: &File, reset_screen: bool) {
     use nix::sys::termios::{tcgetattr, tcsetattr, InputFlags, LocalFlags, OutputFlags, SetArg};
     if let Ok(mut t) = tcgetattr(tty) {
         t.local_flags |= LocalFlags::ICANON
@@ -276,9 +276,12 @@ fn sane_terminal(tty: &File) {
         t.input_flags |= InputFlags::ICRNL;
         let _ = tcsetattr(tty, SetArg::TCSANOW, &t);
     }
-    // Reset attributes, show the cursor, leave the alternate screen.
-    let mut w: &File = tty;
-    let _ = std::io::Write::write_all(&mut w, b"\x1b[0m\x1b[?25h\x1b[?1049l\r\n");
+    if reset_screen {
+        // Reset attributes, show the cursor, leave the alternate screen. Only before the
+        // shell: a UI redraws everything itself, and the codes clutter serial logs.
+        let mut w: &File = tty;
+        let _ = std::io::Write::write_all(&mut w, b"\x1b[0m\x1b[?25h\x1b[?1049l\r\n");
+    }
 }
 
 /// Starts `argv` on the terminal as a session leader with the terminal as its controlling
@@ -289,7 +292,7 @@ fn spawn_on_terminal(argv: &[String], terminal: &Terminal, cfg: &Config) -> Resu
         return Err(format!("{prog} not found"));
     }
     let (tty, dev) = open_terminal(terminal).ok_or("no terminal to run on")?;
-    sane_terminal(&tty);
+    sane_terminal(&tty, prog == SHELL_PATH);
     let stdio = || tty.try_clone().map(Stdio::from).map_err(|e| e.to_string());
     let mut cmd = Command::new(prog);
     cmd.args(args)
