@@ -1,0 +1,197 @@
+//! wraith-init is PID 1 of the Wraith live system. It owns the boot namespace (proc, sysfs,
+//! devtmpfs, devpts, tmpfs mounts), reads `wraith.*` parameters from the kernel command line,
+//! starts udevd, waits for late disks, brings `lo` up, prints `WRAITH-READY`, then runs the
+//! `wraith` UI (or an unattended job) on the console, reaping every zombie, restarting the UI
+//! or falling back to a busybox rescue shell, and finally powers off or reboots cleanly.
+//!
+//! It must not: exit or panic out (PID 1 exiting is a kernel panic in front of the user);
+//! touch disks beyond unmounting at shutdown (imaging is the engine's job, in the UI process);
+//! link anything dynamically (it is /init in an initramfs with no libraries for it, hence no
+//! dependency on wraith-engine); or do anything at all when it is not PID 1.
+
+mod cmdline;
+mod disks;
+mod log;
+mod mounts;
+mod net;
+mod power;
+mod supervise;
+mod udev;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use log::{info, warning};
+use power::PowerAction;
+use supervise::Step;
+
+fn main() {
+    // As PID 1 the kernel passes unknown command-line words as arguments; they mean nothing
+    // here, so the PID alone decides.
+    if nix::unistd::getpid().as_raw() != 1 {
+        std::process::exit(not_pid1(std::env::args().skip(1).collect()));
+    }
+    boot()
+}
+
+/// The tool mode for tests and curious users: never mounts, spawns or powers off anything.
+fn not_pid1(args: Vec<String>) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("--dry-run-cmdline") => match args.get(1) {
+            Some(line) => {
+                let cfg = cmdline::parse(line);
+                println!("{}", cmdline::to_json(&cfg, supervise::UI_PATH));
+                0
+            }
+            None => {
+                eprintln!("usage: wraith-init --dry-run-cmdline \"<kernel command line>\"");
+                2
+            }
+        },
+        Some("--version") => {
+            println!("wraith-init {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some("--help" | "-h") => {
+            println!(
+                "wraith-init: PID 1 of the Wraith live system (see init/README.md).\n\
+                 Not as PID 1 it only offers:\n  \
+                 --dry-run-cmdline \"<cmdline>\"  print the parsed configuration as JSON\n  \
+                 --version"
+            );
+            0
+        }
+        _ => {
+            eprintln!(
+                "wraith-init must run as PID 1 (this is pid {}); nothing done. \
+                 Try --dry-run-cmdline \"<kernel command line>\".",
+                std::process::id()
+            );
+            2
+        }
+    }
+}
+
+/// PID 1 proper. Never returns.
+fn boot() -> ! {
+    let started = Instant::now();
+    // Before anything else, so a ctrl-alt-del or a child's exit during boot is queued.
+    supervise::setup_signals();
+    std::panic::set_hook(Box::new(|info| log::emergency(&format!("PANIC: {info}"))));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let _ = std::env::set_current_dir("/");
+
+    match catch_unwind(AssertUnwindSafe(|| bring_up_and_supervise(started))) {
+        Ok(action) => power::shutdown(action),
+        Err(_) => rescue_forever(),
+    }
+}
+
+/// The boot sequence, in order, then the supervision loop.
+fn bring_up_and_supervise(started: Instant) -> PowerAction {
+    mounts::create(mounts::EARLY);
+    fix_stdio();
+    log::open_kmsg();
+    info!("starting (wraith-init {})", env!("CARGO_PKG_VERSION"));
+    mounts::create(mounts::NAMESPACE);
+    log::open_kmsg(); // now /proc is there: lift the kmsg rate limit, read the console loglevel
+                      // Ctrl-Alt-Del becomes SIGINT to us (a clean reboot) instead of an instant hard reset.
+    if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+        warning!("cannot route ctrl-alt-del to init: {}", e.desc());
+    }
+
+    let cfg = read_cmdline();
+    log::set_flags(cfg.quiet, cfg.debug);
+    for w in &cfg.warnings {
+        warning!("command line: {w}");
+    }
+    info!(
+        "config: job={:?} shell={} wait={} ms after={} console={:?}",
+        cfg.job,
+        cfg.shell,
+        cfg.wait_ms,
+        cfg.after_success().name(),
+        cfg.console
+    );
+
+    let watch = disks::Watch::start();
+    let udev = udev::start();
+    let wait = Duration::from_millis(cfg.wait_ms);
+    let mut found = disks::wait_for_disks(watch, started, wait);
+    if let Some(u) = &udev {
+        // Late disks queued new events: let udev name them before anyone looks.
+        u.settle();
+        found = disks::scan(std::path::Path::new("/sys/block"));
+    }
+    disks::log_disks(&found);
+    net::bring_up(cfg.net.as_deref());
+
+    log::console_line(&format!(
+        "WRAITH-READY uptime={:.2} disks={}",
+        log::uptime_secs(),
+        found.len()
+    ));
+
+    let first = if cfg.shell {
+        Step::Shell
+    } else if let Some(job) = cfg.job.clone() {
+        Step::Job(job)
+    } else {
+        Step::Ui
+    };
+    supervise::supervise(&cfg, first)
+}
+
+fn read_cmdline() -> cmdline::Config {
+    match std::fs::read("/proc/cmdline") {
+        Ok(bytes) => cmdline::parse(&String::from_utf8_lossy(&bytes)),
+        Err(e) => {
+            warning!("cannot read /proc/cmdline ({e}); using defaults");
+            cmdline::Config::default()
+        }
+    }
+}
+
+/// The kernel opens /dev/console as fds 0–2 only if it existed in the initramfs. If not,
+/// connect them now: otherwise the first file we open would become "stdout".
+fn fix_stdio() {
+    let valid = |fd: i32| nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok();
+    if (0..3).all(valid) {
+        return;
+    }
+    let flags = nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY;
+    let mode = nix::sys::stat::Mode::empty();
+    let fd = match nix::fcntl::open("/dev/console", flags, mode)
+        .or_else(|_| nix::fcntl::open("/dev/null", flags, mode))
+    {
+        Ok(fd) => fd,
+        Err(_) => return,
+    };
+    for target in 0..3 {
+        if target != fd && !valid(target) {
+            let _ = nix::unistd::dup2(fd, target);
+        }
+    }
+    if fd > 2 {
+        let _ = nix::unistd::close(fd);
+    }
+}
+
+/// After a panic in the boot sequence or the loop: offer the rescue shell for ever, and if
+/// even that keeps panicking, keep PID 1 alive sleeping (and reaping).
+fn rescue_forever() -> ! {
+    let cfg = read_cmdline();
+    loop {
+        warning!("falling back to the rescue shell");
+        log::set_console_echo(true);
+        match catch_unwind(AssertUnwindSafe(|| supervise::supervise(&cfg, Step::Shell))) {
+            Ok(action) => power::shutdown(action),
+            Err(_) => {
+                for _ in 0..50 {
+                    supervise::reap_all();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+}
