@@ -66,8 +66,15 @@ impl Job {
     /// that fits on a kernel command line. Values cannot contain spaces.
     pub fn from_inline(text: &str) -> Result<Job> {
         let mut toml_text = String::new();
-        for word in text.split_whitespace() {
+        // Fields are separated by spaces or ';' (a kernel command line without quotes);
+        // values are percent-decoded after splitting (%20 space, %3B ';', %25 '%').
+        for word in text
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .filter(|w| !w.is_empty())
+        {
+            let word = percent_decode(word);
             let (k, v) = word
+                .as_str()
                 .split_once('=')
                 .ok_or_else(|| Error::Invalid(format!("inline job: {word:?} is not key=value")))?;
             let key = match k {
@@ -110,6 +117,25 @@ impl Job {
             }
         }
     }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Disks a rule may pick: internal, fixed, not the boot medium, not virtual.
@@ -283,6 +309,15 @@ mod tests {
         .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.after, After::Reboot);
+        let d = Job::from_inline(
+            "action=clone;source=serial:SATA1;target=rule:other-internal;after=reboot",
+        )
+        .unwrap();
+        assert_eq!(a, d);
+        let e = Job::from_inline("action=save source=/dev/sda repo=/mnt/my%20images image=a%3Bb")
+            .unwrap();
+        assert_eq!(e.repository.as_deref(), Some("/mnt/my images"));
+        assert_eq!(e.image.as_deref(), Some("a;b"));
         let c = Job::from_inline(
             "action=save source=rule:only-internal repo=label:IMAGES/lab image=pc verify=true",
         )
