@@ -13,6 +13,7 @@
 #   KERNEL_REFRESH=1    ask apt for the newest linux-source-6.1 instead of reusing
 #                       the newest tree already extracted in the cache
 #   KERNEL_JOBS         parallel jobs (default: nproc)
+#   KERNEL_KEEP_BUILD=1 keep the out-of-tree build directory after success
 set -euo pipefail
 
 # Bump when the build procedure changes in a way that changes the output.
@@ -75,6 +76,19 @@ out="$cache/$key"
 # ---- fast path -----------------------------------------------------------------
 if [[ -f $out/bzImage ]]; then
 	say "cached ($src_id, key $key)"
+	printf '%s\n' "$out/bzImage"
+	exit 0
+fi
+
+# One build at a time per cache (CI and a developer may run at once). The
+# winner builds; the others wait and then take the fast path.
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+	say "another kernel build is running; waiting for it"
+	flock 9
+fi
+if [[ -f $out/bzImage ]]; then
+	say "built meanwhile by another run ($src_id, key $key)"
 	printf '%s\n' "$out/bzImage"
 	exit 0
 fi
@@ -203,7 +217,7 @@ if [[ -d /usr/lib/ccache ]]; then
 	export PATH="/usr/lib/ccache:$PATH"
 fi
 
-say "compiling with -j$jobs (a cold build takes about 15 min on 2 cores; ccache makes rebuilds fast)"
+say "compiling with -j$jobs (cold: 15-20 min on 2 cores; with a warm ccache: a few minutes)"
 t_build=$SECONDS
 "${kmake[@]}" -j"$jobs" bzImage >>"$log" 2>&1 &
 mpid=$!
@@ -233,6 +247,11 @@ if ! mv -T "$tmpout" "$out" 2>/dev/null; then
 	rm -rf "$tmpout"    # a concurrent run published the same key first
 fi
 [[ -f $out/bzImage ]] || fail "publishing $out"
+# The build tree (~250 MB) is only useful for this key, which now takes the
+# fast path; ccache keeps what a later config change can reuse.
+if [[ ${KERNEL_KEEP_BUILD:-0} != 1 ]]; then
+	rm -rf "$build"
+fi
 
 size=$(stat -c %s "$out/bzImage")
 say "built in $(((SECONDS - t_start) / 60)) min $(((SECONDS - t_start) % 60)) s;" \
