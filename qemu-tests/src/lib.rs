@@ -256,12 +256,19 @@ impl Vm {
 
     /// Waits until the console shows `needle`; returns the seconds since the VM started.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<f64> {
+        self.wait_for_any(&[needle], timeout).map(|(_, t)| t)
+    }
+
+    /// Waits until the console shows any of `needles`; returns which one and the seconds
+    /// since the VM started.
+    pub fn wait_for_any(&mut self, needles: &[&str], timeout: Duration) -> Result<(usize, f64)> {
+        let needle = needles.join(" | ");
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.out;
         let mut text = lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if text.contains(needle) {
-                return Ok(self.started.elapsed().as_secs_f64());
+            if let Some(i) = needles.iter().position(|n| text.contains(n)) {
+                return Ok((i, self.started.elapsed().as_secs_f64()));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -323,7 +330,14 @@ impl Vm {
 
     /// The JSON of the first `WRAITH-RESULT` line.
     pub fn result(&mut self, timeout: Duration) -> Result<serde_json::Value> {
-        self.wait_for("WRAITH-RESULT ", timeout)?;
+        // init prints WRAITH-JOB-EXIT after the job; without a result line first, the job died.
+        let (which, _) = self.wait_for_any(&["WRAITH-RESULT ", "WRAITH-JOB-EXIT"], timeout)?;
+        if which == 1 && !self.output().contains("WRAITH-RESULT ") {
+            return Err(format!(
+                "the job ended without a result; console:\n{}",
+                tail(&self.output())
+            ));
+        }
         // The line may still be arriving: wait for its end.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -347,4 +361,23 @@ impl Drop for Vm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The last lines of console output, with terminal control characters made harmless so a
+/// progress bar's carriage returns cannot hide the message.
+fn tail(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c == '\r' {
+                '\n'
+            } else if c.is_control() && c != '\n' {
+                '.'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let lines: Vec<&str> = clean.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"WRAITHMF";
 pub const FORMAT_VERSION: u32 = 1;
+const MAX_JSON: u64 = 1 << 30;
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 32;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,10 +111,27 @@ impl Manifest {
                 "manifest fails its BLAKE3 checksum",
             ));
         }
-        // Bounded: a manifest's JSON is never more than a few hundred MiB even for huge disks.
-        let json = zstd::bulk::decompress(body, 1 << 30).map_err(|e| {
-            Error::corrupt(what, HEADER_LEN as u64, format!("does not decompress: {e}"))
-        })?;
+        // Streamed into a buffer that grows with the real size: a bulk decompress would reserve
+        // its whole limit up front, which a 256 MiB live system cannot give. Bounded, since the
+        // body is untrusted until parsed (a manifest is far below 1 GiB even for huge disks).
+        let mut json = Vec::new();
+        let read = zstd::stream::read::Decoder::new(body).and_then(|d| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(d, MAX_JSON + 1), &mut json)
+        });
+        if let Err(e) = read {
+            return Err(Error::corrupt(
+                what,
+                HEADER_LEN as u64,
+                format!("does not decompress: {e}"),
+            ));
+        }
+        if json.len() as u64 > MAX_JSON {
+            return Err(Error::corrupt(
+                what,
+                HEADER_LEN as u64,
+                "manifest larger than 1 GiB",
+            ));
+        }
         serde_json::from_slice(&json)
             .map_err(|e| Error::corrupt(what, HEADER_LEN as u64, format!("invalid manifest: {e}")))
     }

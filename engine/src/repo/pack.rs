@@ -16,6 +16,8 @@ pub const ENTRY_LEN: usize = 52;
 pub const FOOTER_LEN: usize = 4 + 32 + 8;
 /// Chunk is a zstd frame (otherwise stored as is, because compression did not pay).
 pub const FLAG_ZSTD: u32 = 1;
+/// The largest chunk a repository may hold (its configured chunk size is at most this).
+pub const MAX_CHUNK: u64 = 16 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PackEntry {
@@ -159,6 +161,14 @@ pub fn decode(
     flags: u32,
     what: &str,
 ) -> Result<Vec<u8>> {
+    // raw_len comes from an index or pack trailer: never trust it for an allocation.
+    if raw_len as u64 > MAX_CHUNK {
+        return Err(Error::corrupt(
+            what,
+            0,
+            format!("chunk {} claims {raw_len} bytes", id.short()),
+        ));
+    }
     let raw = if flags & FLAG_ZSTD != 0 {
         zstd::bulk::decompress(stored, raw_len as usize).map_err(|e| {
             Error::corrupt(
