@@ -97,12 +97,13 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
 }
 
 /// A machine-readable line (`WRAITH-READY ...`): always on the console, exactly as given at
-/// the start of a line, whatever the echo state; also in the kernel log at debug level so the
-/// kernel does not print it a second time.
+/// the start of a line, whatever the echo state; also in the kernel log at notice level, so
+/// the kernel shows it on every other console too (a serial port watched by a test or a
+/// technician while the UI runs on the screen).
 pub fn console_line(line: &str) {
     with_state(|s| {
         if let Some(k) = s.kmsg.as_mut() {
-            let _ = k.write_all(format!("<7>wraith-init: {line}\n").as_bytes());
+            let _ = k.write_all(format!("<5>wraith-init: {line}\n").as_bytes());
         }
     });
     console_write(&format!("{line}\n"));
