@@ -7,7 +7,7 @@
 //! than its consoles and its disks. QEMU runs in TCG here (no KVM), so disks stay small and
 //! every wait has a timeout.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -205,7 +205,8 @@ impl VmBuilder {
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // QEMU's own messages go to the test's stderr (nobody would drain a pipe).
+            .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("starting qemu: {e}"))?;
         let out = Arc::new((Mutex::new(String::new()), Condvar::new()));
@@ -213,23 +214,22 @@ impl VmBuilder {
         let o = out.clone();
         let verbose = std::env::var_os("WRAITH_VM_LOG").is_some();
         std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            // Byte-wise so prompts without a newline (GRUB's menu) are seen as they come.
-            while let Ok(n) = r.read_until(b'\n', &mut buf) {
+            let mut r = stdout;
+            let mut buf = [0u8; 4096];
+            // Raw reads, not lines: GRUB's menu and countdown are drawn without newlines.
+            while let Ok(n) = std::io::Read::read(&mut r, &mut buf) {
                 if n == 0 {
                     break;
                 }
-                let text = String::from_utf8_lossy(&buf).into_owned();
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
                 if verbose {
-                    eprint!("[vm] {text}");
+                    eprint!("{text}");
                 }
                 let (lock, cv) = &*o;
                 lock.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push_str(&text);
                 cv.notify_all();
-                buf.clear();
             }
         });
         Ok(Vm {

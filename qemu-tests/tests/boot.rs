@@ -196,3 +196,54 @@ fn unattended_save_to_a_usb_drive_then_restore_to_a_blank_virtio_disk_in_256_mib
     assert_eq!(table_of(&target.path), table_of(&src.path));
     assert_same_filesystems(&src, &target.path);
 }
+
+#[test]
+#[ignore = "boots the real ISO: run by ./build.sh test"]
+fn iso_job_entry_runs_the_job_file_from_a_usb_stick_and_never_touches_the_boot_medium() {
+    let src = kit::gpt_disk();
+    let dst = kit::blank_disk(200 * MIB);
+    // The technician's stick: FAT, with wraith-job.toml at its root.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stick = dir.path().join("stick.img");
+    std::fs::File::create(&stick)
+        .expect("create")
+        .set_len(16 * MIB)
+        .expect("size");
+    let ok = |c: &mut std::process::Command| assert!(c.status().expect("run").success(), "{c:?}");
+    ok(std::process::Command::new("mkfs.vfat")
+        .arg("-n")
+        .arg("JOBS")
+        .arg(&stick));
+    let job = dir.path().join("wraith-job.toml");
+    // rule:other-internal must pick the blank disk: not the source, not the USB stick, not the CD.
+    std::fs::write(&job, "action = \"clone\"\nsource = \"serial:SRC-SATA\"\ntarget = \"rule:other-internal\"\nafter = \"poweroff\"\n").expect("job");
+    ok(std::process::Command::new("mcopy")
+        .arg("-i")
+        .arg(&stick)
+        .arg(&job)
+        .arg("::/wraith-job.toml"));
+    let iso = iso();
+    let before = std::fs::read(&iso).expect("read iso");
+    let mut vm = VmBuilder::new(Boot::Cd(iso.clone()))
+        .memory(256)
+        .disk(&src.path, Bus::Sata, "SRC-SATA")
+        .disk(&dst.path, Bus::Virtio, "TARGET")
+        .disk(&stick, Bus::Usb, "JOBSTICK")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The countdown shows once GRUB's menu is drawn and reading keys.
+    vm.wait_for("executed automatically in", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.send("j").unwrap_or_else(|e| panic!("{e}"));
+    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r["result"], "ok", "{r}");
+    assert_eq!(r["target"]["serial"], "TARGET", "{r}");
+    assert_eq!(
+        vm.wait_exit(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}")),
+        0
+    );
+    assert!(std::fs::read(&iso).expect("read iso") == before);
+    assert_eq!(table_of(&dst.path), table_of(&src.path));
+    assert_same_filesystems(&src, &dst.path);
+}

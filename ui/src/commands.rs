@@ -227,14 +227,22 @@ fn print_json(v: &serde_json::Value) {
 fn cmd_disks(json: bool) -> Result<u8> {
     let list = disks::list()?;
     if json {
-        print_json(&json!({ "result": "ok", "disks": list }));
+        print_json(
+            &json!({ "result": "ok", "disks": list, "boot_media": wraith_engine::live::wraith_media() }),
+        );
         return Ok(EXIT_OK);
     }
     if list.is_empty() {
         println!("no disks found");
     }
+    let boot: Vec<String> = wraith_engine::live::wraith_media()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     for d in &list {
+        let is_boot = boot.contains(&d.path);
         let flags = [
+            (is_boot, "Wraith boot medium"),
             (d.removable, "removable"),
             (d.rotational, "rotational"),
             (d.read_only, "read-only"),
@@ -419,6 +427,7 @@ fn cmd_clone(
     let checks = (|| -> wraith_engine::Result<()> {
         safety::check_not_source(&source, &target)?;
         safety::check_not_mounted(&target)?;
+        wraith_engine::live::check_not_boot_medium(&target)?;
         safety::check_sector_size(plan.table.sector_size, &target)?;
         safety::check_size(
             &target,
@@ -584,6 +593,7 @@ fn cmd_restore(
     let (target, created) = open_target(dst, m.source.size)?;
     let checks = (|| -> wraith_engine::Result<()> {
         safety::check_not_mounted(&target)?;
+        wraith_engine::live::check_not_boot_medium(&target)?;
         safety::check_not_holding(&target, &repo_path, "the repository")?;
         safety::check_sector_size(m.table.sector_size, &target)?;
         let needed = if m.table.kind == wraith_engine::table::TableKind::None {

@@ -73,6 +73,9 @@ pub fn run(
 /// Prints the machine-readable line and keeps a copy next to the images when there are any.
 fn report(job: Option<&Job>, result: &serde_json::Value, repo: Option<&Path>) {
     println!("WRAITH-RESULT {result}");
+    if live::running_live() {
+        copy_to_other_consoles(&format!("WRAITH-RESULT {result}\n"));
+    }
     if let (Some(job), Some(repo)) = (job, repo) {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -286,4 +289,42 @@ fn read_job_file(f: &Path) -> Result<String> {
             searched.join(", ")
         }
     ))
+}
+
+/// In the live system the job runs on one console (the screen, say) while a technician or a
+/// test may watch another (a serial port): the result line goes to every kernel console.
+fn copy_to_other_consoles(line: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let ours = std::fs::metadata("/proc/self/fd/1")
+        .ok()
+        .filter(|m| m.file_type().is_char_device())
+        .map(|m| m.rdev());
+    let our_vt =
+        ours.is_some_and(|r| nix::sys::stat::major(r) == 4 && nix::sys::stat::minor(r) < 64);
+    let Ok(list) = std::fs::read_to_string("/proc/consoles") else {
+        return;
+    };
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let path = format!("/dev/{name}");
+        let Ok(md) = std::fs::metadata(&path) else {
+            continue;
+        };
+        // tty0 is whichever virtual terminal is shown: the one we already wrote to.
+        if Some(md.rdev()) == ours || (name == "tty0" && our_vt) {
+            continue;
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc_noctty())
+            .open(&path)
+        {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// O_NOCTTY: opening a console must not make it our controlling terminal.
+fn libc_noctty() -> i32 {
+    nix::fcntl::OFlag::O_NOCTTY.bits()
 }
