@@ -38,13 +38,15 @@ pub fn clone(
     let mut report = CloneReport::default();
     let (tx, rx) = bounded::<Result<(super::Window, Vec<u8>)>>(QUEUE_PER_WORKER * 2);
     let regions_ref = &regions;
+    // Buffers return to the reader after writing, so memory is reused rather than faulted in.
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * 3);
     std::thread::scope(|s| -> Result<()> {
         s.spawn(move || {
             for w in windows(regions_ref, CLONE_CHUNK) {
                 if cancel.is_cancelled() {
                     return;
                 }
-                let mut buf = Vec::new();
+                let mut buf = pool_rx.try_recv().unwrap_or_default();
                 let r = read_window(source, &regions_ref[w.region].used, &w, &mut buf)
                     .map(|()| (w, buf));
                 let failed = r.is_err();
@@ -69,6 +71,7 @@ pub fn clone(
             }
             report.bytes += w.used;
             progress.add(w.used);
+            let _ = pool_tx.try_send(buf);
         }
         cancel.check()
     })?;

@@ -155,6 +155,7 @@ pub fn restore(
         for _ in 0..threads {
             let work_rx = work_rx.clone();
             s.spawn(move || {
+                let mut codec = pack::Codec::new(0);
                 for (ri, ci, stored, loc, tx) in work_rx {
                     let r = &m.regions[ri];
                     let c = &r.chunks[ci];
@@ -164,7 +165,7 @@ pub fn restore(
                         place(image, &r.region.describe(), c),
                         loc.pack.short()
                     );
-                    let _ = tx.send(pack::decode(&id, &stored, loc.raw_len, loc.flags, &what));
+                    let _ = tx.send(codec.decode(&id, &stored, loc.raw_len, loc.flags, &what));
                 }
             });
         }
