@@ -362,7 +362,7 @@ impl App {
     }
 
     /// Targets with the reason each unusable one is refused.
-    fn targets(&self, needed: u64, source: Option<&str>) -> Vec<Item> {
+    pub(crate) fn targets(&self, needed: u64, source: Option<&str>) -> Vec<Item> {
         self.machine
             .disks
             .iter()
@@ -421,29 +421,7 @@ impl App {
                 if let Err(e) = jobs::check_clone(sdev, plan, &target) {
                     return self.error(e);
                 }
-                let mut lines = vec![
-                    (
-                        Tone::Head,
-                        format!("{}  {}", s::PLAN_SOURCE, plan::disk_text(sd)),
-                    ),
-                    (
-                        Tone::Danger,
-                        format!("{}  {}", s::PLAN_TARGET, plan::disk_text(&d)),
-                    ),
-                ];
-                lines.extend(plan::destroyed(&d));
-                lines.extend(plan::region_lines(&plan.regions));
-                lines.push(plan::fit_line(target.size(), plan.min_target_size()));
-                lines.push((
-                    Tone::Normal,
-                    format!(
-                        "copies {} of {}, {}",
-                        hb(plan.copy_bytes()),
-                        hb(plan.disk.size),
-                        plan::estimate(plan.copy_bytes())
-                    ),
-                ));
-                lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
+                let lines = plan::clone_lines(sd, &d, plan, target.size());
                 self.screen = Screen::Plan(PlanScreen {
                     lines,
                     confirm: Some(plan::short_name(&d.path)),

@@ -25,7 +25,7 @@ pub struct Machine {
 
 impl Machine {
     pub fn is_boot(&self, d: &DiskInfo) -> bool {
-        self.boot.iter().any(|b| *b == d.path)
+        self.boot.contains(&d.path)
     }
 }
 
@@ -94,7 +94,7 @@ fn net_interfaces() -> Vec<NetIf> {
                 continue;
             };
             if let Some(n) = out.iter_mut().find(|n| n.name == a.interface_name) {
-                n.ipv4.push(std::net::Ipv4Addr::from(ip.ip()).to_string());
+                n.ipv4.push(ip.ip().to_string());
             }
         }
     }

@@ -134,7 +134,7 @@ pub fn run() -> anyhow::Result<u8> {
                 return;
             }
             n += 1;
-            if n % 4 == 0 {
+            if n.is_multiple_of(4) {
                 if let Ok(d) = wraith_engine::disks::list() {
                     if ticker.send(Msg::Disks(d)).is_err() {
                         return;

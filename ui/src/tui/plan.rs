@@ -7,11 +7,11 @@ use super::{strings as s, theme};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
-use wraith_engine::plan::{Method, Region};
+use wraith_engine::plan::{Method, Plan, Region};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Tone {
@@ -146,6 +146,36 @@ pub fn fit_line(target_size: u64, needed: u64) -> (Tone, String) {
     }
 }
 
+/// The clone plan: both disks, what the target loses, how each region is copied, fit, time.
+pub fn clone_lines(
+    sd: &DiskInfo,
+    td: &DiskInfo,
+    plan: &Plan,
+    target_size: u64,
+) -> Vec<(Tone, String)> {
+    let mut lines = vec![
+        (Tone::Head, format!("{}  {}", s::PLAN_SOURCE, disk_text(sd))),
+        (
+            Tone::Danger,
+            format!("{}  {}", s::PLAN_TARGET, disk_text(td)),
+        ),
+    ];
+    lines.extend(destroyed(td));
+    lines.extend(region_lines(&plan.regions));
+    lines.push(fit_line(target_size, plan.min_target_size()));
+    lines.push((
+        Tone::Normal,
+        format!(
+            "copies {} of {}, {}",
+            hb(plan.copy_bytes()),
+            hb(plan.disk.size),
+            estimate(plan.copy_bytes())
+        ),
+    ));
+    lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
+    lines
+}
+
 fn style(t: Tone) -> Style {
     match t {
         Tone::Normal => theme::normal(),
@@ -165,7 +195,7 @@ pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
         .iter()
         .map(|(t, l)| Line::styled(l.clone(), style(*t)))
         .collect();
-    f.render_widget(Paragraph::new(lines), body);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
     match &p.confirm {
         Some(name) => confirm::render(
             f,

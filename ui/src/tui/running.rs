@@ -83,11 +83,9 @@ pub fn bar(done: u64, total: u64, width: usize) -> String {
 
 pub fn render(f: &mut Frame, area: Rect, r: &RunState) {
     let [top, log] = Layout::vertical([Constraint::Length(7), Constraint::Min(3)]).areas(area);
-    let pct = if r.total == 0 {
-        0
-    } else {
-        r.done.min(r.total) * 100 / r.total
-    };
+    let pct = (r.done.min(r.total) * 100)
+        .checked_div(r.total)
+        .unwrap_or(0);
     let width = (top.width as usize).saturating_sub(10).min(66);
     let lines = vec![
         Line::styled(format!("step: {}", r.step), theme::title_style()),
