@@ -44,14 +44,14 @@ fn disk_lines(m: &Machine) -> Vec<Line<'static>> {
         out.push(Line::styled(s::NO_DISKS, theme::warn()));
     }
     for d in &m.disks {
-        let mut spans = vec![Span::styled(disk_line(d), theme::normal())];
+        out.push(Line::from(Span::styled(disk_line(d), theme::normal())));
+        // On its own line: appended, it would fall off an 80-column console.
         if m.is_boot(d) {
-            spans.push(Span::styled(
-                format!(" [{}]", s::BOOT_MEDIUM),
+            out.push(Line::styled(
+                format!("  [{}]", s::BOOT_MEDIUM),
                 theme::warn(),
             ));
         }
-        out.push(Line::from(spans));
         if d.partitions.is_empty() && d.fs.is_some() {
             out.push(Line::styled(
                 format!(
