@@ -50,31 +50,14 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
     Ok(outcome.0)
 }
 
-/// The interactive session of the live system. Until the terminal UI exists this shows the
-/// machine's disks and opens a shell where the `wraith` commands can be typed.
+/// `wraith` alone: the terminal UI on a terminal (live system or host), the help otherwise.
 fn interactive() -> Result<u8> {
-    if !wraith_engine::live::running_live() {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         use clap::CommandFactory;
         crate::cli::Cli::command().print_help()?;
         return Ok(EXIT_OK);
     }
-    println!(
-        "\nWraith {} — disk cloning and imaging\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    if let Err(e) = cmd_disks(false) {
-        eprintln!("listing disks failed: {e:#}");
-    }
-    println!("\nType `wraith --help` for the commands (clone, save, restore, verify, ...).");
-    println!("`exit` returns here; `poweroff` or `reboot` end the session.\n");
-    let status = std::process::Command::new("/bin/sh")
-        .env("PS1", "wraith# ")
-        .status()?;
-    Ok(if status.success() {
-        EXIT_OK
-    } else {
-        crate::EXIT_ERROR
-    })
+    crate::tui::run()
 }
 
 /// The job runner's way into the same commands the CLI runs (always confirmed: a job file is

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod job;
 mod render;
+mod tui;
 
 use clap::Parser;
 use std::process::ExitCode;

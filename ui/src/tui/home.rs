@@ -1,0 +1,115 @@
+//! The machine at a glance: disks with their partitions, then CPU, memory and network.
+
+use super::machine::Machine;
+use super::{strings as s, theme};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+use wraith_engine::disks::DiskInfo;
+use wraith_engine::human_bytes as hb;
+
+/// "SSD"/"HDD" plus removable/read-only: what someone choosing a target needs to see.
+pub fn kind(d: &DiskInfo) -> String {
+    let mut k = vec![if d.rotational { "HDD" } else { "SSD" }];
+    if d.removable {
+        k.push("removable");
+    }
+    if d.read_only {
+        k.push("ro");
+    }
+    k.join(",")
+}
+
+/// One line per disk, the same on the home and the pick screens.
+pub fn disk_line(d: &DiskInfo) -> String {
+    format!(
+        "{:<13} {:>9} {:<5} {:<8} {} {}",
+        d.path,
+        hb(d.size),
+        trunc(&d.transport, 5),
+        kind(d),
+        d.model.as_deref().unwrap_or(s::UNKNOWN_MODEL),
+        d.serial.as_deref().unwrap_or("")
+    )
+}
+
+pub fn trunc(v: &str, n: usize) -> String {
+    v.chars().take(n).collect()
+}
+
+fn disk_lines(m: &Machine) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    if m.disks.is_empty() {
+        out.push(Line::styled(s::NO_DISKS, theme::warn()));
+    }
+    for d in &m.disks {
+        out.push(Line::from(Span::styled(disk_line(d), theme::normal())));
+        // On its own line: appended, it would fall off an 80-column console.
+        if m.is_boot(d) {
+            out.push(Line::styled(
+                format!("  [{}]", s::BOOT_MEDIUM),
+                theme::warn(),
+            ));
+        }
+        if d.partitions.is_empty() && d.fs.is_some() {
+            out.push(Line::styled(
+                format!(
+                    "  (whole disk)  {:<7} {}",
+                    d.fs.as_deref().unwrap_or("-"),
+                    d.label.as_deref().unwrap_or("")
+                ),
+                theme::title_style(),
+            ));
+        }
+        for p in &d.partitions {
+            out.push(Line::styled(
+                format!(
+                    "  {:<13} {:>9} {:<7} {}",
+                    p.path,
+                    hb(p.size),
+                    p.fs.as_deref().unwrap_or("-"),
+                    p.label.as_deref().unwrap_or("")
+                ),
+                theme::title_style(),
+            ));
+        }
+    }
+    out
+}
+
+fn system_lines(m: &Machine) -> Vec<Line<'static>> {
+    let mut out = vec![Line::styled(
+        format!(
+            "CPU {} x {}   memory {}",
+            m.cpus,
+            if m.cpu.is_empty() { "?" } else { &m.cpu },
+            hb(m.mem_bytes)
+        ),
+        theme::normal(),
+    )];
+    for n in &m.nets {
+        let ip = if n.ipv4.is_empty() {
+            "no IPv4".to_string()
+        } else {
+            n.ipv4.join(" ")
+        };
+        out.push(Line::styled(
+            format!("{:<10} {:<8} {}  {}", n.name, n.state, n.mac, ip),
+            theme::normal(),
+        ));
+    }
+    out
+}
+
+pub fn render(f: &mut Frame, area: Rect, m: &Machine) {
+    let sys = system_lines(m);
+    let sys_h = (sys.len() as u16 + 2).min(area.height / 2);
+    let [disks, system] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(sys_h)]).areas(area);
+    f.render_widget(
+        Paragraph::new(disk_lines(m)).block(theme::block(s::DISKS)),
+        disks,
+    );
+    f.render_widget(Paragraph::new(sys).block(theme::block(s::SYSTEM)), system);
+}

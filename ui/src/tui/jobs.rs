@@ -1,0 +1,180 @@
+//! Runs engine pipelines on a worker thread: events go to the UI loop over its channel, and
+//! the result comes back as one final message. The interlocks are the CLI's, called the same way.
+
+use super::app::{Msg, Outcome};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use wraith_engine::device::Device;
+use wraith_engine::events::{Cancel, Event};
+use wraith_engine::human_bytes as hb;
+use wraith_engine::pipeline;
+use wraith_engine::plan::Plan;
+use wraith_engine::repo::{manifest::Manifest, ImageRef, Repository};
+use wraith_engine::{live, safety, table::TableKind};
+
+pub enum Job {
+    Clone {
+        source: Device,
+        plan: Plan,
+        target: Device,
+    },
+    Save {
+        source: Device,
+        plan: Plan,
+        repo: PathBuf,
+        name: String,
+    },
+    Restore {
+        repo: Repository,
+        image: ImageRef,
+        manifest: Box<Manifest>,
+        target: Device,
+    },
+    Verify {
+        repo: Repository,
+        image: ImageRef,
+    },
+}
+
+/// The same checks `wraith clone` makes before its confirmation prompt.
+pub fn check_clone(source: &Device, plan: &Plan, target: &Device) -> wraith_engine::Result<()> {
+    safety::check_not_source(source, target)?;
+    safety::check_not_mounted(target)?;
+    live::check_not_boot_medium(target)?;
+    safety::check_sector_size(plan.table.sector_size, target)?;
+    safety::check_size(
+        target,
+        plan.min_target_size(),
+        &format!("source {}", source.identity.describe()),
+    )
+}
+
+/// The smallest disk an image restores onto.
+pub fn restore_needs(m: &Manifest) -> u64 {
+    if m.table.kind == TableKind::None {
+        m.source.size
+    } else {
+        m.table.min_disk_size
+    }
+}
+
+/// The same checks `wraith restore` makes before its confirmation prompt.
+pub fn check_restore(
+    repo: &Repository,
+    repo_path: &Path,
+    image: &ImageRef,
+    m: &Manifest,
+    target: &Device,
+) -> wraith_engine::Result<()> {
+    safety::check_not_mounted(target)?;
+    live::check_not_boot_medium(target)?;
+    safety::check_not_holding(target, repo_path, "the repository")?;
+    safety::check_sector_size(m.table.sector_size, target)?;
+    safety::check_size(
+        target,
+        restore_needs(m),
+        &format!("image {image} (from {})", m.source.describe()),
+    )?;
+    pipeline::restore::precheck(repo, image, m)
+}
+
+pub fn spawn(job: Job, tx: Sender<Msg>, cancel: Cancel) {
+    std::thread::spawn(move || {
+        let events = tx.clone();
+        let sink = move |e: Event| {
+            // The UI may be gone (quit during a job); the job still ends through Cancel.
+            let _ = events.send(Msg::Engine(e));
+        };
+        let outcome = match run(job, &sink, &cancel) {
+            Ok((true, lines)) => Outcome::Ok(lines),
+            Ok((false, lines)) => Outcome::Failed(lines.join("\n")),
+            Err(wraith_engine::Error::Cancelled) => Outcome::Cancelled,
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        let _ = tx.send(Msg::Done(outcome));
+    });
+}
+
+fn run(
+    job: Job,
+    sink: &(dyn Fn(Event) + Send + Sync),
+    cancel: &Cancel,
+) -> wraith_engine::Result<(bool, Vec<String>)> {
+    let threads = pipeline::worker_count();
+    match job {
+        Job::Clone {
+            source,
+            plan,
+            target,
+        } => {
+            let rep = pipeline::clone::clone(&source, &plan, &target, &sink, cancel)?;
+            Ok((
+                true,
+                vec![
+                    format!("cloned {}", source.identity.describe()),
+                    format!("onto   {}", target.identity.describe()),
+                    format!("{} copied", hb(rep.bytes)),
+                ],
+            ))
+        }
+        Job::Save {
+            source,
+            plan,
+            repo,
+            name,
+        } => {
+            let repo = Repository::open_or_create(&repo)?;
+            let opts = pipeline::save::SaveOptions { name, threads };
+            let rep = pipeline::save::save(&source, &plan, &repo, &opts, &sink, cancel)?;
+            Ok((
+                true,
+                vec![
+                    format!("saved {}", source.identity.describe()),
+                    format!("as {} in {}", rep.image, repo.location()),
+                    format!(
+                        "{} of disk data, {} new in the repository",
+                        hb(rep.stats.image_bytes),
+                        hb(rep.stats.new_stored_bytes)
+                    ),
+                ],
+            ))
+        }
+        Job::Restore {
+            repo,
+            image,
+            manifest,
+            target,
+        } => {
+            let rep = pipeline::restore::restore(
+                &repo, &image, &manifest, &target, threads, &sink, cancel,
+            )?;
+            Ok((
+                true,
+                vec![
+                    format!("restored {image}"),
+                    format!("onto {}", target.identity.describe()),
+                    format!("{} written", hb(rep.bytes)),
+                ],
+            ))
+        }
+        Job::Verify { repo, image } => {
+            let rep = pipeline::verify::verify_repo(
+                &repo,
+                std::slice::from_ref(&image),
+                threads,
+                &sink,
+                cancel,
+            )?;
+            let mut lines = vec![format!(
+                "{image}: {} chunks, {} checked, {} problem(s)",
+                rep.chunks,
+                hb(rep.bytes),
+                rep.problems.len()
+            )];
+            for p in &rep.problems {
+                lines.push(format!("DAMAGED {} {}: {}", p.image, p.region, p.detail));
+            }
+            Ok((rep.problems.is_empty(), lines))
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The terminal UI: one event loop over `app::Msg`, fed by an input thread, a ticker that also
+//! re-lists the disks, and the worker of a running job. Components render from state only, so
+//! each screen can be snapshot-tested on ratatui's TestBackend.
+
+pub mod app;
+pub mod confirm;
+pub mod home;
+pub mod jobs;
+pub mod machine;
+pub mod menu;
+pub mod pick_disk;
+pub mod plan;
+pub mod popup;
+pub mod repo;
+pub mod running;
+pub mod strings;
+pub mod summary;
+pub mod theme;
+
+#[cfg(test)]
+mod tests;
+
+use app::{App, Msg, Popup, Screen};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+use std::sync::mpsc;
+use std::time::Duration;
+use strings as s;
+
+/// The whole screen: title line, the current screen, the key help line, then any popup.
+pub fn draw(f: &mut Frame, app: &App) {
+    let [title, body, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    f.render_widget(
+        Paragraph::new(Line::styled(
+            format!(" {} {}", s::TITLE, env!("CARGO_PKG_VERSION")),
+            theme::title_style(),
+        )),
+        title,
+    );
+    let help = match &app.screen {
+        Screen::Home => s::HOME_KEYS,
+        Screen::Images(_) if app.flow.action == Some(menu::Action::Browse) => s::BROWSE_KEYS,
+        Screen::PickDisk(_) | Screen::Images(_) => s::PICK_KEYS,
+        Screen::RepoPath(_) => s::INPUT_KEYS,
+        Screen::Plan(_) => s::CONFIRM_KEYS,
+        Screen::Running(_) => s::RUN_KEYS,
+        Screen::Summary(_) => s::SUMMARY_KEYS,
+    };
+    match &app.screen {
+        Screen::Home => home::render(f, body, &app.machine),
+        Screen::PickDisk(p) => pick_disk::render(f, body, p),
+        Screen::RepoPath(i) => repo::render_path(f, body, i),
+        Screen::Images(l) => repo::render_images(f, body, l),
+        Screen::Plan(p) => plan::render(f, body, p),
+        Screen::Running(r) => {
+            running::render(f, body, r);
+            if r.asking_cancel {
+                popup::cancel_ask(f, body);
+            }
+        }
+        Screen::Summary(sm) => summary::render(f, body, sm),
+    }
+    let help = match &app.popup {
+        Some(Popup::Menu(sel)) => {
+            menu::render(f, body, *sel);
+            s::MENU_KEYS
+        }
+        Some(Popup::Error(e)) => {
+            popup::error(f, body, e);
+            s::ERROR_KEYS
+        }
+        None => help,
+    };
+    f.render_widget(
+        Paragraph::new(Line::from(Span::styled(format!(" {help} "), theme::keys()))),
+        keys,
+    );
+}
+
+/// Leaves raw mode and the alternate screen; safe to call twice.
+fn restore_terminal() {
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Runs the UI until the user leaves; returns the process exit code.
+pub fn run() -> anyhow::Result<u8> {
+    let live = wraith_engine::live::running_live();
+    theme::set_ascii(std::env::var_os("WRAITH_ASCII").is_some_and(|v| v != "0"));
+    // A panic must not leave the console in raw mode on the alternate screen: restore first,
+    // then let the default hook print the message where it can be read.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        default_hook(info);
+    }));
+    let mut machine = machine::collect();
+    machine.disks = wraith_engine::disks::list().unwrap_or_default();
+
+    let (tx, rx) = mpsc::channel();
+    // Input: crossterm's blocking read on its own thread, so the loop has a single receiver.
+    let input = tx.clone();
+    std::thread::spawn(move || loop {
+        match crossterm::event::read() {
+            Ok(crossterm::event::Event::Key(k))
+                if k.kind == crossterm::event::KeyEventKind::Press =>
+            {
+                if input.send(Msg::Key(k)).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    });
+    // Ticker: repaint the running screen and re-list disks (hotplug shows up within 2 s).
+    let ticker = tx.clone();
+    std::thread::spawn(move || {
+        let mut n = 0u32;
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            if ticker.send(Msg::Tick).is_err() {
+                return;
+            }
+            n += 1;
+            if n.is_multiple_of(4) {
+                if let Ok(d) = wraith_engine::disks::list() {
+                    if ticker.send(Msg::Disks(d)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    let result = (|| -> anyhow::Result<app::Exit> {
+        let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+        let mut terminal = ratatui::Terminal::new(backend)?;
+        terminal.clear()?;
+        let mut app = App::new(machine, tx);
+        loop {
+            terminal.draw(|f| draw(f, &app))?;
+            let msg = rx.recv()?;
+            app.handle(msg);
+            // Drain what queued up meanwhile (progress bursts) before the next repaint.
+            while let Ok(m) = rx.try_recv() {
+                app.handle(m);
+            }
+            if let Some(e) = app.exit {
+                return Ok(e);
+            }
+        }
+    })();
+    restore_terminal();
+    Ok(result?.code(live))
+}

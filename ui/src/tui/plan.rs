@@ -1,0 +1,211 @@
+//! The PLAN screen: what will be read, what will be destroyed, how each part is copied,
+//! whether it fits and roughly how long it takes. Built as text once, when the screen opens.
+
+use super::confirm::{self, TextInput};
+use super::home::trunc;
+use super::{strings as s, theme};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+use wraith_engine::disks::DiskInfo;
+use wraith_engine::human_bytes as hb;
+use wraith_engine::plan::{Method, Plan, Region};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Tone {
+    Normal,
+    Head,
+    Warn,
+    Danger,
+}
+
+#[derive(Clone, Debug)]
+pub struct PlanScreen {
+    pub lines: Vec<(Tone, String)>,
+    /// The name to type before a destructive job may start; None: Enter starts.
+    pub confirm: Option<String>,
+    pub input: TextInput,
+}
+
+/// The rough time for `bytes`: the issue asks for a plain, admitted estimate.
+pub fn estimate(bytes: u64) -> String {
+    const RATE: u64 = 150_000_000;
+    let secs = bytes.div_ceil(RATE);
+    format!("about {} ({})", duration_text(secs), s::PLAN_ESTIMATE)
+}
+
+pub fn duration_text(secs: u64) -> String {
+    if secs >= 3600 {
+        format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60)
+    } else if secs >= 60 {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// "sdb" for /dev/sdb: what the user types to confirm, as the CLI asks.
+pub fn short_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| path.to_string())
+}
+
+pub fn disk_text(d: &DiskInfo) -> String {
+    format!(
+        "{}  {}  {}  {}",
+        short_name(&d.path),
+        d.model.as_deref().unwrap_or(s::UNKNOWN_MODEL),
+        d.serial.as_deref().unwrap_or("-"),
+        hb(d.size)
+    )
+}
+
+/// The partitions (or whole-disk filesystem) a target loses.
+pub fn destroyed(t: &DiskInfo) -> Vec<(Tone, String)> {
+    let mut out = vec![(Tone::Danger, s::PLAN_DESTROYED.to_string())];
+    for p in &t.partitions {
+        out.push((
+            Tone::Danger,
+            format!(
+                "  {:<10} {:>9} {:<7} {}",
+                short_name(&p.path),
+                hb(p.size),
+                p.fs.as_deref().unwrap_or("-"),
+                p.label.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    if t.partitions.is_empty() {
+        match &t.fs {
+            Some(fs) => out.push((
+                Tone::Danger,
+                format!("  whole disk {fs} {}", t.label.as_deref().unwrap_or("")),
+            )),
+            None => out.push((Tone::Warn, format!("  {}", s::PLAN_NOTHING_DESTROYED))),
+        }
+    }
+    out
+}
+
+pub fn region_lines(regions: &[Region]) -> Vec<(Tone, String)> {
+    let mut out = vec![(Tone::Head, s::PLAN_COLUMNS.to_string())];
+    for r in regions {
+        let (fs, label) = match &r.fs {
+            Some(f) => (
+                f.kind.name().to_string(),
+                f.label.clone().unwrap_or_default(),
+            ),
+            None => ("-".to_string(), String::new()),
+        };
+        let how = match &r.method {
+            Method::UsedBlocks => "used blocks".to_string(),
+            Method::Raw { .. } => "raw".to_string(),
+        };
+        out.push((
+            Tone::Normal,
+            format!(
+                "  {:<15} {:>9}  {:<6} {:<12} {:<11} {:>9}",
+                trunc(&r.describe(), 15),
+                hb(r.len),
+                trunc(&fs, 6),
+                trunc(&label, 12),
+                how,
+                hb(r.used.total())
+            ),
+        ));
+    }
+    out
+}
+
+/// "fits: target X, needs Y" in the right tone.
+pub fn fit_line(target_size: u64, needed: u64) -> (Tone, String) {
+    if target_size >= needed {
+        (
+            Tone::Normal,
+            format!(
+                "{}: target {} >= needed {}",
+                s::PLAN_FITS,
+                hb(target_size),
+                hb(needed)
+            ),
+        )
+    } else {
+        (
+            Tone::Danger,
+            format!(
+                "{}: target {} < needed {}",
+                s::PLAN_NOT_FIT,
+                hb(target_size),
+                hb(needed)
+            ),
+        )
+    }
+}
+
+/// The clone plan: both disks, what the target loses, how each region is copied, fit, time.
+pub fn clone_lines(
+    sd: &DiskInfo,
+    td: &DiskInfo,
+    plan: &Plan,
+    target_size: u64,
+) -> Vec<(Tone, String)> {
+    let mut lines = vec![
+        (Tone::Head, format!("{}  {}", s::PLAN_SOURCE, disk_text(sd))),
+        (
+            Tone::Danger,
+            format!("{}  {}", s::PLAN_TARGET, disk_text(td)),
+        ),
+    ];
+    lines.extend(destroyed(td));
+    lines.extend(region_lines(&plan.regions));
+    lines.push(fit_line(target_size, plan.min_target_size()));
+    lines.push((
+        Tone::Normal,
+        format!(
+            "copies {} of {}, {}",
+            hb(plan.copy_bytes()),
+            hb(plan.disk.size),
+            estimate(plan.copy_bytes())
+        ),
+    ));
+    lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
+    lines
+}
+
+fn style(t: Tone) -> Style {
+    match t {
+        Tone::Normal => theme::normal(),
+        Tone::Head => theme::title_style(),
+        Tone::Warn => theme::warn(),
+        Tone::Danger => theme::danger(),
+    }
+}
+
+pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
+    let block = theme::block(s::PLAN_TITLE);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [body, field] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    let lines: Vec<Line> = p
+        .lines
+        .iter()
+        .map(|(t, l)| Line::styled(l.clone(), style(*t)))
+        .collect();
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
+    match &p.confirm {
+        Some(name) => confirm::render(
+            f,
+            field,
+            &format!("{} ('{name}')", s::TYPE_TO_CONFIRM),
+            &p.input,
+        ),
+        None => f.render_widget(
+            Paragraph::new(Line::styled(s::ENTER_TO_START, theme::warn())),
+            field,
+        ),
+    }
+}

@@ -1,0 +1,45 @@
+//! Small overlays: an error message, and "cancel the running job?".
+
+use super::{strings as s, theme};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// A `w`x`h` rectangle in the middle of `area`, clipped to it.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+pub fn error(f: &mut Frame, area: Rect, msg: &str) {
+    let r = centered(area, 70, 9);
+    let lines = vec![
+        Line::styled(msg.to_string(), theme::danger()),
+        Line::raw(""),
+        Line::styled(s::ERROR_KEYS, theme::normal()),
+    ];
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(theme::block(s::ERROR_TITLE))
+            .wrap(Wrap { trim: true }),
+        r,
+    );
+}
+
+pub fn cancel_ask(f: &mut Frame, area: Rect) {
+    let r = centered(area, 40, 3);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(Line::styled(s::CANCEL_QUESTION, theme::warn()))
+            .block(theme::block(s::CANCEL_TITLE)),
+        r,
+    );
+}

@@ -1,0 +1,76 @@
+//! Every user-facing string of the terminal UI, in one place so wording stays consistent and a
+//! translation (or a review for 80-column fit) touches one file.
+
+pub const TITLE: &str = "Wraith - disk cloning and imaging";
+pub const DISKS: &str = "Disks";
+pub const SYSTEM: &str = "System";
+pub const ACTIONS: &str = "Actions";
+pub const NO_DISKS: &str = "no disks found";
+pub const BOOT_MEDIUM: &str = "WRAITH BOOT MEDIUM - never offered as a target";
+pub const UNKNOWN_MODEL: &str = "(unknown model)";
+pub const HOME_KEYS: &str = "Enter actions   q quit";
+pub const MENU_KEYS: &str = "Up/Down choose   Enter select   Esc close";
+pub const PICK_KEYS: &str = "Up/Down choose   Enter select   Esc back";
+pub const INPUT_KEYS: &str = "type a directory   Enter continue   Esc back";
+pub const BROWSE_KEYS: &str = "Up/Down scroll   Esc back";
+pub const RUN_KEYS: &str = "Esc cancel";
+pub const SUMMARY_KEYS: &str = "Enter back to the home screen";
+pub const ERROR_TITLE: &str = "Error";
+pub const ERROR_KEYS: &str = "press any key";
+pub const CANCEL_TITLE: &str = "Cancel?";
+pub const CANCEL_QUESTION: &str = "Stop the running job? y / n";
+pub const CANCELLING: &str = "cancelling...";
+
+pub const MENU_ITEMS: [&str; 8] = [
+    "Clone disk -> disk",
+    "Save disk -> image",
+    "Restore image -> disk",
+    "Verify image",
+    "Browse repository",
+    "Shell",
+    "Reboot",
+    "Power off",
+];
+
+pub const PICK_SOURCE: &str = "Pick the SOURCE disk (read only)";
+pub const PICK_TARGET: &str = "Pick the TARGET disk (will be overwritten)";
+pub const PICK_SAVE_SOURCE: &str = "Pick the disk to save";
+pub const REASON_SOURCE: &str = "is the source";
+pub const REASON_BOOT: &str = "Wraith boot medium";
+pub const REASON_READ_ONLY: &str = "read-only";
+pub const REASON_TOO_SMALL: &str = "too small, needs";
+
+pub const REPO_PROMPT: &str = "Repository directory";
+pub const REPO_HINT: &str = "A directory on a mounted disk; it is created when saving.";
+pub const IMAGES: &str = "Images in the repository";
+pub const NO_IMAGES: &str = "no images in this repository";
+pub const IMAGE_COLUMNS: &str = "name                         saved                source / size";
+
+pub const PLAN_TITLE: &str = "Plan";
+pub const PLAN_SOURCE: &str = "Source";
+pub const PLAN_TARGET: &str = "Target";
+pub const PLAN_IMAGE: &str = "Image ";
+pub const PLAN_REPO: &str = "Repo  ";
+pub const PLAN_DESTROYED: &str = "DESTROYED on the target:";
+pub const PLAN_NOTHING_DESTROYED: &str = "nothing found on the target (it is still overwritten)";
+pub const PLAN_COLUMNS: &str =
+    "  region          size       fs     label        how          bytes";
+pub const PLAN_FITS: &str = "fits";
+pub const PLAN_NOT_FIT: &str = "DOES NOT FIT";
+pub const PLAN_ESTIMATE: &str = "at 150 MB/s; an estimate";
+pub const TYPE_TO_CONFIRM: &str = "Type the target's name to start";
+pub const ENTER_TO_START: &str = "Press Enter to start";
+pub const CONFIRM_KEYS: &str = "Enter start   Esc back";
+
+pub const RUN_CLONE: &str = "Cloning";
+pub const RUN_SAVE: &str = "Saving";
+pub const RUN_RESTORE: &str = "Restoring";
+pub const RUN_VERIFY: &str = "Verifying";
+pub const LOG: &str = "Log";
+pub const THROUGHPUT: &str = "Throughput";
+pub const ELAPSED: &str = "Elapsed";
+pub const ETA: &str = "ETA (estimate)";
+
+pub const SUMMARY_OK: &str = "Done";
+pub const SUMMARY_FAILED: &str = "FAILED";
+pub const SUMMARY_CANCELLED: &str = "Cancelled: the target is incomplete";
