@@ -32,6 +32,8 @@ pub fn artifact(var: &str, default: &str) -> Result<PathBuf> {
     }
 }
 
+/// Fails the calling test with the fix spelled out when QEMU is not installed.
+#[allow(clippy::panic)] // a test harness: failing the test is the point
 pub fn require_qemu() {
     if Command::new("qemu-system-x86_64")
         .arg("--version")
