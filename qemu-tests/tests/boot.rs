@@ -4,10 +4,9 @@
 #![allow(clippy::panic)] // tests report failures by panicking
 
 use qemu_tests::{artifact, Boot, Bus, Firmware, VmBuilder};
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use wraith_testkit::{self as kit, Disk, MIB};
+use wraith_testkit::{self as kit, assert_same_filesystems, table_of, MIB};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 const JOB_TIMEOUT: Duration = Duration::from_secs(600);
@@ -59,36 +58,6 @@ fn iso_boots_to_ready_as_a_cd_under_uefi() {
 #[ignore = "boots the real ISO: run by ./build.sh test"]
 fn iso_boots_to_ready_as_a_usb_stick_under_uefi() {
     boots_to_ready(Boot::UsbStick(iso()), Firmware::Ovmf, "OVMF USB stick");
-}
-
-fn table_of(disk: &Path) -> Value {
-    let mut v: Value =
-        serde_json::from_str(&kit::sfdisk_json(disk).expect("sfdisk reads the table"))
-            .expect("json");
-    let t = v["partitiontable"].as_object_mut().expect("partitiontable");
-    t.remove("device");
-    t.remove("lastlba");
-    for p in t
-        .get_mut("partitions")
-        .and_then(|p| p.as_array_mut())
-        .into_iter()
-        .flatten()
-    {
-        p.as_object_mut().expect("partition").remove("node");
-    }
-    v
-}
-
-fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
-    for p in &fixture.parts {
-        kit::fsck(copy, p)
-            .unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
-        assert!(
-            kit::files(copy, p).expect("files") == p.files,
-            "partition {} files differ",
-            p.number
-        );
-    }
 }
 
 fn hash(path: &Path) -> fnv::Digest {

@@ -943,3 +943,46 @@ pub fn modify_small(disk: &Path, part: &mut Part) -> Result<()> {
     part.files.insert(new_name, new_data);
     Ok(())
 }
+
+/// `sfdisk --json` of a disk with the fields that legitimately differ on another disk removed
+/// (device and node names, the last usable LBA): equal values mean the same partition table.
+pub fn table_of(disk: &Path) -> serde_json::Value {
+    let text =
+        sfdisk_json(disk).unwrap_or_else(|e| panic!("sfdisk cannot read {}: {e}", disk.display()));
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("sfdisk prints JSON");
+    if let Some(t) = v["partitiontable"].as_object_mut() {
+        t.remove("device");
+        t.remove("lastlba");
+        for p in t
+            .get_mut("partitions")
+            .and_then(|p| p.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = p.as_object_mut() {
+                p.remove("node");
+            }
+        }
+    }
+    v
+}
+
+/// Every partition of `fixture` passes fsck on `copy` and holds exactly the fixture's files.
+pub fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
+    for p in &fixture.parts {
+        fsck(copy, p).unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
+        let got = files(copy, p)
+            .unwrap_or_else(|e| panic!("reading files of partition {}: {e}", p.number));
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            p.files.keys().collect::<Vec<_>>(),
+            "partition {} file list",
+            p.number
+        );
+        assert!(
+            got == p.files,
+            "partition {} file contents differ",
+            p.number
+        );
+    }
+}

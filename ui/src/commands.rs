@@ -444,31 +444,6 @@ fn cmd_clone(
     Ok((EXIT_OK, result))
 }
 
-/// A default image name from what the disk is: "Samsung_SSD_860-S3Z9NB0K" or the file's name.
-fn default_name(dev: &Device) -> String {
-    let raw = match (&dev.identity.model, &dev.identity.serial) {
-        (Some(m), Some(s)) => format!("{m}-{s}"),
-        (Some(m), None) => m.clone(),
-        _ => dev
-            .path()
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| "disk".into()),
-    };
-    let mut name: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    name.truncate(64);
-    name.trim_start_matches('.').to_string()
-}
-
 fn cmd_save(
     json: bool,
     disk: &Path,
@@ -482,7 +457,13 @@ fn cmd_save(
         bail!("{spec}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME");
     }
     let (dev, plan) = open_plan(disk)?;
-    let name = name.unwrap_or_else(|| default_name(&dev));
+    let name = name.unwrap_or_else(|| {
+        repo::default_image_name(
+            dev.identity.model.as_deref(),
+            dev.identity.serial.as_deref(),
+            dev.path(),
+        )
+    });
     repo::check_image_name(&name)?;
     let repo = Repository::open_or_create(&repo_path)?;
     if !json {

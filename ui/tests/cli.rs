@@ -5,7 +5,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use wraith_testkit::{self as kit, Disk, MIB};
+use wraith_testkit::{self as kit, assert_same_filesystems, table_of, Disk, MIB};
 
 fn wraith(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wraith"))
@@ -34,45 +34,6 @@ fn json(args: &[&str]) -> Value {
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-/// `sfdisk --json` with the fields that legitimately differ on another disk removed.
-fn table_of(disk: &Path) -> Value {
-    let mut v: Value =
-        serde_json::from_str(&kit::sfdisk_json(disk).expect("sfdisk reads the table"))
-            .expect("json");
-    let t = v["partitiontable"].as_object_mut().expect("partitiontable");
-    t.remove("device");
-    t.remove("lastlba");
-    for p in t
-        .get_mut("partitions")
-        .and_then(|p| p.as_array_mut())
-        .into_iter()
-        .flatten()
-    {
-        p.as_object_mut().expect("partition").remove("node");
-    }
-    v
-}
-
-/// Every partition of `fixture` passes fsck on `copy` and holds exactly the fixture's files.
-fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
-    for p in &fixture.parts {
-        kit::fsck(copy, p)
-            .unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
-        let files = kit::files(copy, p).expect("reading files back");
-        assert_eq!(
-            files.keys().collect::<Vec<_>>(),
-            p.files.keys().collect::<Vec<_>>(),
-            "partition {} file list",
-            p.number
-        );
-        assert!(
-            files == p.files,
-            "partition {} file contents differ",
-            p.number
-        );
-    }
 }
 
 fn repo_dir() -> tempfile::TempDir {

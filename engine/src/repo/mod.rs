@@ -453,6 +453,31 @@ impl Writer<'_> {
     }
 }
 
+/// A readable, valid image name from what a disk is: "Samsung_SSD_860-S3Z9NB0K", or the
+/// device's file name when the model is unknown.
+pub fn default_image_name(model: Option<&str>, serial: Option<&str>, path: &Path) -> String {
+    let raw = match (model, serial) {
+        (Some(m), Some(s)) => format!("{m}-{s}"),
+        (Some(m), None) => m.to_string(),
+        _ => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "disk".into()),
+    };
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.truncate(64);
+    name.trim_start_matches('.').to_string()
+}
+
 /// Image names become directory names on FAT32 and SMB shares: keep them portable.
 pub fn check_image_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

@@ -483,7 +483,11 @@ impl App {
             let Some((sd, sdev, plan)) = &self.flow.source else {
                 return;
             };
-            let name = default_name(sd, sdev);
+            let name = wraith_engine::repo::default_image_name(
+                sd.model.as_deref(),
+                sd.serial.as_deref(),
+                sdev.path(),
+            );
             if let Err(e) = repo::check_image_name(&name) {
                 return self.error(e);
             }
@@ -654,29 +658,4 @@ impl App {
         self.screen = Screen::Running(RunState::new(title, cancel.clone()));
         jobs::spawn(job, self.tx.clone(), cancel);
     }
-}
-
-/// "Samsung_SSD_860-S3Z9NB0K" or the device's file name: a readable, valid image name.
-fn default_name(d: &DiskInfo, dev: &Device) -> String {
-    let raw = match (&d.model, &d.serial) {
-        (Some(m), Some(s)) => format!("{m}-{s}"),
-        (Some(m), None) => m.clone(),
-        _ => dev
-            .path()
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| "disk".into()),
-    };
-    let mut name: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    name.truncate(64);
-    name.trim_start_matches('.').to_string()
 }
