@@ -30,6 +30,17 @@ fn job_boot(job: &str) -> Boot {
     }
 }
 
+/// The job's result, which must be a success followed by a clean power off (QEMU exits 0).
+fn finish_job(vm: &mut qemu_tests::Vm) -> serde_json::Value {
+    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r["result"], "ok", "{r}");
+    let code = vm
+        .wait_exit(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(code, 0, "clean power off");
+    r
+}
+
 fn boots_to_ready(boot: Boot, firmware: Firmware, what: &str) {
     let mut vm = VmBuilder::new(boot)
         .firmware(firmware)
@@ -87,14 +98,7 @@ fn unattended_clone_of_a_gpt_disk_from_sata_to_a_larger_nvme_disk_in_256_mib() {
         .disk(&dst.path, Bus::Nvme, "DST-NVME")
         .start()
         .unwrap_or_else(|e| panic!("{e}"));
-    let result = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(result["result"], "ok", "{result}");
-    assert_eq!(
-        vm.wait_exit(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}")),
-        0,
-        "clean power off"
-    );
+    let result = finish_job(&mut vm);
     eprintln!("clone job took {} s in the guest", result["seconds"]);
     assert_eq!(hash(&src.path), before, "the source disk was written");
     assert_eq!(table_of(&dst.path), table_of(&src.path));
@@ -126,14 +130,8 @@ fn unattended_save_to_a_usb_drive_then_restore_to_a_blank_virtio_disk_in_256_mib
         .disk(&drive, Bus::Usb, "USB-DRIVE")
         .start()
         .unwrap_or_else(|e| panic!("{e}"));
-    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r["result"], "ok", "{r}");
+    let r = finish_job(&mut vm);
     assert_eq!(r["verified"], true, "{r}");
-    assert_eq!(
-        vm.wait_exit(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}")),
-        0
-    );
     drop(vm);
     let fsck = std::process::Command::new("e2fsck")
         .arg("-fn")
@@ -154,14 +152,8 @@ fn unattended_save_to_a_usb_drive_then_restore_to_a_blank_virtio_disk_in_256_mib
         .disk(&target.path, Bus::Virtio, "BLANK")
         .start()
         .unwrap_or_else(|e| panic!("{e}"));
-    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r["result"], "ok", "{r}");
+    let r = finish_job(&mut vm);
     assert_eq!(r["verified"], true, "{r}");
-    assert_eq!(
-        vm.wait_exit(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}")),
-        0
-    );
     assert_eq!(table_of(&target.path), table_of(&src.path));
     assert_same_filesystems(&src, &target.path);
 }
@@ -204,14 +196,8 @@ fn iso_job_entry_runs_the_job_file_from_a_usb_stick_and_never_touches_the_boot_m
     vm.wait_for("executed automatically in", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     vm.send("j").unwrap_or_else(|e| panic!("{e}"));
-    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r["result"], "ok", "{r}");
+    let r = finish_job(&mut vm);
     assert_eq!(r["target"]["serial"], "TARGET", "{r}");
-    assert_eq!(
-        vm.wait_exit(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}")),
-        0
-    );
     assert!(std::fs::read(&iso).expect("read iso") == before);
     assert_eq!(table_of(&dst.path), table_of(&src.path));
     assert_same_filesystems(&src, &dst.path);
