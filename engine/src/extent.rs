@@ -117,6 +117,36 @@ impl ExtentList {
     pub fn covered(&self, start: u64, end: u64) -> u64 {
         self.clipped(start, end).total()
     }
+
+    /// This set without the ranges of `other` (both sorted), in linear time.
+    pub fn minus(&self, other: &ExtentList) -> ExtentList {
+        let mut out = ExtentList::new();
+        let mut cut = other.extents.iter().peekable();
+        for e in &self.extents {
+            let mut pos = e.start;
+            while let Some(c) = cut.peek() {
+                if c.end() <= pos {
+                    cut.next();
+                    continue;
+                }
+                if c.start >= e.end() {
+                    break;
+                }
+                if c.start > pos {
+                    out.extents.push(Extent::new(pos, c.start - pos));
+                }
+                pos = pos.max(c.end());
+                if c.end() > e.end() {
+                    break;
+                }
+                cut.next();
+            }
+            if pos < e.end() {
+                out.extents.push(Extent::new(pos, e.end() - pos));
+            }
+        }
+        out
+    }
 }
 
 impl FromIterator<Extent> for ExtentList {
@@ -164,6 +194,40 @@ pub fn push_bitmap_lsb(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minus_cuts_holes_edges_and_spans() {
+        let set: ExtentList = [
+            Extent::new(0, 100),
+            Extent::new(200, 100),
+            Extent::new(400, 50),
+        ]
+        .into_iter()
+        .collect();
+        let cut: ExtentList = [
+            Extent::new(10, 20),
+            Extent::new(90, 120),
+            Extent::new(420, 100),
+        ]
+        .into_iter()
+        .collect();
+        let got: Vec<(u64, u64)> = set.minus(&cut).iter().map(|e| (e.start, e.len)).collect();
+        assert_eq!(got, vec![(0, 10), (30, 60), (210, 90), (400, 20)]);
+        assert_eq!(set.minus(&ExtentList::new()), set);
+        assert!(set.minus(&set).is_empty());
+        // Brute force over a small universe.
+        let a: ExtentList = [Extent::new(3, 5), Extent::new(9, 7), Extent::new(20, 1)]
+            .into_iter()
+            .collect();
+        let b: ExtentList = [Extent::new(0, 4), Extent::new(7, 3), Extent::new(12, 9)]
+            .into_iter()
+            .collect();
+        let d = a.minus(&b);
+        for x in 0..32 {
+            let want = a.covered(x, x + 1) == 1 && b.covered(x, x + 1) == 0;
+            assert_eq!(d.covered(x, x + 1) == 1, want, "byte {x}");
+        }
+    }
 
     #[test]
     fn adjacent_and_overlapping_ranges_merge() {

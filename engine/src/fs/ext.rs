@@ -26,6 +26,7 @@ const INCOMPAT_RECOVER: u32 = 0x4;
 const INCOMPAT_JOURNAL_DEV: u32 = 0x8;
 const INCOMPAT_META_BG: u32 = 0x10;
 const INCOMPAT_64BIT: u32 = 0x80;
+const INCOMPAT_CSUM_SEED: u32 = 0x2000;
 
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 const RO_COMPAT_LARGE_FILE: u32 = 0x2;
@@ -34,7 +35,9 @@ const RO_COMPAT_GDT_CSUM: u32 = 0x10;
 const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 
+const BG_INODE_UNINIT: u16 = 0x1;
 const BG_BLOCK_UNINIT: u16 = 0x2;
+const BG_INODE_ZEROED: u16 = 0x4;
 
 /// What ext3 knew; any feature beyond these makes the filesystem ext4 (blkid's rule).
 const EXT3_INCOMPAT: u32 = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_META_BG;
@@ -54,11 +57,16 @@ struct Super {
     desc_blocks: u64,
     reserved_gdt: u64,
     inode_table_blocks: u64,
+    inodes_per_group: u64,
+    inode_size: u64,
     compat: u32,
     incompat: u32,
     ro_compat: u32,
     first_meta_bg: u64,
     backup_bgs: [u64; 2],
+    uuid: [u8; 16],
+    /// Seed of metadata_csum checksums (`s_checksum_seed`, or derived from the UUID).
+    csum_seed: u32,
 }
 
 impl Super {
@@ -109,6 +117,63 @@ impl Super {
         }
     }
 
+    /// Whether group `g`'s descriptor carries a valid checksum (`ext4_group_desc_csum`):
+    /// only then are its lazy-init fields trusted to drop blocks from the copy.
+    fn desc_csum_ok(&self, g: u64, desc: &[u8]) -> bool {
+        const CSUM_AT: usize = 0x1E;
+        let Ok(len) = usize::try_from(self.desc_size) else {
+            return false;
+        };
+        if desc.len() < len || len < CSUM_AT + 2 {
+            return false;
+        }
+        let group = u32::try_from(g).unwrap_or(u32::MAX).to_le_bytes();
+        let tail = &desc[CSUM_AT + 2..len];
+        let want = le16(desc, CSUM_AT);
+        let got = if self.ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
+            let mut c = crc32c_raw(self.csum_seed, &group);
+            c = crc32c_raw(c, &desc[..CSUM_AT]);
+            c = crc32c_raw(c, &[0, 0]);
+            (crc32c_raw(c, tail) & 0xFFFF) as u16
+        } else if self.ro_compat & RO_COMPAT_GDT_CSUM != 0 {
+            let mut c = crc16(0xFFFF, &self.uuid);
+            c = crc16(c, &group);
+            c = crc16(c, &desc[..CSUM_AT]);
+            if self.incompat & INCOMPAT_64BIT != 0 {
+                c = crc16(c, tail);
+            }
+            c
+        } else {
+            return false;
+        };
+        got == want
+    }
+
+    /// The tail of group `g`'s inode table that holds no inode yet and was never zeroed
+    /// (lazy init): as (first block, blocks). The kernel and e2fsck read no inode there (they
+    /// stop at `bg_itable_unused`, and the kernel's lazyinit thread zeroes it after mount),
+    /// so its old bytes need no copy — e2image skips it the same way. A fresh 64 GiB ext4
+    /// has about 1 GiB of such tables.
+    fn never_used_itable(&self, g: u64, desc: &[u8], inode_table: u64) -> Option<(u64, u64)> {
+        let flags = le16(desc, 0x12);
+        if !self.has_csum() || flags & BG_INODE_ZEROED != 0 || !self.desc_csum_ok(g, desc) {
+            return None;
+        }
+        let unused = if flags & BG_INODE_UNINIT != 0 {
+            self.inodes_per_group
+        } else {
+            let hi = if self.desc_size >= 64 {
+                u64::from(le16(desc, 0x32)) << 16
+            } else {
+                0
+            };
+            (u64::from(le16(desc, 0x1C)) | hi).min(self.inodes_per_group)
+        };
+        let keep = ((self.inodes_per_group - unused) * self.inode_size).div_ceil(self.block_size);
+        let skip = self.inode_table_blocks.saturating_sub(keep);
+        (skip > 0).then_some((inode_table + keep, skip))
+    }
+
     /// Superblock backup and descriptor blocks (old-style and meta_bg) in group `g`, as
     /// `ext2fs_reserve_super_and_bgd` counts them: what a BLOCK_UNINIT group holds.
     fn base_meta(&self, g: u64, out: &mut Vec<(u64, u64)>) {
@@ -137,6 +202,29 @@ impl Super {
             }
         }
     }
+}
+
+/// CRC-32C (Castagnoli), reflected, without the usual pre/post inversion: Linux's
+/// `crc32c(seed, …)` as ext4 uses it.
+fn crc32c_raw(mut crc: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0x82F6_3B78 & 0u32.wrapping_sub(crc & 1));
+        }
+    }
+    crc
+}
+
+/// CRC-16 (polynomial 0x8005, reflected), Linux's `crc16` used by ext4's gdt_csum.
+fn crc16(mut crc: u16, data: &[u8]) -> u16 {
+    for &b in data {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xA001 & 0u16.wrapping_sub(crc & 1));
+        }
+    }
+    crc
 }
 
 fn is_power_of(mut n: u64, base: u64) -> bool {
@@ -256,6 +344,13 @@ fn parse_super(sb: &[u8], dev_size: u64) -> Result<Super> {
     }
     let inode_table_blocks = (inodes_per_group * inode_size).div_ceil(block_size);
     let reserved_gdt = u64::from(le16(sb, 0xCE));
+    let mut uuid = [0u8; 16];
+    uuid.copy_from_slice(&sb[0x68..0x78]);
+    let csum_seed = if incompat & INCOMPAT_CSUM_SEED != 0 {
+        le32(sb, 0x270)
+    } else {
+        crc32c_raw(!0, &uuid)
+    };
     let first_meta_bg = u64::from(le32(sb, 0x104));
     if incompat & INCOMPAT_META_BG != 0 && first_meta_bg > desc_blocks {
         return Err(corrupt(
@@ -275,11 +370,15 @@ fn parse_super(sb: &[u8], dev_size: u64) -> Result<Super> {
         desc_blocks,
         reserved_gdt,
         inode_table_blocks,
+        inodes_per_group,
+        inode_size,
         compat,
         incompat,
         ro_compat,
         first_meta_bg,
         backup_bgs: [u64::from(le32(sb, 0x24C)), u64::from(le32(sb, 0x250))],
+        uuid,
+        csum_seed,
     })
 }
 
@@ -342,6 +441,7 @@ impl Filesystem for Ext {
         // then sorted and merged once.
         let mut from_bitmaps = ExtentList::new();
         let mut meta: Vec<(u64, u64)> = Vec::new();
+        let mut never_used: Vec<(u64, u64)> = Vec::new();
         // Whatever precedes the first group (the boot block with 1 KiB blocks) is kept: boot
         // loaders live there and it costs one block.
         meta.push((0, s.first_data_block.max(1)));
@@ -403,6 +503,10 @@ impl Filesystem for Ext {
             meta.push((block_bitmap, 1));
             meta.push((inode_bitmap, 1));
             meta.push((inode_table, s.inode_table_blocks));
+            let desc = &desc_buf[d_off..(d_off + s.desc_size as usize).min(desc_buf.len())];
+            if let Some(r) = s.never_used_itable(g, desc, inode_table) {
+                never_used.push(r);
+            }
 
             let first = s.group_first_block(g);
             let len = s.group_len(g);
@@ -424,7 +528,12 @@ impl Filesystem for Ext {
                 meta_list.push(start * bs, (end - start) * bs);
             }
         }
-        let used = union(&from_bitmaps, &meta_list);
+        never_used.sort_unstable();
+        let skip: ExtentList = never_used
+            .into_iter()
+            .map(|(start, len)| crate::extent::Extent::new(start * bs, len * bs))
+            .collect();
+        let used = union(&from_bitmaps, &meta_list).minus(&skip);
 
         Ok(Some(FsInfo {
             kind: kind_of(&s),
@@ -455,11 +564,15 @@ mod tests {
             desc_blocks: 1,
             reserved_gdt: 0,
             inode_table_blocks: 512,
+            inodes_per_group: 8192,
+            inode_size: 256,
             compat: 0,
             incompat: 0,
             ro_compat: RO_COMPAT_SPARSE_SUPER,
             first_meta_bg: 0,
             backup_bgs: [0, 0],
+            uuid: [0; 16],
+            csum_seed: 0,
         };
         let with: Vec<u64> = (0..32).filter(|&g| s.has_super(g)).collect();
         assert_eq!(with, vec![0, 1, 3, 5, 7, 9, 25, 27]);
