@@ -42,7 +42,8 @@ impl Default for PackBuilder {
 
 impl PackBuilder {
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(1 << 20);
+        // Room for a whole pack: growing by doubling would copy it five times over.
+        let mut buf = Vec::with_capacity(super::PACK_TARGET + (2 << 20));
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&1u32.to_le_bytes());
         buf.extend_from_slice(&0u32.to_le_bytes());
