@@ -13,6 +13,18 @@ pub trait ReadAt: Sync {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
     fn size(&self) -> u64;
 
+    /// The smallest unit the device reads: what rescue reading narrows a failure down to.
+    fn sector_size(&self) -> u64 {
+        512
+    }
+
+    /// Reads for rescue: past the page cache where the device allows it, so one failing
+    /// sector fails alone rather than with the whole cached page around it. `offset` and
+    /// `buf.len()` are multiples of [`ReadAt::sector_size`].
+    fn read_uncached_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.read_exact_at(buf, offset)
+    }
+
     /// Convenience: `len` bytes at `offset` as a new buffer (bounded by the device size).
     fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         let end = offset.checked_add(len as u64);
@@ -119,6 +131,9 @@ pub struct Device {
     pub identity: DiskIdentity,
     /// `st_rdev` for block devices, `(st_dev, st_ino)` for files: equal keys mean the same disk.
     pub key: (u64, u64),
+    /// A second, O_DIRECT descriptor, opened on the first rescue read (None inside when the
+    /// filesystem refuses O_DIRECT, e.g. tmpfs: rescue then reads through the cache).
+    direct: std::sync::OnceLock<Option<File>>,
 }
 
 nix::ioctl_read!(blk_getsize64, 0x12, 114, u64);
@@ -201,6 +216,7 @@ impl Device {
             is_block,
             writable: write,
             key,
+            direct: std::sync::OnceLock::new(),
         })
     }
 
@@ -292,5 +308,60 @@ impl ReadAt for Device {
     }
     fn size(&self) -> u64 {
         self.size
+    }
+    fn sector_size(&self) -> u64 {
+        self.identity.logical_sector_size.max(512)
+    }
+    fn read_uncached_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let direct = self.direct.get_or_init(|| {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&self.path)
+                .ok()
+        });
+        let Some(direct) = direct else {
+            return self.read_exact_at(buf, offset);
+        };
+        // O_DIRECT needs a buffer aligned to the logical block size; 4 KiB covers all disks.
+        let mut bounce = AlignedBuf::new(buf.len());
+        direct
+            .read_exact_at(bounce.as_mut_slice(), offset)
+            .map_err(|e| Error::io(&self.path, e))?;
+        buf.copy_from_slice(bounce.as_mut_slice());
+        Ok(())
+    }
+}
+
+/// A zeroed heap buffer aligned to 4 KiB, for O_DIRECT reads.
+struct AlignedBuf {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl AlignedBuf {
+    const ALIGN: usize = 4096;
+    fn new(len: usize) -> AlignedBuf {
+        let layout = std::alloc::Layout::from_size_align(len.max(1), Self::ALIGN)
+            .unwrap_or_else(|_| std::alloc::Layout::new::<[u8; 4096]>());
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr =
+            std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuf { ptr, layout }
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: ptr is a live allocation of layout.size() initialised (zeroed) bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
     }
 }

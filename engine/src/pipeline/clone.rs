@@ -2,11 +2,13 @@
 //! thread) so reading the source and writing the target overlap.
 
 use super::{
-    finish_table, read_window, region_is_written, windows, write_window, QUEUE_PER_WORKER,
+    finish_table, read_window, region_is_written, rescue, windows, write_window, Window,
+    QUEUE_PER_WORKER,
 };
 use crate::device::{Device, ReadAt};
 use crate::error::Result;
 use crate::events::{Cancel, Progress, Sink};
+use crate::extent::ExtentList;
 use crate::plan::Plan;
 use crossbeam_channel::bounded;
 
@@ -14,6 +16,15 @@ use crossbeam_channel::bounded;
 pub struct CloneReport {
     pub bytes: u64,
     pub zero_bytes: u64,
+    /// Source bytes that stayed unreadable (zeros on the target), absolute disk offsets.
+    pub unreadable: ExtentList,
+}
+
+/// What the reader hands the writer: a window's bytes, or a window whose read failed and
+/// waits for the rescue pass.
+enum Read {
+    Data(Window, Vec<u8>),
+    Deferred(Window),
 }
 
 /// Copy windows this large in one write when the used map allows: fewer, larger writes.
@@ -36,7 +47,8 @@ pub fn clone(
     let total: u64 = regions.iter().map(|r| r.used.total()).sum();
     let mut progress = Progress::start(sink, "clone", total);
     let mut report = CloneReport::default();
-    let (tx, rx) = bounded::<Result<(super::Window, Vec<u8>)>>(QUEUE_PER_WORKER * 2);
+    let (tx, rx) = bounded::<Result<Read>>(QUEUE_PER_WORKER * 2);
+    let mut deferred: Vec<Window> = Vec::new();
     let regions_ref = &regions;
     // Buffers return to the reader after writing, so memory is reused rather than faulted in.
     let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * 3);
@@ -47,8 +59,14 @@ pub fn clone(
                     return;
                 }
                 let mut buf = pool_rx.try_recv().unwrap_or_default();
-                let r = read_window(source, &regions_ref[w.region].used, &w, &mut buf)
-                    .map(|()| (w, buf));
+                let r = match read_window(source, &regions_ref[w.region].used, &w, &mut buf) {
+                    Ok(()) => Ok(Read::Data(w, buf)),
+                    Err(e) if rescue::is_media_error(&e) => {
+                        rescue::deferred(sink, &w, &e);
+                        Ok(Read::Deferred(w))
+                    }
+                    Err(e) => Err(e),
+                };
                 let failed = r.is_err();
                 if tx.send(r).is_err() || failed {
                     return;
@@ -57,26 +75,56 @@ pub fn clone(
         });
         for item in rx {
             cancel.check()?;
-            let (w, buf) = item?;
-            let zero = super::is_zero(&buf);
-            write_window(
-                target,
-                &regions_ref[w.region].used,
-                w.offset,
-                w.len,
-                if zero { None } else { Some(&buf) },
-            )?;
-            if zero {
-                report.zero_bytes += w.used;
-            }
-            report.bytes += w.used;
+            let (w, buf) = match item? {
+                Read::Data(w, buf) => (w, buf),
+                Read::Deferred(w) => {
+                    deferred.push(w);
+                    continue;
+                }
+            };
+            put(target, &regions_ref[w.region].used, &w, &buf, &mut report)?;
             progress.add(w.used);
             let _ = pool_tx.try_send(buf);
         }
         cancel.check()
     })?;
+    // Second pass over what failed, now that the healthy rest is on the target.
+    let mut buf = Vec::new();
+    for w in deferred {
+        let used = &regions[w.region].used;
+        let bad = rescue::reread_window(source, used, &w, &mut buf, cancel)?;
+        for e in bad.iter() {
+            report.unreadable.push(e.start, e.len);
+        }
+        put(target, used, &w, &buf, &mut report)?;
+        progress.add(w.used);
+    }
+    rescue::report(sink, &report.unreadable);
     finish_table(target, kind, plan.table.sector_size)?;
     target.sync()?;
     progress.finish("clone");
     Ok(report)
+}
+
+/// Writes one window's used bytes (or zeroes them cheaply when all zero).
+fn put(
+    target: &Device,
+    used: &ExtentList,
+    w: &Window,
+    buf: &[u8],
+    report: &mut CloneReport,
+) -> Result<()> {
+    let zero = super::is_zero(buf);
+    write_window(
+        target,
+        used,
+        w.offset,
+        w.len,
+        if zero { None } else { Some(buf) },
+    )?;
+    if zero {
+        report.zero_bytes += w.used;
+    }
+    report.bytes += w.used;
+    Ok(())
 }

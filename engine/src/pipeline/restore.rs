@@ -110,6 +110,7 @@ pub fn restore(
                 .sum::<u64>()
         })
         .sum();
+    super::rescue::warn_image(sink, image, m);
     let mut progress = Progress::start(sink, "restore", total);
     let mut report = RestoreReport::default();
 

@@ -2,10 +2,11 @@
 //! compressing workers → the calling thread appends new chunks to packs, in disk order.
 //! A chunk already in the repository is hashed but never compressed or written again.
 
-use super::{read_window, windows, QUEUE_PER_WORKER};
+use super::{read_window, rescue, windows, QUEUE_PER_WORKER};
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
 use crate::events::{Cancel, Progress, Sink};
+use crate::extent::ExtentList;
 use crate::plan::Plan;
 use crate::repo::manifest::{ChunkRef, ImageRegion, ImageStats, Manifest, FORMAT_VERSION};
 use crate::repo::{check_image_name, pack, ChunkId, ImageRef, Repository};
@@ -20,9 +21,13 @@ pub struct SaveOptions {
 pub struct SaveReport {
     pub image: ImageRef,
     pub stats: ImageStats,
+    /// Source bytes that stayed unreadable (zeros in the image), absolute disk offsets.
+    pub unreadable: ExtentList,
 }
 
 enum Hashed {
+    /// The window's read failed; it is re-read sector by sector after the rest.
+    Deferred,
     Zero,
     Known {
         id: ChunkId,
@@ -61,6 +66,8 @@ pub fn save(
         .collect();
     let mut stats = ImageStats::default();
     let mut writer = repo.writer();
+    // Windows whose read failed: (index in their region's chunk list, window).
+    let mut deferred: Vec<(usize, super::Window)> = Vec::new();
     let mut progress = Progress::start(sink, "save", total);
 
     let (work_tx, work_rx) = bounded::<Job>(threads * QUEUE_PER_WORKER);
@@ -83,6 +90,10 @@ pub fn save(
                         if work_tx.send((w, buf, tx)).is_err() {
                             return;
                         }
+                    }
+                    Err(e) if rescue::is_media_error(&e) => {
+                        rescue::deferred(sink, &w, &e);
+                        let _ = tx.send(Ok(Hashed::Deferred));
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -107,29 +118,11 @@ pub fn save(
         for (w, rx) in order_rx {
             cancel.check()?;
             let hashed = rx.recv().map_err(|_| Error::Cancelled)??;
-            let id = match hashed {
-                Hashed::Zero => {
-                    stats.zero_chunks += 1;
-                    None
-                }
-                Hashed::Known { id, stored_len } => {
-                    stats.stored_bytes += stored_len;
-                    Some(id)
-                }
-                Hashed::New {
-                    id,
-                    stored,
-                    flags,
-                    raw_len,
-                } => {
-                    stats.stored_bytes += stored.len() as u64;
-                    if writer.add(id, &stored, raw_len, flags)? {
-                        stats.new_chunks += 1;
-                        stats.new_stored_bytes += stored.len() as u64;
-                    }
-                    Some(id)
-                }
-            };
+            let is_deferred = matches!(hashed, Hashed::Deferred);
+            if is_deferred {
+                deferred.push((regions[w.region].chunks.len(), w));
+            }
+            let id = store(&mut writer, &mut stats, hashed)?;
             stats.chunks += 1;
             stats.image_bytes += w.used;
             regions[w.region].chunks.push(ChunkRef {
@@ -137,6 +130,29 @@ pub fn save(
                 len: w.len as u32,
                 id,
             });
+            if !is_deferred {
+                progress.add(w.used);
+            }
+        }
+        Ok(())
+    });
+    // Second pass over what failed, now that the healthy rest is safe in the repository.
+    let mut unreadable = ExtentList::new();
+    let result = result.and_then(|()| {
+        let mut codec = pack::Codec::new(level);
+        let mut buf = Vec::new();
+        for (ci, w) in std::mem::take(&mut deferred) {
+            let used = &plan.regions[w.region].used;
+            let bad = rescue::reread_window(dev, used, &w, &mut buf, cancel)?;
+            for e in bad.iter() {
+                unreadable.push(e.start, e.len);
+            }
+            let id = store(
+                &mut writer,
+                &mut stats,
+                hash_and_compress(repo, &buf, &mut codec)?,
+            )?;
+            regions[w.region].chunks[ci].id = id;
             progress.add(w.used);
         }
         Ok(())
@@ -160,9 +176,61 @@ pub fn save(
         chunk_size,
         regions,
         stats: stats.clone(),
+        unreadable: unreadable.clone(),
     };
+    rescue::report(sink, &unreadable);
     let image = writer.commit(&manifest)?;
-    Ok(SaveReport { image, stats })
+    if !unreadable.is_empty() {
+        // Beside the manifest, for ddrescue or a later retry; the manifest has the same ranges.
+        let tried: ExtentList = plan
+            .regions
+            .iter()
+            .flat_map(|r| r.used.iter().copied())
+            .collect();
+        let map = rescue::ddrescue_mapfile(plan.disk.size, &tried, &unreadable, &manifest.tool);
+        repo.store().put_new(
+            &image.path().replace(".manifest", ".mapfile"),
+            map.as_bytes(),
+        )?;
+    }
+    Ok(SaveReport {
+        image,
+        stats,
+        unreadable,
+    })
+}
+
+/// Records a hashed window in the image's statistics (and a new chunk in the pack being
+/// built); the chunk id, or None for an all-zero or not yet read window.
+fn store(
+    writer: &mut crate::repo::Writer<'_>,
+    stats: &mut ImageStats,
+    hashed: Hashed,
+) -> Result<Option<ChunkId>> {
+    Ok(match hashed {
+        Hashed::Deferred => None,
+        Hashed::Zero => {
+            stats.zero_chunks += 1;
+            None
+        }
+        Hashed::Known { id, stored_len } => {
+            stats.stored_bytes += stored_len;
+            Some(id)
+        }
+        Hashed::New {
+            id,
+            stored,
+            flags,
+            raw_len,
+        } => {
+            stats.stored_bytes += stored.len() as u64;
+            if writer.add(id, &stored, raw_len, flags)? {
+                stats.new_chunks += 1;
+                stats.new_stored_bytes += stored.len() as u64;
+            }
+            Some(id)
+        }
+    })
 }
 
 /// Chunks whose id's first byte is below this are decoded again before being stored: 1 in 32,

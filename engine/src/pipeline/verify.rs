@@ -58,6 +58,7 @@ pub fn verify_repo(
     for image in images {
         match repo.load_manifest(image) {
             Ok(m) => {
+                super::rescue::warn_image(sink, image, &m);
                 for (r, c) in m.chunks() {
                     if let Some(id) = c.id {
                         users.entry(id).or_default().push((
@@ -213,6 +214,7 @@ pub fn verify_against(
         .filter(|r| super::region_is_written(kind, &r.region))
         .map(|r| r.region.used.total())
         .sum();
+    super::rescue::warn_image(sink, image, m);
     let mut progress = Progress::start(sink, "verify", total);
     let mut buf = Vec::new();
     for (ri, r) in m.regions.iter().enumerate() {

@@ -8,6 +8,7 @@ use super::pack::le8;
 use super::ChunkId;
 use crate::device::DiskIdentity;
 use crate::error::{Error, Result};
+use crate::extent::ExtentList;
 use crate::plan::Region;
 use crate::table::PartitionTable;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,10 @@ pub struct Manifest {
     pub chunk_size: u64,
     pub regions: Vec<ImageRegion>,
     pub stats: ImageStats,
+    /// Source byte ranges (absolute disk offsets) that could not be read after retries: the
+    /// image holds zeros there. Empty for a healthy source.
+    #[serde(default, skip_serializing_if = "ExtentList::is_empty")]
+    pub unreadable: ExtentList,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
