@@ -79,6 +79,8 @@ pub struct VmBuilder {
     firmware: Firmware,
     boot: Boot,
     disks: Vec<(PathBuf, Bus, String)>,
+    /// QEMU blkdebug rule files for disks (by index in `disks`) that fail chosen sectors.
+    faults: std::collections::HashMap<usize, PathBuf>,
     scratch: tempfile::TempDir,
 }
 
@@ -89,6 +91,7 @@ impl VmBuilder {
             firmware: Firmware::SeaBios,
             boot,
             disks: Vec::new(),
+            faults: std::collections::HashMap::new(),
             scratch: tempfile::Builder::new()
                 .prefix("wraith-vm-")
                 .tempdir()
@@ -108,6 +111,27 @@ impl VmBuilder {
         self.disks
             .push((path.to_path_buf(), bus, serial.to_string()));
         self
+    }
+
+    /// Attaches a disk whose listed 512-byte sectors fail every read with EIO, like a dying
+    /// disk's (QEMU's blkdebug driver: any request touching one of them fails).
+    pub fn failing_disk(mut self, path: &Path, bus: Bus, serial: &str, sectors: &[u64]) -> Self {
+        let conf = self
+            .scratch
+            .path()
+            .join(format!("blkdebug{}.conf", self.disks.len()));
+        let rules: String = sectors
+            .iter()
+            .map(|s| {
+                format!(
+                    "[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"{s}\"\n\
+                     once = \"off\"\nimmediately = \"off\"\n\n"
+                )
+            })
+            .collect();
+        std::fs::write(&conf, rules).expect("blkdebug rules");
+        self.faults.insert(self.disks.len(), conf);
+        self.disk(path, bus, serial)
     }
 
     fn args(&self) -> Result<Vec<String>> {
@@ -179,10 +203,11 @@ impl VmBuilder {
         for (i, (path, bus, serial)) in self.disks.iter().enumerate() {
             let id = format!("d{i}");
             a.push("-drive".into());
-            a.push(format!(
-                "if=none,id={id},format=raw,file={}",
-                path.display()
-            ));
+            let file = match self.faults.get(&i) {
+                Some(conf) => format!("blkdebug:{}:{}", conf.display(), path.display()),
+                None => path.display().to_string(),
+            };
+            a.push(format!("if=none,id={id},format=raw,file={file}"));
             a.push("-device".into());
             a.push(match bus {
                 Bus::Virtio => format!("virtio-blk-pci,drive={id},serial={serial}"),

@@ -11,7 +11,8 @@ use std::path::PathBuf;
     after_help = "DISK may be /dev/sdX, /dev/nvme0n1, /dev/disk/by-id/..., or a disk image file.\n\
 REPO is a directory (on a USB drive, a local disk, a mounted share); REPO:NAME names an image,\n\
 REPO:NAME@ID one particular save of it (an id or a unique prefix; default: the newest).\n\n\
-Exit codes: 0 ok, 1 verification found a mismatch, 2 error, 130 cancelled (Ctrl-C).\n\
+Exit codes: 0 ok, 1 verification found a mismatch, 2 error, 3 completed but some source\n\
+sectors were unreadable (zeros in the copy; see the report and mapfile), 130 cancelled (Ctrl-C).\n\
 Progress goes to stderr; results to stdout. With --json, events are JSON lines on stderr and\n\
 the result is one JSON object on stdout."
 )]

@@ -432,7 +432,7 @@ fn cmd_clone(
     }
     confirm(&target, yes || created, "clone")?;
     let report = pipeline::clone::clone(&source, &plan, &target, r, cancel)?;
-    let result = json!({ "result": "ok", "source": source.identity, "target": target.identity, "bytes": report.bytes });
+    let mut result = json!({ "result": "ok", "source": source.identity, "target": target.identity, "bytes": report.bytes });
     if !json {
         println!(
             "cloned {} onto {}: {} copied",
@@ -441,7 +441,15 @@ fn cmd_clone(
             hb(report.bytes)
         );
     }
-    Ok((EXIT_OK, result))
+    let mapfile = clone_mapfile(&plan, &report.unreadable)?;
+    let code = crate::damage::report(
+        json,
+        &plan,
+        &report.unreadable,
+        mapfile.as_deref(),
+        &mut result,
+    );
+    Ok((code, result))
 }
 
 fn cmd_save(
@@ -474,7 +482,7 @@ fn cmd_save(
     }
     let opts = pipeline::save::SaveOptions { name, threads };
     let rep = pipeline::save::save(&dev, &plan, &repo, &opts, r, cancel)?;
-    let result =
+    let mut result =
         json!({ "result": "ok", "image": rep.image, "stats": rep.stats, "source": dev.identity });
     if !json {
         println!(
@@ -487,7 +495,39 @@ fn cmd_save(
             rep.stats.chunks
         );
     }
-    Ok((EXIT_OK, result))
+    let mapfile = format!(
+        "{}/{}",
+        repo.location(),
+        rep.image.path().replace(".manifest", ".mapfile")
+    );
+    let code = crate::damage::report(json, &plan, &rep.unreadable, Some(&mapfile), &mut result);
+    Ok((code, result))
+}
+
+/// A clone of a failing disk leaves its ddrescue mapfile in the temporary directory (the
+/// target holds a disk, not files); the report names it.
+fn clone_mapfile(plan: &Plan, bad: &wraith_engine::extent::ExtentList) -> Result<Option<String>> {
+    if bad.is_empty() {
+        return Ok(None);
+    }
+    let tried: wraith_engine::extent::ExtentList = plan
+        .regions
+        .iter()
+        .flat_map(|r| r.used.iter().copied())
+        .collect();
+    let text = pipeline::rescue::ddrescue_mapfile(
+        plan.disk.size,
+        &tried,
+        bad,
+        concat!("wraith ", env!("CARGO_PKG_VERSION")),
+    );
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let path = std::env::temp_dir().join(format!("wraith-clone-{secs}.mapfile"));
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path.display().to_string()))
 }
 
 fn cmd_list(json: bool, repo_path: &Path) -> Result<u8> {

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod damage;
 mod job;
 mod render;
 mod tui;
@@ -17,6 +18,8 @@ use std::process::ExitCode;
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_MISMATCH: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
+/// The job completed but some source sectors stayed unreadable (zeros in the copy).
+pub const EXIT_PARTIAL: u8 = 3;
 pub const EXIT_CANCELLED: u8 = 130;
 
 fn main() -> ExitCode {
