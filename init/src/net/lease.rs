@@ -14,6 +14,9 @@ use super::dhcp::Reply;
 /// never more often than this. (RFC 2131 says 60 s; with the short leases some networks and
 /// our tests use, 60 s would skip straight past T2 or the expiry.)
 pub const MIN_RETRY: Duration = Duration::from_secs(10);
+/// ... and at least this often: with a day-long lease, halving would leave hours between
+/// attempts, so a server back from an outage would wait that long for us to notice.
+pub const MAX_RETRY: Duration = Duration::from_secs(60);
 /// A lease without option 51 (servers must send it; some do not): assume an hour.
 const DEFAULT_LEASE: u32 = 3600;
 /// Option 51 = 0xffffffff means "infinite".
@@ -122,8 +125,8 @@ impl Lease {
     }
 
     /// When to act next: at T1 while bound; while renewing or rebinding, the next
-    /// retransmission (half the time left to T2 or the expiry, at least [`MIN_RETRY`], but
-    /// never past that deadline, so the phase change happens on time). `None`: never (an
+    /// retransmission (half the time left to T2 or the expiry, between [`MIN_RETRY`] and
+    /// [`MAX_RETRY`], but never past that deadline, so the phase change happens on time). `None`: never (an
     /// infinite lease).
     pub fn next_event(&self, now: Instant) -> Option<Instant> {
         let deadline = match self.phase(now) {
@@ -133,7 +136,7 @@ impl Lease {
             Phase::Expired => return Some(now),
         };
         let left = deadline.saturating_duration_since(now);
-        Some(now + (left / 2).max(MIN_RETRY).min(left))
+        Some(now + (left / 2).clamp(MIN_RETRY, MAX_RETRY).min(left))
     }
 }
 
@@ -198,8 +201,14 @@ mod tests {
     #[test]
     fn renewing_retries_halve_the_time_to_t2_and_land_exactly_on_it() {
         let t0 = Instant::now();
+        let l = Lease::from_ack(&ack(Some(1000), None, None), t0).unwrap();
+        // At T1 (500): T2 (875) is 375 s away → half is 187 s, capped at a minute.
+        assert_eq!(l.next_event(t0 + s(500)), Some(t0 + s(560)));
+        // 100 s before T2: 50 s; 16 s before: 10 s (the floor); 4 s before: T2 itself.
+        assert_eq!(l.next_event(t0 + s(775)), Some(t0 + s(825)));
+        assert_eq!(l.next_event(t0 + s(859)), Some(t0 + s(869)));
+        assert_eq!(l.next_event(t0 + s(871)), Some(t0 + s(875)));
         let l = Lease::from_ack(&ack(Some(86400), None, None), t0).unwrap();
-        // At T1 (43200): T2 is 32400 s away → retry in 16200 s.
         let mut now = t0 + s(43200);
         let mut steps = 0;
         while l.phase(now) == Phase::Renewing {
@@ -208,11 +217,11 @@ mod tests {
             assert!(next <= t0 + s(75600), "past T2");
             now = next;
             steps += 1;
-            assert!(steps < 100, "retries never reach T2");
+            assert!(steps < 1000, "retries never reach T2");
         }
         assert_eq!(now, t0 + s(75600), "the last retry is T2 itself");
         assert_eq!(l.phase(now), Phase::Rebinding);
-        assert_eq!(l.next_event(now), Some(now + s(5400)));
+        assert_eq!(l.next_event(now), Some(now + MAX_RETRY));
         // Rebinding retries end at the expiry.
         while l.phase(now) == Phase::Rebinding {
             now = l.next_event(now).unwrap();
