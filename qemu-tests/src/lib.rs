@@ -79,6 +79,7 @@ pub struct VmBuilder {
     firmware: Firmware,
     boot: Boot,
     disks: Vec<(PathBuf, Bus, String)>,
+    nic: String,
     scratch: tempfile::TempDir,
 }
 
@@ -89,6 +90,7 @@ impl VmBuilder {
             firmware: Firmware::SeaBios,
             boot,
             disks: Vec::new(),
+            nic: "user,model=virtio-net-pci".into(),
             scratch: tempfile::Builder::new()
                 .prefix("wraith-vm-")
                 .tempdir()
@@ -110,6 +112,13 @@ impl VmBuilder {
         self
     }
 
+    /// The `-nic` option (default `user,model=virtio-net-pci`: QEMU's user networking, the
+    /// guest gets 10.0.2.15 by DHCP and reaches the host's loopback at 10.0.2.2).
+    pub fn nic(mut self, spec: &str) -> Self {
+        self.nic = spec.to_string();
+        self
+    }
+
     fn args(&self) -> Result<Vec<String>> {
         let mut a: Vec<String> = vec![
             "-m".into(),
@@ -124,7 +133,7 @@ impl VmBuilder {
             "none".into(),
             "-no-reboot".into(),
             "-nic".into(),
-            "user,model=virtio-net-pci".into(),
+            self.nic.clone(),
             "-device".into(),
             "qemu-xhci,id=xhci".into(),
             "-device".into(),
