@@ -291,10 +291,7 @@ fn apply_wraith_param(cfg: &mut Config, key: &str, value: Option<String>) {
             Ok(mode) => cfg.net = mode,
             Err(e) => warn(
                 cfg,
-                format!(
-                    "wraith.net={}: {e}; using dhcp",
-                    value.unwrap_or_default()
-                ),
+                format!("wraith.net={}: {e}; using dhcp", value.unwrap_or_default()),
             ),
         },
         "netwait" => match value.as_deref().and_then(parse_seconds_ms) {
@@ -758,7 +755,11 @@ mod tests {
         assert_eq!(parse("wraith.net").net, NetMode::Dhcp { iface: None });
         assert_eq!(parse("wraith.net=off").net, NetMode::Off);
         let cfg = parse("wraith.net=static:10.1.2.3/16,gw=10.1.0.1,dns=10.1.0.2 wraith.netwait=5");
-        assert!(matches!(cfg.net, NetMode::Static(ref s) if s.prefix == 16), "{:?}", cfg.net);
+        assert!(
+            matches!(cfg.net, NetMode::Static(ref s) if s.prefix == 16),
+            "{:?}",
+            cfg.net
+        );
         assert_eq!(cfg.net_wait_ms, 5000);
         assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
         // A typo keeps the default (DHCP) and says what was wrong.

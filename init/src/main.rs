@@ -175,7 +175,10 @@ fn wait_for_network(net: &net::Shared, wait_ms: u64) {
     if net.ready() {
         return;
     }
-    info!("the job needs the network: waiting up to {} s for an address", wait_ms / 1000);
+    info!(
+        "the job needs the network: waiting up to {} s for an address",
+        wait_ms / 1000
+    );
     let t = Instant::now();
     if net.wait_ready(Duration::from_millis(wait_ms)) {
         info!("network ready after {:.1} s", t.elapsed().as_secs_f64());

@@ -42,7 +42,10 @@ impl Net {
         for tool in ["ip", "dnsmasq"] {
             assert!(
                 Command::new("sh")
-                    .args(["-c", &format!("command -v {tool} || test -x /usr/sbin/{tool}")])
+                    .args([
+                        "-c",
+                        &format!("command -v {tool} || test -x /usr/sbin/{tool}")
+                    ])
                     .stdout(Stdio::null())
                     .status()
                     .unwrap()
@@ -58,8 +61,31 @@ impl Net {
         };
         run(&["ip", "netns", "add", &net.server_ns]);
         run(&["ip", "netns", "add", &net.client_ns]);
-        run(&["ip", "link", "add", "vs", "netns", &net.server_ns, "type", "veth", "peer", "name", "vc", "netns", &net.client_ns]);
-        run(&["ip", "-n", &net.server_ns, "addr", "add", "10.77.0.1/24", "dev", "vs"]);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            "vs",
+            "netns",
+            &net.server_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vc",
+            "netns",
+            &net.client_ns,
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &net.server_ns,
+            "addr",
+            "add",
+            "10.77.0.1/24",
+            "dev",
+            "vs",
+        ]);
         run(&["ip", "-n", &net.server_ns, "link", "set", "vs", "up"]);
         net
     }
@@ -72,11 +98,31 @@ impl Net {
     fn dnsmasq(&self, range: &str, leases: &str, log: &str) -> Proc {
         let log_file = std::fs::File::create(self.path(log)).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.server_ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=vs", "--bind-interfaces", "--dhcp-authoritative", "--log-dhcp"])
+            .args([
+                "netns",
+                "exec",
+                &self.server_ns,
+                "dnsmasq",
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--port=0",
+                "--interface=vs",
+                "--bind-interfaces",
+                "--dhcp-authoritative",
+                "--log-dhcp",
+            ])
             .arg(format!("--dhcp-range={range},2m"))
-            .args(["--dhcp-option=option:T1,10", "--dhcp-option=option:T2,20", "--dhcp-option=option:dns-server,10.77.0.53", "--dhcp-option=option:domain-search,lab.example"])
+            .args([
+                "--dhcp-option=option:T1,10",
+                "--dhcp-option=option:T2,20",
+                "--dhcp-option=option:dns-server,10.77.0.53",
+                "--dhcp-option=option:domain-search,lab.example",
+            ])
             .arg(format!("--dhcp-leasefile={}", self.path(leases).display()))
-            .arg(format!("--pid-file={}", self.path(&format!("{log}.pid")).display()))
+            .arg(format!(
+                "--pid-file={}",
+                self.path(&format!("{log}.pid")).display()
+            ))
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .spawn()
@@ -87,7 +133,14 @@ impl Net {
     fn client(&self) -> Proc {
         let log = std::fs::File::create(self.path("client.log")).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.client_ns, env!("CARGO_BIN_EXE_wraith-init"), "--net", "dhcp,if=vc"])
+            .args([
+                "netns",
+                "exec",
+                &self.client_ns,
+                env!("CARGO_BIN_EXE_wraith-init"),
+                "--net",
+                "dhcp,if=vc",
+            ])
             .arg(self.path("state"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -181,14 +234,19 @@ struct Watch {
 
 impl Watch {
     fn start(ns: &str) -> Watch {
-        let (stop, armed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (stop, armed) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
         let gaps = Arc::new(Mutex::new(Vec::new()));
         let (s, a, g, ns) = (stop.clone(), armed.clone(), gaps.clone(), ns.to_string());
         let thread = std::thread::spawn(move || {
             let t0 = Instant::now();
             while !s.load(Ordering::SeqCst) {
                 if a.load(Ordering::SeqCst) && addresses(&ns).is_empty() {
-                    g.lock().unwrap().push(format!("{:.1} s", t0.elapsed().as_secs_f64()));
+                    g.lock()
+                        .unwrap()
+                        .push(format!("{:.1} s", t0.elapsed().as_secs_f64()));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -250,8 +308,13 @@ fn lease_is_renewed_rebound_after_a_server_outage_and_replaced_after_a_nak() {
     let watch = Watch::start(&net.client_ns);
     watch.arm(true);
     let t_bound = Instant::now();
-    net.wait(40, "two renewals", |n| n.state()["renewals"].as_u64() >= Some(2));
-    eprintln!("two renewals {:.1} s after binding", t_bound.elapsed().as_secs_f64());
+    net.wait(40, "two renewals", |n| {
+        n.state()["renewals"].as_u64() >= Some(2)
+    });
+    eprintln!(
+        "two renewals {:.1} s after binding",
+        t_bound.elapsed().as_secs_f64()
+    );
     let log = net.log("dnsmasq1.log");
     assert!(count(&log, "DHCPACK(vs)") >= 3, "{log}");
     assert_eq!(net.addresses(), vec![addr.clone()]);
@@ -262,25 +325,59 @@ fn lease_is_renewed_rebound_after_a_server_outage_and_replaced_after_a_nak() {
     drop(server);
     let renewals = net.state()["renewals"].as_u64().unwrap();
     net.wait(30, "renewing", |n| n.state()["state"] == "renewing");
-    run(&["ip", "-n", &net.server_ns, "addr", "del", "10.77.0.1/24", "dev", "vs"]);
-    run(&["ip", "-n", &net.server_ns, "addr", "add", "10.77.0.2/24", "dev", "vs"]);
+    run(&[
+        "ip",
+        "-n",
+        &net.server_ns,
+        "addr",
+        "del",
+        "10.77.0.1/24",
+        "dev",
+        "vs",
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &net.server_ns,
+        "addr",
+        "add",
+        "10.77.0.2/24",
+        "dev",
+        "vs",
+    ]);
     let server = net.dnsmasq("10.77.0.50,10.77.0.60", "leases", "dnsmasq2.log");
     let t_out = Instant::now();
     net.wait(60, "the rebind to be answered by 10.77.0.2", |n| {
         let s = n.state();
         s["state"] == "bound" && s["server"] == "10.77.0.2"
     });
-    eprintln!("rebound {:.1} s after the new server started", t_out.elapsed().as_secs_f64());
+    eprintln!(
+        "rebound {:.1} s after the new server started",
+        t_out.elapsed().as_secs_f64()
+    );
     assert!(net.state()["renewals"].as_u64() > Some(renewals));
     assert!(net.log("client.log").contains("rebinding"));
     let log2 = net.log("dnsmasq2.log");
-    assert!(log2.contains(&format!("DHCPREQUEST(vs) {}", addr.split('/').next().unwrap())), "{log2}");
-    assert!(!log2.contains("DHCPDISCOVER"), "rebinding must not start over: {log2}");
+    assert!(
+        log2.contains(&format!(
+            "DHCPREQUEST(vs) {}",
+            addr.split('/').next().unwrap()
+        )),
+        "{log2}"
+    );
+    assert!(
+        !log2.contains("DHCPDISCOVER"),
+        "rebinding must not start over: {log2}"
+    );
     assert_eq!(net.addresses(), vec![addr.clone()]);
     let routes = run(&["ip", "-n", &net.client_ns, "route", "show", "default"]);
     assert_eq!(routes.lines().count(), 1, "{routes}");
     assert!(routes.contains("via 10.77.0.2 dev vc"), "{routes}");
-    assert!(watch.gaps().is_empty(), "the address vanished at {:?}", watch.gaps());
+    assert!(
+        watch.gaps().is_empty(),
+        "the address vanished at {:?}",
+        watch.gaps()
+    );
 
     // 4. A server that no longer hands out this address NAKs the renewal: the client drops
     // it and discovers a new one.
@@ -296,7 +393,10 @@ fn lease_is_renewed_rebound_after_a_server_outage_and_replaced_after_a_nak() {
     assert!(log3.contains("DHCPDISCOVER(vs)"), "{log3}");
     let client_log = net.log("client.log");
     assert!(client_log.contains("NAK"), "{client_log}");
-    assert!(!net.addresses().contains(&addr), "the NAKed address is gone");
+    assert!(
+        !net.addresses().contains(&addr),
+        "the NAKed address is gone"
+    );
     let resolv = std::fs::read_to_string(net.path("state/resolv.conf")).unwrap();
     assert!(resolv.contains("nameserver 10.77.0.53\n"), "{resolv}");
     eprintln!("client log:\n{client_log}");

@@ -20,7 +20,15 @@ struct HttpServer {
 impl HttpServer {
     fn start(dir: &std::path::Path) -> HttpServer {
         let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory"])
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -96,7 +104,10 @@ fn dhcp_from_qemu_user_network_and_a_file_fetched_from_the_host() {
     vm.wait_for("\nEND-OF-CHECK", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}"));
     let out = vm.output().replace('\r', "");
-    assert!(out.contains(&format!("\n{token}\n")), "no file from the host:\n{out}");
+    assert!(
+        out.contains(&format!("\n{token}\n")),
+        "no file from the host:\n{out}"
+    );
     assert!(out.contains("\nnameserver 10.0.2.3\n"), "{out}");
     assert!(out.contains("\nsearch wraith.test lab.example\n"), "{out}");
     assert!(

@@ -164,13 +164,20 @@ impl Client {
             let phase = lease.phase(now);
             if phase != shown {
                 shown = phase;
-                info!("net: {}: lease of {} {}", self.iface.name, lease.address, phase.name());
+                info!(
+                    "net: {}: lease of {} {}",
+                    self.iface.name,
+                    lease.address,
+                    phase.name()
+                );
                 self.set_state(phase.name());
             }
             match phase {
                 Phase::Bound => {
                     // An infinite lease: nothing to do, ever; wake up hourly anyway.
-                    let until = lease.next_event(now).unwrap_or(now + Duration::from_secs(3600));
+                    let until = lease
+                        .next_event(now)
+                        .unwrap_or(now + Duration::from_secs(3600));
                     std::thread::sleep(until.saturating_duration_since(now));
                 }
                 Phase::Renewing | Phase::Rebinding => {
@@ -263,7 +270,12 @@ impl Client {
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))));
             let n = match self.sock.recv_from(&mut buf) {
                 Ok((n, _)) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return None
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -298,7 +310,11 @@ impl Client {
             self.remove(o);
         }
         if let Err(e) = self.nl.add_address(ifindex, lease.address, lease.prefix) {
-            warning!("net: {name}: adding {}/{}: {e}", lease.address, lease.prefix);
+            warning!(
+                "net: {name}: adding {}/{}: {e}",
+                lease.address,
+                lease.prefix
+            );
         }
         let old_gw = old.as_ref().filter(|_| same_addr).and_then(|o| o.gateway);
         if old_gw.is_some() && old_gw != lease.gateway {
@@ -335,16 +351,17 @@ impl Client {
             i.address = Some((lease.address, lease.prefix));
             i.gateway = lease.gateway;
             i.dns = lease.dns.clone();
-            i.search = lease
-                .domain
-                .iter()
-                .chain(lease.search.iter())
-                .fold(Vec::new(), |mut v, d| {
-                    if !v.contains(d) {
-                        v.push(d.clone());
-                    }
-                    v
-                });
+            i.search =
+                lease
+                    .domain
+                    .iter()
+                    .chain(lease.search.iter())
+                    .fold(Vec::new(), |mut v, d| {
+                        if !v.contains(d) {
+                            v.push(d.clone());
+                        }
+                        v
+                    });
             i.server = Some(lease.server);
             i.lease_secs = lease.length.map(|l| l.as_secs());
             i.lease_obtained = Some(uptime_at(lease.start));
@@ -371,7 +388,11 @@ impl Client {
                 lease.address,
                 lease.prefix,
                 lease.gateway.map_or("none".into(), |g| g.to_string()),
-                if dns.is_empty() { "none".into() } else { dns.join(",") },
+                if dns.is_empty() {
+                    "none".into()
+                } else {
+                    dns.join(",")
+                },
                 lease.server,
             );
         } else {
@@ -407,7 +428,10 @@ impl Client {
                 lease.prefix
             );
         }
-        info!("net: {}: removed {}/{}", self.iface.name, lease.address, lease.prefix);
+        info!(
+            "net: {}: removed {}/{}",
+            self.iface.name, lease.address, lease.prefix
+        );
     }
 
     fn unconfigure(&mut self) {

@@ -279,7 +279,11 @@ impl Reply {
                 .filter(|v| v.len() >= 4)
                 .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]))
         };
-        let text = |code| find(&opts, code).map(|v| printable(v)).filter(|s| !s.is_empty());
+        let text = |code| {
+            find(&opts, code)
+                .map(|v| printable(v))
+                .filter(|s| !s.is_empty())
+        };
 
         r.kind = find(&opts, opt::MESSAGE_TYPE)
             .and_then(|v| v.first().copied())
@@ -306,8 +310,7 @@ impl Reply {
 
     /// The prefix length of the subnet mask; a mask with holes counts its leading ones.
     pub fn prefix_len(&self) -> Option<u8> {
-        self.subnet_mask
-            .map(|m| u32::from(m).leading_ones() as u8)
+        self.subnet_mask.map(|m| u32::from(m).leading_ones() as u8)
     }
 }
 
@@ -445,7 +448,10 @@ mod tests {
         let mut opts = Vec::new();
         read_options(&m[240..], &mut opts);
         assert_eq!(find(&opts, 53), Some(&vec![1]));
-        assert_eq!(find(&opts, 61), Some(&vec![1, 0x52, 0x54, 0, 0x12, 0x34, 0x56]));
+        assert_eq!(
+            find(&opts, 61),
+            Some(&vec![1, 0x52, 0x54, 0, 0x12, 0x34, 0x56])
+        );
         assert_eq!(find(&opts, 12), Some(&b"wraith".to_vec()));
         assert!(find(&opts, 50).is_none() && find(&opts, 54).is_none());
         let prl = find(&opts, 55).unwrap();
@@ -493,7 +499,8 @@ mod tests {
     #[test]
     fn ack_options_are_all_read() {
         let search = [
-            3, b'l', b'a', b'b', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0, // lab.example
+            3, b'l', b'a', b'b', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e',
+            0, // lab.example
             2, b'q', b'a', 0xC0, 4, // qa + pointer to "example"
         ];
         let m = reply(
@@ -521,7 +528,10 @@ mod tests {
             r.routers,
             vec![Ipv4Addr::new(10, 0, 2, 2), Ipv4Addr::new(10, 0, 2, 1)]
         );
-        assert_eq!(r.dns, vec![Ipv4Addr::new(10, 0, 2, 3), Ipv4Addr::new(9, 9, 9, 9)]);
+        assert_eq!(
+            r.dns,
+            vec![Ipv4Addr::new(10, 0, 2, 3), Ipv4Addr::new(9, 9, 9, 9)]
+        );
         assert_eq!(r.domain.as_deref(), Some("corp.example"));
         assert_eq!(r.mtu, Some(1500));
         assert_eq!(r.lease_secs, Some(86400));
@@ -537,7 +547,10 @@ mod tests {
         m[108..115].copy_from_slice(&[51, 4, 0, 0, 0, 120, 255]);
         let r = Reply::parse(&m).unwrap();
         assert_eq!(r.kind, Some(MessageType::Offer));
-        assert_eq!(r.dns, vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(8, 8, 8, 8)]);
+        assert_eq!(
+            r.dns,
+            vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(8, 8, 8, 8)]
+        );
         assert_eq!(r.lease_secs, Some(120));
     }
 
@@ -559,7 +572,13 @@ mod tests {
         assert_eq!(r.message.as_deref(), Some("no such lease"));
         assert_eq!(r.lease_secs, None);
         // Every truncation of a full ACK parses or fails cleanly.
-        let full = reply(5, &[(1, &[255, 255, 0, 0]), (119, &[3, b'a', b'b', b'c', 0xC0, 0])]);
+        let full = reply(
+            5,
+            &[
+                (1, &[255, 255, 0, 0]),
+                (119, &[3, b'a', b'b', b'c', 0xC0, 0]),
+            ],
+        );
         for n in 0..full.len() {
             let _ = Reply::parse(&full[..n]);
         }

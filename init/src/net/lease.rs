@@ -86,7 +86,10 @@ impl Lease {
             }
         };
         // No mask: the classful default is a guess; /24 is what such servers nearly always mean.
-        let prefix = ack.prefix_len().filter(|p| (1..=32).contains(p)).unwrap_or(24);
+        let prefix = ack
+            .prefix_len()
+            .filter(|p| (1..=32).contains(p))
+            .unwrap_or(24);
         Ok(Lease {
             address: ack.yiaddr,
             prefix,

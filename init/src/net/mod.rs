@@ -143,7 +143,10 @@ pub fn start(mode: &NetMode, state_dir: Option<PathBuf>) -> Shared {
         .filter(|i| wanted.is_none_or(|w| w == i.name))
         .collect();
     if ifaces.is_empty() {
-        warning!("net: interface {} not found; no network", wanted.unwrap_or("?"));
+        warning!(
+            "net: interface {} not found; no network",
+            wanted.unwrap_or("?")
+        );
         return shared;
     }
     // Up first, all together: carrier detection (auto-negotiation) needs the link up and
@@ -305,9 +308,17 @@ fn set_up(name: &str) -> std::io::Result<()> {
 pub fn job_needs_network(job: &crate::cmdline::JobSource) -> bool {
     use crate::cmdline::JobSource;
     let mentions_url = |t: &str| {
-        ["http://", "https://", "smb://", "nfs://", "cifs://", "webdav://", "ftp://"]
-            .iter()
-            .any(|s| t.contains(s))
+        [
+            "http://",
+            "https://",
+            "smb://",
+            "nfs://",
+            "cifs://",
+            "webdav://",
+            "ftp://",
+        ]
+        .iter()
+        .any(|s| t.contains(s))
     };
     match job {
         JobSource::Inline(t) => mentions_url(t),
@@ -370,10 +381,16 @@ mod tests {
             "action=clone source=serial:A target=serial:B".into()
         )));
         let f = std::env::temp_dir().join(format!("wraith-job-{}.toml", std::process::id()));
-        std::fs::write(&f, "action = \"restore\"\nrepo = \"nfs://srv/export/img\"\n").unwrap();
+        std::fs::write(
+            &f,
+            "action = \"restore\"\nrepo = \"nfs://srv/export/img\"\n",
+        )
+        .unwrap();
         assert!(job_needs_network(&JobSource::File(f.display().to_string())));
         std::fs::write(&f, "action = \"restore\"\nrepo = \"/mnt/usb/img\"\n").unwrap();
-        assert!(!job_needs_network(&JobSource::File(f.display().to_string())));
+        assert!(!job_needs_network(&JobSource::File(
+            f.display().to_string()
+        )));
         let _ = std::fs::remove_file(&f);
     }
 }

@@ -265,7 +265,13 @@ mod tests {
 
     #[test]
     fn messages_are_aligned_and_ack_is_found() {
-        let m = encode(RTM_NEWADDR, NLM_F_REQUEST, 9, &[1, 2, 3], &[(1, &[1, 2, 3, 4, 5])]);
+        let m = encode(
+            RTM_NEWADDR,
+            NLM_F_REQUEST,
+            9,
+            &[1, 2, 3],
+            &[(1, &[1, 2, 3, 4, 5])],
+        );
         // header 16 + body padded to 20 + attr (4 + 5 → 12)
         assert_eq!(m.len(), 32);
         assert_eq!(u32::from_ne_bytes([m[0], m[1], m[2], m[3]]), 32);

@@ -239,7 +239,10 @@ mod tests {
         });
         let json = std::fs::read_to_string(dir.join("net.json")).unwrap();
         assert!(json.contains("\"ready\": false"), "{json}");
-        assert!(json.contains("\"state\": \"discovering\", \"address\": null"), "{json}");
+        assert!(
+            json.contains("\"state\": \"discovering\", \"address\": null"),
+            "{json}"
+        );
 
         s.update("eth0", |i| {
             i.state = "bound";
@@ -254,8 +257,14 @@ mod tests {
         assert!(s.wait_ready(Duration::ZERO));
         let json = std::fs::read_to_string(dir.join("net.json")).unwrap();
         assert!(json.contains("\"ready\": true"), "{json}");
-        assert!(json.contains("\"address\": \"10.0.2.15\", \"prefix\": 24"), "{json}");
-        assert!(json.contains(r#""search": ["lab.example", "x\"y"]"#), "{json}");
+        assert!(
+            json.contains("\"address\": \"10.0.2.15\", \"prefix\": 24"),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""search": ["lab.example", "x\"y"]"#),
+            "{json}"
+        );
         assert_eq!(
             std::fs::read_to_string(dir.join("resolv.conf")).unwrap(),
             "# written by wraith-init from DHCP or wraith.net=static\n\
