@@ -3,7 +3,9 @@
 //! Short timers (T1 10 s, T2 20 s) make renewals happen within the test. Watched from the
 //! kernel's side (`ip addr`), not only from what the client says about itself.
 //!
-//! Needs root (namespaces, veth), `ip` and dnsmasq (`./build.sh deps`); `#[ignore]`d so a
+//! A second test uses busybox udhcpd, whose leases can be 20 s, to let a lease expire.
+//!
+//! Needs root (namespaces, veth), `ip`, dnsmasq and busybox (`./build.sh deps`); `#[ignore]`d so a
 //! plain `cargo test` as a user stays green; `./build.sh test` runs it when root.
 #![allow(clippy::panic, clippy::unwrap_used)]
 
@@ -53,7 +55,13 @@ impl Net {
                 "{tool} missing: run ./build.sh deps"
             );
         }
-        let tag = format!("wdh{}", std::process::id());
+        // Unique per test: the tests of this file run in parallel threads of one process.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let tag = format!(
+            "wdh{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
         let net = Net {
             server_ns: format!("{tag}s"),
             client_ns: format!("{tag}c"),
@@ -123,6 +131,34 @@ impl Net {
                 "--pid-file={}",
                 self.path(&format!("{log}.pid")).display()
             ))
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        Proc(child)
+    }
+
+    /// busybox udhcpd with a 20 s lease (dnsmasq's minimum is 2 minutes), so a lease can
+    /// expire within the test.
+    fn udhcpd(&self, log: &str) -> Proc {
+        let conf = self.path("udhcpd.conf");
+        let leases = self.path("udhcpd.leases");
+        if !leases.exists() {
+            std::fs::write(&leases, "").unwrap();
+        }
+        std::fs::write(
+            &conf,
+            format!(
+                "start 10.77.0.50\nend 10.77.0.60\ninterface vs\nlease_file {}\nmin_lease 5\n\
+                 opt lease 20\nopt subnet 255.255.255.0\nopt router 10.77.0.1\nopt dns 10.77.0.53\n",
+                leases.display()
+            ),
+        )
+        .unwrap();
+        let log_file = std::fs::File::create(self.path(log)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.server_ns, "busybox", "udhcpd", "-f"])
+            .arg(&conf)
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .spawn()
@@ -400,4 +436,65 @@ fn lease_is_renewed_rebound_after_a_server_outage_and_replaced_after_a_nak() {
     let resolv = std::fs::read_to_string(net.path("state/resolv.conf")).unwrap();
     assert!(resolv.contains("nameserver 10.77.0.53\n"), "{resolv}");
     eprintln!("client log:\n{client_log}");
+}
+
+#[test]
+#[ignore = "needs root, ip netns and busybox: run by ./build.sh test as root"]
+fn an_expired_lease_keeps_its_address_until_a_server_answers_again() {
+    let net = Net::new();
+    let server = net.udhcpd("udhcpd1.log");
+    let _client = net.client();
+    net.wait(30, "a lease", |n| n.state()["state"] == "bound");
+    let s = net.state();
+    assert_eq!(s["lease_secs"], 20, "{s}");
+    let addr = format!("{}/{}", s["address"].as_str().unwrap(), s["prefix"]);
+    let watch = Watch::start(&net.client_ns);
+    watch.arm(true);
+
+    // No server: renewing, rebinding, then the 20 s lease runs out and discovery starts
+    // again, while the kernel keeps the address (transfers in flight survive).
+    drop(server);
+    let t = Instant::now();
+    net.wait(40, "the lease to expire", |n| {
+        n.log("client.log").contains("expired without an answer")
+    });
+    eprintln!(
+        "expired {:.1} s after the server stopped",
+        t.elapsed().as_secs_f64()
+    );
+    let log = net.log("client.log");
+    for phase in ["renewing", "rebinding", "expired"] {
+        assert!(
+            log.contains(&format!(
+                "lease of {} {phase}",
+                s["address"].as_str().unwrap()
+            )),
+            "{phase}: {log}"
+        );
+    }
+    net.wait(10, "discovering", |n| n.state()["state"] == "discovering");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        net.addresses(),
+        vec![addr.clone()],
+        "address kept after expiry"
+    );
+
+    // The server returns: DISCOVER asks for the address in use and gets it back.
+    let _server = net.udhcpd("udhcpd2.log");
+    net.wait(90, "a new lease", |n| n.state()["state"] == "bound");
+    assert_eq!(net.addresses(), vec![addr.clone()]);
+    let log2 = net.log("udhcpd2.log");
+    assert!(
+        log2.contains(&format!(
+            "sending ACK to {}",
+            addr.split('/').next().unwrap()
+        )),
+        "{log2}"
+    );
+    assert!(
+        watch.gaps().is_empty(),
+        "the address vanished at {:?}",
+        watch.gaps()
+    );
 }
