@@ -116,3 +116,38 @@ fn dhcp_from_qemu_user_network_and_a_file_fetched_from_the_host() {
     );
     assert!(out.contains("\"ready\": true"), "{out}");
 }
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn a_job_naming_a_url_starts_only_once_the_network_is_up() {
+    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
+    let initramfs =
+        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    // Whether `wraith` can read this repository is not the point here (nothing listens on
+    // port 9); that init holds the job until DHCP is done is.
+    let mut vm = VmBuilder::new(Boot::Kernel {
+        kernel,
+        initramfs,
+        append: "console=ttyS0,115200 panic=-1 wraith.wait=0 wraith.onfail=poweroff \
+                 wraith.run=\"action=list repo=http://10.0.2.2:9/images\""
+            .into(),
+    })
+    .memory(256)
+    .start()
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("WRAITH-JOB-EXIT", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = vm.output();
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not on the console:\n{out}"))
+    };
+    let lease = at("net: eth0: 10.0.2.15/24");
+    let job = at("starting /usr/bin/wraith");
+    assert!(lease < job, "the job started before the lease:\n{out}");
+    // Under TCG DHCP finishes about a second after WRAITH-READY, so init says it waits; on a
+    // fast machine the lease may already be there, and then there is nothing to wait for.
+    if let Some(waiting) = out.find("the job needs the network: waiting up to 60 s") {
+        assert!(waiting < at("network ready after"), "{out}");
+    }
+}
