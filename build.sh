@@ -18,6 +18,8 @@ declare -A TOOL_PKG=(
     [cc]=build-essential [make]=build-essential [curl]=curl
     [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso
     [cpio]=cpio [udevadm]=udev [flex]=flex [bison]=bison [bc]=bc [ccache]=ccache
+    # The DHCP server the init's DHCP client is tested against (binary only, no service).
+    [dnsmasq]=dnsmasq-base [ip]=iproute2 [python3]=python3
 )
 # Packages that ship files rather than commands.
 declare -A FILE_PKG=(
@@ -140,6 +142,12 @@ cmd_all() {
 cmd_test() {
     cmd_deps
     cargo test --workspace "$@"
+    # The DHCP client against dnsmasq in network namespaces: needs root.
+    if [ "$(id -u)" -eq 0 ]; then
+        cargo test -p wraith-init --test dhcp_netns -- --ignored --nocapture
+    else
+        echo "NOTE: skipping init/tests/dhcp_netns.rs (needs root for network namespaces)" >&2
+    fi
     # The end-to-end tests boot the real ISO and kernel: build them first (cached after once).
     cmd_all
     WRAITH_ISO="$PWD/$OUT/wraith.iso" WRAITH_KERNEL="$PWD/$OUT/pxe/vmlinuz" \

@@ -14,11 +14,17 @@
 
 use std::fmt::Write as _;
 
+use crate::net::config::{self as netcfg, NetMode};
+
 /// Seconds to wait for late disks when `wraith.wait` is not given: a USB stick appears about
 /// 1.2 s after init starts (usb-storage `delay_use` = 1 s), so 3 s leaves a margin.
 pub const DEFAULT_WAIT_MS: u64 = 3_000;
 /// Upper bound for `wraith.wait`: a larger value is almost certainly a typo (ms for s).
 pub const MAX_WAIT_MS: u64 = 600_000;
+/// How long a job that needs the network waits for an address when `wraith.netwait` is not
+/// given: DHCP answers in a second, but a switch port running spanning tree forwards only
+/// after 30 s.
+pub const DEFAULT_NET_WAIT_MS: u64 = 60_000;
 
 /// Where an unattended job comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +87,11 @@ pub struct Config {
     pub after: Option<After>,
     /// `wraith.onfail=`: after a failed job (default: rescue shell).
     pub onfail: Option<After>,
-    /// `wraith.net=`: kept verbatim; networking beyond `lo` is not implemented yet.
-    pub net: Option<String>,
+    /// `wraith.net=`: DHCP (default), off, or a static address (see net/config.rs).
+    pub net: NetMode,
+    /// `wraith.netwait=<seconds>` in milliseconds: how long a job that needs the network
+    /// waits for an address before it starts anyway.
+    pub net_wait_ms: u64,
     /// Every `console=` value in order; the last one is /dev/console.
     pub kernel_consoles: Vec<String>,
     /// Problems found while parsing; logged at boot, never fatal.
@@ -100,7 +109,8 @@ impl Default for Config {
             wait_ms: DEFAULT_WAIT_MS,
             after: None,
             onfail: None,
-            net: None,
+            net: NetMode::default(),
+            net_wait_ms: DEFAULT_NET_WAIT_MS,
             kernel_consoles: Vec::new(),
             warnings: Vec::new(),
         }
@@ -277,7 +287,25 @@ fn apply_wraith_param(cfg: &mut Config, key: &str, value: Option<String>) {
                 ),
             ),
         },
-        "net" => cfg.net = Some(value.unwrap_or_default()),
+        "net" => match netcfg::parse(value.as_deref().unwrap_or_default()) {
+            Ok(mode) => cfg.net = mode,
+            Err(e) => warn(
+                cfg,
+                format!("wraith.net={}: {e}; using dhcp", value.unwrap_or_default()),
+            ),
+        },
+        "netwait" => match value.as_deref().and_then(parse_seconds_ms) {
+            Some(ms) => cfg.net_wait_ms = ms,
+            None => warn(
+                cfg,
+                format!(
+                    "wraith.netwait={} is not a number of seconds (0 to {}); using {} s",
+                    value.unwrap_or_default(),
+                    MAX_WAIT_MS / 1000,
+                    cfg.net_wait_ms / 1000
+                ),
+            ),
+        },
         _ => warn(cfg, format!("unknown parameter wraith.{key}; ignored")),
     }
 }
@@ -469,8 +497,8 @@ pub fn to_json(cfg: &Config, ui_path: &str) -> String {
     let _ = writeln!(o, "  \"wait_ms\": {},", cfg.wait_ms);
     let _ = writeln!(o, "  \"after\": \"{}\",", cfg.after_success().name());
     let _ = writeln!(o, "  \"onfail\": \"{}\",", cfg.after_failure().name());
-    let net = cfg.net.as_deref().map_or("null".to_string(), js);
-    let _ = writeln!(o, "  \"net\": {net},");
+    let _ = writeln!(o, "  \"net\": {},", js(&cfg.net.to_string()));
+    let _ = writeln!(o, "  \"net_wait_ms\": {},", cfg.net_wait_ms);
     let _ = writeln!(
         o,
         "  \"kernel_consoles\": {},",
@@ -498,7 +526,7 @@ fn js_list(items: &[String]) -> String {
 }
 
 /// A JSON string literal.
-fn js(s: &str) -> String {
+pub(crate) fn js(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -616,7 +644,7 @@ mod tests {
         assert!(cfg.debug);
         assert!(cfg.quiet);
         assert!(!cfg.shell);
-        assert_eq!(cfg.net.as_deref(), Some("dhcp"));
+        assert_eq!(cfg.net, NetMode::Dhcp { iface: None });
         assert_eq!(cfg.kernel_consoles, vec!["tty0", "ttyS0,115200"]);
         assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     }
@@ -723,12 +751,23 @@ mod tests {
     }
 
     #[test]
-    fn bare_net_is_kept_as_empty_string() {
-        assert_eq!(parse("wraith.net").net.as_deref(), Some(""));
-        assert_eq!(
-            parse("wraith.net=eth0:dhcp").net.as_deref(),
-            Some("eth0:dhcp")
+    fn net_modes_and_bad_values() {
+        assert_eq!(parse("wraith.net").net, NetMode::Dhcp { iface: None });
+        assert_eq!(parse("wraith.net=off").net, NetMode::Off);
+        let cfg = parse("wraith.net=static:10.1.2.3/16,gw=10.1.0.1,dns=10.1.0.2 wraith.netwait=5");
+        assert!(
+            matches!(cfg.net, NetMode::Static(ref s) if s.prefix == 16),
+            "{:?}",
+            cfg.net
         );
+        assert_eq!(cfg.net_wait_ms, 5000);
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        // A typo keeps the default (DHCP) and says what was wrong.
+        let cfg = parse("wraith.net=eth0:dhcp wraith.netwait=forever");
+        assert_eq!(cfg.net, NetMode::Dhcp { iface: None });
+        assert_eq!(cfg.net_wait_ms, DEFAULT_NET_WAIT_MS);
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+        assert!(cfg.warnings[0].contains("eth0:dhcp"));
     }
 
     #[test]

@@ -48,6 +48,7 @@ fn not_pid1(args: Vec<String>) -> i32 {
                 2
             }
         },
+        Some("--net") => run_net_only(&args[1..]),
         Some("--version") => {
             println!("wraith-init {}", env!("CARGO_PKG_VERSION"));
             0
@@ -57,6 +58,7 @@ fn not_pid1(args: Vec<String>) -> i32 {
                 "wraith-init: PID 1 of the Wraith live system (see init/README.md).\n\
                  Not as PID 1 it only offers:\n  \
                  --dry-run-cmdline \"<cmdline>\"  print the parsed configuration as JSON\n  \
+                 --net <wraith.net value> <state dir>  run only the networking (root; for tests)\n  \
                  --version"
             );
             0
@@ -69,6 +71,26 @@ fn not_pid1(args: Vec<String>) -> i32 {
             );
             2
         }
+    }
+}
+
+/// `--net <wraith.net value> <state dir>`: the live system's networking, on this host (or,
+/// as the tests use it, in a network namespace), until killed. Logs go to stderr.
+fn run_net_only(args: &[String]) -> i32 {
+    let (Some(value), Some(dir)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: wraith-init --net <dhcp|off|static:...> <state dir>");
+        return 2;
+    };
+    let mode = match net::NetMode::parse(value) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("wraith.net={value}: {e}");
+            return 2;
+        }
+    };
+    let _net = net::start(&mode, Some(dir.into()));
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
     }
 }
 
@@ -124,7 +146,8 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
         found = disks::scan(std::path::Path::new("/sys/block"));
     }
     disks::log_disks(&found);
-    net::bring_up(cfg.net.as_deref());
+    // In the background: the UI starts while DHCP runs; a job that needs it waits below.
+    let net = net::start(&cfg.net, Some(net::STATE_DIR.into()));
 
     log::console_line(&format!(
         "WRAITH-READY uptime={:.2} disks={}",
@@ -135,11 +158,36 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
     let first = if cfg.shell {
         Step::Shell
     } else if let Some(job) = cfg.job.clone() {
+        if net::job_needs_network(&job) {
+            wait_for_network(&net, cfg.net_wait_ms);
+        }
         Step::Job(job)
     } else {
         Step::Ui
     };
     supervise::supervise(&cfg, first)
+}
+
+/// Before a job that names a URL: wait (bounded) until an interface has an address, so the
+/// job's first request does not fail with "network unreachable". On timeout the job starts
+/// anyway and reports its own, precise network error.
+fn wait_for_network(net: &net::Shared, wait_ms: u64) {
+    if net.ready() {
+        return;
+    }
+    info!(
+        "the job needs the network: waiting up to {} s for an address",
+        wait_ms / 1000
+    );
+    let t = Instant::now();
+    if net.wait_ready(Duration::from_millis(wait_ms)) {
+        info!("network ready after {:.1} s", t.elapsed().as_secs_f64());
+    } else {
+        warning!(
+            "no network address after {} s (wraith.netwait); starting the job anyway",
+            wait_ms / 1000
+        );
+    }
 }
 
 fn read_cmdline() -> cmdline::Config {

@@ -81,6 +81,7 @@ pub struct VmBuilder {
     disks: Vec<(PathBuf, Bus, String)>,
     /// QEMU blkdebug rule files for disks (by index in `disks`) that fail chosen sectors.
     faults: std::collections::HashMap<usize, PathBuf>,
+    nic: String,
     scratch: tempfile::TempDir,
 }
 
@@ -92,6 +93,7 @@ impl VmBuilder {
             boot,
             disks: Vec::new(),
             faults: std::collections::HashMap::new(),
+            nic: "user,model=virtio-net-pci".into(),
             scratch: tempfile::Builder::new()
                 .prefix("wraith-vm-")
                 .tempdir()
@@ -134,6 +136,13 @@ impl VmBuilder {
         self.disk(path, bus, serial)
     }
 
+    /// The `-nic` option (default `user,model=virtio-net-pci`: QEMU's user networking, the
+    /// guest gets 10.0.2.15 by DHCP and reaches the host's loopback at 10.0.2.2).
+    pub fn nic(mut self, spec: &str) -> Self {
+        self.nic = spec.to_string();
+        self
+    }
+
     fn args(&self) -> Result<Vec<String>> {
         let mut a: Vec<String> = vec![
             "-m".into(),
@@ -148,7 +157,7 @@ impl VmBuilder {
             "none".into(),
             "-no-reboot".into(),
             "-nic".into(),
-            "user,model=virtio-net-pci".into(),
+            self.nic.clone(),
             "-device".into(),
             "qemu-xhci,id=xhci".into(),
             "-device".into(),

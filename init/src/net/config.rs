@@ -1,0 +1,207 @@
+//! `wraith.net=` parsed into a [`NetMode`]. Pure, so every spelling is pinned by a test.
+//!
+//! ```text
+//! wraith.net=dhcp                 DHCP on every Ethernet NIC with a link (the default)
+//! wraith.net=dhcp,if=eth1         DHCP on eth1 only
+//! wraith.net=off                  only lo
+//! wraith.net=static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,dns=9.9.9.9,search=lab.example,if=eth0
+//! ```
+//! A static configuration without `if=` goes to the first NIC (by name) that has a link.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetMode {
+    Dhcp { iface: Option<String> },
+    Off,
+    Static(StaticConfig),
+}
+
+impl Default for NetMode {
+    fn default() -> Self {
+        NetMode::Dhcp { iface: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticConfig {
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub search: Vec<String>,
+    pub iface: Option<String>,
+}
+
+impl NetMode {
+    pub fn parse(value: &str) -> Result<NetMode, String> {
+        parse(value)
+    }
+}
+
+impl fmt::Display for NetMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetMode::Off => f.write_str("off"),
+            NetMode::Dhcp { iface: None } => f.write_str("dhcp"),
+            NetMode::Dhcp { iface: Some(i) } => write!(f, "dhcp,if={i}"),
+            NetMode::Static(s) => {
+                write!(f, "static:{}/{}", s.address, s.prefix)?;
+                if let Some(g) = s.gateway {
+                    write!(f, ",gw={g}")?;
+                }
+                for d in &s.dns {
+                    write!(f, ",dns={d}")?;
+                }
+                for d in &s.search {
+                    write!(f, ",search={d}")?;
+                }
+                if let Some(i) = &s.iface {
+                    write!(f, ",if={i}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Parses a `wraith.net=` value; the error names the offending part.
+pub fn parse(value: &str) -> Result<NetMode, String> {
+    let value = value.trim();
+    let (head, rest) = match value.split_once(',') {
+        Some((h, r)) => (h, Some(r)),
+        None => (value, None),
+    };
+    let fields: Vec<(&str, &str)> = match rest {
+        None => Vec::new(),
+        Some(r) => r
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| f.split_once('=').ok_or(format!("`{f}` is not key=value")))
+            .collect::<Result<_, _>>()?,
+    };
+    match head {
+        "" | "dhcp" => {
+            let mut iface = None;
+            for (k, v) in fields {
+                match k {
+                    "if" => iface = Some(ifname(v)?),
+                    _ => return Err(format!("`{k}=` is not an option of dhcp (only if=)")),
+                }
+            }
+            Ok(NetMode::Dhcp { iface })
+        }
+        "off" | "none" => match fields.first() {
+            None => Ok(NetMode::Off),
+            Some((k, _)) => Err(format!("`{k}=` makes no sense with off")),
+        },
+        _ => {
+            let Some(addr) = head.strip_prefix("static:") else {
+                return Err(format!(
+                    "`{head}` is not dhcp, off or static:ADDRESS/PREFIX"
+                ));
+            };
+            let (a, p) = addr
+                .split_once('/')
+                .ok_or(format!("static address `{addr}` needs a /PREFIX, e.g. /24"))?;
+            let address: Ipv4Addr = a
+                .parse()
+                .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
+            let prefix: u8 = p
+                .parse()
+                .ok()
+                .filter(|p| (1..=32).contains(p))
+                .ok_or(format!("prefix `/{p}` is not 1 to 32"))?;
+            let mut s = StaticConfig {
+                address,
+                prefix,
+                gateway: None,
+                dns: Vec::new(),
+                search: Vec::new(),
+                iface: None,
+            };
+            for (k, v) in fields {
+                let ip = || -> Result<Ipv4Addr, String> {
+                    v.parse()
+                        .map_err(|_| format!("{k}=`{v}` is not an IPv4 address"))
+                };
+                match k {
+                    "gw" | "gateway" => s.gateway = Some(ip()?),
+                    "dns" => s.dns.push(ip()?),
+                    "search" | "domain" => s.search.push(v.to_string()),
+                    "if" => s.iface = Some(ifname(v)?),
+                    _ => return Err(format!("`{k}=` is not gw, dns, search or if")),
+                }
+            }
+            Ok(NetMode::Static(s))
+        }
+    }
+}
+
+/// Interface names are at most 15 bytes (IFNAMSIZ - 1) and cannot contain '/' or spaces.
+fn ifname(v: &str) -> Result<String, String> {
+    if v.is_empty() || v.len() > 15 || v.contains(['/', ' ', ':']) {
+        return Err(format!("`{v}` is not an interface name"));
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dhcp_is_the_default_and_can_be_limited_to_one_interface() {
+        assert_eq!(parse("dhcp"), Ok(NetMode::Dhcp { iface: None }));
+        assert_eq!(parse(""), Ok(NetMode::Dhcp { iface: None }));
+        assert_eq!(
+            parse("dhcp,if=eth1"),
+            Ok(NetMode::Dhcp {
+                iface: Some("eth1".into())
+            })
+        );
+        assert_eq!(parse("off"), Ok(NetMode::Off));
+    }
+
+    #[test]
+    fn static_with_everything() {
+        let m = parse(
+            "static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,dns=9.9.9.9,search=lab.example,if=eth0",
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            NetMode::Static(StaticConfig {
+                address: Ipv4Addr::new(192, 168, 1, 50),
+                prefix: 24,
+                gateway: Some(Ipv4Addr::new(192, 168, 1, 1)),
+                dns: vec![Ipv4Addr::new(192, 168, 1, 1), Ipv4Addr::new(9, 9, 9, 9)],
+                search: vec!["lab.example".into()],
+                iface: Some("eth0".into()),
+            })
+        );
+        // Display gives back a value that parses to the same thing.
+        assert_eq!(parse(&m.to_string()), Ok(m));
+        assert!(matches!(parse("static:10.0.0.2/8"), Ok(NetMode::Static(_))));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (bad, says) in [
+            ("eth0:dhcp", "eth0:dhcp"),
+            ("static:10.0.0.5", "/PREFIX"),
+            ("static:10.0.0.500/24", "10.0.0.500"),
+            ("static:10.0.0.5/33", "/33"),
+            ("static:10.0.0.5/24,gw=router", "router"),
+            ("static:10.0.0.5/24,mask=255.0.0.0", "mask="),
+            ("static:10.0.0.5/24,gw", "`gw`"),
+            ("dhcp,gw=10.0.0.1", "gw="),
+            ("dhcp,if=averyveryverylongname", "averyvery"),
+            ("off,if=eth0", "if="),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}

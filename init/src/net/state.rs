@@ -1,0 +1,283 @@
+//! The network state every interface thread reports into, written out for the UIs.
+//!
+//! Files in the state directory (/run/wraith in the live system), each replaced atomically
+//! (written beside, then renamed) so a reader never sees half a file:
+//! - `net.json`: per interface name, MAC, link, method, state, address/prefix, gateway, DNS,
+//!   search domains, DHCP server, lease length and expiry (as seconds of uptime, the clock of
+//!   /proc/uptime, because the live system's wall clock may be wrong), and `ready`.
+//! - `resolv.conf`: name servers and search domains of all interfaces (/etc/resolv.conf links
+//!   here, so the read-only-or-not question of /etc never arises).
+//! - `net-ready`: exists while at least one interface has an address; one line per such
+//!   interface. The thing to wait for before touching a network repository.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::cmdline::js;
+use crate::log::{uptime_secs, warning};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IfaceState {
+    pub mac: String,
+    pub link: bool,
+    /// "dhcp", "static" or "off".
+    pub method: &'static str,
+    /// "no-link", "discovering", "requesting", "bound", "renewing", "rebinding",
+    /// "expired", "configured" (static), "failed".
+    pub state: &'static str,
+    pub address: Option<(Ipv4Addr, u8)>,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub search: Vec<String>,
+    pub server: Option<Ipv4Addr>,
+    pub lease_secs: Option<u64>,
+    /// Uptime seconds.
+    pub lease_obtained: Option<f64>,
+    pub lease_expires: Option<f64>,
+    /// ACKs to RENEW/REBIND requests so far.
+    pub renewals: u32,
+    pub error: Option<String>,
+}
+
+pub struct NetState {
+    dir: Option<PathBuf>,
+    ifaces: BTreeMap<String, IfaceState>,
+}
+
+/// Shared between the interface threads and whoever waits for the network.
+#[derive(Clone)]
+pub struct Shared(Arc<(Mutex<NetState>, Condvar)>);
+
+/// Seconds of uptime at `t` (an `Instant` in the past or future).
+pub fn uptime_at(t: Instant) -> f64 {
+    let now = Instant::now();
+    let up = uptime_secs();
+    if t >= now {
+        up + (t - now).as_secs_f64()
+    } else {
+        up - (now - t).as_secs_f64()
+    }
+}
+
+impl Shared {
+    /// `dir`: where the files go; None keeps the state in memory only.
+    pub fn new(dir: Option<PathBuf>) -> Shared {
+        if let Some(d) = &dir {
+            if let Err(e) = std::fs::create_dir_all(d) {
+                warning!("net: cannot create {}: {e}", d.display());
+            }
+        }
+        let s = Shared(Arc::new((
+            Mutex::new(NetState {
+                dir,
+                ifaces: BTreeMap::new(),
+            }),
+            Condvar::new(),
+        )));
+        s.update_all(|_| {});
+        s
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NetState> {
+        self.0 .0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Changes one interface's entry and rewrites the files.
+    pub fn update(&self, name: &str, f: impl FnOnce(&mut IfaceState)) {
+        self.update_all(|m| f(m.entry(name.to_string()).or_default()));
+    }
+
+    fn update_all(&self, f: impl FnOnce(&mut BTreeMap<String, IfaceState>)) {
+        let mut st = self.lock();
+        f(&mut st.ifaces);
+        if let Some(dir) = st.dir.clone() {
+            write_files(&dir, &st.ifaces);
+        }
+        self.0 .1.notify_all();
+    }
+
+    pub fn ready(&self) -> bool {
+        self.lock().ifaces.values().any(|i| i.address.is_some())
+    }
+
+    /// Waits until an interface has an address; false after `timeout`.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        loop {
+            if st.ifaces.values().any(|i| i.address.is_some()) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .0
+                 .1
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+fn write_files(dir: &Path, ifaces: &BTreeMap<String, IfaceState>) {
+    let ready: Vec<String> = ifaces
+        .iter()
+        .filter_map(|(n, i)| i.address.map(|(a, p)| format!("{n} {a}/{p}\n")))
+        .collect();
+    replace(dir, "net.json", &to_json(ifaces));
+    replace(dir, "resolv.conf", &resolv_conf(ifaces));
+    let marker = dir.join("net-ready");
+    if ready.is_empty() {
+        let _ = std::fs::remove_file(marker);
+    } else {
+        replace(dir, "net-ready", &ready.concat());
+    }
+}
+
+fn replace(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let res = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(name)));
+    if let Err(e) = res {
+        warning!("net: cannot write {}/{name}: {e}", dir.display());
+    }
+}
+
+fn opt_ip(v: Option<Ipv4Addr>) -> String {
+    v.map_or("null".into(), |a| format!("\"{a}\""))
+}
+
+fn opt_f(v: Option<f64>) -> String {
+    v.map_or("null".into(), |x| format!("{x:.1}"))
+}
+
+pub fn to_json(ifaces: &BTreeMap<String, IfaceState>) -> String {
+    let mut o = String::from("{\n");
+    let ready = ifaces.values().any(|i| i.address.is_some());
+    let _ = writeln!(o, "  \"ready\": {ready},");
+    let _ = writeln!(o, "  \"uptime\": {:.1},", uptime_secs());
+    o.push_str("  \"interfaces\": [");
+    for (n, (name, i)) in ifaces.iter().enumerate() {
+        if n > 0 {
+            o.push(',');
+        }
+        let list = |v: Vec<String>| v.join(", ");
+        let _ = write!(
+            o,
+            "\n    {{\"name\": {}, \"mac\": {}, \"link\": {}, \"method\": {}, \"state\": {}, \
+             \"address\": {}, \"prefix\": {}, \"gateway\": {}, \"dns\": [{}], \"search\": [{}], \
+             \"server\": {}, \"lease_secs\": {}, \"lease_obtained\": {}, \"lease_expires\": {}, \
+             \"renewals\": {}, \"error\": {}}}",
+            js(name),
+            js(&i.mac),
+            i.link,
+            js(i.method),
+            js(i.state),
+            opt_ip(i.address.map(|a| a.0)),
+            i.address.map_or("null".into(), |a| a.1.to_string()),
+            opt_ip(i.gateway),
+            list(i.dns.iter().map(|d| format!("\"{d}\"")).collect()),
+            list(i.search.iter().map(|s| js(s)).collect()),
+            opt_ip(i.server),
+            i.lease_secs.map_or("null".into(), |s| s.to_string()),
+            opt_f(i.lease_obtained),
+            opt_f(i.lease_expires),
+            i.renewals,
+            i.error.as_deref().map_or("null".into(), js),
+        );
+    }
+    o.push_str("\n  ]\n}\n");
+    o
+}
+
+/// Name servers in interface order without duplicates; glibc reads at most 3.
+pub fn resolv_conf(ifaces: &BTreeMap<String, IfaceState>) -> String {
+    let mut o = String::from("# written by wraith-init from DHCP or wraith.net=static\n");
+    let mut dns: Vec<Ipv4Addr> = Vec::new();
+    let mut search: Vec<&str> = Vec::new();
+    for i in ifaces.values().filter(|i| i.address.is_some()) {
+        for d in &i.dns {
+            if !dns.contains(d) {
+                dns.push(*d);
+            }
+        }
+        for s in &i.search {
+            if !search.contains(&s.as_str()) {
+                search.push(s);
+            }
+        }
+    }
+    for d in dns.iter().take(3) {
+        let _ = writeln!(o, "nameserver {d}");
+    }
+    if !search.is_empty() {
+        let _ = writeln!(o, "search {}", search.join(" "));
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_follow_the_state() {
+        let dir = std::env::temp_dir().join(format!("wraith-net-state-{}", std::process::id()));
+        let s = Shared::new(Some(dir.clone()));
+        assert!(!s.ready());
+        assert!(!dir.join("net-ready").exists());
+        s.update("eth0", |i| {
+            i.mac = "52:54:00:12:34:56".into();
+            i.method = "dhcp";
+            i.state = "discovering";
+        });
+        let json = std::fs::read_to_string(dir.join("net.json")).unwrap();
+        assert!(json.contains("\"ready\": false"), "{json}");
+        assert!(
+            json.contains("\"state\": \"discovering\", \"address\": null"),
+            "{json}"
+        );
+
+        s.update("eth0", |i| {
+            i.state = "bound";
+            i.address = Some((Ipv4Addr::new(10, 0, 2, 15), 24));
+            i.dns = vec![Ipv4Addr::new(10, 0, 2, 3)];
+            i.search = vec!["lab.example".into(), "x\"y".into()];
+        });
+        s.update("eth1", |i| {
+            i.address = Some((Ipv4Addr::new(192, 168, 1, 9), 16));
+            i.dns = vec![Ipv4Addr::new(10, 0, 2, 3), Ipv4Addr::new(1, 1, 1, 1)];
+        });
+        assert!(s.wait_ready(Duration::ZERO));
+        let json = std::fs::read_to_string(dir.join("net.json")).unwrap();
+        assert!(json.contains("\"ready\": true"), "{json}");
+        assert!(
+            json.contains("\"address\": \"10.0.2.15\", \"prefix\": 24"),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""search": ["lab.example", "x\"y"]"#),
+            "{json}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("resolv.conf")).unwrap(),
+            "# written by wraith-init from DHCP or wraith.net=static\n\
+             nameserver 10.0.2.3\nnameserver 1.1.1.1\nsearch lab.example x\"y\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("net-ready")).unwrap(),
+            "eth0 10.0.2.15/24\neth1 192.168.1.9/16\n"
+        );
+        s.update("eth0", |i| i.address = None);
+        s.update("eth1", |i| i.address = None);
+        assert!(!dir.join("net-ready").exists());
+        assert!(!s.wait_ready(Duration::from_millis(10)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
