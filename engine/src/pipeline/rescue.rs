@@ -141,10 +141,11 @@ pub fn by_region(regions: &[crate::plan::Region], bad: &ExtentList) -> Vec<Strin
             let hit = bad.clipped(r.start, r.end());
             (!hit.is_empty()).then(|| {
                 format!(
-                    "{}: {} bytes in {} ranges, first at disk offset {}",
+                    "{}: {} bytes in {} range{}, first at disk offset {}",
                     r.describe(),
                     hit.total(),
                     hit.len(),
+                    if hit.len() == 1 { "" } else { "s" },
                     hit.as_slice()[0].start
                 )
             })
