@@ -18,6 +18,8 @@ declare -A TOOL_PKG=(
     [cc]=build-essential [make]=build-essential [curl]=curl
     [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso
     [cpio]=cpio [udevadm]=udev [flex]=flex [bison]=bison [bc]=bc [ccache]=ccache
+    # Real servers for the network repository tests (started by the tests on loopback).
+    [nginx]=nginx [smbd]=samba [smbclient]=smbclient [ganesha.nfsd]=nfs-ganesha
 )
 # Packages that ship files rather than commands.
 declare -A FILE_PKG=(
@@ -25,6 +27,9 @@ declare -A FILE_PKG=(
     [/usr/lib/grub/x86_64-efi/modinfo.sh]=grub-efi-amd64-bin
     [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
     [/bin/busybox]=busybox-static
+    # nginx's WebDAV PROPFIND/OPTIONS module and ganesha's export of a plain directory.
+    [/usr/lib/nginx/modules/ngx_http_dav_ext_module.so]=libnginx-mod-http-dav-ext
+    [/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so]=nfs-ganesha-vfs
 )
 # Libraries have no command to probe; check the package itself.
 LIB_PKGS=(libudev-dev libelf-dev libssl-dev)

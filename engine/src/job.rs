@@ -72,7 +72,7 @@ impl Job {
             .split(|c: char| c.is_whitespace() || c == ';')
             .filter(|w| !w.is_empty())
         {
-            let word = percent_decode(word);
+            let word = crate::repo::location::percent_decode(word);
             let (k, v) = word
                 .as_str()
                 .split_once('=')
@@ -117,25 +117,6 @@ impl Job {
             }
         }
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Disks a rule may pick: internal, fixed, not the boot medium, not virtual.

@@ -5,14 +5,20 @@
 //! file made complete before it is visible). It must not decide what to copy from a disk (the
 //! plan does) nor talk to the user; every byte it reads back is checked against its hash.
 
+pub mod http;
 pub mod index;
 pub mod local;
+pub mod location;
 pub mod manifest;
+pub mod net;
+pub mod nfs;
 pub mod pack;
+pub mod smb;
 pub mod store;
 
 use crate::error::{Error, Result};
 use index::Location;
+pub use location::{Credentials, Password};
 use manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -143,6 +149,89 @@ impl Repository {
             store.put_new(CONFIG_FILE, &cfg)?;
         }
         Self::open(path)
+    }
+
+    /// Opens a repository in any location ([`location::Location`]: a directory, or an smb://,
+    /// nfs://, http(s):// URL). With `create`, a missing or empty location becomes a new
+    /// repository, and the location must be writable (checked now, before any work).
+    pub fn open_url(url: &str, creds: &Credentials, create: bool) -> Result<Repository> {
+        let loc = location::Location::parse(url)?;
+        let shown = loc.display();
+        let creds = creds.for_location(&loc);
+        let store: Box<dyn Store> = match &loc {
+            location::Location::Dir(p) => {
+                return if create {
+                    Self::open_or_create(p)
+                } else {
+                    Self::open(p)
+                }
+            }
+            location::Location::Http {
+                tls,
+                host,
+                port,
+                path,
+                ..
+            } => Box::new(http::HttpStore::new(*tls, host, *port, path, &shown, &creds)?),
+            location::Location::Smb {
+                host,
+                port,
+                share,
+                path,
+                domain,
+                ..
+            } => Box::new(smb::open(
+                &smb::Share {
+                    host,
+                    port: *port,
+                    share,
+                    domain: domain.as_deref(),
+                },
+                path,
+                &creds,
+                &shown,
+            )?),
+            location::Location::Nfs {
+                host,
+                port,
+                path,
+                mountport,
+            } => Box::new(nfs::open(
+                &nfs::Export {
+                    host,
+                    port: *port,
+                    path,
+                    mountport: *mountport,
+                },
+                &shown,
+            )?),
+        };
+        if create {
+            Self::create_in(store.as_ref())?;
+        }
+        Self::open_store(store)
+    }
+
+    /// Makes `store` a repository if it holds nothing yet; checks it can be written.
+    fn create_in(store: &dyn Store) -> Result<()> {
+        if !store.exists(CONFIG_FILE)? {
+            let entries = store.list("")?;
+            if !entries.is_empty() {
+                return Err(Error::Refused(format!(
+                    "{}: not a Wraith repository and not empty ({} entries, e.g. {:?}); choose                      an empty or new directory",
+                    store.location(),
+                    entries.len(),
+                    entries[0]
+                )));
+            }
+            store.check_writable()?;
+            let cfg = serde_json::to_vec_pretty(&RepoConfig::default())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            store.put_new(CONFIG_FILE, &cfg)?;
+        } else {
+            store.check_writable()?;
+        }
+        Ok(())
     }
 
     pub fn open_store(store: Box<dyn Store>) -> Result<Repository> {
