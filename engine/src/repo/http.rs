@@ -136,9 +136,19 @@ impl HttpStore {
     fn send(&self, rel: &str, build: impl Fn() -> RequestBuilder) -> Result<Response> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(250);
+        let mut internal_errors = 0;
         loop {
             let failure = match build().send() {
                 Ok(resp) if !transient_status(resp.status()) => return Ok(resp),
+                // A 500 is seldom transient (nginx says it for a full disk): tried a few
+                // times, then reported as the answer it is.
+                Ok(resp) if resp.status() == StatusCode::INTERNAL_SERVER_ERROR => {
+                    internal_errors += 1;
+                    if internal_errors >= 3 {
+                        return Ok(resp);
+                    }
+                    format!("the server answered {}", resp.status())
+                }
                 Ok(resp) => format!("the server answered {}", resp.status()),
                 Err(e) => describe_transport(&e, &self.shown),
             };
@@ -170,22 +180,27 @@ impl HttpStore {
                     password"
                 .to_string(),
             403 => format!(
-                "permission denied (HTTP 403) to {op}: the server does not allow this user \
+                "permission denied (HTTP 403) for {op}: the server does not allow this user \
                  there; check the server's access rules"
             ),
             404 => return Error::NotFound { what: at },
-            405 | 501 if op != "read" => format!(
-                "the server does not accept {op} here (HTTP {}): this location is read-only; to \
+            405 | 501 if op != "reading" => format!(
+                "the server refuses {op} here (HTTP {}): this location is read-only; to \
                  save, use a WebDAV location (nginx: `dav_methods PUT DELETE MKCOL COPY MOVE;`)",
                 status.as_u16()
             ),
             413 => "the server refused an upload as too large (HTTP 413): raise its body size \
                     limit (nginx: `client_max_body_size 0;`)"
                 .to_string(),
+            500 if op.starts_with("writing") || op.starts_with("creating") => format!(
+                "the server failed {op} (HTTP 500 Internal Server Error): its disk is probably \
+                 full, or it may not write there; free space on the server or check its error \
+                 log. Images saved before are intact"
+            ),
             507 => "the share is full (HTTP 507 Insufficient Storage): free space on the server \
                     or save elsewhere; images saved before are intact"
                 .to_string(),
-            _ => format!("HTTP {status} to {op}"),
+            _ => format!("HTTP {status} for {op}"),
         };
         Error::network(at, detail)
     }
@@ -212,10 +227,10 @@ impl HttpStore {
                 self.make_dir(parent)?;
                 let again = self.mkcol(&format!("{}/{rel}/", self.base), rel)?;
                 if !matches!(again.as_u16(), 200 | 201 | 204 | 405) {
-                    return Err(self.status_error(rel, "create directories (MKCOL)", again));
+                    return Err(self.status_error(rel, "creating directories (MKCOL)", again));
                 }
             }
-            _ => return Err(self.status_error(rel, "create directories (MKCOL)", status)),
+            _ => return Err(self.status_error(rel, "creating directories (MKCOL)", status)),
         }
         self.made_dirs
             .lock()
@@ -251,7 +266,7 @@ impl HttpStore {
         for end in ends.into_iter().filter(|&e| e > root) {
             let status = self.mkcol(&format!("{}/", &self.base[..end]), "")?;
             if !matches!(status.as_u16(), 200 | 201 | 204 | 405 | 403) {
-                return Err(self.status_error("", "create the repository (MKCOL)", status));
+                return Err(self.status_error("", "creating the repository (MKCOL)", status));
             }
         }
         self.made_dirs
@@ -288,7 +303,7 @@ impl HttpStore {
             404 => Ok(Some(Vec::new())),
             // No WebDAV here: the caller tries the HTML index.
             400 | 403 | 405 | 501 => Ok(None),
-            _ => Err(self.status_error(dir, "list (PROPFIND)", resp.status())),
+            _ => Err(self.status_error(dir, "listing (PROPFIND)", resp.status())),
         }
     }
 
@@ -317,7 +332,7 @@ impl HttpStore {
                      `autoindex on;`) or WebDAV"
                 ),
             )),
-            _ => Err(self.status_error(dir, "list", status)),
+            _ => Err(self.status_error(dir, "listing", status)),
         }
     }
 
@@ -370,7 +385,7 @@ impl Store for HttpStore {
     fn read(&self, path: &str) -> Result<Vec<u8>> {
         match self.get(path, None)? {
             (s, b) if s.is_success() => Ok(b),
-            (s, _) => Err(self.status_error(path, "read", s)),
+            (s, _) => Err(self.status_error(path, "reading", s)),
         }
     }
 
@@ -397,7 +412,7 @@ impl Store for HttpStore {
                     .ok_or_else(truncated)
             }
             416 => Err(truncated()),
-            _ => Err(self.status_error(path, "read", status)),
+            _ => Err(self.status_error(path, "reading", status)),
         }
     }
 
@@ -407,7 +422,7 @@ impl Store for HttpStore {
             self.request(Method::HEAD, &url, Duration::from_secs(30))
         })?;
         if !resp.status().is_success() {
-            return Err(self.status_error(path, "read", resp.status()));
+            return Err(self.status_error(path, "reading", resp.status()));
         }
         resp.headers()
             .get(reqwest::header::CONTENT_LENGTH)
@@ -426,7 +441,7 @@ impl Store for HttpStore {
         match resp.status().as_u16() {
             200..=299 => Ok(true),
             404 | 410 => Ok(false),
-            _ => Err(self.status_error(path, "read", resp.status())),
+            _ => Err(self.status_error(path, "reading", resp.status())),
         }
     }
 
@@ -468,7 +483,7 @@ impl Store for HttpStore {
         })?;
         if !put.status().is_success() {
             let _ = self.remove(&tmp);
-            return Err(self.status_error(path, "write files (PUT)", put.status()));
+            return Err(self.status_error(path, "writing files (PUT)", put.status()));
         }
         let dest = self.url(path);
         let moved = self.send(path, || {
@@ -490,7 +505,7 @@ impl Store for HttpStore {
                 let _ = self.remove(&tmp);
                 Err(self.status_error(
                     path,
-                    "move files into place (MOVE)",
+                    "moving files into place (MOVE)",
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 ))
             }
@@ -508,10 +523,13 @@ impl Store for HttpStore {
         })?;
         match resp.status().as_u16() {
             200..=299 => Ok(()),
-            _ => Err(self.status_error(path, "delete files (DELETE)", resp.status())),
+            _ => Err(self.status_error(path, "deleting files (DELETE)", resp.status())),
         }
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
     fn parallel_reads(&self) -> usize {
         PARALLEL_READS
     }
@@ -527,10 +545,45 @@ impl Store for HttpStore {
                 .body(b"wraith write check\n".to_vec())
         })?;
         if !put.status().is_success() {
-            return Err(self.status_error("", "write files (PUT)", put.status()));
+            return Err(self.status_error("", "writing files (PUT)", put.status()));
         }
         self.remove(&probe)
     }
+}
+
+/// Fetches one file by its http(s):// URL (a job file), with the repository's retries and
+/// messages. A name that does not resolve yet is retried too: at boot the network may still be
+/// coming up.
+pub fn fetch(url: &str) -> Result<Vec<u8>> {
+    let loc = super::location::Location::parse(url)?;
+    let super::location::Location::Http {
+        tls,
+        host,
+        port,
+        path,
+        ..
+    } = &loc
+    else {
+        return Err(Error::Invalid(format!("{url}: not an http(s):// URL")));
+    };
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    if file.is_empty() {
+        return Err(Error::Invalid(format!("{url}: name a file")));
+    }
+    let full = loc.display();
+    let shown = full.strip_suffix(&format!("/{file}")).unwrap_or(&full);
+    let start = Instant::now();
+    let store = loop {
+        match HttpStore::new(*tls, host, *port, dir, shown, &Credentials::none()) {
+            Ok(s) => break s,
+            Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                let _ = e;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    store.read(file)
 }
 
 fn method(name: &str) -> Method {

@@ -288,8 +288,10 @@ pub(crate) fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A password that never shows: Debug and Display print a placeholder.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// A password that never shows: Debug and Display print a placeholder. It can be read from a
+/// job file, but not written back.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Password(String);
 
 impl Password {

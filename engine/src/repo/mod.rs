@@ -280,16 +280,44 @@ impl Repository {
     }
 
     fn load_index(&mut self) -> Result<()> {
-        for name in self.store.list("index")? {
-            if !name.ends_with(".idx") {
-                continue;
-            }
-            let path = format!("index/{name}");
-            match self
-                .store
-                .read(&path)
-                .and_then(|b| index::decode(&name, &b))
-            {
+        let names: Vec<String> = self
+            .store
+            .list("index")?
+            .into_iter()
+            .filter(|n| n.ends_with(".idx"))
+            .collect();
+        // Several reads at once where each waits a network round trip.
+        let lanes = self.store.parallel_reads().clamp(1, names.len().max(1));
+        let store = self.store.as_ref();
+        let read = |lane: usize| -> Vec<Result<Vec<(ChunkId, Location)>>> {
+            names
+                .iter()
+                .skip(lane)
+                .step_by(lanes)
+                .map(|name| {
+                    store
+                        .read(&format!("index/{name}"))
+                        .and_then(|b| index::decode(name, &b))
+                })
+                .collect()
+        };
+        let results: Vec<Result<Vec<(ChunkId, Location)>>> = if lanes == 1 {
+            read(0)
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..lanes).map(|l| s.spawn(move || read(l))).collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![Err(Error::Invalid("index reader panicked".into()))]
+                        })
+                    })
+                    .collect()
+            })
+        };
+        for r in results {
+            match r {
                 Ok(entries) => self.index.extend(entries),
                 Err(e) => self.damaged_indexes.push(e),
             }
@@ -484,7 +512,15 @@ impl Writer<'_> {
             ));
         }
         self.packs_pending += 1;
-        if self.packs_pending >= PACKS_PER_INDEX {
+        // Over a network a save may lose its server at any moment, and then cannot write an
+        // index for the packs it stored: index each pack as soon as it is stored there, so a
+        // re-run reuses everything that reached the share.
+        let per_index = if self.repo.store.remote() {
+            1
+        } else {
+            PACKS_PER_INDEX
+        };
+        if self.packs_pending >= per_index {
             self.flush_index()?;
         }
         Ok(())
@@ -504,10 +540,12 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Makes every added chunk durable and indexed.
+    /// Makes every added chunk durable and indexed. The packs already stored are indexed
+    /// even when the last pack cannot be (a full drive), so a re-run reuses them.
     pub fn finish(&mut self) -> Result<()> {
-        self.flush_pack()?;
-        self.flush_index()
+        let packed = self.flush_pack();
+        let indexed = self.flush_index();
+        packed.and(indexed)
     }
 
     /// Finishes the chunks, then writes the manifest: the image becomes visible only now.

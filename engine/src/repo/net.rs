@@ -111,6 +111,9 @@ impl Store for MountedDir {
     fn remove(&self, path: &str) -> Result<()> {
         self.inner.remove(path)
     }
+    fn remote(&self) -> bool {
+        true
+    }
     fn parallel_reads(&self) -> usize {
         // The kernel client pipelines requests from several threads over one connection.
         4

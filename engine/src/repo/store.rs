@@ -28,6 +28,11 @@ pub trait Store: Send + Sync {
     fn check_writable(&self) -> Result<()> {
         Ok(())
     }
+    /// A network location: its server may vanish mid-save, so work is made durable in
+    /// smaller steps.
+    fn remote(&self) -> bool {
+        false
+    }
     /// How the location is reached, when that is worth telling ("SMB 3.1.1", "NFS 4.2").
     fn connection(&self) -> Option<String> {
         None
