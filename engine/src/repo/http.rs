@@ -156,8 +156,8 @@ impl HttpStore {
                 return Err(Error::network(
                     self.where_(rel),
                     format!(
-                        "{failure} (gave up after {:.0} s of retries; the share can be re-run \
-                         once it is reachable: what is stored is kept)",
+                        "{failure} (gave up after {:.0} s of retries; once the server is back, \
+                         run it again: what was stored is kept and reused)",
                         start.elapsed().as_secs_f64()
                     ),
                 ));
