@@ -394,6 +394,9 @@ mod tests {
         assert_eq!(j.password.as_ref().map(|p| p.expose()), Some("p w;x"));
         assert!(!format!("{j:?}").contains("p w;x"));
         let back = serde_json::to_string(&j).unwrap();
-        assert!(!back.contains("p w;x") && !back.contains("password"), "{back}");
+        assert!(
+            !back.contains("p w;x") && !back.contains("password"),
+            "{back}"
+        );
     }
 }

@@ -7,8 +7,8 @@
 use crate::Result;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn spawn(name: &'static str, argv: Vec<String>, dir: tempfile::TempDir, port: u16) -> Result<Daemon> {
+    fn spawn(
+        name: &'static str,
+        argv: Vec<String>,
+        dir: tempfile::TempDir,
+        port: u16,
+    ) -> Result<Daemon> {
         let mut d = Daemon {
             child: None,
             dir,
@@ -96,9 +101,7 @@ impl Daemon {
         if let Ok(rd) = std::fs::read_dir(self.dir.path()) {
             for e in rd.flatten() {
                 let p = e.path();
-                let is_log = p
-                    .extension()
-                    .is_some_and(|x| x == "out" || x == "log");
+                let is_log = p.extension().is_some_and(|x| x == "out" || x == "log");
                 if is_log {
                     let text = std::fs::read_to_string(&p).unwrap_or_default();
                     let lines: Vec<&str> = text.lines().collect();
@@ -275,7 +278,14 @@ impl Samba {
         std::fs::write(&conf_path, conf)?;
         // The password database entry for root, with the test password.
         let mut pdbedit = Command::new(program("pdbedit")?)
-            .args(["-s", &conf_path.display().to_string(), "-a", "-u", "root", "-t"])
+            .args([
+                "-s",
+                &conf_path.display().to_string(),
+                "-a",
+                "-u",
+                "root",
+                "-t",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -285,11 +295,7 @@ impl Samba {
         }
         let out = pdbedit.wait_with_output()?;
         if !out.status.success() {
-            return Err(format!(
-                "pdbedit failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
+            return Err(format!("pdbedit failed: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
         let argv = vec![
             smbd.display().to_string(),
@@ -320,7 +326,9 @@ impl Ganesha {
 
     pub fn start(export_dir: &Path) -> Result<Ganesha> {
         let ganesha = program("ganesha.nfsd")?;
-        let dir = tempfile::Builder::new().prefix("wraith-ganesha").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("wraith-ganesha")
+            .tempdir()?;
         let port = free_port()?;
         let d = dir.path().display().to_string();
         std::fs::create_dir_all(dir.path().join("recovery"))?;

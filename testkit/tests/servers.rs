@@ -19,9 +19,18 @@ fn nginx_serves_webdav_static_and_auth() {
     };
     assert_eq!(get(&n.url("static", "hello.txt"), &[]), "200");
     assert_eq!(get(&n.url("auth", "hello.txt"), &[]), "401");
-    assert_eq!(get(&n.url("auth", "hello.txt"), &["-u", "wraith:pw"]), "200");
-    assert_eq!(get(&n.url("dav", "new.txt"), &["-X", "PUT", "-d", "x"]), "201");
-    assert_eq!(get(&n.url("static", "new2.txt"), &["-X", "PUT", "-d", "x"]), "405");
+    assert_eq!(
+        get(&n.url("auth", "hello.txt"), &["-u", "wraith:pw"]),
+        "200"
+    );
+    assert_eq!(
+        get(&n.url("dav", "new.txt"), &["-X", "PUT", "-d", "x"]),
+        "201"
+    );
+    assert_eq!(
+        get(&n.url("static", "new2.txt"), &["-X", "PUT", "-d", "x"]),
+        "405"
+    );
     assert_eq!(get(&n.url("noindex", ""), &[]), "403");
     assert_eq!(std::fs::read(root.path().join("new.txt")).unwrap(), b"x");
 }
@@ -33,7 +42,15 @@ fn samba_serves_its_share_to_its_user_only() {
     let s = Samba::start(share.path(), "tech", "s3cret").unwrap();
     let ls = |cred: &str| {
         Command::new("smbclient")
-            .args(["-p", &s.port().to_string(), "//127.0.0.1/images", "-U", cred, "-c", "ls"])
+            .args([
+                "-p",
+                &s.port().to_string(),
+                "//127.0.0.1/images",
+                "-U",
+                cred,
+                "-c",
+                "ls",
+            ])
             .output()
             .unwrap()
     };

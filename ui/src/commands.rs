@@ -109,7 +109,9 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
         Command::Save { disk, repo } => {
             let (at, name, id) = parse_spec(repo);
             if id.is_some() {
-                bail!("{repo}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME");
+                bail!(
+                    "{repo}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME"
+                );
             }
             let (dev, plan) = open_plan(disk)?;
             let repo = open_repo(&ctx, &at, true)?;
@@ -692,15 +694,8 @@ fn cmd_restore(
         );
     }
     confirm(&target, yes || created, "restore")?;
-    let rep = pipeline::restore::restore(
-        repo,
-        &image,
-        &m,
-        &target,
-        ctx.threads,
-        ctx.r,
-        ctx.cancel,
-    )?;
+    let rep =
+        pipeline::restore::restore(repo, &image, &m, &target, ctx.threads, ctx.r, ctx.cancel)?;
     let result = json!({ "result": "ok", "image": image, "target": target.identity,
         "bytes": rep.bytes, "repository": repo_json(repo) });
     if !json {
@@ -801,7 +796,10 @@ mod tests {
     fn image_specs_split_on_the_last_colon() {
         assert_eq!(parse_spec("/mnt/r"), spec("/mnt/r", None, None));
         assert_eq!(parse_spec("/mnt/r:pc1"), spec("/mnt/r", Some("pc1"), None));
-        assert_eq!(parse_spec("r:pc1@2026"), spec("r", Some("pc1"), Some("2026")));
+        assert_eq!(
+            parse_spec("r:pc1@2026"),
+            spec("r", Some("pc1"), Some("2026"))
+        );
         assert_eq!(parse_spec("/a:b/repo"), spec("/a:b/repo", None, None));
     }
 
@@ -815,7 +813,10 @@ mod tests {
             parse_spec("http://host:8080/repo"),
             spec("http://host:8080/repo", None, None)
         );
-        assert_eq!(parse_spec("http://host:8080"), spec("http://host:8080", None, None));
+        assert_eq!(
+            parse_spec("http://host:8080"),
+            spec("http://host:8080", None, None)
+        );
         assert_eq!(
             parse_spec("smb://LAB;tech@nas/images:pc"),
             spec("smb://LAB;tech@nas/images", Some("pc"), None)

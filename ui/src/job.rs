@@ -94,7 +94,10 @@ fn report(job: Option<&Job>, result: &serde_json::Value, repo: Option<&Repositor
             "results/{}-{action}.json",
             wraith_engine::repo::timestamp_id_ms(ms)
         );
-        if let Err(e) = repo.store().put_new(&name, format!("{result}\n").as_bytes()) {
+        if let Err(e) = repo
+            .store()
+            .put_new(&name, format!("{result}\n").as_bytes())
+        {
             eprintln!(
                 "warning: could not store the job result in {}/results: {e}",
                 repo.location()
@@ -252,8 +255,7 @@ pub const USB_JOB_FILE: &str = "wraith-job.toml";
 fn read_job_file(f: &str) -> Result<String> {
     if f.starts_with("http://") || f.starts_with("https://") {
         let bytes = wraith_engine::repo::http::fetch(f)?;
-        return String::from_utf8(bytes)
-            .map_err(|_| anyhow!("job file {f}: not UTF-8 text"));
+        return String::from_utf8(bytes).map_err(|_| anyhow!("job file {f}: not UTF-8 text"));
     }
     let f = Path::new(f);
     if f.exists() {

@@ -102,7 +102,11 @@ fn saved_over_webdav_then_listed_verified_and_restored_from_a_static_server() {
     let saved = json(&["save", s(&disk.path), &format!("{dav}:pc1")]);
     assert_eq!(saved["result"], "ok", "{saved}");
     assert_eq!(saved["repository"]["location"], dav.as_str());
-    assert_eq!(manifests(root.path()), 1, "the image is on the server's disk");
+    assert_eq!(
+        manifests(root.path()),
+        1,
+        "the image is on the server's disk"
+    );
 
     // A plain web server with a directory index is enough to read.
     let list = json(&["list", &stat]);
@@ -115,12 +119,22 @@ fn saved_over_webdav_then_listed_verified_and_restored_from_a_static_server() {
 
     let target = kit::blank_disk(200 * MIB);
     ok(
-        &["restore", &format!("{stat}:pc1@{id}"), s(&target.path), "--yes"],
+        &[
+            "restore",
+            &format!("{stat}:pc1@{id}"),
+            s(&target.path),
+            "--yes",
+        ],
         &[],
     );
     assert_eq!(table_of(&target.path), table_of(&disk.path));
     assert_same_filesystems(&disk, &target.path);
-    let against = wraith(&["verify", &format!("{stat}:pc1"), "--against", s(&target.path)]);
+    let against = wraith(&[
+        "verify",
+        &format!("{stat}:pc1"),
+        "--against",
+        s(&target.path),
+    ]);
     assert_eq!(against.status.code(), Some(0), "{}", text(&against.stdout));
 
     // A second save of the changed disk stores only what changed.
@@ -132,7 +146,10 @@ fn saved_over_webdav_then_listed_verified_and_restored_from_a_static_server() {
         again["stats"]["chunks"].as_u64().expect("chunks"),
         again["stats"]["new_chunks"].as_u64().expect("new"),
     );
-    assert!(new * 4 < chunks, "incremental save stored {new} of {chunks} chunks");
+    assert!(
+        new * 4 < chunks,
+        "incremental save stored {new} of {chunks} chunks"
+    );
     let list = json(&["list", &stat]);
     assert_eq!(list["images"].as_array().map(Vec::len), Some(2), "{list}");
 
@@ -150,7 +167,9 @@ fn saved_over_webdav_then_listed_verified_and_restored_from_a_static_server() {
 fn a_password_logs_in_and_never_shows_in_output_results_or_the_repository() {
     let (root, nginx) = server();
     let disk = kit::raw_disk();
-    let repo = nginx.url("auth", "vault").replace("http://", "http://wraith@");
+    let repo = nginx
+        .url("auth", "vault")
+        .replace("http://", "http://wraith@");
 
     // Wrong password: a clear error naming the location, and nothing written.
     let bad = wraith_env(
@@ -160,9 +179,16 @@ fn a_password_logs_in_and_never_shows_in_output_results_or_the_repository() {
     let err = text(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(err.contains("wrong user name or password"), "{err}");
-    assert!(err.contains(&format!("127.0.0.1:{}/auth/vault", nginx.daemon.port)), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{}/auth/vault", nginx.daemon.port)),
+        "{err}"
+    );
     assert!(!err.contains("not-the-password"), "{err}");
-    assert!(walk(root.path()).is_empty(), "a refused login wrote {:?}", walk(root.path()));
+    assert!(
+        walk(root.path()).is_empty(),
+        "a refused login wrote {:?}",
+        walk(root.path())
+    );
 
     // No password at all (and no terminal to ask on): the server's demand is explained.
     let none = wraith(&["list", &nginx.url("auth", "vault")]);
@@ -208,13 +234,17 @@ fn a_password_logs_in_and_never_shows_in_output_results_or_the_repository() {
     // The job's result is kept beside the images, and nothing anywhere holds the password.
     let files = walk(root.path());
     assert!(
-        files.iter().any(|p| p.to_string_lossy().contains("/vault/results/")),
+        files
+            .iter()
+            .any(|p| p.to_string_lossy().contains("/vault/results/")),
         "{files:?}"
     );
     for f in files.iter().filter(|p| !p.ends_with("job.toml")) {
         let bytes = std::fs::read(f).expect("read");
         assert!(
-            !bytes.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()),
+            !bytes
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes()),
             "{} holds the password",
             f.display()
         );
@@ -234,11 +264,19 @@ fn a_read_only_location_refuses_a_save_before_any_work() {
     assert!(walk(root.path()).is_empty());
     // A misspelt host is named as such.
     let o = wraith(&["list", "http://no-such-host.invalid/repo"]);
-    assert!(text(&o.stderr).contains("not resolved"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not resolved"),
+        "{}",
+        text(&o.stderr)
+    );
     // A server that is not there.
     let port = wraith_testkit::servers::free_port().expect("port");
     let o = wraith(&["list", &format!("http://127.0.0.1:{port}/repo")]);
-    assert!(text(&o.stderr).contains("connection refused"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("connection refused"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// A disk of incompressible data: several packs, so a save is long enough to interrupt.
@@ -283,18 +321,35 @@ fn a_server_lost_mid_save_fails_naming_it_and_a_rerun_reuses_what_reached_it() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains(&repo), "the error names the location: {err}");
     assert!(err.contains("connection refused"), "{err}");
-    assert_eq!(manifests(root.path()), 0, "no image from an interrupted save");
+    assert_eq!(
+        manifests(root.path()),
+        0,
+        "no image from an interrupted save"
+    );
 
     nginx.daemon.start().expect("server back");
     let v = wraith(&["verify", &nginx.url("static", "repo")]);
-    assert_eq!(v.status.code(), Some(0), "consistent after the loss: {}", text(&v.stdout));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "consistent after the loss: {}",
+        text(&v.stdout)
+    );
     let saved = json(&["save", s(&disk), &spec]);
     let chunks = saved["stats"]["chunks"].as_u64().expect("chunks");
     let new = saved["stats"]["new_chunks"].as_u64().expect("new");
-    assert!(new + 60 <= chunks, "the re-run stored {new} of {chunks} chunks again");
+    assert!(
+        new + 60 <= chunks,
+        "the re-run stored {new} of {chunks} chunks again"
+    );
     let target = dir.path().join("restored.img");
     ok(
-        &["restore", &format!("{}:big", nginx.url("static", "repo")), s(&target), "--yes"],
+        &[
+            "restore",
+            &format!("{}:big", nginx.url("static", "repo")),
+            s(&target),
+            "--yes",
+        ],
         &[],
     );
     assert!(std::fs::read(&target).expect("read") == std::fs::read(&disk).expect("read"));
@@ -342,7 +397,12 @@ fn a_full_share_stops_the_save_with_a_clear_message_and_earlier_images_still_ver
     assert_eq!(list["images"].as_array().map(Vec::len), Some(1), "{list}");
     let target = kit::blank_disk(first.size);
     ok(
-        &["restore", &format!("{}:small", nginx.url("static", "full/repo")), s(&target.path), "--yes"],
+        &[
+            "restore",
+            &format!("{}:small", nginx.url("static", "full/repo")),
+            s(&target.path),
+            "--yes",
+        ],
         &[],
     );
     assert_eq!(
@@ -356,7 +416,10 @@ fn a_full_share_stops_the_save_with_a_clear_message_and_earlier_images_still_ver
 /// to the live system's tests in QEMU.
 fn share_round_trip(url: &str, env: &[(&str, &str)], no_client: &str, dir: &Path) -> bool {
     let disk = kit::raw_disk();
-    let o = wraith_env(&["--json", "save", s(&disk.path), &format!("{url}:raw")], env);
+    let o = wraith_env(
+        &["--json", "save", s(&disk.path), &format!("{url}:raw")],
+        env,
+    );
     let err = text(&o.stderr);
     if !o.status.success() && err.contains(no_client) {
         assert!(err.contains(url), "{err}");
@@ -368,8 +431,14 @@ fn share_round_trip(url: &str, env: &[(&str, &str)], no_client: &str, dir: &Path
     assert!(saved["repository"]["connection"].is_string(), "{saved}");
     assert_eq!(manifests(dir), 1);
     let target = kit::blank_disk(disk.size);
-    ok(&["restore", &format!("{url}:raw"), s(&target.path), "--yes"], env);
-    assert_eq!(std::fs::read(&target.path).expect("read"), kit::raw_disk_expected());
+    ok(
+        &["restore", &format!("{url}:raw"), s(&target.path), "--yes"],
+        env,
+    );
+    assert_eq!(
+        std::fs::read(&target.path).expect("read"),
+        kit::raw_disk_expected()
+    );
     true
 }
 
@@ -378,11 +447,19 @@ fn an_smb_share_is_mounted_by_wraith_with_the_users_password() {
     use wraith_testkit::servers::Samba;
     let share = tempfile::tempdir().expect("tempdir");
     let samba = Samba::start(share.path(), "tech", PASSWORD).expect("smbd starts");
-    let url = format!("smb://tech@127.0.0.1:{}/{}/repo", samba.port(), Samba::SHARE);
+    let url = format!(
+        "smb://tech@127.0.0.1:{}/{}/repo",
+        samba.port(),
+        Samba::SHARE
+    );
     let pw = [("WRAITH_PASSWORD", PASSWORD)];
     if share_round_trip(&url, &pw, "no SMB (CIFS) client", share.path()) {
         let bad = wraith_env(&["list", &url], &[("WRAITH_PASSWORD", "nope")]);
-        assert!(text(&bad.stderr).contains("wrong password"), "{}", text(&bad.stderr));
+        assert!(
+            text(&bad.stderr).contains("wrong password"),
+            "{}",
+            text(&bad.stderr)
+        );
     }
 }
 

@@ -118,9 +118,8 @@ pub fn restore(
     // Chunks held at once (fetched or decoded, waiting for their turn) are bounded by the
     // ordering queue: a few per worker.
     let (work_tx, work_rx) = bounded::<Job>(workers * QUEUE_PER_WORKER / 2);
-    let (order_tx, order_rx) = bounded::<(usize, usize, Option<Receiver<Result<Vec<u8>>>>)>(
-        workers * QUEUE_PER_WORKER,
-    );
+    let (order_tx, order_rx) =
+        bounded::<(usize, usize, Option<Receiver<Result<Vec<u8>>>>)>(workers * QUEUE_PER_WORKER);
 
     std::thread::scope(|s| -> Result<()> {
         s.spawn(move || {

@@ -279,7 +279,9 @@ impl HttpStore {
     fn mkcol(&self, url: &str, rel: &str) -> Result<StatusCode> {
         let m = method("MKCOL");
         Ok(self
-            .send(rel, || self.request(m.clone(), url, Duration::from_secs(30)))?
+            .send(rel, || {
+                self.request(m.clone(), url, Duration::from_secs(30))
+            })?
             .status())
     }
 
@@ -309,7 +311,9 @@ impl HttpStore {
 
     fn list_html(&self, dir: &str) -> Result<Vec<String>> {
         let url = self.url(&dir_path(dir));
-        let resp = self.send(dir, || self.request(Method::GET, &url, Duration::from_secs(60)))?;
+        let resp = self.send(dir, || {
+            self.request(Method::GET, &url, Duration::from_secs(60))
+        })?;
         let status = resp.status();
         let html = resp
             .headers()
@@ -340,7 +344,10 @@ impl HttpStore {
         resp.bytes().map(|b| b.to_vec()).map_err(|e| {
             Error::network(
                 self.where_(rel),
-                format!("the transfer broke off: {}", describe_transport(&e, &self.shown)),
+                format!(
+                    "the transfer broke off: {}",
+                    describe_transport(&e, &self.shown)
+                ),
             )
         })
     }
@@ -354,10 +361,9 @@ impl HttpStore {
             let resp = self.send(rel, || {
                 let rb = self.request(Method::GET, &url, timeout);
                 match range {
-                    Some((o, l)) => rb.header(
-                        "Range",
-                        format!("bytes={o}-{}", o + (l as u64).max(1) - 1),
-                    ),
+                    Some((o, l)) => {
+                        rb.header("Range", format!("bytes={o}-{}", o + (l as u64).max(1) - 1))
+                    }
                     None => rb,
                 }
             })?;
@@ -429,7 +435,10 @@ impl Store for HttpStore {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| {
-                Error::network(self.where_(path), "the server does not tell file sizes (no Content-Length)")
+                Error::network(
+                    self.where_(path),
+                    "the server does not tell file sizes (no Content-Length)",
+                )
             })
     }
 
@@ -753,7 +762,10 @@ mod tests {
         assert_eq!(names, vec!["a&b".to_string(), "pc1".to_string()]);
         let bare = "<multistatus xmlns=\"DAV:\"><response><href>/r/x.idx</href></response>\
                     <response><href>/r/</href></response></multistatus>";
-        assert_eq!(names_from_hrefs("http://h/r/", &dav_hrefs(bare)), vec!["x.idx"]);
+        assert_eq!(
+            names_from_hrefs("http://h/r/", &dav_hrefs(bare)),
+            vec!["x.idx"]
+        );
     }
 
     #[test]

@@ -40,9 +40,11 @@ pub enum Location {
 
 /// Whether `s` is written as a URL rather than a directory.
 pub fn is_url(s: &str) -> bool {
-    ["file://", "smb://", "cifs://", "nfs://", "http://", "https://"]
-        .iter()
-        .any(|p| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p))
+    [
+        "file://", "smb://", "cifs://", "nfs://", "http://", "https://",
+    ]
+    .iter()
+    .any(|p| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p))
 }
 
 impl Location {
@@ -60,7 +62,9 @@ impl Location {
             // file:///abs/path (the host part must be empty or localhost).
             let path = rest.strip_prefix("localhost").unwrap_or(rest);
             if !path.starts_with('/') {
-                return Err(bad("a file:// URL needs an absolute path (file:///mnt/images)"));
+                return Err(bad(
+                    "a file:// URL needs an absolute path (file:///mnt/images)",
+                ));
             }
             return Ok(Location::Dir(PathBuf::from(percent_decode(path))));
         }
@@ -128,9 +132,16 @@ impl Location {
                 for kv in query.into_iter().flat_map(|q| q.split('&')) {
                     match kv.split_once('=') {
                         Some(("mountport", v)) => {
-                            mountport = Some(v.parse().map_err(|_| bad("mountport must be a port number"))?)
+                            mountport = Some(
+                                v.parse()
+                                    .map_err(|_| bad("mountport must be a port number"))?,
+                            )
                         }
-                        _ => return Err(bad(&format!("unknown NFS option {kv:?} (known: mountport=N)"))),
+                        _ => {
+                            return Err(bad(&format!(
+                                "unknown NFS option {kv:?} (known: mountport=N)"
+                            )))
+                        }
                     }
                 }
                 Ok(Location::Nfs {
@@ -194,7 +205,9 @@ impl Location {
             } => format!(
                 "nfs://{}{path}{}",
                 host_port(host, port),
-                mountport.map(|m| format!("?mountport={m}")).unwrap_or_default()
+                mountport
+                    .map(|m| format!("?mountport={m}"))
+                    .unwrap_or_default()
             ),
             Location::Http {
                 tls,
@@ -392,7 +405,9 @@ mod tests {
             assert_eq!(Location::parse(s).unwrap().display(), s);
         }
         match Location::parse("https://u@h/a%20b/").unwrap() {
-            Location::Http { tls, path, user, .. } => {
+            Location::Http {
+                tls, path, user, ..
+            } => {
                 assert!(tls);
                 assert_eq!(path, "/a b");
                 assert_eq!(user.as_deref(), Some("u"));

@@ -172,7 +172,9 @@ impl Repository {
                 port,
                 path,
                 ..
-            } => Box::new(http::HttpStore::new(*tls, host, *port, path, &shown, &creds)?),
+            } => Box::new(http::HttpStore::new(
+                *tls, host, *port, path, &shown, &creds,
+            )?),
             location::Location::Smb {
                 host,
                 port,

@@ -38,7 +38,11 @@ pub fn resolve(host: &str, port: u16, shown: &str) -> Result<Vec<SocketAddr>> {
 /// The local address this machine would use to reach `server` (NFSv4.0 gives it to the server
 /// for callbacks). No packet is sent: connecting a UDP socket only picks a route.
 pub fn local_addr_towards(server: IpAddr) -> Option<IpAddr> {
-    let bind = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let bind = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let sock = std::net::UdpSocket::bind(bind).ok()?;
     sock.connect((server, 2049)).ok()?;
     sock.local_addr().ok().map(|a| a.ip())

@@ -29,7 +29,12 @@ pub fn source(ip: IpAddr, path: &str) -> String {
 
 /// The filesystem type and option string for one version. `client` is our own address,
 /// which NFSv4.0 hands to the server for callbacks.
-pub fn options(e: &Export, ip: IpAddr, client: Option<IpAddr>, version: &str) -> (&'static str, String) {
+pub fn options(
+    e: &Export,
+    ip: IpAddr,
+    client: Option<IpAddr>,
+    version: &str,
+) -> (&'static str, String) {
     // Soft with a bounded wait: a server that vanishes mid-save makes the save fail with a
     // message (and a re-run continue) instead of hanging the machine forever.
     let common = "soft,timeo=150,retrans=3,proto=tcp";
@@ -73,16 +78,20 @@ pub fn explain(errno: Errno, path: &str) -> Failure {
             "export {path:?} not found on the server: check the path (NFSv4 servers may show \
              exports under a pseudo-root)"
         )),
-        Errno::EHOSTUNREACH | Errno::ENETUNREACH | Errno::EHOSTDOWN => Fatal(
-            "host unreachable: check the network connection and the server's address".into(),
-        ),
+        Errno::EHOSTUNREACH | Errno::ENETUNREACH | Errno::EHOSTDOWN => {
+            Fatal("host unreachable: check the network connection and the server's address".into())
+        }
         Errno::ETIMEDOUT => Fatal("no answer from the NFS server (timed out)".into()),
-        Errno::ENODEV => Fatal(
-            "this system's kernel has no NFS client; use the Wraith live system".into(),
-        ),
+        Errno::ENODEV => {
+            Fatal("this system's kernel has no NFS client; use the Wraith live system".into())
+        }
         // Refused can mean "no NFSv4 here, try v3's ports", so it is retried too.
-        Errno::EPROTONOSUPPORT | Errno::EINVAL | Errno::EOPNOTSUPP | Errno::ECONNREFUSED
-        | Errno::EIO | Errno::EPROTO => Retry(format!("not accepted ({errno})")),
+        Errno::EPROTONOSUPPORT
+        | Errno::EINVAL
+        | Errno::EOPNOTSUPP
+        | Errno::ECONNREFUSED
+        | Errno::EIO
+        | Errno::EPROTO => Retry(format!("not accepted ({errno})")),
         other => Fatal(format!("mount failed: {other}")),
     }
 }

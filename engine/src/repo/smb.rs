@@ -76,9 +76,9 @@ pub fn explain(errno: Errno, user: Option<&str>, share: &str) -> Failure {
         Errno::ENOENT | Errno::ENXIO | Errno::ENOTDIR => Fatal(format!(
             "share {share:?} not found on the server: check its name (the first part of the path)"
         )),
-        Errno::EHOSTUNREACH | Errno::ENETUNREACH | Errno::EHOSTDOWN => Fatal(
-            "host unreachable: check the network connection and the server's address".into(),
-        ),
+        Errno::EHOSTUNREACH | Errno::ENETUNREACH | Errno::EHOSTDOWN => {
+            Fatal("host unreachable: check the network connection and the server's address".into())
+        }
         Errno::ECONNREFUSED => Fatal(
             "connection refused: no SMB server listens there (is it running? is the port right?)"
                 .into(),
@@ -87,19 +87,18 @@ pub fn explain(errno: Errno, user: Option<&str>, share: &str) -> Failure {
         Errno::ENODEV => Fatal(
             "this system's kernel has no SMB (CIFS) client; use the Wraith live system".into(),
         ),
-        Errno::EOPNOTSUPP | Errno::EPROTONOSUPPORT | Errno::EINVAL | Errno::EPROTO
-        | Errno::ECONNRESET | Errno::EIO => Retry(format!("dialect not accepted ({errno})")),
+        Errno::EOPNOTSUPP
+        | Errno::EPROTONOSUPPORT
+        | Errno::EINVAL
+        | Errno::EPROTO
+        | Errno::ECONNRESET
+        | Errno::EIO => Retry(format!("dialect not accepted ({errno})")),
         other => Fatal(format!("mount failed: {other}")),
     }
 }
 
 /// Mounts the share, trying each dialect, and returns the store for `sub` inside it.
-pub fn open(
-    s: &Share,
-    sub: &str,
-    creds: &Credentials,
-    shown: &str,
-) -> Result<MountedDir> {
+pub fn open(s: &Share, sub: &str, creds: &Credentials, shown: &str) -> Result<MountedDir> {
     let addrs = net::resolve(s.host, s.port.unwrap_or(445), shown)?;
     let ip = addrs[0].ip();
     let point = net::mount_point("smb")?;
