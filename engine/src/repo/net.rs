@@ -50,8 +50,16 @@ pub fn local_addr_towards(server: IpAddr) -> Option<IpAddr> {
 
 static MOUNT_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh private directory to mount a share on, under /run/wraith/mnt.
-pub fn mount_point(kind: &str) -> Result<PathBuf> {
+/// A fresh private directory to mount a share on, under /run/wraith/mnt. Mounting needs
+/// root; without it the kernel's EPERM would read like a wrong password, so say so first.
+pub fn mount_point(kind: &str, shown: &str) -> Result<PathBuf> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::network(
+            shown,
+            "mounting a share needs root: run wraith as root (the live system does), or mount \
+             the share yourself and give its directory",
+        ));
+    }
     let p = PathBuf::from("/run/wraith/mnt").join(format!(
         "{kind}-{}-{}",
         std::process::id(),

@@ -100,7 +100,7 @@ pub fn open(e: &Export, shown: &str) -> Result<MountedDir> {
     let addrs = net::resolve(e.host, e.port.unwrap_or(2049), shown)?;
     let ip = addrs[0].ip();
     let client = net::local_addr_towards(ip);
-    let point = net::mount_point("nfs")?;
+    let point = net::mount_point("nfs", shown)?;
     let src = source(ip, e.path);
     let mut tried = Vec::new();
     for version in VERSIONS {

@@ -101,7 +101,7 @@ pub fn explain(errno: Errno, user: Option<&str>, share: &str) -> Failure {
 pub fn open(s: &Share, sub: &str, creds: &Credentials, shown: &str) -> Result<MountedDir> {
     let addrs = net::resolve(s.host, s.port.unwrap_or(445), shown)?;
     let ip = addrs[0].ip();
-    let point = net::mount_point("smb")?;
+    let point = net::mount_point("smb", shown)?;
     let src = source(s.host, s.share);
     let mut tried = Vec::new();
     for dialect in DIALECTS {
