@@ -373,8 +373,8 @@ impl HttpStore {
             }
             match self.body(rel, resp) {
                 Ok(b) => return Ok((status, b)),
-                Err(e) if start.elapsed() < self.retry => {
-                    let _ = e;
+                // A body cut off half-way: fetch it again while the retry time lasts.
+                Err(_) if start.elapsed() < self.retry => {
                     std::thread::sleep(Duration::from_millis(500));
                 }
                 Err(e) => return Err(e),
@@ -585,8 +585,7 @@ pub fn fetch(url: &str) -> Result<Vec<u8>> {
     let store = loop {
         match HttpStore::new(*tls, host, *port, dir, shown, &Credentials::none()) {
             Ok(s) => break s,
-            Err(e) if start.elapsed() < Duration::from_secs(30) => {
-                let _ = e;
+            Err(_) if start.elapsed() < Duration::from_secs(30) => {
                 std::thread::sleep(Duration::from_secs(1));
             }
             Err(e) => return Err(e),
