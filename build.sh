@@ -20,6 +20,8 @@ declare -A TOOL_PKG=(
     [cpio]=cpio [udevadm]=udev [flex]=flex [bison]=bison [bc]=bc [ccache]=ccache
     # The DHCP server the init's DHCP client is tested against (binary only, no service).
     [dnsmasq]=dnsmasq-base [ip]=iproute2 [python3]=python3
+    # Real servers for the network repository tests (started by the tests on loopback).
+    [nginx]=nginx [smbd]=samba [smbclient]=smbclient [ganesha.nfsd]=nfs-ganesha
 )
 # Packages that ship files rather than commands.
 declare -A FILE_PKG=(
@@ -27,6 +29,9 @@ declare -A FILE_PKG=(
     [/usr/lib/grub/x86_64-efi/modinfo.sh]=grub-efi-amd64-bin
     [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
     [/bin/busybox]=busybox-static
+    # nginx's WebDAV PROPFIND/OPTIONS module and ganesha's export of a plain directory.
+    [/usr/lib/nginx/modules/ngx_http_dav_ext_module.so]=libnginx-mod-http-dav-ext
+    [/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so]=nfs-ganesha-vfs
 )
 # Libraries have no command to probe; check the package itself.
 LIB_PKGS=(libudev-dev libelf-dev libssl-dev)

@@ -22,6 +22,10 @@ pub enum Error {
     /// A safety interlock refused the operation; the message names the disks and sizes.
     #[error("refused: {0}")]
     Refused(String),
+    /// A network location failed: `location` is its URL (never with a password), `detail`
+    /// says what happened and what to try.
+    #[error("{location}: {detail}")]
+    Network { location: String, detail: String },
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error("cancelled")]
@@ -35,6 +39,12 @@ impl Error {
         Error::Io {
             path: path.into(),
             err: source,
+        }
+    }
+    pub fn network(location: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Network {
+            location: location.into(),
+            detail: detail.into(),
         }
     }
     pub fn corrupt(what: impl Into<String>, offset: u64, detail: impl Into<String>) -> Self {

@@ -40,10 +40,13 @@ pub struct Job {
     /// Disk to write (clone, restore).
     #[serde(default)]
     pub target: Option<String>,
-    /// Where images live: an absolute directory, or `label:LABEL[/dir]` / `uuid:UUID[/dir]`
-    /// for a filesystem Wraith mounts itself.
+    /// Where images live: an absolute directory, `label:LABEL[/dir]` / `uuid:UUID[/dir]`
+    /// for a filesystem Wraith mounts itself, or a URL (`smb://`, `nfs://`, `http(s)://`).
     #[serde(default)]
     pub repository: Option<String>,
+    /// The password for the repository URL's user. Never serialized, printed or stored.
+    #[serde(default, skip_serializing)]
+    pub password: Option<crate::repo::Password>,
     /// Image name (save, restore, verify), optionally `name@id` for restore and verify.
     #[serde(default)]
     pub image: Option<String>,
@@ -72,7 +75,7 @@ impl Job {
             .split(|c: char| c.is_whitespace() || c == ';')
             .filter(|w| !w.is_empty())
         {
-            let word = percent_decode(word);
+            let word = crate::repo::location::percent_decode(word);
             let (k, v) = word
                 .as_str()
                 .split_once('=')
@@ -81,6 +84,7 @@ impl Job {
                 "repo" => "repository",
                 other => other,
             };
+            // A password may hold any character: percent-encode what a command line cannot.
             let value = if key == "verify" {
                 v.to_string()
             } else {
@@ -117,25 +121,6 @@ impl Job {
             }
         }
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Disks a rule may pick: internal, fixed, not the boot medium, not virtual.
@@ -243,6 +228,8 @@ pub enum RepoLocation {
         uuid: String,
         dir: String,
     },
+    /// A network location (`smb://`, `nfs://`, `http(s)://`) or `file://` URL.
+    Url(String),
 }
 
 pub fn parse_repository(s: &str) -> Result<RepoLocation> {
@@ -263,8 +250,15 @@ pub fn parse_repository(s: &str) -> Result<RepoLocation> {
     if s.starts_with('/') {
         return Ok(RepoLocation::Dir(s.to_string()));
     }
+    if crate::repo::location::is_url(s) {
+        // Checked now, so a typo fails before any disk is touched.
+        crate::repo::location::Location::parse(s)?;
+        return Ok(RepoLocation::Url(s.to_string()));
+    }
     Err(Error::Invalid(format!(
-        "repository {s:?}: use an absolute directory, label:LABEL/dir or uuid:UUID/dir"
+        "repository {:?}: use an absolute directory, label:LABEL/dir, uuid:UUID/dir or a URL \
+         (smb://host/share/dir, nfs://host/export/dir, http://host/dir)",
+        crate::repo::location::redact(s)
     )))
 }
 
@@ -384,5 +378,25 @@ mod tests {
             RepoLocation::Dir("/mnt/x".into())
         );
         assert!(parse_repository("images").is_err());
+        assert_eq!(
+            parse_repository("http://10.0.2.2:8080/dav/repo").unwrap(),
+            RepoLocation::Url("http://10.0.2.2:8080/dav/repo".into())
+        );
+        assert!(parse_repository("smb://host").is_err());
+    }
+
+    #[test]
+    fn a_job_password_is_read_but_never_shown_or_written_back() {
+        let j = Job::from_inline(
+            "action=save source=/dev/sda repo=smb://tech@nas/images password=p%20w%3Bx",
+        )
+        .unwrap();
+        assert_eq!(j.password.as_ref().map(|p| p.expose()), Some("p w;x"));
+        assert!(!format!("{j:?}").contains("p w;x"));
+        let back = serde_json::to_string(&j).unwrap();
+        assert!(
+            !back.contains("p w;x") && !back.contains("password"),
+            "{back}"
+        );
     }
 }

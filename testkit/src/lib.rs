@@ -63,6 +63,7 @@
 //! ```
 
 mod prng;
+pub mod servers;
 mod tools;
 
 pub use prng::{text, Prng};

@@ -9,8 +9,12 @@ use std::path::PathBuf;
     version,
     about = "Clone, save and restore whole disks: used blocks only, into a deduplicating image repository",
     after_help = "DISK may be /dev/sdX, /dev/nvme0n1, /dev/disk/by-id/..., or a disk image file.\n\
-REPO is a directory (on a USB drive, a local disk, a mounted share); REPO:NAME names an image,\n\
-REPO:NAME@ID one particular save of it (an id or a unique prefix; default: the newest).\n\n\
+REPO is a directory (on a USB drive, a local disk, a mounted share) or a URL:\n\
+  smb://[DOMAIN;][USER@]HOST[:PORT]/SHARE/DIR   nfs://HOST[:PORT]/EXPORT/DIR\n\
+  http(s)://[USER@]HOST[:PORT]/DIR   (any web server to read; WebDAV to save)\n\
+REPO:NAME names an image, REPO:NAME@ID one particular save of it (an id or a unique prefix;\n\
+default: the newest). A password for USER comes from --password-file, WRAITH_PASSWORD, or a\n\
+hidden prompt on a terminal; it is never printed or stored.\n\n\
 Exit codes: 0 ok, 1 verification found a mismatch, 2 error, 3 completed but some source\n\
 sectors were unreadable (zeros in the copy; see the report and mapfile), 130 cancelled (Ctrl-C).\n\
 Progress goes to stderr; results to stdout. With --json, events are JSON lines on stderr and\n\
@@ -23,6 +27,9 @@ pub struct Cli {
     /// Worker threads for hashing and compression (default: every core).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Read the password for a repository URL's user from this file (first line).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// Without a command: in the live system, the interactive session; on a host, this help.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -53,7 +60,7 @@ pub enum Command {
         repo: String,
     },
     /// List the images in a repository.
-    List { repo: PathBuf },
+    List { repo: String },
     /// Write an image back onto a disk of the same size or larger.
     Restore {
         /// REPO:NAME or REPO:NAME@ID.
@@ -68,9 +75,10 @@ pub enum Command {
     /// `WRAITH-RESULT {json}` line. Exit codes for the live system's init: 100 power off,
     /// 101 reboot, 102 rescue shell, 0 back to the UI.
     Job {
-        /// A job file (TOML).
+        /// A job file (TOML): a path, `usb` (wraith-job.toml on a USB stick), or an
+        /// http(s):// URL to fetch it from.
         #[arg(long, conflicts_with = "inline", required_unless_present = "inline")]
-        file: Option<PathBuf>,
+        file: Option<String>,
         /// The job inline: `action=clone source=serial:ABC target=rule:other-internal after=poweroff`.
         #[arg(long)]
         inline: Option<String>,

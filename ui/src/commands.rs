@@ -14,34 +14,118 @@ use wraith_engine::human_bytes as hb;
 use wraith_engine::job::{Action, Job};
 use wraith_engine::pipeline::{self, verify::VerifyReport};
 use wraith_engine::plan::{self, Method, Plan};
-use wraith_engine::repo::{self, manifest::Manifest, ImageRef, Repository};
+use wraith_engine::repo::location::{self, Location};
+use wraith_engine::repo::{self, manifest::Manifest, Credentials, ImageRef, Password, Repository};
 use wraith_engine::{disks, safety};
 
+/// What every command needs besides its arguments.
+pub struct Ctx<'a> {
+    pub json: bool,
+    pub threads: usize,
+    pub r: &'a Renderer,
+    pub cancel: &'a Cancel,
+    pub auth: Auth,
+}
+
+/// Where the password for a repository URL comes from, first found wins: a job file's
+/// `password`, `--password-file`, `WRAITH_PASSWORD`, then a hidden prompt on a terminal.
+#[derive(Clone, Default)]
+pub struct Auth {
+    pub password: Option<Password>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl Auth {
+    fn credentials(&self, loc: &Location) -> Result<Credentials> {
+        if matches!(loc, Location::Dir(_)) {
+            return Ok(Credentials::none());
+        }
+        let password = if let Some(p) = &self.password {
+            Some(p.clone())
+        } else if let Some(f) = &self.password_file {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading the password file {}", f.display()))?;
+            Some(Password::new(text.lines().next().unwrap_or("")))
+        } else if let Some(p) = std::env::var_os("WRAITH_PASSWORD") {
+            Some(Password::new(p.to_string_lossy()))
+        } else if let (Some(user), true) = (loc.user(), std::io::stdin().is_terminal()) {
+            let p = rpassword::prompt_password(format!("Password for {user} at {loc}: "))
+                .context("reading the password")?;
+            Some(Password::new(p))
+        } else {
+            None
+        };
+        Ok(Credentials::new(None, password))
+    }
+}
+
+/// Opens (or with `create`, creates) the repository at a directory or URL, logging in as the
+/// URL says. The password is never part of what is shown.
+pub fn open_repo(ctx: &Ctx, at: &str, create: bool) -> Result<Repository> {
+    let loc = Location::parse(at)?;
+    let creds = ctx.auth.credentials(&loc)?;
+    let repo = Repository::open_url(at, &creds, create)?;
+    if let Some(c) = repo.store().connection() {
+        if !ctx.json {
+            eprintln!("{}: connected with {c}", repo.location());
+        }
+    }
+    Ok(repo)
+}
+
+/// The repository's location and connection for a JSON result.
+fn repo_json(repo: &Repository) -> serde_json::Value {
+    json!({ "location": repo.location(), "connection": repo.store().connection() })
+}
+
 pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
-    let threads = cli.threads.unwrap_or_else(pipeline::worker_count);
     let r = Renderer::new(cli.json);
+    let ctx = Ctx {
+        json: cli.json,
+        threads: cli.threads.unwrap_or_else(pipeline::worker_count),
+        r: &r,
+        cancel,
+        auth: Auth {
+            password: None,
+            password_file: cli.password_file.clone(),
+        },
+    };
     let json = cli.json;
     let Some(command) = &cli.command else {
         return interactive();
     };
     let outcome = match command {
         Command::Disks => return cmd_disks(json),
-        Command::Info { what } => return cmd_info(json, what),
-        Command::List { repo } => return cmd_list(json, repo),
+        Command::Info { what } => return cmd_info(&ctx, what),
+        Command::List { repo } => return cmd_list(&ctx, repo),
         Command::Job { file, inline } => {
-            return crate::job::run(file.as_deref(), inline.as_deref(), threads, &r, cancel)
+            return crate::job::run(file.as_deref(), inline.as_deref(), &ctx)
         }
         Command::Clone {
             source,
             target,
             yes,
         } => cmd_clone(json, source, target, *yes, &r, cancel)?,
-        Command::Save { disk, repo } => cmd_save(json, disk, repo, threads, &r, cancel)?,
+        Command::Save { disk, repo } => {
+            let (at, name, id) = parse_spec(repo);
+            if id.is_some() {
+                bail!(
+                    "{repo}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME"
+                );
+            }
+            let (dev, plan) = open_plan(disk)?;
+            let repo = open_repo(&ctx, &at, true)?;
+            cmd_save(&ctx, dev, plan, &repo, name)?
+        }
         Command::Restore { image, target, yes } => {
-            cmd_restore(json, image, target, *yes, threads, &r, cancel)?
+            let (at, name, id) = parse_spec(image);
+            let repo = open_repo(&ctx, &at, false)?;
+            cmd_restore(&ctx, &repo, &at, name, id, target, *yes)?
         }
         Command::Verify { what, against } => {
-            cmd_verify(json, what, against.as_deref(), threads, &r, cancel)?
+            let (at, name, id) = parse_spec(what);
+            let repo = open_repo(&ctx, &at, false)?;
+            cmd_verify(&ctx, &repo, name, id, against.as_deref())?
         }
     };
     if json {
@@ -61,25 +145,23 @@ fn interactive() -> Result<u8> {
 }
 
 /// The job runner's way into the same commands the CLI runs (always confirmed: a job file is
-/// the confirmation).
+/// the confirmation). `at` is the repository's location as written, for safety messages.
 pub fn run_action(
+    ctx: &Ctx,
     job: &Job,
     source: Option<&Path>,
     target: Option<&Path>,
-    repo: Option<&Path>,
-    threads: usize,
-    r: &Renderer,
-    cancel: &Cancel,
+    repo: Option<(&Repository, &str)>,
 ) -> Result<Outcome> {
     let need = |p: Option<&Path>, what: &str| {
         p.map(Path::to_path_buf)
             .ok_or_else(|| anyhow!("job has no {what}"))
     };
-    let image_spec = |repo: &Path| -> String {
-        match &job.image {
-            Some(i) => format!("{}:{i}", repo.display()),
-            None => repo.display().to_string(),
-        }
+    let repo = repo.ok_or_else(|| anyhow!("job has no repository"));
+    let (name, id) = match job.image.as_deref().map(|i| i.split_once('@')) {
+        Some(Some((n, i))) => (Some(n.to_string()), Some(i.to_string())),
+        Some(None) => (job.image.clone(), None),
+        None => (None, None),
     };
     match job.action {
         Action::Clone => cmd_clone(
@@ -87,56 +169,43 @@ pub fn run_action(
             &need(source, "source")?,
             &need(target, "target")?,
             true,
-            r,
-            cancel,
+            ctx.r,
+            ctx.cancel,
         ),
         Action::Save => {
-            let repo = need(repo, "repository")?;
-            cmd_save(
-                false,
-                &need(source, "source")?,
-                &image_spec(&repo),
-                threads,
-                r,
-                cancel,
-            )
+            let (dev, plan) = open_plan(&need(source, "source")?)?;
+            cmd_save(ctx, dev, plan, repo?.0, name)
         }
         Action::Restore => {
-            let repo = need(repo, "repository")?;
-            cmd_restore(
-                false,
-                &image_spec(&repo),
-                &need(target, "target")?,
-                true,
-                threads,
-                r,
-                cancel,
-            )
+            let (repo, at) = repo?;
+            cmd_restore(ctx, repo, at, name, id, &need(target, "target")?, true)
         }
-        Action::Verify => {
-            let repo = need(repo, "repository")?;
-            cmd_verify(false, &image_spec(&repo), source, threads, r, cancel)
-        }
+        Action::Verify => cmd_verify(ctx, repo?.0, name, id, source),
     }
 }
 
 /// `REPO`, `REPO:NAME` or `REPO:NAME@ID`. The last ':' splits, unless what follows it looks
-/// like a path (so `/mnt/a:b/repo` still works as a plain directory).
-pub fn parse_spec(s: &str) -> (PathBuf, Option<String>, Option<String>) {
+/// like a path (so `/mnt/a:b/repo` still works as a plain directory) or it is a URL's own
+/// (`http://host:8080`, `smb://host`).
+pub fn parse_spec(s: &str) -> (String, Option<String>, Option<String>) {
     if let Some((repo, rest)) = s.rsplit_once(':') {
-        if !rest.contains('/') && !repo.is_empty() && !Path::new(s).is_dir() {
+        let url_head = location::is_url(s)
+            && repo
+                .split_once("://")
+                .is_none_or(|(_, after)| !after.contains('/'));
+        if !rest.contains('/')
+            && !repo.is_empty()
+            && !url_head
+            && (location::is_url(s) || !Path::new(s).is_dir())
+        {
             let (name, id) = match rest.split_once('@') {
                 Some((n, i)) => (n.to_string(), Some(i.to_string())),
                 None => (rest.to_string(), None),
             };
-            return (
-                PathBuf::from(repo),
-                Some(name).filter(|n| !n.is_empty()),
-                id,
-            );
+            return (repo.to_string(), Some(name).filter(|n| !n.is_empty()), id);
         }
     }
-    (PathBuf::from(s), None, None)
+    (s.to_string(), None, None)
 }
 
 fn open_plan(path: &Path) -> Result<(Device, Plan)> {
@@ -348,9 +417,10 @@ fn plan_json(plan: &Plan) -> serde_json::Value {
     })
 }
 
-fn cmd_info(json: bool, what: &str) -> Result<u8> {
+fn cmd_info(ctx: &Ctx, what: &str) -> Result<u8> {
+    let json = ctx.json;
     let path = Path::new(what);
-    if path.exists() && !path.is_dir() {
+    if !location::is_url(what) && path.exists() && !path.is_dir() {
         let (_, plan) = open_plan(path)?;
         if json {
             print_json(&json!({ "result": "ok", "plan": plan_json(&plan) }));
@@ -362,11 +432,14 @@ fn cmd_info(json: bool, what: &str) -> Result<u8> {
         }
         return Ok(EXIT_OK);
     }
-    let (repo_path, name, id) = parse_spec(what);
+    let (at, name, id) = parse_spec(what);
     let name = name.ok_or_else(|| {
-        anyhow!("{what}: not a disk or image file; for a repository name an image: REPO:NAME")
+        anyhow!(
+            "{}: not a disk or image file; for a repository name an image: REPO:NAME",
+            location::redact(what)
+        )
     })?;
-    let repo = Repository::open(&repo_path)?;
+    let repo = open_repo(ctx, &at, false)?;
     let image = repo.resolve(&name, id.as_deref())?;
     let m = repo.load_manifest(&image)?;
     if json {
@@ -452,19 +525,14 @@ fn cmd_clone(
     Ok((code, result))
 }
 
+/// Saves an opened disk into an opened repository (created by the caller if need be).
 fn cmd_save(
-    json: bool,
-    disk: &Path,
-    spec: &str,
-    threads: usize,
-    r: &Renderer,
-    cancel: &Cancel,
+    ctx: &Ctx,
+    dev: Device,
+    plan: Plan,
+    repo: &Repository,
+    name: Option<String>,
 ) -> Result<Outcome> {
-    let (repo_path, name, id) = parse_spec(spec);
-    if id.is_some() {
-        bail!("{spec}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME");
-    }
-    let (dev, plan) = open_plan(disk)?;
     let name = name.unwrap_or_else(|| {
         repo::default_image_name(
             dev.identity.model.as_deref(),
@@ -473,17 +541,20 @@ fn cmd_save(
         )
     });
     repo::check_image_name(&name)?;
-    let repo = Repository::open_or_create(&repo_path)?;
-    if !json {
+    if !ctx.json {
         print_plan(&plan);
     }
     for w in plan.warnings() {
-        r.warn(&w);
+        ctx.r.warn(&w);
     }
-    let opts = pipeline::save::SaveOptions { name, threads };
-    let rep = pipeline::save::save(&dev, &plan, &repo, &opts, r, cancel)?;
-    let mut result =
-        json!({ "result": "ok", "image": rep.image, "stats": rep.stats, "source": dev.identity });
+    let opts = pipeline::save::SaveOptions {
+        name,
+        threads: ctx.threads,
+    };
+    let rep = pipeline::save::save(&dev, &plan, repo, &opts, ctx.r, ctx.cancel)?;
+    let json = ctx.json;
+    let mut result = json!({ "result": "ok", "image": rep.image, "stats": rep.stats,
+        "source": dev.identity, "repository": repo_json(repo) });
     if !json {
         println!(
             "saved {} as {}: {} of disk data, {} new in the repository ({} of {} chunks new)",
@@ -530,11 +601,36 @@ fn clone_mapfile(plan: &Plan, bad: &wraith_engine::extent::ExtentList) -> Result
     Ok(Some(path.display().to_string()))
 }
 
-fn cmd_list(json: bool, repo_path: &Path) -> Result<u8> {
-    let repo = Repository::open(repo_path)?;
+fn cmd_list(ctx: &Ctx, at: &str) -> Result<u8> {
+    let json = ctx.json;
+    let repo = open_repo(ctx, at, false)?;
+    let images = repo.images()?;
+    // Manifests are read a few at a time: over a network each read waits a round trip.
+    let loaded: Vec<wraith_engine::Result<Manifest>> = std::thread::scope(|s| {
+        let lanes = repo.store().parallel_reads().max(1);
+        let handles: Vec<_> = (0..lanes)
+            .map(|lane| {
+                let (repo, images) = (&repo, &images);
+                s.spawn(move || {
+                    images
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % lanes == lane)
+                        .map(|(i, im)| (i, repo.load_manifest(im)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<_> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, m)| m).collect()
+    });
     let mut rows = Vec::new();
-    for image in repo.images()? {
-        match repo.load_manifest(&image) {
+    for (image, m) in images.into_iter().zip(loaded) {
+        match m {
             Ok(m) => rows.push((image, Some(m), None)),
             Err(e) => rows.push((image, None, Some(e.to_string()))),
         }
@@ -575,30 +671,41 @@ fn cmd_list(json: bool, repo_path: &Path) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn open_image(spec: &str) -> Result<(Repository, ImageRef, Manifest, PathBuf)> {
-    let (repo_path, name, id) = parse_spec(spec);
-    let name = name.ok_or_else(|| anyhow!("{spec}: name an image as REPO:NAME or REPO:NAME@ID"))?;
-    let repo = Repository::open(&repo_path)?;
+fn find_image(
+    repo: &Repository,
+    name: Option<String>,
+    id: Option<String>,
+) -> Result<(ImageRef, Manifest)> {
+    let name = name.ok_or_else(|| {
+        anyhow!(
+            "{}: name an image as REPO:NAME or REPO:NAME@ID",
+            repo.location()
+        )
+    })?;
     let image = repo.resolve(&name, id.as_deref())?;
     let m = repo.load_manifest(&image)?;
-    Ok((repo, image, m, repo_path))
+    Ok((image, m))
 }
 
 fn cmd_restore(
-    json: bool,
-    spec: &str,
+    ctx: &Ctx,
+    repo: &Repository,
+    at: &str,
+    name: Option<String>,
+    id: Option<String>,
     dst: &Path,
     yes: bool,
-    threads: usize,
-    r: &Renderer,
-    cancel: &Cancel,
 ) -> Result<Outcome> {
-    let (repo, image, m, repo_path) = open_image(spec)?;
+    let json = ctx.json;
+    let (image, m) = find_image(repo, name, id)?;
     let (target, created) = open_target(dst, m.source.size)?;
     let checks = (|| -> wraith_engine::Result<()> {
         safety::check_not_mounted(&target)?;
         wraith_engine::live::check_not_boot_medium(&target)?;
-        safety::check_not_holding(&target, &repo_path, "the repository")?;
+        // A repository in a directory may be on the target itself; a share cannot be.
+        if let Ok(Location::Dir(dir)) = Location::parse(at) {
+            safety::check_not_holding(&target, &dir, "the repository")?;
+        }
         safety::check_sector_size(m.table.sector_size, &target)?;
         let needed = if m.table.kind == wraith_engine::table::TableKind::None {
             m.source.size
@@ -611,7 +718,7 @@ fn cmd_restore(
             &format!("image {image} (from {})", m.source.describe()),
         )?;
         // Everything checkable without reading all data, before the first write.
-        pipeline::restore::precheck(&repo, &image, &m)
+        pipeline::restore::precheck(repo, &image, &m)
     })();
     if let Err(e) = checks {
         if created {
@@ -627,9 +734,10 @@ fn cmd_restore(
         );
     }
     confirm(&target, yes || created, "restore")?;
-    let rep = pipeline::restore::restore(&repo, &image, &m, &target, threads, r, cancel)?;
-    let result =
-        json!({ "result": "ok", "image": image, "target": target.identity, "bytes": rep.bytes });
+    let rep =
+        pipeline::restore::restore(repo, &image, &m, &target, ctx.threads, ctx.r, ctx.cancel)?;
+    let result = json!({ "result": "ok", "image": image, "target": target.identity,
+        "bytes": rep.bytes, "repository": repo_json(repo) });
     if !json {
         println!(
             "restored {image} onto {}: {} written",
@@ -679,15 +787,15 @@ fn print_verify(json: bool, what: &str, rep: &VerifyReport) -> Outcome {
 }
 
 fn cmd_verify(
-    json: bool,
-    spec: &str,
+    ctx: &Ctx,
+    repo: &Repository,
+    name: Option<String>,
+    id: Option<String>,
     against: Option<&Path>,
-    threads: usize,
-    r: &Renderer,
-    cancel: &Cancel,
 ) -> Result<Outcome> {
+    let json = ctx.json;
     if let Some(disk) = against {
-        let (repo, image, m, _) = open_image(spec)?;
+        let (image, m) = find_image(repo, name, id)?;
         let dev = Device::open_read(disk)?;
         if dev.size() < m.table.min_disk_size {
             bail!(
@@ -697,42 +805,65 @@ fn cmd_verify(
                 hb(m.table.min_disk_size)
             );
         }
-        let rep = pipeline::verify::verify_against(&dev, &repo, &image, &m, r, cancel)?;
+        let rep = pipeline::verify::verify_against(&dev, repo, &image, &m, ctx.r, ctx.cancel)?;
         return Ok(print_verify(
             json,
             &format!("{} against {image}", disk.display()),
             &rep,
         ));
     }
-    let (repo_path, name, id) = parse_spec(spec);
-    let repo = Repository::open(&repo_path)?;
-    let images = match name {
-        Some(n) => vec![repo.resolve(&n, id.as_deref())?],
+    let images = match &name {
+        Some(n) => vec![repo.resolve(n, id.as_deref())?],
         None => repo.images()?,
     };
-    let rep = pipeline::verify::verify_repo(&repo, &images, threads, r, cancel)?;
-    Ok(print_verify(json, spec, &rep))
+    let rep = pipeline::verify::verify_repo(repo, &images, ctx.threads, ctx.r, ctx.cancel)?;
+    let what = match &name {
+        Some(n) => format!("{}:{n}", repo.location()),
+        None => repo.location(),
+    };
+    Ok(print_verify(json, &what, &rep))
 }
 
 #[cfg(test)]
 mod tests {
     use super::parse_spec;
-    use std::path::PathBuf;
+
+    fn spec(r: &str, n: Option<&str>, i: Option<&str>) -> (String, Option<String>, Option<String>) {
+        (r.into(), n.map(Into::into), i.map(Into::into))
+    }
 
     #[test]
     fn image_specs_split_on_the_last_colon() {
-        assert_eq!(parse_spec("/mnt/r"), (PathBuf::from("/mnt/r"), None, None));
-        assert_eq!(
-            parse_spec("/mnt/r:pc1"),
-            (PathBuf::from("/mnt/r"), Some("pc1".into()), None)
-        );
+        assert_eq!(parse_spec("/mnt/r"), spec("/mnt/r", None, None));
+        assert_eq!(parse_spec("/mnt/r:pc1"), spec("/mnt/r", Some("pc1"), None));
         assert_eq!(
             parse_spec("r:pc1@2026"),
-            (PathBuf::from("r"), Some("pc1".into()), Some("2026".into()))
+            spec("r", Some("pc1"), Some("2026"))
+        );
+        assert_eq!(parse_spec("/a:b/repo"), spec("/a:b/repo", None, None));
+    }
+
+    #[test]
+    fn image_specs_keep_urls_whole() {
+        assert_eq!(
+            parse_spec("http://host:8080/repo:pc@2026"),
+            spec("http://host:8080/repo", Some("pc"), Some("2026"))
         );
         assert_eq!(
-            parse_spec("/a:b/repo"),
-            (PathBuf::from("/a:b/repo"), None, None)
+            parse_spec("http://host:8080/repo"),
+            spec("http://host:8080/repo", None, None)
+        );
+        assert_eq!(
+            parse_spec("http://host:8080"),
+            spec("http://host:8080", None, None)
+        );
+        assert_eq!(
+            parse_spec("smb://LAB;tech@nas/images:pc"),
+            spec("smb://LAB;tech@nas/images", Some("pc"), None)
+        );
+        assert_eq!(
+            parse_spec("nfs://[fd00::1]:2049/export"),
+            spec("nfs://[fd00::1]:2049/export", None, None)
         );
     }
 }

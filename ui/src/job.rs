@@ -2,13 +2,12 @@
 //! command the CLI would, print one `WRAITH-RESULT {json}` line for machines (on the console in
 //! the live system), store the result beside the images, and tell init what to do next.
 
-use crate::commands::{run_action, Outcome};
-use crate::render::Renderer;
+use crate::commands::{open_repo, run_action, Ctx, Outcome};
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use wraith_engine::events::Cancel;
 use wraith_engine::job::{self, After, Job, RepoLocation};
+use wraith_engine::repo::Repository;
 use wraith_engine::{disks, live, mount};
 
 /// Exit codes understood by wraith-init.
@@ -16,13 +15,7 @@ pub const EXIT_POWEROFF: u8 = 100;
 pub const EXIT_REBOOT: u8 = 101;
 pub const EXIT_SHELL: u8 = 102;
 
-pub fn run(
-    file: Option<&Path>,
-    inline: Option<&str>,
-    threads: usize,
-    r: &Renderer,
-    cancel: &Cancel,
-) -> Result<u8> {
+pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
     let started = std::time::Instant::now();
     let parsed = match (file, inline) {
         (Some(f), _) => read_job_file(f).and_then(|t| Job::from_toml(&t).map_err(Into::into)),
@@ -41,9 +34,17 @@ pub fn run(
         }
     };
     let mut mounted = None;
-    let outcome = execute(&job, threads, r, cancel, &mut mounted);
-    let (code, mut result, repo_dir) = match outcome {
-        Ok(((code, result), repo)) => (code, result, repo),
+    let mut repo = None;
+    let ctx = Ctx {
+        auth: crate::commands::Auth {
+            password: job.password.clone().or(ctx.auth.password.clone()),
+            password_file: ctx.auth.password_file.clone(),
+        },
+        ..*ctx
+    };
+    let outcome = execute(&job, &ctx, &mut mounted, &mut repo);
+    let (code, mut result) = match outcome {
+        Ok((code, result)) => (code, result),
         Err(e) => {
             let cancelled = matches!(
                 e.downcast_ref::<wraith_engine::Error>(),
@@ -52,13 +53,19 @@ pub fn run(
             (
                 2,
                 json!({ "result": if cancelled { "cancelled" } else { "error" }, "error": format!("{e:#}") }),
-                None,
             )
         }
     };
     result["action"] = json!(job.action);
     result["seconds"] = json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
-    report(Some(&job), &result, repo_dir.as_deref());
+    // Kept beside the images only when the job got as far as doing its work.
+    let keep = if code == 0 || code == crate::EXIT_MISMATCH {
+        repo.as_ref()
+    } else {
+        None
+    };
+    report(Some(&job), &result, keep);
+    drop(repo);
     drop(mounted);
     Ok(match (code, job.after) {
         (0, After::Poweroff) => EXIT_POWEROFF,
@@ -70,29 +77,30 @@ pub fn run(
     })
 }
 
-/// Prints the machine-readable line and keeps a copy next to the images when there are any.
-fn report(job: Option<&Job>, result: &serde_json::Value, repo: Option<&Path>) {
+/// Prints the machine-readable line and keeps a copy next to the images (in `results/` of
+/// the repository, wherever it is) when there are any.
+fn report(job: Option<&Job>, result: &serde_json::Value, repo: Option<&Repository>) {
     println!("WRAITH-RESULT {result}");
     if live::running_live() {
         copy_to_other_consoles(&format!("WRAITH-RESULT {result}\n"));
     }
     if let (Some(job), Some(repo)) = (job, repo) {
-        let secs = std::time::SystemTime::now()
+        let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let dir = repo.join("results");
         let action = format!("{:?}", job.action).to_lowercase();
         let name = format!(
-            "{}-{action}.json",
-            wraith_engine::repo::timestamp_id_ms(secs)
+            "results/{}-{action}.json",
+            wraith_engine::repo::timestamp_id_ms(ms)
         );
-        let write = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(dir.join(&name), format!("{result}\n")));
-        if let Err(e) = write {
+        if let Err(e) = repo
+            .store()
+            .put_new(&name, format!("{result}\n").as_bytes())
+        {
             eprintln!(
-                "warning: could not store the job result in {}: {e}",
-                dir.display()
+                "warning: could not store the job result in {}/results: {e}",
+                repo.location()
             );
         }
     }
@@ -100,11 +108,10 @@ fn report(job: Option<&Job>, result: &serde_json::Value, repo: Option<&Path>) {
 
 fn execute(
     job: &Job,
-    threads: usize,
-    r: &Renderer,
-    cancel: &Cancel,
+    ctx: &Ctx,
     mounted: &mut Option<mount::Mounted>,
-) -> Result<(Outcome, Option<PathBuf>)> {
+    opened: &mut Option<Repository>,
+) -> Result<Outcome> {
     let list = disks::list()?;
     let boot: Vec<String> = live::wraith_media()
         .iter()
@@ -120,29 +127,37 @@ fn execute(
         .as_deref()
         .map(|t| job::select_disk(t, &list, &boot, source.as_deref()))
         .transpose()?;
-    let repo = match job
+    let repo: Option<String> = match job
         .repository
         .as_deref()
         .map(job::parse_repository)
         .transpose()?
     {
         None => None,
-        Some(RepoLocation::Dir(d)) => Some(PathBuf::from(d)),
+        Some(RepoLocation::Dir(d)) => Some(d),
+        Some(RepoLocation::Url(u)) => Some(u),
         Some(RepoLocation::Label { label, dir }) => {
             let dev = find_fs(&list, &label, false)
                 .ok_or_else(|| anyhow!("no filesystem labelled {label:?} for the repository"))?;
             let (point, m) = mount::mount_device(Path::new(&dev), &label)?;
             *mounted = m;
-            Some(point.join(dir))
+            Some(point.join(dir).display().to_string())
         }
         Some(RepoLocation::Uuid { uuid, dir }) => {
             let dev = find_fs(&list, &uuid, true)
                 .ok_or_else(|| anyhow!("no filesystem with UUID {uuid:?} for the repository"))?;
             let (point, m) = mount::mount_device(Path::new(&dev), &uuid)?;
             *mounted = m;
-            Some(point.join(dir))
+            Some(point.join(dir).display().to_string())
         }
     };
+    if let Some(at) = &repo {
+        if job.action != wraith_engine::job::Action::Clone {
+            let create = job.action == wraith_engine::job::Action::Save;
+            *opened = Some(open_repo(ctx, at, create)?);
+        }
+    }
+    let repo_at = opened.as_ref().zip(repo.as_deref());
     eprintln!(
         "job: {:?}{}{}{}",
         job.action,
@@ -154,18 +169,17 @@ fn execute(
             .as_deref()
             .map(|t| format!(" target={t}"))
             .unwrap_or_default(),
-        repo.as_deref()
-            .map(|p| format!(" repository={}", p.display()))
+        opened
+            .as_ref()
+            .map(|r| format!(" repository={}", r.location()))
             .unwrap_or_default()
     );
     let outcome = run_action(
+        ctx,
         job,
         source.as_deref().map(Path::new),
         target.as_deref().map(Path::new),
-        repo.as_deref(),
-        threads,
-        r,
-        cancel,
+        repo_at,
     )?;
     if outcome.0 == 0 && job.verify {
         let check = match job.action {
@@ -173,32 +187,25 @@ fn execute(
             wraith_engine::job::Action::Save => source.as_deref(),
             _ => None,
         };
-        if let (Some(disk), Some(repo)) = (check, repo.as_deref()) {
+        if let (Some(disk), Some(repo_at)) = (check, repo_at) {
             let v = Job {
                 action: wraith_engine::job::Action::Verify,
                 source: None,
                 target: None,
                 repository: None,
+                password: None,
                 image: job.image.clone(),
                 after: After::None,
                 verify: false,
             };
-            let (code, vres) = run_action(
-                &v,
-                Some(Path::new(disk)),
-                None,
-                Some(repo),
-                threads,
-                r,
-                cancel,
-            )?;
+            let (code, vres) = run_action(ctx, &v, Some(Path::new(disk)), None, Some(repo_at))?;
             let mut result = outcome.1;
             result["verified"] = json!(code == 0);
             result["verify"] = vres;
-            return Ok(((code, result), Some(repo.to_path_buf())));
+            return Ok((code, result));
         }
     }
-    Ok((outcome, repo))
+    Ok(outcome)
 }
 
 /// A filesystem (on a partition or a whole disk) whose label or UUID is `want`: udev's view
@@ -241,10 +248,16 @@ fn find_fs(list: &[disks::DiskInfo], want: &str, by_uuid: bool) -> Option<String
 /// The job file name looked for on USB sticks and the boot medium by `--file usb`.
 pub const USB_JOB_FILE: &str = "wraith-job.toml";
 
-/// Reads a job file. A path that does not exist here (the live system's RAM root) is looked
-/// for on removable disks and on the boot medium, mounted read-only one at a time; `usb` means
-/// `/wraith-job.toml` there.
-fn read_job_file(f: &Path) -> Result<String> {
+/// Reads a job file. An http(s):// URL is fetched (retried while the network comes up). A
+/// path that does not exist here (the live system's RAM root) is looked for on removable disks
+/// and on the boot medium, mounted read-only one at a time; `usb` means `/wraith-job.toml`
+/// there.
+fn read_job_file(f: &str) -> Result<String> {
+    if f.starts_with("http://") || f.starts_with("https://") {
+        let bytes = wraith_engine::repo::http::fetch(f)?;
+        return String::from_utf8(bytes).map_err(|_| anyhow!("job file {f}: not UTF-8 text"));
+    }
+    let f = Path::new(f);
     if f.exists() {
         return std::fs::read_to_string(f)
             .with_context(|| format!("reading job file {}", f.display()));

@@ -1,7 +1,8 @@
 //! Restore: an image back onto a disk. Everything that can be checked without reading every
 //! chunk is checked before the first write (manifest checksum, every chunk indexed, every pack
-//! present and long enough, the target big enough); then packs are read ahead, chunks are
-//! decompressed and verified on all cores, and written in disk-offset order. Only the image's
+//! present and long enough, the target big enough); then chunks are fetched (several at once
+//! from a network location), decompressed and verified on all cores, and written in
+//! disk-offset order. Only the image's
 //! used bytes are written; chunks that are all zeros become zeroed ranges, not zero writes.
 
 use super::{finish_table, region_is_written, write_window, QUEUE_PER_WORKER};
@@ -63,11 +64,11 @@ pub fn precheck(repo: &Repository, image: &ImageRef, m: &Manifest) -> Result<()>
     Ok(())
 }
 
+/// A chunk to fetch and decode: region, chunk, id, and where its bytes go back in order.
 type Job = (
     usize,
     usize,
-    Vec<u8>,
-    crate::repo::index::Location,
+    crate::repo::ChunkId,
     crossbeam_channel::Sender<Result<Vec<u8>>>,
 );
 
@@ -114,10 +115,12 @@ pub fn restore(
     let mut progress = Progress::start(sink, "restore", total);
     let mut report = RestoreReport::default();
 
-    let (work_tx, work_rx) = bounded::<Job>(threads * QUEUE_PER_WORKER);
-    let (order_tx, order_rx) = bounded::<(usize, usize, Option<Receiver<Result<Vec<u8>>>>)>(
-        threads * QUEUE_PER_WORKER * 2,
-    );
+    let workers = threads.max(repo.store().parallel_reads());
+    // Chunks held at once (fetched or decoded, waiting for their turn) are bounded by the
+    // ordering queue: a few per worker.
+    let (work_tx, work_rx) = bounded::<Job>(workers * QUEUE_PER_WORKER / 2);
+    let (order_tx, order_rx) =
+        bounded::<(usize, usize, Option<Receiver<Result<Vec<u8>>>>)>(workers * QUEUE_PER_WORKER);
 
     std::thread::scope(|s| -> Result<()> {
         s.spawn(move || {
@@ -136,37 +139,32 @@ pub fn restore(
                         continue;
                     };
                     let (tx, rx) = bounded(1);
-                    if order_tx.send((ri, ci, Some(rx))).is_err() {
+                    if order_tx.send((ri, ci, Some(rx))).is_err()
+                        || work_tx.send((ri, ci, id, tx)).is_err()
+                    {
                         return;
-                    }
-                    match repo.read_stored(&id) {
-                        Ok((stored, loc)) => {
-                            if work_tx.send((ri, ci, stored, loc, tx)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
                     }
                 }
             }
         });
-        for _ in 0..threads {
+        // Workers fetch as well as decode, so a network location has several requests in
+        // flight while chunks are still written in order.
+        for _ in 0..workers {
             let work_rx = work_rx.clone();
             s.spawn(move || {
                 let mut codec = pack::Codec::new(0);
-                for (ri, ci, stored, loc, tx) in work_rx {
+                for (ri, ci, id, tx) in work_rx {
                     let r = &m.regions[ri];
                     let c = &r.chunks[ci];
-                    let id = c.id.unwrap_or(crate::repo::ChunkId([0; 32]));
-                    let what = format!(
-                        "{} (pack {})",
-                        place(image, &r.region.describe(), c),
-                        loc.pack.short()
-                    );
-                    let _ = tx.send(codec.decode(&id, &stored, loc.raw_len, loc.flags, &what));
+                    let res = repo.read_stored(&id).and_then(|(stored, loc)| {
+                        let what = format!(
+                            "{} (pack {})",
+                            place(image, &r.region.describe(), c),
+                            loc.pack.short()
+                        );
+                        codec.decode(&id, &stored, loc.raw_len, loc.flags, &what)
+                    });
+                    let _ = tx.send(res);
                 }
             });
         }

@@ -100,11 +100,14 @@ pub fn verify_repo(
     let progress = Mutex::new(Progress::start(sink, "verify", total));
     let bad = Mutex::new(missing);
     let counted = Mutex::new((0u64, 0u64));
+    // Each worker holds one whole pack (up to PACK_TARGET bytes): a network location gets a
+    // few more readers than cores, but not many, so memory stays bounded.
+    let workers = threads.max(repo.store().parallel_reads().min(4)).max(1);
     let (tx, rx) = bounded::<(&String, &Vec<(ChunkId, crate::repo::index::Location)>)>(
-        threads.max(1) * QUEUE_PER_WORKER,
+        workers * QUEUE_PER_WORKER,
     );
     std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..workers {
             let rx = rx.clone();
             let (bad, progress, counted) = (&bad, &progress, &counted);
             s.spawn(move || {

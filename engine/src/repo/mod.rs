@@ -5,14 +5,20 @@
 //! file made complete before it is visible). It must not decide what to copy from a disk (the
 //! plan does) nor talk to the user; every byte it reads back is checked against its hash.
 
+pub mod http;
 pub mod index;
 pub mod local;
+pub mod location;
 pub mod manifest;
+pub mod net;
+pub mod nfs;
 pub mod pack;
+pub mod smb;
 pub mod store;
 
 use crate::error::{Error, Result};
 use index::Location;
+pub use location::{Credentials, Password};
 use manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -145,6 +151,91 @@ impl Repository {
         Self::open(path)
     }
 
+    /// Opens a repository in any location ([`location::Location`]: a directory, or an smb://,
+    /// nfs://, http(s):// URL). With `create`, a missing or empty location becomes a new
+    /// repository, and the location must be writable (checked now, before any work).
+    pub fn open_url(url: &str, creds: &Credentials, create: bool) -> Result<Repository> {
+        let loc = location::Location::parse(url)?;
+        let shown = loc.display();
+        let creds = creds.for_location(&loc);
+        let store: Box<dyn Store> = match &loc {
+            location::Location::Dir(p) => {
+                return if create {
+                    Self::open_or_create(p)
+                } else {
+                    Self::open(p)
+                }
+            }
+            location::Location::Http {
+                tls,
+                host,
+                port,
+                path,
+                ..
+            } => Box::new(http::HttpStore::new(
+                *tls, host, *port, path, &shown, &creds,
+            )?),
+            location::Location::Smb {
+                host,
+                port,
+                share,
+                path,
+                domain,
+                ..
+            } => Box::new(smb::open(
+                &smb::Share {
+                    host,
+                    port: *port,
+                    share,
+                    domain: domain.as_deref(),
+                },
+                path,
+                &creds,
+                &shown,
+            )?),
+            location::Location::Nfs {
+                host,
+                port,
+                path,
+                mountport,
+            } => Box::new(nfs::open(
+                &nfs::Export {
+                    host,
+                    port: *port,
+                    path,
+                    mountport: *mountport,
+                },
+                &shown,
+            )?),
+        };
+        if create {
+            Self::create_in(store.as_ref())?;
+        }
+        Self::open_store(store)
+    }
+
+    /// Makes `store` a repository if it holds nothing yet; checks it can be written.
+    fn create_in(store: &dyn Store) -> Result<()> {
+        if !store.exists(CONFIG_FILE)? {
+            let entries = store.list("")?;
+            if !entries.is_empty() {
+                return Err(Error::Refused(format!(
+                    "{}: not a Wraith repository and not empty ({} entries, e.g. {:?}); choose                      an empty or new directory",
+                    store.location(),
+                    entries.len(),
+                    entries[0]
+                )));
+            }
+            store.check_writable()?;
+            let cfg = serde_json::to_vec_pretty(&RepoConfig::default())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            store.put_new(CONFIG_FILE, &cfg)?;
+        } else {
+            store.check_writable()?;
+        }
+        Ok(())
+    }
+
     pub fn open_store(store: Box<dyn Store>) -> Result<Repository> {
         let cfg_bytes = match store.read(CONFIG_FILE) {
             Ok(b) => b,
@@ -191,16 +282,44 @@ impl Repository {
     }
 
     fn load_index(&mut self) -> Result<()> {
-        for name in self.store.list("index")? {
-            if !name.ends_with(".idx") {
-                continue;
-            }
-            let path = format!("index/{name}");
-            match self
-                .store
-                .read(&path)
-                .and_then(|b| index::decode(&name, &b))
-            {
+        let names: Vec<String> = self
+            .store
+            .list("index")?
+            .into_iter()
+            .filter(|n| n.ends_with(".idx"))
+            .collect();
+        // Several reads at once where each waits a network round trip.
+        let lanes = self.store.parallel_reads().clamp(1, names.len().max(1));
+        let store = self.store.as_ref();
+        let read = |lane: usize| -> Vec<Result<Vec<(ChunkId, Location)>>> {
+            names
+                .iter()
+                .skip(lane)
+                .step_by(lanes)
+                .map(|name| {
+                    store
+                        .read(&format!("index/{name}"))
+                        .and_then(|b| index::decode(name, &b))
+                })
+                .collect()
+        };
+        let results: Vec<Result<Vec<(ChunkId, Location)>>> = if lanes == 1 {
+            read(0)
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..lanes).map(|l| s.spawn(move || read(l))).collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![Err(Error::Invalid("index reader panicked".into()))]
+                        })
+                    })
+                    .collect()
+            })
+        };
+        for r in results {
+            match r {
                 Ok(entries) => self.index.extend(entries),
                 Err(e) => self.damaged_indexes.push(e),
             }
@@ -395,7 +514,15 @@ impl Writer<'_> {
             ));
         }
         self.packs_pending += 1;
-        if self.packs_pending >= PACKS_PER_INDEX {
+        // Over a network a save may lose its server at any moment, and then cannot write an
+        // index for the packs it stored: index each pack as soon as it is stored there, so a
+        // re-run reuses everything that reached the share.
+        let per_index = if self.repo.store.remote() {
+            1
+        } else {
+            PACKS_PER_INDEX
+        };
+        if self.packs_pending >= per_index {
             self.flush_index()?;
         }
         Ok(())
@@ -415,10 +542,12 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Makes every added chunk durable and indexed.
+    /// Makes every added chunk durable and indexed. The packs already stored are indexed
+    /// even when the last pack cannot be (a full drive), so a re-run reuses them.
     pub fn finish(&mut self) -> Result<()> {
-        self.flush_pack()?;
-        self.flush_index()
+        let packed = self.flush_pack();
+        let indexed = self.flush_index();
+        packed.and(indexed)
     }
 
     /// Finishes the chunks, then writes the manifest: the image becomes visible only now.

@@ -1,6 +1,6 @@
 //! Where repository files live. The repository speaks only in relative paths ("packs/ab/…")
-//! through [`Store`], so other locations (HTTP, WebDAV, S3) can be added as one file each
-//! without touching the format code.
+//! through [`Store`], so each kind of location (a directory, HTTP/WebDAV, SMB and NFS shares)
+//! is one file without touching the format code.
 
 use crate::error::Result;
 
@@ -18,4 +18,23 @@ pub trait Store: Send + Sync {
     /// rename). Never replaces an existing file: `Ok(false)` when it already exists.
     fn put_new(&self, path: &str, data: &[u8]) -> Result<bool>;
     fn remove(&self, path: &str) -> Result<()>;
+    /// How many reads a restore or verify should keep in flight: 1 for a local disk (one
+    /// reader streams best), more for a network location where each request waits a round trip.
+    fn parallel_reads(&self) -> usize {
+        1
+    }
+    /// Fails, with a message saying why and what to do, when this location cannot be written.
+    /// A save checks it before reading the disk.
+    fn check_writable(&self) -> Result<()> {
+        Ok(())
+    }
+    /// A network location: its server may vanish mid-save, so work is made durable in
+    /// smaller steps.
+    fn remote(&self) -> bool {
+        false
+    }
+    /// How the location is reached, when that is worth telling ("SMB 3.1.1", "NFS 4.2").
+    fn connection(&self) -> Option<String> {
+        None
+    }
 }

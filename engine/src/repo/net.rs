@@ -1,0 +1,153 @@
+//! What the network locations share: resolving a server's name (the kernel's SMB and NFS
+//! clients take addresses, not names), private mount points, and a store that is a directory
+//! of a share Wraith mounted itself and unmounts when the repository is dropped.
+
+use super::local::LocalDir;
+use super::store::Store;
+use crate::error::{Error, Result};
+use crate::mount::Mounted;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The addresses of `host`, IPv4 first (home and office NASes are reached that way most
+/// reliably). `shown` is the location for the message.
+pub fn resolve(host: &str, port: u16, shown: &str) -> Result<Vec<SocketAddr>> {
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::network(
+                shown,
+                format!(
+                    "the name {host:?} is not resolved ({e}): check its spelling, that the \
+                     network is up and a DNS server is set, or give the server's IP address"
+                ),
+            )
+        })?
+        .collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    if addrs.is_empty() {
+        return Err(Error::network(
+            shown,
+            format!("the name {host:?} has no address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// The local address this machine would use to reach `server` (NFSv4.0 gives it to the server
+/// for callbacks). No packet is sent: connecting a UDP socket only picks a route.
+pub fn local_addr_towards(server: IpAddr) -> Option<IpAddr> {
+    let bind = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let sock = std::net::UdpSocket::bind(bind).ok()?;
+    sock.connect((server, 2049)).ok()?;
+    sock.local_addr().ok().map(|a| a.ip())
+}
+
+static MOUNT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh private directory to mount a share on, under /run/wraith/mnt. Mounting needs
+/// root; without it the kernel's EPERM would read like a wrong password, so say so first.
+pub fn mount_point(kind: &str, shown: &str) -> Result<PathBuf> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::network(
+            shown,
+            "mounting a share needs root: run wraith as root (the live system does), or mount \
+             the share yourself and give its directory",
+        ));
+    }
+    let p = PathBuf::from("/run/wraith/mnt").join(format!(
+        "{kind}-{}-{}",
+        std::process::id(),
+        MOUNT_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+    Ok(p)
+}
+
+/// A directory inside a share mounted by Wraith. Messages name the URL; dropping the store
+/// unmounts the share.
+pub struct MountedDir {
+    inner: LocalDir,
+    shown: String,
+    connection: String,
+    // Declared last: dropped after `inner`, so nothing uses the directory once it is unmounted.
+    _mount: Mounted,
+}
+
+impl MountedDir {
+    pub fn new(mount: Mounted, sub: &str, shown: &str, connection: String) -> MountedDir {
+        let root: PathBuf = if sub.is_empty() {
+            mount.point.clone()
+        } else {
+            mount.point.join(sub)
+        };
+        MountedDir {
+            inner: LocalDir::new(&root),
+            shown: shown.to_string(),
+            connection,
+            _mount: mount,
+        }
+    }
+    pub fn point(&self) -> &Path {
+        &self._mount.point
+    }
+}
+
+impl Store for MountedDir {
+    fn location(&self) -> String {
+        self.shown.clone()
+    }
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+    fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.inner.read_at(path, offset, len)
+    }
+    fn size(&self, path: &str) -> Result<u64> {
+        self.inner.size(path)
+    }
+    fn exists(&self, path: &str) -> Result<bool> {
+        self.inner.exists(path)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn put_new(&self, path: &str, data: &[u8]) -> Result<bool> {
+        self.inner.put_new(path, data)
+    }
+    fn remove(&self, path: &str) -> Result<()> {
+        self.inner.remove(path)
+    }
+    fn remote(&self) -> bool {
+        true
+    }
+    fn parallel_reads(&self) -> usize {
+        // The kernel client pipelines requests from several threads over one connection.
+        4
+    }
+    fn connection(&self) -> Option<String> {
+        Some(self.connection.clone())
+    }
+}
+
+/// One mount(2) call, returning the errno for the caller's own mapping.
+pub fn mount_once(
+    source: &str,
+    point: &Path,
+    fstype: &str,
+    options: &str,
+) -> std::result::Result<(), nix::errno::Errno> {
+    use nix::mount::MsFlags;
+    nix::mount::mount(
+        Some(source),
+        point,
+        Some(fstype),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME,
+        Some(options),
+    )
+}
