@@ -2,6 +2,7 @@
 //! the result comes back as one final message. The interlocks are the CLI's, called the same way.
 
 use super::app::{Msg, Outcome};
+use super::running::Phase;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use wraith_engine::device::Device;
@@ -23,17 +24,46 @@ pub enum Job {
         plan: Plan,
         repo: PathBuf,
         name: String,
+        verify: bool,
     },
     Restore {
         repo: Repository,
         image: ImageRef,
         manifest: Box<Manifest>,
         target: Device,
+        verify: bool,
     },
     Verify {
         repo: Repository,
         image: ImageRef,
     },
+}
+
+impl Job {
+    /// The engine steps this job runs, with the bytes each is expected to process: the
+    /// running screen's overall bar. The engine's own totals replace these as steps start.
+    pub fn phases(&self) -> Vec<Phase> {
+        match self {
+            Job::Clone { plan, .. } => vec![Phase::new("clone", plan.copy_bytes())],
+            Job::Save { plan, verify, .. } => {
+                let mut p = vec![Phase::new("save", plan.copy_bytes())];
+                if *verify {
+                    p.push(Phase::new("verify", plan.copy_bytes()));
+                }
+                p
+            }
+            Job::Restore {
+                manifest, verify, ..
+            } => {
+                let mut p = vec![Phase::new("restore", manifest.stats.image_bytes)];
+                if *verify {
+                    p.push(Phase::new("verify", manifest.stats.image_bytes));
+                }
+                p
+            }
+            Job::Verify { .. } => vec![Phase::new("verify", 0)],
+        }
+    }
 }
 
 /// The same checks `wraith clone` makes before its confirmation prompt.
@@ -122,40 +152,41 @@ fn run(
             plan,
             repo,
             name,
+            verify,
         } => {
             let repo = Repository::open_or_create(&repo)?;
             let opts = pipeline::save::SaveOptions { name, threads };
             let rep = pipeline::save::save(&source, &plan, &repo, &opts, &sink, cancel)?;
-            Ok((
-                true,
-                vec![
-                    format!("saved {}", source.identity.describe()),
-                    format!("as {} in {}", rep.image, repo.location()),
-                    format!(
-                        "{} of disk data, {} new in the repository",
-                        hb(rep.stats.image_bytes),
-                        hb(rep.stats.new_stored_bytes)
-                    ),
-                ],
-            ))
+            let mut lines = vec![
+                format!("saved {}", source.identity.describe()),
+                format!("as {} in {}", rep.image, repo.location()),
+                format!(
+                    "{} of disk data, {} new in the repository",
+                    hb(rep.stats.image_bytes),
+                    hb(rep.stats.new_stored_bytes)
+                ),
+            ];
+            let ok = !verify || verify_disk(&source, &repo, &rep.image, None, sink, cancel, &mut lines)?;
+            Ok((ok, lines))
         }
         Job::Restore {
             repo,
             image,
             manifest,
             target,
+            verify,
         } => {
             let rep = pipeline::restore::restore(
                 &repo, &image, &manifest, &target, threads, &sink, cancel,
             )?;
-            Ok((
-                true,
-                vec![
-                    format!("restored {image}"),
-                    format!("onto {}", target.identity.describe()),
-                    format!("{} written", hb(rep.bytes)),
-                ],
-            ))
+            let mut lines = vec![
+                format!("restored {image}"),
+                format!("onto {}", target.identity.describe()),
+                format!("{} written", hb(rep.bytes)),
+            ];
+            let ok = !verify
+                || verify_disk(&target, &repo, &image, Some(&manifest), sink, cancel, &mut lines)?;
+            Ok((ok, lines))
         }
         Job::Verify { repo, image } => {
             let rep = pipeline::verify::verify_repo(
@@ -177,4 +208,41 @@ fn run(
             Ok((rep.problems.is_empty(), lines))
         }
     }
+}
+
+/// Compares `disk` with the image (as `wraith verify --against` does); adds the result to
+/// `lines` and returns whether they match.
+fn verify_disk(
+    disk: &Device,
+    repo: &Repository,
+    image: &ImageRef,
+    manifest: Option<&Manifest>,
+    sink: &(dyn Fn(Event) + Send + Sync),
+    cancel: &Cancel,
+    lines: &mut Vec<String>,
+) -> wraith_engine::Result<bool> {
+    let loaded;
+    let m = match manifest {
+        Some(m) => m,
+        None => {
+            loaded = repo.load_manifest(image)?;
+            &loaded
+        }
+    };
+    let rep = pipeline::verify::verify_against(disk, repo, image, m, &sink, cancel)?;
+    if rep.problems.is_empty() {
+        lines.push(format!(
+            "verified: {} on the disk match the image",
+            hb(rep.bytes)
+        ));
+    } else {
+        lines.push(format!(
+            "VERIFY FAILED: {} difference(s) between the disk and the image",
+            rep.problems.len()
+        ));
+        for p in rep.problems.iter().take(10) {
+            lines.push(format!("  {}: {}", p.region, p.detail));
+        }
+    }
+    Ok(rep.problems.is_empty())
 }
