@@ -144,7 +144,7 @@ cmd_test() {
     cmd_all
     WRAITH_ISO="$PWD/$OUT/wraith.iso" WRAITH_KERNEL="$PWD/$OUT/pxe/vmlinuz" \
         WRAITH_INITRAMFS="$PWD/$OUT/pxe/initramfs.zst" \
-        cargo test --release -p qemu-tests --test boot -- --ignored --test-threads=1 --nocapture
+        cargo test --release -p qemu-tests --test boot --test tui -- --ignored --test-threads=1 --nocapture
 }
 
 cmd_build() {

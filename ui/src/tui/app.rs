@@ -128,6 +128,9 @@ pub struct App {
     pub popup: Option<Popup>,
     pub flow: Flow,
     pub exit: Option<Exit>,
+    /// Clear and redraw everything: the kernel prints on the console when a disk's partitions
+    /// change (hotplug, after a job), scrolling the screen behind the UI's back.
+    pub repaint: bool,
     /// Where job logs go.
     pub log_dir: PathBuf,
     tx: Sender<Msg>,
@@ -146,6 +149,7 @@ impl App {
             popup: None,
             flow: Flow::default(),
             exit: None,
+            repaint: false,
             log_dir: std::env::temp_dir(),
             tx,
             started: Instant::now(),
@@ -156,6 +160,7 @@ impl App {
         match msg {
             Msg::Tick => self.tick(),
             Msg::Disks(d) => {
+                self.repaint = true;
                 self.machine.disks = d;
                 self.refresh_pick();
             }
@@ -166,8 +171,18 @@ impl App {
                     r.apply(ev);
                 }
             }
-            Msg::Done(o) => self.finished(o),
-            Msg::Key(k) => self.key(k),
+            Msg::Done(o) => {
+                self.repaint = true;
+                self.finished(o)
+            }
+            Msg::Key(k) => {
+                // Ctrl-L: the terminal convention for "the screen is garbled, draw it again".
+                if k.code == KeyCode::Char('l') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                    self.repaint = true;
+                    return;
+                }
+                self.key(k)
+            }
         }
     }
 

@@ -184,6 +184,9 @@ pub fn run() -> anyhow::Result<u8> {
         terminal.clear()?;
         let mut app = App::new(machine, tx);
         loop {
+            if std::mem::take(&mut app.repaint) {
+                terminal.clear()?;
+            }
             terminal.draw(|f| draw(f, &app))?;
             let msg = rx.recv()?;
             app.handle(msg);
