@@ -7,6 +7,7 @@ pub mod confirm;
 pub mod home;
 pub mod hotplug;
 pub mod image;
+pub mod input;
 pub mod jobs;
 pub mod machine;
 pub mod menu;
@@ -151,21 +152,7 @@ pub fn run() -> anyhow::Result<u8> {
     machine.disks = wraith_engine::disks::list().unwrap_or_default();
 
     let (tx, rx) = mpsc::channel();
-    // Input: crossterm's blocking read on its own thread, so the loop has a single receiver.
-    let input = tx.clone();
-    std::thread::spawn(move || loop {
-        match crossterm::event::read() {
-            Ok(crossterm::event::Event::Key(k))
-                if k.kind == crossterm::event::KeyEventKind::Press =>
-            {
-                if input.send(Msg::Key(k)).is_err() {
-                    return;
-                }
-            }
-            Ok(_) => {}
-            Err(_) => return,
-        }
-    });
+    input::spawn(tx.clone());
     // Ticker: repaint the clocks of a running job.
     let ticker = tx.clone();
     std::thread::spawn(move || loop {

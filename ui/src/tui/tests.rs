@@ -734,3 +734,30 @@ fn serial_console_gets_a_size() {
     assert_eq!(super::fallback_size(Some("132"), Some("50")), (132, 50));
     assert_eq!(super::fallback_size(Some("0"), Some("x")), (80, 25));
 }
+
+/// Arrow keys split by a serial line (ESC read alone, then '[' and 'B') become one key again.
+#[test]
+fn split_escape_sequences_join() {
+    use super::input::{join, Joined};
+    let k = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let esc = k(KeyCode::Esc);
+    let ch = |c: char| k(KeyCode::Char(c));
+    assert_eq!(join(&[esc]), Joined::More);
+    assert_eq!(join(&[esc, ch('[')]), Joined::More);
+    assert_eq!(
+        join(&[esc, ch('['), KeyEvent::new(KeyCode::Char('B'), KeyModifiers::SHIFT)]),
+        Joined::Key(k(KeyCode::Down))
+    );
+    assert_eq!(join(&[esc, ch('O'), ch('A')]), Joined::Key(k(KeyCode::Up)));
+    assert_eq!(join(&[esc, ch('['), ch('6')]), Joined::More);
+    assert_eq!(
+        join(&[esc, ch('['), ch('6'), ch('~')]),
+        Joined::Key(k(KeyCode::PageDown))
+    );
+    // Esc then a typed letter stays two keys.
+    assert_eq!(join(&[esc, ch('y')]), Joined::Keys(vec![esc, ch('y')]));
+    assert_eq!(
+        join(&[esc, k(KeyCode::Enter)]),
+        Joined::Keys(vec![esc, k(KeyCode::Enter)])
+    );
+}
