@@ -97,8 +97,7 @@ fn choose(vm: &mut Vm, screen: &mut Screen, serial: &str) {
         // Let the redraw arrive before looking again.
         let before = screen.parser.screen().contents_formatted();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while screen.parser.screen().contents_formatted() == before && Instant::now() < deadline
-        {
+        while screen.parser.screen().contents_formatted() == before && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
             screen.update(vm);
         }

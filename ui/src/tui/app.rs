@@ -17,12 +17,12 @@ use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::safety;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::events::{Cancel, Event};
 use wraith_engine::human_bytes as hb;
 use wraith_engine::plan::Plan;
 use wraith_engine::repo::{self, manifest::Manifest, ImageRef, Repository};
+use wraith_engine::safety;
 
 /// Everything the loop reacts to.
 pub enum Msg {
@@ -101,7 +101,7 @@ pub enum Screen {
     RepoPath(TextInput),
     Images(ImageList),
     /// One image in detail; the list to go back to.
-    ImageInfo(ImageDetails, ImageList),
+    ImageInfo(Box<ImageDetails>, ImageList),
     /// A worker reads the named source disk.
     Reading(String),
     Plan(PlanScreen),
@@ -412,7 +412,8 @@ impl App {
             }
             (Screen::RepoPath(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
             (Screen::ImageInfo(..), _) => {
-                if let Screen::ImageInfo(_, list) = std::mem::replace(&mut self.screen, Screen::Home)
+                if let Screen::ImageInfo(_, list) =
+                    std::mem::replace(&mut self.screen, Screen::Home)
                 {
                     self.screen = Screen::Images(list);
                 }
@@ -590,13 +591,8 @@ impl App {
                 if let Err(e) = jobs::check_restore(repo, repo_path, image, m, &target) {
                     return self.error(e);
                 }
-                let lines = plan::restore_lines(
-                    image,
-                    m,
-                    &d,
-                    target.size(),
-                    jobs::restore_needs(m),
-                );
+                let lines =
+                    plan::restore_lines(image, m, &d, target.size(), jobs::restore_needs(m));
                 self.screen = Screen::Plan(PlanScreen::new(
                     lines,
                     Some(plan::short_name(&d.path)),
@@ -706,11 +702,11 @@ impl App {
                     _ => return,
                 };
                 self.screen = Screen::ImageInfo(
-                    ImageDetails {
+                    Box::new(ImageDetails {
                         image: row.image,
                         manifest,
                         scroll: 0,
-                    },
+                    }),
                     list,
                 );
             }

@@ -34,7 +34,11 @@ pub fn lines(d: &ImageDetails) -> Vec<(Tone, String)> {
         (Tone::Head, format!("{:<13}{}", s::DETAIL_IMAGE, d.image)),
         (
             Tone::Normal,
-            format!("{:<13}{}", s::DETAIL_CREATED, repo::timestamp_text(m.created)),
+            format!(
+                "{:<13}{}",
+                s::DETAIL_CREATED,
+                repo::timestamp_text(m.created)
+            ),
         ),
         (
             Tone::Normal,

@@ -166,7 +166,8 @@ fn run(
                     hb(rep.stats.new_stored_bytes)
                 ),
             ];
-            let ok = !verify || verify_disk(&source, &repo, &rep.image, None, sink, cancel, &mut lines)?;
+            let ok =
+                !verify || verify_disk(&source, &repo, &rep.image, None, sink, cancel, &mut lines)?;
             Ok((ok, lines))
         }
         Job::Restore {
@@ -185,7 +186,15 @@ fn run(
                 format!("{} written", hb(rep.bytes)),
             ];
             let ok = !verify
-                || verify_disk(&target, &repo, &image, Some(&manifest), sink, cancel, &mut lines)?;
+                || verify_disk(
+                    &target,
+                    &repo,
+                    &image,
+                    Some(&manifest),
+                    sink,
+                    cancel,
+                    &mut lines,
+                )?;
             Ok((ok, lines))
         }
         Job::Verify { repo, image } => {

@@ -302,7 +302,10 @@ pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
         (false, true) => s::PLAN_MORE_BELOW,
         (true, true) => s::PLAN_MORE_BOTH,
     };
-    f.render_widget(Paragraph::new(Line::styled(hint, theme::title_style())), more);
+    f.render_widget(
+        Paragraph::new(Line::styled(hint, theme::title_style())),
+        more,
+    );
     if let Some(v) = p.verify {
         f.render_widget(
             Paragraph::new(Line::styled(

@@ -223,7 +223,12 @@ pub fn render(f: &mut Frame, area: Rect, r: &RunState) {
             theme::title_style(),
         ),
         Line::styled(
-            format!("{:<8} {} {:>3}%", step, bar(done, total, width), pct(done, total)),
+            format!(
+                "{:<8} {} {:>3}%",
+                step,
+                bar(done, total, width),
+                pct(done, total)
+            ),
             theme::normal(),
         ),
         Line::raw(""),

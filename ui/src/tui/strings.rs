@@ -79,7 +79,8 @@ pub const PLAN_ESTIMATE: &str = "at 150 MB/s; an estimate";
 pub const TYPE_TO_CONFIRM: &str = "Type the target's name to start";
 pub const ENTER_TO_START: &str = "Press Enter to start";
 pub const CONFIRM_KEYS: &str = "PgUp/PgDn scroll   Enter start   Esc back";
-pub const CONFIRM_VERIFY_KEYS: &str = "PgUp/PgDn scroll   Tab verify on/off   Enter start   Esc back";
+pub const CONFIRM_VERIFY_KEYS: &str =
+    "PgUp/PgDn scroll   Tab verify on/off   Enter start   Esc back";
 pub const PLAN_MORE_ABOVE: &str = "-- more above: PgUp --";
 pub const PLAN_MORE_BELOW: &str = "-- more below: PgDn --";
 pub const PLAN_MORE_BOTH: &str = "-- more above and below: PgUp / PgDn --";

@@ -36,8 +36,14 @@ pub fn render(f: &mut Frame, area: Rect, sm: &Summary) {
     );
     lines.push(Line::raw(""));
     lines.push(match &sm.log {
-        Ok(p) => Line::styled(format!("{} {}", s::SUMMARY_LOG, p.display()), theme::title_style()),
-        Err(dir) => Line::styled(format!("{} {}", s::SUMMARY_NO_LOG, dir.display()), theme::warn()),
+        Ok(p) => Line::styled(
+            format!("{} {}", s::SUMMARY_LOG, p.display()),
+            theme::title_style(),
+        ),
+        Err(dir) => Line::styled(
+            format!("{} {}", s::SUMMARY_NO_LOG, dir.display()),
+            theme::warn(),
+        ),
     });
     let p = Paragraph::new(lines)
         .block(theme::block(&sm.title))

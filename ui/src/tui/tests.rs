@@ -440,7 +440,10 @@ fn save_verify_restore_by_keys() {
     let lines = until_summary(&mut a, &rx);
     assert!(lines.iter().any(|l| l.contains("Source-T1")), "{lines:?}");
     // Verify-after is on by default: the saved image was compared with the disk.
-    assert!(lines.iter().any(|l| l.starts_with("verified:")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("verified:")),
+        "{lines:?}"
+    );
 
     menu(&mut a, 3); // verify
     typed(&mut a, &repo_path);
@@ -473,7 +476,10 @@ fn save_verify_restore_by_keys() {
     typed(&mut a, "disk.img");
     key(&mut a, KeyCode::Enter);
     let lines = until_summary(&mut a, &rx);
-    assert!(lines.iter().any(|l| l.starts_with("verified:")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("verified:")),
+        "{lines:?}"
+    );
 
     menu(&mut a, 4); // browse: the image in detail, then verify it from there
     typed(&mut a, &repo_path);
@@ -493,7 +499,10 @@ fn save_verify_restore_by_keys() {
 fn settle(a: &mut App, rx: &mpsc::Receiver<Msg>) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while matches!(a.screen, Screen::Reading(_)) {
-        assert!(std::time::Instant::now() < deadline, "reading the disk hung");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reading the disk hung"
+        );
         if let Ok(msg) = rx.recv_timeout(Duration::from_millis(200)) {
             a.handle(msg);
         }
@@ -505,7 +514,13 @@ fn settle(a: &mut App, rx: &mpsc::Receiver<Msg>) {
 fn hotplug_updates_home() {
     let (mut a, _rx) = app();
     let mut disks = fake_machine().disks;
-    let mut usb = disk("/dev/sdd", "Kingston DataTraveler", "E0D55EA5", 32 * GB, "usb");
+    let mut usb = disk(
+        "/dev/sdd",
+        "Kingston DataTraveler",
+        "E0D55EA5",
+        32 * GB,
+        "usb",
+    );
     usb.removable = true;
     usb.partitions = vec![part("/dev/sdd1", 32 * GB, "exfat", "BACKUP")];
     disks.push(usb);
@@ -524,7 +539,10 @@ fn hotplug_updates_an_open_target_list() {
     a.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
     key(&mut a, KeyCode::Down); // from sda to sdb
     let mut disks = fake_machine().disks;
-    disks.insert(0, disk("/dev/nvme1n1", "Samsung 980", "S64ANS0T", 1000 * GB, "nvme"));
+    disks.insert(
+        0,
+        disk("/dev/nvme1n1", "Samsung 980", "S64ANS0T", 1000 * GB, "nvme"),
+    );
     a.handle(Msg::Disks(disks));
     let Screen::PickDisk(p) = &a.screen else {
         panic!("expected the target list")
@@ -555,7 +573,9 @@ fn reading_the_source_is_off_the_ui_thread() {
     key(&mut a, KeyCode::Enter);
     key(&mut a, KeyCode::Esc);
     assert!(matches!(a.screen, Screen::PickDisk(_)));
-    let late = rx.recv_timeout(Duration::from_secs(60)).expect("the worker answers");
+    let late = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the worker answers");
     a.handle(late);
     let Screen::PickDisk(p) = &a.screen else {
         panic!("the late plan moved the screen")
@@ -569,7 +589,12 @@ fn plan_warns_when_the_source_is_mounted() {
     let (_d, p) = raw_plan();
     let m = fake_machine();
     let mut lines = plan::mounted_lines(&["/".to_string(), "/home".to_string()]);
-    lines.extend(plan::clone_lines(&m.disks[0], &m.disks[1], &p, m.disks[1].size));
+    lines.extend(plan::clone_lines(
+        &m.disks[0],
+        &m.disks[1],
+        &p,
+        m.disks[1].size,
+    ));
     a.screen = Screen::Plan(PlanScreen::new(lines, Some("sdb".into()), None));
     snap!("plan_clone_source_mounted", a);
 }
@@ -579,7 +604,14 @@ fn long_plan_scrolls() {
     let (mut a, _rx) = app();
     let mut t = fake_machine().disks[1].clone();
     t.partitions = (1..=30)
-        .map(|n| part(&format!("/dev/sdb{n}"), 30 * GB, "ext4", &format!("part{n}")))
+        .map(|n| {
+            part(
+                &format!("/dev/sdb{n}"),
+                30 * GB,
+                "ext4",
+                &format!("part{n}"),
+            )
+        })
         .collect();
     let (_d, p) = raw_plan();
     let lines = plan::clone_lines(&fake_machine().disks[0], &t, &p, t.size);
@@ -653,11 +685,11 @@ fn restore_plan_and_image_details() {
         sel: 0,
     };
     a.screen = Screen::ImageInfo(
-        super::image::ImageDetails {
+        Box::new(super::image::ImageDetails {
             image,
             manifest: m,
             scroll: 0,
-        },
+        }),
         list,
     );
     snap!("image_details", a);
@@ -745,7 +777,11 @@ fn split_escape_sequences_join() {
     assert_eq!(join(&[esc]), Joined::More);
     assert_eq!(join(&[esc, ch('[')]), Joined::More);
     assert_eq!(
-        join(&[esc, ch('['), KeyEvent::new(KeyCode::Char('B'), KeyModifiers::SHIFT)]),
+        join(&[
+            esc,
+            ch('['),
+            KeyEvent::new(KeyCode::Char('B'), KeyModifiers::SHIFT)
+        ]),
         Joined::Key(k(KeyCode::Down))
     );
     assert_eq!(join(&[esc, ch('O'), ch('A')]), Joined::Key(k(KeyCode::Up)));
