@@ -579,7 +579,7 @@ impl App {
                 self.screen = Screen::Plan(PlanScreen::new(
                     lines,
                     Some(plan::short_name(&d.path)),
-                    None,
+                    Some(true),
                 ));
             }
             Some(Action::Restore) => {
@@ -752,6 +752,7 @@ impl App {
                     source,
                     plan,
                     target,
+                    verify,
                 },
             ),
             Flow {

@@ -18,6 +18,7 @@ pub enum Job {
         source: Device,
         plan: Plan,
         target: Device,
+        verify: bool,
     },
     Save {
         source: Device,
@@ -44,7 +45,13 @@ impl Job {
     /// running screen's overall bar. The engine's own totals replace these as steps start.
     pub fn phases(&self) -> Vec<Phase> {
         match self {
-            Job::Clone { plan, .. } => vec![Phase::new("clone", plan.copy_bytes())],
+            Job::Clone { plan, verify, .. } => {
+                let mut p = vec![Phase::new("clone", plan.copy_bytes())];
+                if *verify {
+                    p.push(Phase::new("verify", plan.copy_bytes()));
+                }
+                p
+            }
             Job::Save { plan, verify, .. } => {
                 let mut p = vec![Phase::new("save", plan.copy_bytes())];
                 if *verify {
@@ -136,16 +143,20 @@ fn run(
             source,
             plan,
             target,
+            verify,
         } => {
             let rep = pipeline::clone::clone(&source, &plan, &target, &sink, cancel)?;
-            Ok((
-                true,
-                vec![
-                    format!("cloned {}", source.identity.describe()),
-                    format!("onto   {}", target.identity.describe()),
-                    format!("{} copied", hb(rep.bytes)),
-                ],
-            ))
+            let mut lines = vec![
+                format!("cloned {}", source.identity.describe()),
+                format!("onto   {}", target.identity.describe()),
+                format!("{} copied", hb(rep.bytes)),
+            ];
+            if !verify {
+                return Ok((true, lines));
+            }
+            let v = pipeline::verify::verify_clone(&source, &plan, &target, &sink, cancel)?;
+            lines.extend(verify_lines(&v, "the target and the source"));
+            Ok((v.problems.is_empty(), lines))
         }
         Job::Save {
             source,
@@ -239,19 +250,28 @@ fn verify_disk(
         }
     };
     let rep = pipeline::verify::verify_against(disk, repo, image, m, &sink, cancel)?;
-    if rep.problems.is_empty() {
-        lines.push(format!(
-            "verified: {} on the disk match the image",
-            hb(rep.bytes)
-        ));
-    } else {
-        lines.push(format!(
-            "VERIFY FAILED: {} difference(s) between the disk and the image",
-            rep.problems.len()
-        ));
-        for p in rep.problems.iter().take(10) {
-            lines.push(format!("  {}: {}", p.region, p.detail));
-        }
-    }
+    lines.extend(verify_lines(&rep, "the disk and the image"));
     Ok(rep.problems.is_empty())
+}
+
+/// "verified: ..." or the differences, at most ten.
+fn verify_lines(rep: &pipeline::verify::VerifyReport, between: &str) -> Vec<String> {
+    if rep.problems.is_empty() {
+        return vec![format!(
+            "verified: {} compared, {between} match",
+            hb(rep.bytes)
+        )];
+    }
+    let mut out = vec![format!(
+        "VERIFY FAILED: {} difference(s) between {between}",
+        rep.problems.len()
+    )];
+    for p in rep.problems.iter().take(10) {
+        let at = p
+            .offset
+            .map(|o| format!(" at byte {o}"))
+            .unwrap_or_default();
+        out.push(format!("  {}{at}: {}", p.region, p.detail));
+    }
+    out
 }

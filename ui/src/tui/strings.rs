@@ -84,7 +84,7 @@ pub const CONFIRM_VERIFY_KEYS: &str =
 pub const PLAN_MORE_ABOVE: &str = "-- more above: PgUp --";
 pub const PLAN_MORE_BELOW: &str = "-- more below: PgDn --";
 pub const PLAN_MORE_BOTH: &str = "-- more above and below: PgUp / PgDn --";
-pub const VERIFY_AFTER: &str = "verify the image against the disk afterwards (Tab)";
+pub const VERIFY_AFTER: &str = "verify afterwards: read back and compare (Tab)";
 pub const PLAN_SOURCE_MOUNTED: &str = "WARNING: the source is mounted at";
 pub const PLAN_SOURCE_MOUNTED_WHY: &str =
     "files written while it is read may be copied half-way; unmount it for a consistent copy";

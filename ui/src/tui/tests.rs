@@ -351,7 +351,11 @@ fn clone_two_image_files_by_keys() {
     assert!(matches!(a.screen, Screen::Plan(_)));
     typed(&mut a, "disk.img");
     key(&mut a, KeyCode::Enter);
-    assert!(matches!(a.screen, Screen::Running(_)));
+    let Screen::Running(r) = &a.screen else {
+        panic!("expected the running screen")
+    };
+    // Verify-after is on by default: two steps.
+    assert_eq!(r.phases.len(), 2);
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !matches!(a.screen, Screen::Summary(_)) {
         assert!(std::time::Instant::now() < deadline, "clone did not finish");
@@ -363,6 +367,11 @@ fn clone_two_image_files_by_keys() {
         unreachable!()
     };
     assert_eq!(sm.result, super::summary::Outcome::Ok, "{:?}", sm.lines);
+    assert!(
+        sm.lines.iter().any(|l| l.starts_with("verified:")),
+        "{:?}",
+        sm.lines
+    );
     let a_bytes = std::fs::read(&src.path).expect("read source");
     let b_bytes = std::fs::read(&dst.path).expect("read target");
     assert!(a_bytes == b_bytes, "target differs from source");
