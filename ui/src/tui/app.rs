@@ -2,13 +2,14 @@
 //! elsewhere and only reads this state.
 
 use super::confirm::TextInput;
+use super::image::ImageDetails;
 use super::jobs::{self, Job};
 use super::machine::Machine;
 use super::menu::{Action, ACTIONS};
 use super::pick_disk::{Item, PickDisk, Role};
 use super::plan::{self, PlanScreen, Tone};
 use super::repo::{ImageList, ImageRow};
-use super::running::RunState;
+use super::running::{LogFile, RunState};
 use super::strings as s;
 use super::summary::{self, Summary};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -21,15 +22,45 @@ use wraith_engine::events::{Cancel, Event};
 use wraith_engine::human_bytes as hb;
 use wraith_engine::plan::Plan;
 use wraith_engine::repo::{self, manifest::Manifest, ImageRef, Repository};
+use wraith_engine::safety;
 
 /// Everything the loop reacts to.
 pub enum Msg {
     Key(KeyEvent),
+    /// From the worker running a job.
     Engine(Event),
+    /// Repaint the clocks of a running job.
     Tick,
+    /// Hotplug: the disks as they are now (a disk came or went).
     Disks(Vec<DiskInfo>),
+    /// The worker reading the source disk is done.
+    Planned(Box<Result<Source, String>>),
     /// The worker's job ended.
     Done(Outcome),
+}
+
+/// The disk a clone or save reads, with its plan and where it is mounted now.
+pub struct Source {
+    pub disk: DiskInfo,
+    pub dev: Device,
+    pub plan: Plan,
+    pub mounts: Vec<String>,
+}
+
+/// Reads the source's table and filesystems: seconds on a big or slow disk, so never on the
+/// UI thread. `safety::mounts_of` reads /proc/self/mountinfo.
+pub fn read_source(disk: DiskInfo) -> Result<Source, String> {
+    let dev = Device::open_read(std::path::Path::new(&disk.path))
+        .map_err(|e| format!("{}: {e}", disk.path))?;
+    let plan = wraith_engine::plan::plan(&dev, dev.identity.clone())
+        .map_err(|e| format!("{}: {e}", disk.path))?;
+    let mounts = safety::mounts_of(&dev);
+    Ok(Source {
+        disk,
+        dev,
+        plan,
+        mounts,
+    })
 }
 
 #[derive(Debug)]
@@ -69,6 +100,10 @@ pub enum Screen {
     PickDisk(PickDisk),
     RepoPath(TextInput),
     Images(ImageList),
+    /// One image in detail; the list to go back to.
+    ImageInfo(Box<ImageDetails>, ImageList),
+    /// A worker reads the named source disk.
+    Reading(String),
     Plan(PlanScreen),
     Running(RunState),
     Summary(Summary),
@@ -79,6 +114,8 @@ pub enum Screen {
 pub struct Flow {
     pub action: Option<Action>,
     pub source: Option<(DiskInfo, Device, Plan)>,
+    /// Where the source is mounted (a warning on the plan).
+    pub mounts: Vec<String>,
     pub repo: Option<(PathBuf, Option<Repository>)>,
     pub image: Option<(ImageRef, Manifest)>,
     pub target: Option<(DiskInfo, Device)>,
@@ -91,6 +128,11 @@ pub struct App {
     pub popup: Option<Popup>,
     pub flow: Flow,
     pub exit: Option<Exit>,
+    /// Clear and redraw everything: the kernel prints on the console when a disk's partitions
+    /// change (hotplug, after a job), scrolling the screen behind the UI's back.
+    pub repaint: bool,
+    /// Where job logs go.
+    pub log_dir: PathBuf,
     tx: Sender<Msg>,
     started: Instant,
 }
@@ -107,6 +149,8 @@ impl App {
             popup: None,
             flow: Flow::default(),
             exit: None,
+            repaint: false,
+            log_dir: std::env::temp_dir(),
             tx,
             started: Instant::now(),
         }
@@ -115,15 +159,30 @@ impl App {
     pub fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Tick => self.tick(),
-            Msg::Disks(d) => self.machine.disks = d,
+            Msg::Disks(d) => {
+                self.repaint = true;
+                self.machine.disks = d;
+                self.refresh_pick();
+            }
+            Msg::Planned(r) => self.planned(*r),
             Msg::Engine(ev) => {
                 self.tick();
                 if let Screen::Running(r) = &mut self.screen {
                     r.apply(ev);
                 }
             }
-            Msg::Done(o) => self.finished(o),
-            Msg::Key(k) => self.key(k),
+            Msg::Done(o) => {
+                self.repaint = true;
+                self.finished(o)
+            }
+            Msg::Key(k) => {
+                // Ctrl-L: the terminal convention for "the screen is garbled, draw it again".
+                if k.code == KeyCode::Char('l') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                    self.repaint = true;
+                    return;
+                }
+                self.key(k)
+            }
         }
     }
 
@@ -138,14 +197,18 @@ impl App {
             return;
         };
         let title = r.title.clone();
+        let log = match &r.log_file {
+            Some(f) => Ok(f.path.clone()),
+            None => Err(self.log_dir.clone()),
+        };
         let took = format!("took {}", plan::duration_text(r.elapsed.as_secs()));
         let (result, mut lines) = match o {
-            Outcome::Ok(l) => (summary::Result::Ok, l),
+            Outcome::Ok(l) => (summary::Outcome::Ok, l),
             Outcome::Failed(e) => (
-                summary::Result::Failed,
+                summary::Outcome::Failed,
                 e.lines().map(String::from).collect(),
             ),
-            Outcome::Cancelled => (summary::Result::Cancelled, Vec::new()),
+            Outcome::Cancelled => (summary::Outcome::Cancelled, Vec::new()),
         };
         lines.push(took);
         let warnings: Vec<String> = r
@@ -155,11 +218,18 @@ impl App {
             .cloned()
             .collect();
         lines.extend(warnings);
+        if let Screen::Running(r) = &mut self.screen {
+            r.note(format!("{result:?}"));
+            for l in &lines {
+                r.note(l.clone());
+            }
+        }
         self.flow = Flow::default();
         self.screen = Screen::Summary(Summary {
             title,
             result,
             lines,
+            log,
         });
     }
 
@@ -232,8 +302,35 @@ impl App {
                 }
                 _ => {}
             },
+            Screen::ImageInfo(d, _) => match k.code {
+                KeyCode::Up | KeyCode::Char('k') => d.scroll = d.scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => d.scroll += 1,
+                KeyCode::PageUp => d.scroll = d.scroll.saturating_sub(10),
+                KeyCode::PageDown => d.scroll += 10,
+                KeyCode::Char('v') => {
+                    let image = d.image.clone();
+                    self.verify(image);
+                }
+                KeyCode::Esc => self.back(),
+                _ => {}
+            },
+            Screen::Reading(_) => {
+                if k.code == KeyCode::Esc {
+                    // The worker's answer is dropped when it finds another screen.
+                    self.back();
+                }
+            }
             Screen::Plan(p) => match k.code {
                 KeyCode::Esc => self.back(),
+                KeyCode::Up => p.scroll_by(-1),
+                KeyCode::Down => p.scroll_by(1),
+                KeyCode::PageUp => p.scroll_by(-10),
+                KeyCode::PageDown => p.scroll_by(10),
+                KeyCode::Tab => {
+                    if let Some(v) = &mut p.verify {
+                        *v = !*v;
+                    }
+                }
                 KeyCode::Enter => {
                     let ok = match &p.confirm {
                         Some(name) => p.input.value == *name,
@@ -262,6 +359,14 @@ impl App {
                     }
                 } else if k.code == KeyCode::Esc || ctrl_c {
                     r.asking_cancel = true;
+                } else {
+                    match k.code {
+                        KeyCode::Up => r.scroll_log(true, 1),
+                        KeyCode::Down => r.scroll_log(false, 1),
+                        KeyCode::PageUp => r.scroll_log(true, 10),
+                        KeyCode::PageDown => r.scroll_log(false, 10),
+                        _ => {}
+                    }
                 }
             }
             Screen::Summary(_) => {
@@ -306,19 +411,26 @@ impl App {
                 self.picked_repo(path)
             }
             (Screen::RepoPath(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
+            (Screen::ImageInfo(..), _) => {
+                if let Screen::ImageInfo(_, list) =
+                    std::mem::replace(&mut self.screen, Screen::Home)
+                {
+                    self.screen = Screen::Images(list);
+                }
+            }
+            (Screen::Reading(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
+            (Screen::Reading(_), _) => self.pick_source(s::PICK_SOURCE),
             (Screen::Images(_), _) => {
                 let path = self.flow.repo.as_ref().map(|r| r.0.display().to_string());
                 self.screen = Screen::RepoPath(TextInput::new(&path.unwrap_or_default()))
             }
             (Screen::Plan(_), Some(Action::Clone)) => {
                 self.flow.target = None;
-                if let Some(src) = self.flow.source.as_ref().map(|s| s.0.clone()) {
-                    self.pick_target_for(&src);
-                }
+                self.pick_target();
             }
             (Screen::Plan(_), Some(Action::Restore)) => {
                 self.flow.target = None;
-                self.pick_restore_target();
+                self.pick_target();
             }
             (Screen::Plan(_), Some(Action::Save)) => {
                 let path = self.flow.repo.as_ref().map(|r| r.0.display().to_string());
@@ -331,33 +443,91 @@ impl App {
         }
     }
 
-    fn pick_source(&mut self, title: &'static str) {
-        self.flow.source = None;
-        let items = self
-            .machine
+    fn source_items(&self) -> Vec<Item> {
+        self.machine
             .disks
             .iter()
             .map(|d| Item {
                 disk: d.clone(),
                 disabled: None,
             })
-            .collect();
+            .collect()
+    }
+
+    /// The target list for the current flow.
+    fn target_items(&self) -> Vec<Item> {
+        match self.flow.action {
+            Some(Action::Restore) => {
+                let needed = self
+                    .flow
+                    .image
+                    .as_ref()
+                    .map(|(_, m)| jobs::restore_needs(m))
+                    .unwrap_or(0);
+                self.targets(needed, None)
+            }
+            _ => {
+                let needed = self
+                    .flow
+                    .source
+                    .as_ref()
+                    .map(|s| s.2.min_target_size())
+                    .unwrap_or(0);
+                let src = self.flow.source.as_ref().map(|s| s.0.path.as_str());
+                self.targets(needed, src)
+            }
+        }
+    }
+
+    fn pick_source(&mut self, title: &'static str) {
+        self.flow.source = None;
+        self.flow.mounts.clear();
+        let items = self.source_items();
         self.screen = Screen::PickDisk(PickDisk::new(Role::Source, title, items));
     }
 
-    fn picked_source(&mut self, d: DiskInfo) {
-        let opened = Device::open_read(std::path::Path::new(&d.path)).and_then(|dev| {
-            let plan = wraith_engine::plan::plan(&dev, dev.identity.clone())?;
-            Ok((dev, plan))
-        });
-        let (dev, plan) = match opened {
-            Ok(x) => x,
-            Err(e) => return self.error(format!("{}: {e}", d.path)),
+    /// Rebuilds an open disk list after hotplug, keeping the cursor on the same disk.
+    fn refresh_pick(&mut self) {
+        let Screen::PickDisk(p) = &self.screen else {
+            return;
         };
-        self.flow.source = Some((d.clone(), dev, plan));
+        let kept = p.items.get(p.sel).map(|i| i.disk.path.clone());
+        let (role, title) = (p.role, p.title);
+        let items = match role {
+            Role::Source => self.source_items(),
+            Role::Target => self.target_items(),
+        };
+        let mut fresh = PickDisk::new(role, title, items);
+        if let Some(i) = kept.and_then(|k| fresh.items.iter().position(|i| i.disk.path == k)) {
+            fresh.sel = i;
+        }
+        self.screen = Screen::PickDisk(fresh);
+    }
+
+    fn picked_source(&mut self, d: DiskInfo) {
+        self.screen = Screen::Reading(plan::disk_text(&d));
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Msg::Planned(Box::new(read_source(d))));
+        });
+    }
+
+    fn planned(&mut self, r: Result<Source, String>) {
+        if !matches!(self.screen, Screen::Reading(_)) {
+            return; // the user went back meanwhile
+        }
+        let src = match r {
+            Ok(src) => src,
+            Err(e) => {
+                self.back();
+                return self.error(e);
+            }
+        };
+        self.flow.mounts = src.mounts;
+        self.flow.source = Some((src.disk, src.dev, src.plan));
         match self.flow.action {
             Some(Action::Save) => self.screen = Screen::RepoPath(TextInput::default()),
-            _ => self.pick_target_for(&d),
+            _ => self.pick_target(),
         }
     }
 
@@ -386,25 +556,8 @@ impl App {
             .collect()
     }
 
-    fn pick_target_for(&mut self, src: &DiskInfo) {
-        let needed = self
-            .flow
-            .source
-            .as_ref()
-            .map(|s| s.2.min_target_size())
-            .unwrap_or(0);
-        let items = self.targets(needed, Some(&src.path));
-        self.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
-    }
-
-    fn pick_restore_target(&mut self) {
-        let needed = self
-            .flow
-            .image
-            .as_ref()
-            .map(|(_, m)| jobs::restore_needs(m))
-            .unwrap_or(0);
-        let items = self.targets(needed, None);
+    fn pick_target(&mut self) {
+        let items = self.target_items();
         self.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
     }
 
@@ -421,12 +574,13 @@ impl App {
                 if let Err(e) = jobs::check_clone(sdev, plan, &target) {
                     return self.error(e);
                 }
-                let lines = plan::clone_lines(sd, &d, plan, target.size());
-                self.screen = Screen::Plan(PlanScreen {
+                let mut lines = plan::mounted_lines(&self.flow.mounts);
+                lines.extend(plan::clone_lines(sd, &d, plan, target.size()));
+                self.screen = Screen::Plan(PlanScreen::new(
                     lines,
-                    confirm: Some(plan::short_name(&d.path)),
-                    input: TextInput::default(),
-                });
+                    Some(plan::short_name(&d.path)),
+                    Some(true),
+                ));
             }
             Some(Action::Restore) => {
                 let (Some((repo_path, Some(repo))), Some((image, m))) =
@@ -437,38 +591,13 @@ impl App {
                 if let Err(e) = jobs::check_restore(repo, repo_path, image, m, &target) {
                     return self.error(e);
                 }
-                let mut lines = vec![
-                    (Tone::Head, format!("{} {image}", s::PLAN_IMAGE)),
-                    (
-                        Tone::Head,
-                        format!(
-                            "        saved {} from {}",
-                            repo::timestamp_text(m.created),
-                            m.source.describe()
-                        ),
-                    ),
-                    (
-                        Tone::Danger,
-                        format!("{}  {}", s::PLAN_TARGET, plan::disk_text(&d)),
-                    ),
-                ];
-                lines.extend(plan::destroyed(&d));
-                let regions: Vec<_> = m.regions.iter().map(|r| r.region.clone()).collect();
-                lines.extend(plan::region_lines(&regions));
-                lines.push(plan::fit_line(target.size(), jobs::restore_needs(m)));
-                lines.push((
-                    Tone::Normal,
-                    format!(
-                        "writes {}, {}",
-                        hb(m.stats.image_bytes),
-                        plan::estimate(m.stats.image_bytes)
-                    ),
-                ));
-                self.screen = Screen::Plan(PlanScreen {
+                let lines =
+                    plan::restore_lines(image, m, &d, target.size(), jobs::restore_needs(m));
+                self.screen = Screen::Plan(PlanScreen::new(
                     lines,
-                    confirm: Some(plan::short_name(&d.path)),
-                    input: TextInput::default(),
-                });
+                    Some(plan::short_name(&d.path)),
+                    Some(true),
+                ));
             }
             _ => return,
         }
@@ -491,14 +620,15 @@ impl App {
             if let Err(e) = repo::check_image_name(&name) {
                 return self.error(e);
             }
-            let mut lines = vec![
+            let mut lines = plan::mounted_lines(&self.flow.mounts);
+            lines.extend([
                 (
                     Tone::Head,
                     format!("{}  {}", s::PLAN_SOURCE, plan::disk_text(sd)),
                 ),
                 (Tone::Head, format!("{}  {}", s::PLAN_REPO, path.display())),
                 (Tone::Head, format!("{}  {name}", s::PLAN_IMAGE)),
-            ];
+            ]);
             lines.extend(plan::region_lines(&plan.regions));
             lines.push((
                 Tone::Normal,
@@ -512,11 +642,7 @@ impl App {
             lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
             self.flow.name = name;
             self.flow.repo = Some((path, None));
-            self.screen = Screen::Plan(PlanScreen {
-                lines,
-                confirm: None,
-                input: TextInput::default(),
-            });
+            self.screen = Screen::Plan(PlanScreen::new(lines, None, Some(true)));
             return;
         }
         let opened = Repository::open(&path).and_then(|r| {
@@ -535,6 +661,7 @@ impl App {
                     saved: repo::timestamp_text(m.created),
                     source: m.source.describe(),
                     size: m.stats.image_bytes,
+                    stored: m.stats.stored_bytes,
                     manifest: Some(m),
                 },
                 Err(e) => ImageRow {
@@ -542,6 +669,7 @@ impl App {
                     saved: String::new(),
                     source: format!("DAMAGED: {e}"),
                     size: 0,
+                    stored: 0,
                     manifest: None,
                 },
             })
@@ -562,29 +690,50 @@ impl App {
                     return self.error(row.source);
                 };
                 self.flow.image = Some((row.image, m));
-                self.pick_restore_target();
+                self.pick_target();
             }
-            Some(Action::Verify) => {
-                let Some((path, _)) = &self.flow.repo else {
-                    return;
+            Some(Action::Verify) => self.verify(row.image),
+            Some(Action::Browse) => {
+                let Some(manifest) = row.manifest else {
+                    return self.error(row.source);
                 };
-                // A fresh handle for the worker: the listed one stays with the screen.
-                match Repository::open(path) {
-                    Ok(repo) => self.run(
-                        format!("{} {}", s::RUN_VERIFY, row.image),
-                        Job::Verify {
-                            repo,
-                            image: row.image,
-                        },
-                    ),
-                    Err(e) => self.error(e),
-                }
+                let list = match std::mem::replace(&mut self.screen, Screen::Home) {
+                    Screen::Images(l) => l,
+                    _ => return,
+                };
+                self.screen = Screen::ImageInfo(
+                    Box::new(ImageDetails {
+                        image: row.image,
+                        manifest,
+                        scroll: 0,
+                    }),
+                    list,
+                );
             }
             _ => {}
         }
     }
 
+    /// Checks every chunk of `image` in the repository of the current flow.
+    fn verify(&mut self, image: ImageRef) {
+        let Some((path, _)) = &self.flow.repo else {
+            return;
+        };
+        // A fresh handle for the worker: the listed one stays with the screen.
+        match Repository::open(path) {
+            Ok(repo) => self.run(
+                format!("{} {}", s::RUN_VERIFY, image),
+                Job::Verify { repo, image },
+            ),
+            Err(e) => self.error(e),
+        }
+    }
+
     fn start(&mut self) {
+        let verify = match &self.screen {
+            Screen::Plan(p) => p.verify == Some(true),
+            _ => false,
+        };
         let flow = std::mem::take(&mut self.flow);
         let job = match flow {
             Flow {
@@ -603,6 +752,7 @@ impl App {
                     source,
                     plan,
                     target,
+                    verify,
                 },
             ),
             Flow {
@@ -623,6 +773,7 @@ impl App {
                     plan,
                     repo,
                     name,
+                    verify,
                 },
             ),
             Flow {
@@ -642,6 +793,7 @@ impl App {
                     image,
                     manifest: Box::new(manifest),
                     target,
+                    verify,
                 },
             ),
             _ => {
@@ -655,7 +807,24 @@ impl App {
     fn run(&mut self, title: String, job: Job) {
         let cancel = Cancel::new();
         self.started = Instant::now();
-        self.screen = Screen::Running(RunState::new(title, cancel.clone()));
+        let mut r = RunState::new(title.clone(), job.phases(), cancel.clone());
+        r.log_file = LogFile::create(self.log_dir.join(log_name()));
+        r.note(title);
+        self.screen = Screen::Running(r);
         jobs::spawn(job, self.tx.clone(), cancel);
     }
+}
+
+/// `wraith-2026-11-22-051500.log`: sorts by time, and says which job it was with the date.
+fn log_name() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let stamp: String = repo::timestamp_text(secs)
+        .trim_end_matches(" UTC")
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect();
+    format!("wraith-{stamp}.log")
 }

@@ -24,10 +24,10 @@ pub fn kind(d: &DiskInfo) -> String {
 /// One line per disk, the same on the home and the pick screens.
 pub fn disk_line(d: &DiskInfo) -> String {
     format!(
-        "{:<13} {:>9} {:<5} {:<8} {} {}",
+        "{:<13} {:>9} {:<6} {:<8} {} {}",
         d.path,
         hb(d.size),
-        trunc(&d.transport, 5),
+        trunc(&d.transport, 6),
         kind(d),
         d.model.as_deref().unwrap_or(s::UNKNOWN_MODEL),
         d.serial.as_deref().unwrap_or("")

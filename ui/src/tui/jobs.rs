@@ -2,6 +2,7 @@
 //! the result comes back as one final message. The interlocks are the CLI's, called the same way.
 
 use super::app::{Msg, Outcome};
+use super::running::Phase;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use wraith_engine::device::Device;
@@ -17,23 +18,59 @@ pub enum Job {
         source: Device,
         plan: Plan,
         target: Device,
+        verify: bool,
     },
     Save {
         source: Device,
         plan: Plan,
         repo: PathBuf,
         name: String,
+        verify: bool,
     },
     Restore {
         repo: Repository,
         image: ImageRef,
         manifest: Box<Manifest>,
         target: Device,
+        verify: bool,
     },
     Verify {
         repo: Repository,
         image: ImageRef,
     },
+}
+
+impl Job {
+    /// The engine steps this job runs, with the bytes each is expected to process: the
+    /// running screen's overall bar. The engine's own totals replace these as steps start.
+    pub fn phases(&self) -> Vec<Phase> {
+        match self {
+            Job::Clone { plan, verify, .. } => {
+                let mut p = vec![Phase::new("clone", plan.copy_bytes())];
+                if *verify {
+                    p.push(Phase::new("verify", plan.copy_bytes()));
+                }
+                p
+            }
+            Job::Save { plan, verify, .. } => {
+                let mut p = vec![Phase::new("save", plan.copy_bytes())];
+                if *verify {
+                    p.push(Phase::new("verify", plan.copy_bytes()));
+                }
+                p
+            }
+            Job::Restore {
+                manifest, verify, ..
+            } => {
+                let mut p = vec![Phase::new("restore", manifest.stats.image_bytes)];
+                if *verify {
+                    p.push(Phase::new("verify", manifest.stats.image_bytes));
+                }
+                p
+            }
+            Job::Verify { .. } => vec![Phase::new("verify", 0)],
+        }
+    }
 }
 
 /// The same checks `wraith clone` makes before its confirmation prompt.
@@ -106,56 +143,70 @@ fn run(
             source,
             plan,
             target,
+            verify,
         } => {
             let rep = pipeline::clone::clone(&source, &plan, &target, &sink, cancel)?;
-            Ok((
-                true,
-                vec![
-                    format!("cloned {}", source.identity.describe()),
-                    format!("onto   {}", target.identity.describe()),
-                    format!("{} copied", hb(rep.bytes)),
-                ],
-            ))
+            let mut lines = vec![
+                format!("cloned {}", source.identity.describe()),
+                format!("onto   {}", target.identity.describe()),
+                format!("{} copied", hb(rep.bytes)),
+            ];
+            if !verify {
+                return Ok((true, lines));
+            }
+            let v = pipeline::verify::verify_clone(&source, &plan, &target, &sink, cancel)?;
+            lines.extend(verify_lines(&v, "the target and the source"));
+            Ok((v.problems.is_empty(), lines))
         }
         Job::Save {
             source,
             plan,
             repo,
             name,
+            verify,
         } => {
             let repo = Repository::open_or_create(&repo)?;
             let opts = pipeline::save::SaveOptions { name, threads };
             let rep = pipeline::save::save(&source, &plan, &repo, &opts, &sink, cancel)?;
-            Ok((
-                true,
-                vec![
-                    format!("saved {}", source.identity.describe()),
-                    format!("as {} in {}", rep.image, repo.location()),
-                    format!(
-                        "{} of disk data, {} new in the repository",
-                        hb(rep.stats.image_bytes),
-                        hb(rep.stats.new_stored_bytes)
-                    ),
-                ],
-            ))
+            let mut lines = vec![
+                format!("saved {}", source.identity.describe()),
+                format!("as {} in {}", rep.image, repo.location()),
+                format!(
+                    "{} of disk data, {} new in the repository",
+                    hb(rep.stats.image_bytes),
+                    hb(rep.stats.new_stored_bytes)
+                ),
+            ];
+            let ok =
+                !verify || verify_disk(&source, &repo, &rep.image, None, sink, cancel, &mut lines)?;
+            Ok((ok, lines))
         }
         Job::Restore {
             repo,
             image,
             manifest,
             target,
+            verify,
         } => {
             let rep = pipeline::restore::restore(
                 &repo, &image, &manifest, &target, threads, &sink, cancel,
             )?;
-            Ok((
-                true,
-                vec![
-                    format!("restored {image}"),
-                    format!("onto {}", target.identity.describe()),
-                    format!("{} written", hb(rep.bytes)),
-                ],
-            ))
+            let mut lines = vec![
+                format!("restored {image}"),
+                format!("onto {}", target.identity.describe()),
+                format!("{} written", hb(rep.bytes)),
+            ];
+            let ok = !verify
+                || verify_disk(
+                    &target,
+                    &repo,
+                    &image,
+                    Some(&manifest),
+                    sink,
+                    cancel,
+                    &mut lines,
+                )?;
+            Ok((ok, lines))
         }
         Job::Verify { repo, image } => {
             let rep = pipeline::verify::verify_repo(
@@ -177,4 +228,50 @@ fn run(
             Ok((rep.problems.is_empty(), lines))
         }
     }
+}
+
+/// Compares `disk` with the image (as `wraith verify --against` does); adds the result to
+/// `lines` and returns whether they match.
+fn verify_disk(
+    disk: &Device,
+    repo: &Repository,
+    image: &ImageRef,
+    manifest: Option<&Manifest>,
+    sink: &(dyn Fn(Event) + Send + Sync),
+    cancel: &Cancel,
+    lines: &mut Vec<String>,
+) -> wraith_engine::Result<bool> {
+    let loaded;
+    let m = match manifest {
+        Some(m) => m,
+        None => {
+            loaded = repo.load_manifest(image)?;
+            &loaded
+        }
+    };
+    let rep = pipeline::verify::verify_against(disk, repo, image, m, &sink, cancel)?;
+    lines.extend(verify_lines(&rep, "the disk and the image"));
+    Ok(rep.problems.is_empty())
+}
+
+/// "verified: ..." or the differences, at most ten.
+fn verify_lines(rep: &pipeline::verify::VerifyReport, between: &str) -> Vec<String> {
+    if rep.problems.is_empty() {
+        return vec![format!(
+            "verified: {} compared, {between} match",
+            hb(rep.bytes)
+        )];
+    }
+    let mut out = vec![format!(
+        "VERIFY FAILED: {} difference(s) between {between}",
+        rep.problems.len()
+    )];
+    for p in rep.problems.iter().take(10) {
+        let at = p
+            .offset
+            .map(|o| format!(" at byte {o}"))
+            .unwrap_or_default();
+        out.push(format!("  {}{at}: {}", p.region, p.detail));
+    }
+    out
 }

@@ -86,6 +86,8 @@ fn net_interfaces() -> Vec<NetIf> {
                 name,
             }
         })
+        // Tunnels (sit0 and the like) have no hardware address and reach nothing by themselves.
+        .filter(|n| !n.mac.is_empty() && n.mac.bytes().any(|b| b != b'0' && b != b':'))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {

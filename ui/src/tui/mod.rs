@@ -1,10 +1,13 @@
-//! The terminal UI: one event loop over `app::Msg`, fed by an input thread, a ticker that also
-//! re-lists the disks, and the worker of a running job. Components render from state only, so
-//! each screen can be snapshot-tested on ratatui's TestBackend.
+//! The terminal UI: one event loop over `app::Msg`, fed by an input thread, a ticker, the
+//! hotplug watcher (udev), and the workers that read a disk or run a job. Components render
+//! from state only, so each screen can be snapshot-tested on ratatui's TestBackend.
 
 pub mod app;
 pub mod confirm;
 pub mod home;
+pub mod hotplug;
+pub mod image;
+pub mod input;
 pub mod jobs;
 pub mod machine;
 pub mod menu;
@@ -48,8 +51,12 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Home => s::HOME_KEYS,
         Screen::Images(_) if app.flow.action == Some(menu::Action::Browse) => s::BROWSE_KEYS,
         Screen::PickDisk(_) | Screen::Images(_) => s::PICK_KEYS,
+        Screen::ImageInfo(..) => s::DETAILS_KEYS,
+        Screen::Reading(_) => s::READING_KEYS,
         Screen::RepoPath(_) => s::INPUT_KEYS,
+        Screen::Plan(p) if p.verify.is_some() => s::CONFIRM_VERIFY_KEYS,
         Screen::Plan(_) => s::CONFIRM_KEYS,
+        Screen::Running(r) if r.asking_cancel => s::CANCEL_KEYS,
         Screen::Running(_) => s::RUN_KEYS,
         Screen::Summary(_) => s::SUMMARY_KEYS,
     };
@@ -58,6 +65,8 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::PickDisk(p) => pick_disk::render(f, body, p),
         Screen::RepoPath(i) => repo::render_path(f, body, i),
         Screen::Images(l) => repo::render_images(f, body, l),
+        Screen::ImageInfo(d, _) => image::render(f, body, d),
+        Screen::Reading(what) => plan::render_reading(f, body, what),
         Screen::Plan(p) => plan::render(f, body, p),
         Screen::Running(r) => {
             running::render(f, body, r);
@@ -94,10 +103,44 @@ fn restore_terminal() {
     );
 }
 
+/// The size to give a terminal that reports none: `COLUMNS`/`LINES` when set, else the
+/// 80x25 of a VGA console, which every serial terminal can show too.
+pub fn fallback_size(cols: Option<&str>, lines: Option<&str>) -> (u16, u16) {
+    let num = |v: Option<&str>, d: u16| {
+        v.and_then(|v| v.trim().parse::<u16>().ok())
+            .filter(|n| *n >= 10)
+            .unwrap_or(d)
+    };
+    (num(cols, 80), num(lines, 25))
+}
+
+nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, nix::libc::winsize);
+
+/// A serial line has no size: the kernel reports 0x0 until someone sets it (`stty cols`).
+/// Set it on the terminal itself, so the UI and any shell started after it agree.
+fn ensure_size() {
+    if crossterm::terminal::size().is_ok_and(|(c, r)| c > 0 && r > 0) {
+        return;
+    }
+    let (cols, rows) = fallback_size(
+        std::env::var("COLUMNS").ok().as_deref(),
+        std::env::var("LINES").ok().as_deref(),
+    );
+    let ws = nix::libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which lives across the call.
+    let _ = unsafe { set_winsize(nix::libc::STDOUT_FILENO, &ws) };
+}
+
 /// Runs the UI until the user leaves; returns the process exit code.
 pub fn run() -> anyhow::Result<u8> {
     let live = wraith_engine::live::running_live();
-    theme::set_ascii(std::env::var_os("WRAITH_ASCII").is_some_and(|v| v != "0"));
+    theme::set_ascii(theme::ascii_from_env());
+    ensure_size();
     // A panic must not leave the console in raw mode on the alternate screen: restore first,
     // then let the default hook print the message where it can be read.
     let default_hook = std::panic::take_hook();
@@ -109,40 +152,16 @@ pub fn run() -> anyhow::Result<u8> {
     machine.disks = wraith_engine::disks::list().unwrap_or_default();
 
     let (tx, rx) = mpsc::channel();
-    // Input: crossterm's blocking read on its own thread, so the loop has a single receiver.
-    let input = tx.clone();
-    std::thread::spawn(move || loop {
-        match crossterm::event::read() {
-            Ok(crossterm::event::Event::Key(k))
-                if k.kind == crossterm::event::KeyEventKind::Press =>
-            {
-                if input.send(Msg::Key(k)).is_err() {
-                    return;
-                }
-            }
-            Ok(_) => {}
-            Err(_) => return,
-        }
-    });
-    // Ticker: repaint the running screen and re-list disks (hotplug shows up within 2 s).
+    input::spawn(tx.clone());
+    // Ticker: repaint the clocks of a running job.
     let ticker = tx.clone();
-    std::thread::spawn(move || {
-        let mut n = 0u32;
-        loop {
-            std::thread::sleep(Duration::from_millis(500));
-            if ticker.send(Msg::Tick).is_err() {
-                return;
-            }
-            n += 1;
-            if n.is_multiple_of(4) {
-                if let Ok(d) = wraith_engine::disks::list() {
-                    if ticker.send(Msg::Disks(d)).is_err() {
-                        return;
-                    }
-                }
-            }
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(500));
+        if ticker.send(Msg::Tick).is_err() {
+            return;
         }
     });
+    hotplug::spawn(tx.clone());
 
     crossterm::terminal::enable_raw_mode()?;
     crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
@@ -152,6 +171,9 @@ pub fn run() -> anyhow::Result<u8> {
         terminal.clear()?;
         let mut app = App::new(machine, tx);
         loop {
+            if std::mem::take(&mut app.repaint) {
+                terminal.clear()?;
+            }
             terminal.draw(|f| draw(f, &app))?;
             let msg = rx.recv()?;
             app.handle(msg);

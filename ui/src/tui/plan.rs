@@ -1,5 +1,6 @@
 //! The PLAN screen: what will be read, what will be destroyed, how each part is copied,
-//! whether it fits and roughly how long it takes. Built as text once, when the screen opens.
+//! whether it fits and roughly how long it takes. Built as text once, when the screen opens;
+//! a long plan scrolls. Also the "reading the disk" state while a worker computes a plan.
 
 use super::confirm::{self, TextInput};
 use super::home::trunc;
@@ -12,6 +13,7 @@ use ratatui::Frame;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
 use wraith_engine::plan::{Method, Plan, Region};
+use wraith_engine::repo::{self, manifest::Manifest, ImageRef};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Tone {
@@ -27,6 +29,30 @@ pub struct PlanScreen {
     /// The name to type before a destructive job may start; None: Enter starts.
     pub confirm: Option<String>,
     pub input: TextInput,
+    /// First plan line shown.
+    pub scroll: usize,
+    /// Verify after the job: None when the job offers no verify step.
+    pub verify: Option<bool>,
+}
+
+impl PlanScreen {
+    pub fn new(lines: Vec<(Tone, String)>, confirm: Option<String>, verify: Option<bool>) -> Self {
+        PlanScreen {
+            lines,
+            confirm,
+            input: TextInput::default(),
+            scroll: 0,
+            verify,
+        }
+    }
+
+    /// Moves by `by` lines; the renderer stops at the end.
+    pub fn scroll_by(&mut self, by: isize) {
+        self.scroll = self
+            .scroll
+            .saturating_add_signed(by)
+            .min(self.lines.len().saturating_sub(1));
+    }
 }
 
 /// The rough time for `bytes`: the issue asks for a plain, admitted estimate.
@@ -146,6 +172,59 @@ pub fn fit_line(target_size: u64, needed: u64) -> (Tone, String) {
     }
 }
 
+/// A warning for each place the source is mounted: the copy is of a filesystem that may
+/// change while it is read.
+pub fn mounted_lines(mounts: &[String]) -> Vec<(Tone, String)> {
+    if mounts.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        (
+            Tone::Warn,
+            format!("{} {}", s::PLAN_SOURCE_MOUNTED, mounts.join(", ")),
+        ),
+        (Tone::Warn, s::PLAN_SOURCE_MOUNTED_WHY.to_string()),
+    ]
+}
+
+/// The restore plan: the image, the target and what it loses, each region, fit, time.
+pub fn restore_lines(
+    image: &ImageRef,
+    m: &Manifest,
+    td: &DiskInfo,
+    target_size: u64,
+    needs: u64,
+) -> Vec<(Tone, String)> {
+    let mut lines = vec![
+        (Tone::Head, format!("{} {image}", s::PLAN_IMAGE)),
+        (
+            Tone::Head,
+            format!("        {} {}", s::SAVED, repo::timestamp_text(m.created)),
+        ),
+        (
+            Tone::Head,
+            format!("        {} {}", s::FROM, m.source.describe()),
+        ),
+        (
+            Tone::Danger,
+            format!("{}  {}", s::PLAN_TARGET, disk_text(td)),
+        ),
+    ];
+    lines.extend(destroyed(td));
+    let regions: Vec<_> = m.regions.iter().map(|r| r.region.clone()).collect();
+    lines.extend(region_lines(&regions));
+    lines.push(fit_line(target_size, needs));
+    lines.push((
+        Tone::Normal,
+        format!(
+            "writes {}, {}",
+            hb(m.stats.image_bytes),
+            estimate(m.stats.image_bytes)
+        ),
+    ));
+    lines
+}
+
 /// The clone plan: both disks, what the target loses, how each region is copied, fit, time.
 pub fn clone_lines(
     sd: &DiskInfo,
@@ -185,17 +264,57 @@ fn style(t: Tone) -> Style {
     }
 }
 
+/// Screen rows `lines` take when wrapped at `width` columns.
+fn rows(lines: &[(Tone, String)], width: usize) -> usize {
+    lines
+        .iter()
+        .map(|(_, l)| l.chars().count().div_ceil(width.max(1)).max(1))
+        .sum()
+}
+
 pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
     let block = theme::block(s::PLAN_TITLE);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [body, field] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
-    let lines: Vec<Line> = p
-        .lines
+    let [body, more, option, field] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    // Never scroll past the point where the last line is at the bottom.
+    let width = body.width as usize;
+    let mut first = p.scroll;
+    while first > 0 && rows(&p.lines[first..], width) < body.height as usize {
+        first -= 1;
+    }
+    let first = first.min(p.lines.len());
+    let lines: Vec<Line> = p.lines[first..]
         .iter()
         .map(|(t, l)| Line::styled(l.clone(), style(*t)))
         .collect();
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
+    let below = rows(&p.lines[first..], width) > body.height as usize;
+    let hint = match (first > 0, below) {
+        (false, false) => "",
+        (true, false) => s::PLAN_MORE_ABOVE,
+        (false, true) => s::PLAN_MORE_BELOW,
+        (true, true) => s::PLAN_MORE_BOTH,
+    };
+    f.render_widget(
+        Paragraph::new(Line::styled(hint, theme::title_style())),
+        more,
+    );
+    if let Some(v) = p.verify {
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                format!("[{}] {}", if v { "x" } else { " " }, s::VERIFY_AFTER),
+                theme::normal(),
+            )),
+            option,
+        );
+    }
     match &p.confirm {
         Some(name) => confirm::render(
             f,
@@ -208,4 +327,19 @@ pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
             field,
         ),
     }
+}
+
+/// While a worker reads the source disk's table and filesystems.
+pub fn render_reading(f: &mut Frame, area: Rect, what: &str) {
+    let lines = vec![
+        Line::styled(format!("{} {what}", s::READING), theme::title_style()),
+        Line::raw(""),
+        Line::styled(s::READING_WHY, theme::normal()),
+    ];
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(theme::block(s::PLAN_TITLE)),
+        area,
+    );
 }

@@ -32,6 +32,8 @@ pub struct ImageRow {
     pub saved: String,
     pub source: String,
     pub size: u64,
+    /// Compressed bytes of the chunks it references (shared chunks counted in full).
+    pub stored: u64,
     /// None when the manifest could not be read; `source` then holds the error.
     pub manifest: Option<Manifest>,
 }
@@ -57,6 +59,12 @@ impl ImageList {
     }
 }
 
+/// `hb` without the space, to fit the narrow size columns ("42.0GB"-style is not used:
+/// "39.1GiB" keeps the binary units of the rest of the UI).
+fn short_bytes(n: u64) -> String {
+    hb(n).replace(' ', "")
+}
+
 pub fn render_images(f: &mut Frame, area: Rect, l: &ImageList) {
     let mut lines = vec![
         Line::styled(l.location.clone(), theme::title_style()),
@@ -71,16 +79,21 @@ pub fn render_images(f: &mut Frame, area: Rect, l: &ImageList) {
             (false, true) => theme::normal(),
             (false, false) => theme::danger(),
         };
+        // Two lines per image so the name and the source disk fit 80 columns in full.
         lines.push(Line::styled(
             format!(
-                "{:<28} {:<20} {:>9}",
-                super::home::trunc(&r.image.to_string(), 28),
+                "{:<34} {:<23} {:>9} {:>9}",
+                super::home::trunc(&r.image.name, 34),
                 r.saved,
-                hb(r.size)
+                short_bytes(r.size),
+                short_bytes(r.stored)
             ),
             style,
         ));
-        lines.push(Line::styled(format!("    {}", r.source), theme::normal()));
+        lines.push(Line::styled(
+            format!("    {}  {}", r.image.id, r.source),
+            theme::normal(),
+        ));
     }
     f.render_widget(Paragraph::new(lines).block(theme::block(s::IMAGES)), area);
 }

@@ -1,4 +1,6 @@
-//! The RUNNING screen: progress of the engine's current step, rate, times, and a log.
+//! The RUNNING screen: overall progress over every step of the job (a save and then its
+//! verify, say), the current step's progress, rate, times, and a scrolling log that is also
+//! written to a file the summary names.
 
 use super::plan::duration_text;
 use super::{strings as s, theme};
@@ -6,68 +8,182 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 use wraith_engine::events::{Cancel, Event};
 use wraith_engine::human_bytes as hb;
 
-#[derive(Clone, Debug)]
+/// One engine step of the job, in the order the job runs them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Phase {
+    pub step: String,
+    /// Bytes: the plan's estimate until the engine's `Started` says the real number.
+    pub total: u64,
+    pub done: u64,
+    pub finished: bool,
+}
+
+impl Phase {
+    pub fn new(step: &str, total: u64) -> Self {
+        Phase {
+            step: step.to_string(),
+            total,
+            done: 0,
+            finished: false,
+        }
+    }
+}
+
+/// The job's log file: every log line, with the time since the start.
+#[derive(Debug)]
+pub struct LogFile {
+    pub path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl LogFile {
+    /// Creates the file; None when it cannot be (read-only /tmp): the job runs anyway.
+    pub fn create(path: PathBuf) -> Option<Self> {
+        let file = std::fs::File::create(&path).ok()?;
+        Some(LogFile {
+            path,
+            file: Some(file),
+        })
+    }
+
+    pub fn write(&mut self, elapsed: Duration, line: &str) {
+        let secs = elapsed.as_secs();
+        if let Some(f) = &mut self.file {
+            if writeln!(f, "[{:02}:{:02}] {line}", secs / 60, secs % 60).is_err() {
+                // Full or gone: stop trying rather than fail the job over its log.
+                self.file = None;
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct RunState {
     pub title: String,
-    pub step: String,
-    pub done: u64,
-    pub total: u64,
+    pub phases: Vec<Phase>,
+    /// Index into `phases` of the step running now.
+    pub current: usize,
     /// Since the job started; set by the app from its clock (tests set it directly).
     pub elapsed: Duration,
     /// When the current step started, on the same clock: the rate is per step.
     pub step_start: Duration,
     pub log: Vec<String>,
+    pub log_file: Option<LogFile>,
+    /// Lines scrolled back from the newest log line (0: follow the log).
+    pub log_back: usize,
     pub cancel: Cancel,
     pub asking_cancel: bool,
 }
 
 impl RunState {
-    pub fn new(title: String, cancel: Cancel) -> Self {
+    /// `phases`: the steps the job will run, with estimated bytes, for the overall bar.
+    pub fn new(title: String, phases: Vec<Phase>, cancel: Cancel) -> Self {
         RunState {
             title,
-            step: String::new(),
-            done: 0,
-            total: 0,
+            phases,
+            current: 0,
             elapsed: Duration::ZERO,
             step_start: Duration::ZERO,
             log: Vec::new(),
+            log_file: None,
+            log_back: 0,
             cancel,
             asking_cancel: false,
+        }
+    }
+
+    /// Adds a line to the screen's log and the log file.
+    pub fn note(&mut self, line: String) {
+        if let Some(f) = &mut self.log_file {
+            f.write(self.elapsed, &line);
+        }
+        self.log.push(line);
+        // Someone reading back keeps their place while new lines arrive.
+        if self.log_back > 0 {
+            self.log_back += 1;
         }
     }
 
     pub fn apply(&mut self, ev: Event) {
         match ev {
             Event::Started { step, total } => {
-                self.log.push(format!("{step}: started, {}", hb(total)));
-                self.step = step;
-                self.total = total;
-                self.done = 0;
+                self.note(format!("{step}: started, {}", hb(total)));
+                let from = self.current;
+                match self
+                    .phases
+                    .iter()
+                    .enumerate()
+                    .skip(from)
+                    .find(|(_, p)| p.step == step && !p.finished)
+                    .map(|(i, _)| i)
+                {
+                    Some(i) => self.current = i,
+                    None => {
+                        // A step the job did not announce: it still counts.
+                        self.phases.push(Phase::new(&step, total));
+                        self.current = self.phases.len() - 1;
+                    }
+                }
+                let p = &mut self.phases[self.current];
+                p.total = total;
+                p.done = 0;
                 self.step_start = self.elapsed;
             }
             Event::Progress { done, total } => {
-                self.done = done;
-                self.total = total;
+                if let Some(p) = self.phases.get_mut(self.current) {
+                    p.done = done;
+                    p.total = total;
+                }
             }
-            Event::Warning { message } => self.log.push(format!("warning: {message}")),
-            Event::Finished { step } => self.log.push(format!("{step}: finished")),
+            Event::Warning { message } => self.note(format!("warning: {message}")),
+            Event::Finished { step } => {
+                if let Some(p) = self.phases.get_mut(self.current) {
+                    p.done = p.total;
+                    p.finished = true;
+                }
+                self.note(format!("{step}: finished"));
+            }
         }
+    }
+
+    pub fn phase(&self) -> Option<&Phase> {
+        self.phases.get(self.current)
+    }
+
+    /// Bytes done and to do over all steps.
+    pub fn overall(&self) -> (u64, u64) {
+        let total = self.phases.iter().map(|p| p.total).sum();
+        let done = self.phases.iter().map(|p| p.done.min(p.total)).sum();
+        (done, total)
     }
 
     /// Bytes per second in the current step, once there is something to measure.
     pub fn rate(&self) -> Option<u64> {
         let t = self.elapsed.saturating_sub(self.step_start).as_secs_f64();
-        (t >= 0.5 && self.done > 0).then(|| (self.done as f64 / t) as u64)
+        let done = self.phase().map_or(0, |p| p.done);
+        (t >= 0.5 && done > 0).then(|| (done as f64 / t) as u64)
     }
 
+    /// Seconds until the whole job ends, at the current step's rate.
     pub fn eta(&self) -> Option<u64> {
+        let (done, total) = self.overall();
         self.rate()
             .filter(|r| *r > 0)
-            .map(|r| self.total.saturating_sub(self.done).div_ceil(r))
+            .map(|r| total.saturating_sub(done).div_ceil(r))
+    }
+
+    pub fn scroll_log(&mut self, up: bool, lines: usize) {
+        self.log_back = if up {
+            (self.log_back + lines).min(self.log.len().saturating_sub(1))
+        } else {
+            self.log_back.saturating_sub(lines)
+        };
     }
 }
 
@@ -81,20 +197,53 @@ pub fn bar(done: u64, total: u64, width: usize) -> String {
     format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }
 
+fn pct(done: u64, total: u64) -> u64 {
+    (done.min(total) * 100).checked_div(total).unwrap_or(0)
+}
+
 pub fn render(f: &mut Frame, area: Rect, r: &RunState) {
-    let [top, log] = Layout::vertical([Constraint::Length(7), Constraint::Min(3)]).areas(area);
-    let pct = (r.done.min(r.total) * 100)
-        .checked_div(r.total)
-        .unwrap_or(0);
-    let width = (top.width as usize).saturating_sub(10).min(66);
+    let [top, log] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(area);
+    let width = (top.width as usize).saturating_sub(32).min(56);
+    let (odone, ototal) = r.overall();
+    let (step, done, total) = r
+        .phase()
+        .map_or(("", 0, 0), |p| (p.step.as_str(), p.done, p.total));
     let lines = vec![
-        Line::styled(format!("step: {}", r.step), theme::title_style()),
         Line::styled(
-            format!("{} {pct:>3}%", bar(r.done, r.total, width)),
+            format!(
+                "{:<8} {} {:>3}%  {} {} {} {}",
+                s::OVERALL,
+                bar(odone, ototal, width),
+                pct(odone, ototal),
+                s::STEP,
+                (r.current + 1).min(r.phases.len()),
+                s::OF,
+                r.phases.len()
+            ),
             theme::title_style(),
         ),
         Line::styled(
-            format!("{} of {}", hb(r.done), hb(r.total)),
+            format!(
+                "{:<8} {} {:>3}%",
+                step,
+                bar(done, total, width),
+                pct(done, total)
+            ),
+            theme::normal(),
+        ),
+        Line::raw(""),
+        Line::styled(
+            format!(
+                "{} {} {} {}   {} {} {} {}",
+                step,
+                hb(done),
+                s::OF,
+                hb(total),
+                s::OVERALL,
+                hb(odone),
+                s::OF,
+                hb(ototal)
+            ),
             theme::normal(),
         ),
         Line::styled(
@@ -109,6 +258,7 @@ pub fn render(f: &mut Frame, area: Rect, r: &RunState) {
             ),
             theme::normal(),
         ),
+        Line::raw(""),
         Line::styled(
             if r.cancel.is_cancelled() {
                 s::CANCELLING
@@ -119,10 +269,11 @@ pub fn render(f: &mut Frame, area: Rect, r: &RunState) {
         ),
     ];
     f.render_widget(Paragraph::new(lines).block(theme::block(&r.title)), top);
-    // Show the newest lines that fit: the log scrolls by itself.
+    // The newest lines that fit, unless the user scrolled back.
     let room = log.height.saturating_sub(2) as usize;
-    let skip = r.log.len().saturating_sub(room);
-    let lines: Vec<Line> = r.log[skip..]
+    let end = r.log.len().saturating_sub(r.log_back);
+    let start = end.saturating_sub(room);
+    let lines: Vec<Line> = r.log[start..end]
         .iter()
         .map(|l| {
             let style = if l.starts_with("warning") {
@@ -133,5 +284,10 @@ pub fn render(f: &mut Frame, area: Rect, r: &RunState) {
             Line::styled(l.clone(), style)
         })
         .collect();
-    f.render_widget(Paragraph::new(lines).block(theme::block(s::LOG)), log);
+    let title = if r.log_back > 0 {
+        format!("{} ({} {})", s::LOG, r.log_back, s::LOG_BACK)
+    } else {
+        s::LOG.to_string()
+    };
+    f.render_widget(Paragraph::new(lines).block(theme::block(&title)), log);
 }

@@ -1,4 +1,4 @@
-//! The end of a job: success with what was done, or the exact error.
+//! The end of a job: success with what was done, or the exact error, and where the log is.
 
 use super::{strings as s, theme};
 use ratatui::layout::Rect;
@@ -7,7 +7,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Result {
+pub enum Outcome {
     Ok,
     Failed,
     Cancelled,
@@ -16,15 +16,17 @@ pub enum Result {
 #[derive(Clone, Debug)]
 pub struct Summary {
     pub title: String,
-    pub result: Result,
+    pub result: Outcome,
     pub lines: Vec<String>,
+    /// The job's log file; Err: the directory it could not be created in.
+    pub log: Result<std::path::PathBuf, std::path::PathBuf>,
 }
 
 pub fn render(f: &mut Frame, area: Rect, sm: &Summary) {
     let (head, style) = match sm.result {
-        Result::Ok => (s::SUMMARY_OK, theme::ok()),
-        Result::Failed => (s::SUMMARY_FAILED, theme::danger()),
-        Result::Cancelled => (s::SUMMARY_CANCELLED, theme::warn()),
+        Outcome::Ok => (s::SUMMARY_OK, theme::ok()),
+        Outcome::Failed => (s::SUMMARY_FAILED, theme::danger()),
+        Outcome::Cancelled => (s::SUMMARY_CANCELLED, theme::warn()),
     };
     let mut lines = vec![Line::styled(head, style), Line::raw("")];
     lines.extend(
@@ -32,6 +34,17 @@ pub fn render(f: &mut Frame, area: Rect, sm: &Summary) {
             .iter()
             .map(|l| Line::styled(l.clone(), theme::normal())),
     );
+    lines.push(Line::raw(""));
+    lines.push(match &sm.log {
+        Ok(p) => Line::styled(
+            format!("{} {}", s::SUMMARY_LOG, p.display()),
+            theme::title_style(),
+        ),
+        Err(dir) => Line::styled(
+            format!("{} {}", s::SUMMARY_NO_LOG, dir.display()),
+            theme::warn(),
+        ),
+    });
     let p = Paragraph::new(lines)
         .block(theme::block(&sm.title))
         .wrap(Wrap { trim: false });

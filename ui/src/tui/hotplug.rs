@@ -1,0 +1,72 @@
+//! Disks coming and going: a thread that listens to udev's "block" events and sends the new
+//! disk list into the UI loop as `Msg::Disks`. Where no monitor can be opened (a container
+//! without netlink uevents, no udev), it falls back to re-listing every two seconds.
+
+use super::app::Msg;
+use std::os::fd::AsFd;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+/// After the first event of a burst (a stick brings a disk and its partitions, each
+/// with add and change events), wait this long for the rest before listing once.
+const SETTLE: Duration = Duration::from_millis(300);
+const POLL: Duration = Duration::from_secs(2);
+
+/// Starts the watcher thread (the monitor is opened there: udev handles are not `Send`).
+pub fn spawn(tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        match udev::MonitorBuilder::new()
+            .and_then(|b| b.match_subsystem("block"))
+            .and_then(|b| b.listen())
+        {
+            Ok(socket) => watch(socket, tx),
+            Err(_) => poll_loop(tx),
+        }
+    });
+}
+
+fn send_list(tx: &Sender<Msg>) -> bool {
+    match wraith_engine::disks::list() {
+        Ok(d) => tx.send(Msg::Disks(d)).is_ok(),
+        // A failed listing is transient (udev busy); the next event or poll retries.
+        Err(_) => true,
+    }
+}
+
+fn watch(socket: udev::MonitorSocket, tx: Sender<Msg>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let ready = {
+            let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+            // A timeout so a closed UI (send fails) is noticed even without events.
+            poll(&mut fds, PollTimeout::from(5000u16))
+        };
+        match ready {
+            Ok(0) => {
+                if tx.send(Msg::Tick).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            // The socket broke: keep the home screen live the slow way.
+            Err(_) => return poll_loop(tx),
+        }
+        std::thread::sleep(SETTLE);
+        // Drain the burst; what changed does not matter, the whole list is re-read.
+        let n = socket.iter().count();
+        if n > 0 && !send_list(&tx) {
+            return;
+        }
+    }
+}
+
+fn poll_loop(tx: Sender<Msg>) {
+    loop {
+        std::thread::sleep(POLL);
+        if !send_list(&tx) {
+            return;
+        }
+    }
+}
