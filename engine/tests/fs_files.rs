@@ -534,3 +534,284 @@ fn ext4_read_errors_skip_that_part_only() {
         t.skipped
     );
 }
+
+/// An NTFS volume with a nested directory, a hard link, a big directory, a resident file and
+/// a fragmented one. ntfscp cannot make directories or links, so those need an ntfs-3g (FUSE)
+/// mount; without one the volume is flat and the nested checks are skipped. Returns the image
+/// and whether it was mounted.
+fn build_ntfs(dir: &Path) -> (String, bool) {
+    let img = dir.join("n.img");
+    let imgs = img.to_str().expect("utf8").to_string();
+    image(&img, 24 << 20, 0x5C);
+    run_ok("mkntfs", &["-F", "-Q", "-f", "-L", "Files", &imgs]);
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).expect("mnt");
+    let mounted = tool("ntfs-3g").is_some()
+        && std::path::Path::new("/dev/fuse").exists()
+        && run("ntfs-3g", &[&imgs, mnt.to_str().expect("utf8")]).0 == 0;
+    let src = dir.join("nsrc");
+    std::fs::create_dir_all(&src).expect("src");
+    let put = |name: &str, data: &[u8]| {
+        if mounted {
+            let p = mnt.join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, data).expect("write");
+        } else {
+            let local = src.join(name.replace('/', "_"));
+            std::fs::write(&local, data).expect("write");
+            run_ok(
+                "ntfscp",
+                &[
+                    "-f",
+                    &imgs,
+                    local.to_str().expect("utf8"),
+                    &format!("/{name}"),
+                ],
+            );
+        }
+    };
+    put("big.bin", &bytes(1, 300_000));
+    put("small.txt", b"resident, in its MFT record\n");
+    for i in 0..20 {
+        put(&format!("f{i:02}"), &bytes(10 + i, 16384));
+    }
+    // Free every other fill file's clusters (overwrite with one byte: ntfscp cannot delete),
+    // then write into the holes.
+    for i in (0..20).step_by(2) {
+        if mounted {
+            std::fs::remove_file(mnt.join(format!("f{i:02}"))).expect("rm");
+        } else {
+            put(&format!("f{i:02}"), b"x");
+        }
+    }
+    if mounted {
+        // Two files written in turns, a cluster at a time: ntfs-3g interleaves their clusters.
+        use std::io::Write;
+        let mut a = std::fs::File::create(mnt.join("frag.bin")).expect("frag");
+        let mut b = std::fs::File::create(mnt.join("partner.bin")).expect("partner");
+        let data = bytes(7, 50 * 4096);
+        for piece in data.chunks(4096) {
+            a.write_all(piece).expect("write frag");
+            b.write_all(piece).expect("write partner");
+        }
+    } else {
+        put("frag.bin", &bytes(7, 200_000));
+    }
+    if mounted {
+        put("d1/d2/nested.bin", &bytes(3, 70_000));
+        std::fs::hard_link(mnt.join("big.bin"), mnt.join("d1/biglink.bin")).expect("link");
+        for i in 0..300 {
+            put(
+                &format!("many/entry_with_a_rather_long_name_{i:03}"),
+                format!("{i}\n").as_bytes(),
+            );
+        }
+        let (code, _, err) = run("fusermount", &["-u", mnt.to_str().expect("utf8")]);
+        assert_eq!(code, 0, "unmount: {err}");
+    } else {
+        eprintln!("SKIP: no ntfs-3g mount here: NTFS directories and hard links not tested");
+    }
+    let (code, out, err) = run("ntfsfix", &["-n", &imgs]);
+    assert_eq!(code, 0, "the test image must be clean:\n{out}\n{err}");
+    (imgs, mounted)
+}
+
+/// Paths ntfscluster finds in clusters `[a, b]`, by inode, attribute suffix removed.
+fn ntfscluster(img: &str, a: u64, b: u64) -> BTreeSet<(u64, String)> {
+    let out = run_ok("ntfscluster", &["-c", &format!("{a}-{b}"), img]);
+    let mut v = BTreeSet::new();
+    for line in out.lines() {
+        let Some(rest) = line.strip_prefix("Inode ") else {
+            continue;
+        };
+        let Some((n, path)) = rest.split_once(' ') else {
+            continue;
+        };
+        let file = match path.rsplit_once("/$") {
+            Some((f, _)) if !f.is_empty() && f != "/." => f.to_string(),
+            _ => "/".to_string(),
+        };
+        v.insert((n.parse().expect("inode"), file));
+    }
+    v
+}
+
+/// Our answer as (every name of each touch), system files written "/$Name" as ntfscluster does.
+fn ntfs_names(t: &FileTouches) -> Vec<BTreeSet<String>> {
+    let mut out = Vec::new();
+    for x in &t.touches {
+        let mut names = BTreeSet::new();
+        for p in std::iter::once(&x.path).chain(&x.also) {
+            let p = p
+                .strip_prefix("(directory ")
+                .and_then(|p| p.strip_suffix(')'))
+                .unwrap_or(p);
+            if p.starts_with('$') {
+                names.insert(format!("/{p}"));
+            } else if p.starts_with('/') {
+                names.insert(p.to_string());
+            }
+        }
+        if !names.is_empty() {
+            out.push(names);
+        }
+    }
+    out
+}
+
+#[test]
+fn ntfs_every_cluster_names_what_ntfscluster_names() {
+    if !have(&["mkntfs", "ntfscp", "ntfscluster", "ntfsinfo", "ntfsfix"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (img, mounted) = build_ntfs(tmp.path());
+    let data = std::fs::read(&img).expect("read");
+    let cs = u64::from(u16::from_le_bytes([data[0x0B], data[0x0C]])) * u64::from(data[0x0D]);
+    let total = u64::from_le_bytes(data[0x28..0x30].try_into().expect("8")) * 512 / cs;
+    let mut mft_clusters = 0;
+    let mut named = 0;
+    for c in 0..total {
+        let t = touching(&data, FsKind::Ntfs, &range(c * cs, cs));
+        assert!(
+            t.skipped.iter().all(|s| s.contains("unreadable range")),
+            "cluster {c}: {:?}",
+            t.skipped
+        );
+        let ours = ntfs_names(&t);
+        let theirs = ntfscluster(&img, c, c);
+        if theirs.iter().any(|(n, _)| *n == 0) {
+            // $MFT's own clusters: we also name the files whose records are there.
+            assert!(
+                ours.iter().any(|n| n.contains("/$MFT")),
+                "cluster {c}: {ours:?}"
+            );
+            mft_clusters += 1;
+            continue;
+        }
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "cluster {c}: {ours:?} vs {theirs:?}"
+        );
+        for (_, p) in &theirs {
+            assert!(
+                ours.iter().any(|names| names.contains(p)),
+                "cluster {c}: ntfscluster names {p}, we {ours:?}"
+            );
+        }
+        if theirs.is_empty() {
+            assert_eq!(t.unclaimed, cs, "cluster {c}: free, {t:?}");
+        } else {
+            named += 1;
+        }
+    }
+    assert!(mft_clusters > 0 && named > 100, "{mft_clusters} {named}");
+    if mounted {
+        // Everything but the MFT: every file is named from its record.
+        let mut mft = ExtentList::new();
+        for (lcn, len) in ntfs_runs(&img, "/$MFT") {
+            mft.push(lcn * cs, len * cs);
+        }
+        assert!(!mft.is_empty());
+        let t = touching(&data, FsKind::Ntfs, &range(0, total * cs).minus(&mft));
+        let all: BTreeSet<String> = ntfs_names(&t).into_iter().flatten().collect();
+        for p in [
+            "/d1/d2/nested.bin",
+            "/d1/biglink.bin",
+            "/big.bin",
+            "/many",
+            "/frag.bin",
+        ] {
+            assert!(all.contains(p), "{p} not in {all:?}");
+        }
+    }
+}
+
+/// Data runs of a file, per `ntfscluster -F`: (first cluster, count).
+fn ntfs_runs(img: &str, path: &str) -> Vec<(u64, u64)> {
+    let out = run_ok("ntfscluster", &["-F", path, img]);
+    let mut v = Vec::new();
+    let mut in_data = false;
+    for line in out.lines() {
+        let l = line.trim();
+        if l.starts_with("0x") {
+            in_data = l.starts_with("0x80 - non-resident");
+            continue;
+        }
+        let nums: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if in_data && nums.len() == 3 {
+            v.push((nums[1], nums[2]));
+        }
+    }
+    v
+}
+
+#[test]
+fn ntfs_resident_fragmented_and_record_bytes() {
+    if !have(&["mkntfs", "ntfscp", "ntfscluster", "ntfsinfo", "ntfsfix"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (img, mounted) = build_ntfs(tmp.path());
+    let data = std::fs::read(&img).expect("read");
+    let cs = u64::from(u16::from_le_bytes([data[0x0B], data[0x0C]])) * u64::from(data[0x0D]);
+    let mft = u64::from_le_bytes(data[0x30..0x38].try_into().expect("8")) * cs;
+
+    // Non-resident and fragmented: every run's clusters are the file's data.
+    let runs = ntfs_runs(&img, "/frag.bin");
+    assert!(!mounted || runs.len() > 2, "not fragmented: {runs:?}");
+    for (lcn, len) in runs {
+        let t = touching(&data, FsKind::Ntfs, &range(lcn * cs, len * cs));
+        assert_eq!(t.touches.len(), 1, "{t:?}");
+        assert_eq!(t.touches[0].path, "/frag.bin");
+        assert_eq!(
+            (t.touches[0].kind, t.touches[0].bytes),
+            (TouchKind::Data, len * cs)
+        );
+    }
+
+    // A hard link: both names, on one file.
+    if mounted {
+        let (lcn, _) = ntfs_runs(&img, "/big.bin")[0];
+        let t = touching(&data, FsKind::Ntfs, &range(lcn * cs, 4096));
+        assert_eq!(t.touches.len(), 1, "{t:?}");
+        let mut names = vec![t.touches[0].path.clone()];
+        names.extend(t.touches[0].also.clone());
+        names.sort();
+        assert_eq!(names, vec!["/big.bin", "/d1/biglink.bin"]);
+    }
+
+    // Resident: no clusters of its own; its MFT record holds the data, so the record's bytes
+    // name it (as metadata), inside $MFT's data.
+    assert!(ntfs_runs(&img, "/small.txt").is_empty());
+    let info = run_ok("ntfsinfo", &["-F", "/small.txt", &img]);
+    let rec: u64 = info
+        .split("mft record ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("ntfsinfo: {info}"));
+    let t = touching(&data, FsKind::Ntfs, &range(mft + rec * 1024 + 100, 16));
+    let small: Vec<_> = t
+        .touches
+        .iter()
+        .filter(|x| x.path == "/small.txt")
+        .collect();
+    assert_eq!(small.len(), 1, "{t:?}");
+    assert_eq!((small[0].kind, small[0].bytes), (TouchKind::Metadata, 16));
+    assert!(t
+        .touches
+        .iter()
+        .any(|x| x.path == "$MFT" && x.kind == TouchKind::Metadata));
+    assert_eq!(t.touches.len(), 2, "{t:?}");
+
+    // The backup boot sector, past the last cluster.
+    let total_sectors = u64::from_le_bytes(data[0x28..0x30].try_into().expect("8"));
+    let t = touching(&data, FsKind::Ntfs, &range(total_sectors * 512, 512));
+    assert_eq!(t.touches.len(), 1);
+    assert_eq!(t.touches[0].path, "(backup boot sector)");
+}
