@@ -815,3 +815,142 @@ fn ntfs_resident_fragmented_and_record_bytes() {
     assert_eq!(t.touches.len(), 1);
     assert_eq!(t.touches[0].path, "(backup boot sector)");
 }
+
+/// Changes a few random bytes in `[lo, hi)` per round and asks for the files in `bad`: an
+/// answer or an error, never a panic or a hang. Returns how many rounds still named a file.
+fn mutate_and_ask(
+    img: &mut Vec<u8>,
+    lo: usize,
+    hi: usize,
+    kind: FsKind,
+    bad: &ExtentList,
+    rounds: usize,
+    seed: u64,
+) -> usize {
+    let mut x = seed | 1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut named = 0;
+    for _ in 0..rounds {
+        let mut saved = Vec::new();
+        for _ in 0..1 + next() % 6 {
+            let at = lo + (next() as usize) % (hi - lo);
+            saved.push((at, img[at]));
+            img[at] = next() as u8;
+        }
+        if let Ok(t) = fs::files_touching(&*img, kind, bad, 50, &Cancel::new()) {
+            if t.touches.iter().any(|x| x.path.starts_with('/')) {
+                named += 1;
+            }
+        }
+        for (at, b) in saved.into_iter().rev() {
+            img[at] = b;
+        }
+    }
+    named
+}
+
+/// Every 7th block past the first sixteenth of the image: data, mostly.
+fn spread(len: u64, bs: u64) -> ExtentList {
+    let mut l = ExtentList::new();
+    let mut b = len / bs / 16;
+    while (b + 1) * bs <= len {
+        l.push(b * bs, 512);
+        b += 7;
+    }
+    l
+}
+
+#[test]
+fn mutated_images_never_panic() {
+    if !have(&[
+        "mkfs.ext4",
+        "mkfs.ext2",
+        "debugfs",
+        "e2fsck",
+        "dumpe2fs",
+        "mkntfs",
+        "ntfscp",
+        "ntfsfix",
+        "ntfscluster",
+        "ntfsinfo",
+    ]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+
+    // ext4: superblock, descriptors, bitmaps and inode tables; then the directory and extent
+    // index blocks.
+    let img = build_ext4(tmp.path());
+    let mut data = std::fs::read(&img).expect("read");
+    let bad = spread(data.len() as u64, 4096);
+    let clean = touching(&data, FsKind::Ext4, &bad);
+    assert!(clean.touches.len() > 10, "{clean:?}");
+    let n = mutate_and_ask(&mut data, 1024, 300 << 10, FsKind::Ext4, &bad, 1500, 1);
+    eprintln!("ext4 metadata: {n} rounds still named files");
+    let n = mutate_and_ask(&mut data, 1024, 8192, FsKind::Ext4, &bad, 1500, 11);
+    eprintln!("ext4 superblock and descriptors: {n} rounds still named files");
+    // The used part of the inode table (the root's and the first files' inodes).
+    let itable: u64 = run_ok("dumpe2fs", &[&img])
+        .split("Inode table at ")
+        .nth(1)
+        .and_then(|r| r.split('-').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no inode table"));
+    let at = (itable * 4096) as usize;
+    let n = mutate_and_ask(&mut data, at, at + 8192, FsKind::Ext4, &bad, 3000, 12);
+    eprintln!("ext4 first inodes: {n} rounds still named files");
+    for path in ["/frag.bin", "/many", "/"] {
+        for (label, b) in stat_blocks(&img, path).into_iter().take(3) {
+            let at = (b * 4096) as usize;
+            let n = mutate_and_ask(&mut data, at, at + 4096, FsKind::Ext4, &bad, 300, b);
+            eprintln!("ext4 {path} {label} block {b}: {n} rounds still named files");
+        }
+    }
+
+    // ext2 with 1 KiB blocks: indirect blocks.
+    let src = tmp.path().join("src2");
+    std::fs::create_dir_all(src.join("d")).expect("mkdir");
+    std::fs::write(src.join("d/double.bin"), bytes(1, 400_000)).expect("w");
+    let img2 = tmp.path().join("e2.img");
+    let img2s = img2.to_str().expect("utf8");
+    image(&img2, 4 << 20, 0);
+    run_ok(
+        "mkfs.ext2",
+        &[
+            "-q",
+            "-F",
+            "-b",
+            "1024",
+            "-d",
+            src.to_str().expect("utf8"),
+            img2s,
+        ],
+    );
+    let mut data = std::fs::read(&img2).expect("read");
+    let bad = spread(data.len() as u64, 1024);
+    let n = mutate_and_ask(&mut data, 1024, 64 << 10, FsKind::Ext2, &bad, 1000, 2);
+    eprintln!("ext2 metadata: {n} rounds still named files");
+    for (label, b) in stat_blocks(img2s, "/d/double.bin") {
+        if label.ends_with("IND") {
+            let at = (b * 1024) as usize;
+            let n = mutate_and_ask(&mut data, at, at + 1024, FsKind::Ext2, &bad, 300, b);
+            eprintln!("ext2 {label} block {b}: {n} rounds still named files");
+        }
+    }
+
+    // NTFS: boot sector, then the first MFT records (system files, root, user files).
+    let (img, _) = build_ntfs(tmp.path());
+    let mut data = std::fs::read(&img).expect("read");
+    let cs = u64::from(u16::from_le_bytes([data[0x0B], data[0x0C]])) * u64::from(data[0x0D]);
+    let mft = (u64::from_le_bytes(data[0x30..0x38].try_into().expect("8")) * cs) as usize;
+    let bad = spread(data.len() as u64, cs);
+    let n = mutate_and_ask(&mut data, 0, 512, FsKind::Ntfs, &bad, 500, 3);
+    eprintln!("ntfs boot sector: {n} rounds still named files");
+    let n = mutate_and_ask(&mut data, mft, mft + 96 * 1024, FsKind::Ntfs, &bad, 3000, 4);
+    eprintln!("ntfs MFT: {n} rounds still named files");
+}
