@@ -433,27 +433,23 @@ fn claimed(t: &FileTouches) -> u64 {
     t.touches.iter().map(|x| x.bytes).sum()
 }
 
-#[test]
-fn ext2_indirect_blocks_match_debugfs() {
-    if !have(&["mkfs.ext2", "debugfs", "e2fsck", "dumpe2fs"]) {
-        return;
-    }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let src = tmp.path().join("src");
+/// An ext2 image with 1 KiB blocks: a file with double indirect blocks (past 12 + 256
+/// blocks), a nested small file, and with `sparse`, a sparse file whose only data is past
+/// 12 + 256 + 65536 blocks (triple indirect).
+fn build_ext2(dir: &Path, sparse: bool) -> String {
+    let src = dir.join("src2");
     std::fs::create_dir_all(src.join("d/e")).expect("mkdir");
-    // Double indirect at 1 KiB blocks (past 12 + 256 blocks).
     std::fs::write(src.join("d/double.bin"), bytes(1, 400_000)).expect("w");
     std::fs::write(src.join("d/e/small.txt"), b"small\n").expect("w");
-    // Triple indirect: a sparse file whose only data is past 12 + 256 + 65536 blocks.
-    {
+    if sparse {
         use std::os::unix::fs::FileExt;
         let f = std::fs::File::create(src.join("sparse.bin")).expect("sparse");
         f.set_len(70 << 20).expect("len");
         f.write_all_at(b"tail-data", (70 << 20) - 100)
             .expect("tail");
     }
-    let img = tmp.path().join("e2.img");
-    let imgs = img.to_str().expect("utf8");
+    let img = dir.join("e2.img");
+    let imgs = img.to_str().expect("utf8").to_string();
     image(&img, 8 << 20, 0);
     run_ok(
         "mkfs.ext2",
@@ -464,9 +460,20 @@ fn ext2_indirect_blocks_match_debugfs() {
             "1024",
             "-d",
             src.to_str().expect("utf8"),
-            imgs,
+            &imgs,
         ],
     );
+    imgs
+}
+
+#[test]
+fn ext2_indirect_blocks_match_debugfs() {
+    if !have(&["mkfs.ext2", "debugfs", "e2fsck", "dumpe2fs"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let img = build_ext2(tmp.path(), true);
+    let imgs = img.as_str();
     every_block_matches_debugfs(imgs, FsKind::Ext2);
     check_kinds(imgs, "/d/double.bin", &["IND", "DIND"]);
     check_kinds(imgs, "/sparse.bin", &["IND", "DIND", "TIND"]);
@@ -606,14 +613,48 @@ fn build_ntfs(dir: &Path) -> (String, bool) {
                 format!("{i}\n").as_bytes(),
             );
         }
-        let (code, _, err) = run("fusermount", &["-u", mnt.to_str().expect("utf8")]);
-        assert_eq!(code, 0, "unmount: {err}");
+        // The mount may still be busy for a moment after the last close: retry.
+        let mut last = String::new();
+        let unmounted = (0..50).any(|_| {
+            let (code, _, err) = run("fusermount", &["-u", mnt.to_str().expect("utf8")]);
+            last = err;
+            if code != 0 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            code == 0
+        });
+        assert!(unmounted, "unmount: {last}");
+        // ntfs-3g finishes writing the image after the unmount returns: wait for its exit.
+        wait_ntfs3g_gone(&imgs);
     } else {
         eprintln!("SKIP: no ntfs-3g mount here: NTFS directories and hard links not tested");
     }
     let (code, out, err) = run("ntfsfix", &["-n", &imgs]);
     assert_eq!(code, 0, "the test image must be clean:\n{out}\n{err}");
     (imgs, mounted)
+}
+
+/// Waits until no ntfs-3g process serves `img` (it may still be flushing after `fusermount -u`).
+fn wait_ntfs3g_gone(img: &str) {
+    for _ in 0..100 {
+        let busy = std::fs::read_dir("/proc")
+            .map(|d| {
+                d.flatten().any(|p| {
+                    std::fs::read(p.path().join("cmdline"))
+                        .map(|c| {
+                            let c = String::from_utf8_lossy(&c);
+                            c.starts_with("ntfs-3g") && c.contains(img)
+                        })
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false);
+        if !busy {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("ntfs-3g still serving {img}");
 }
 
 /// Paths ntfscluster finds in clusters `[a, b]`, by inode, attribute suffix removed.
@@ -913,24 +954,8 @@ fn mutated_images_never_panic() {
     }
 
     // ext2 with 1 KiB blocks: indirect blocks.
-    let src = tmp.path().join("src2");
-    std::fs::create_dir_all(src.join("d")).expect("mkdir");
-    std::fs::write(src.join("d/double.bin"), bytes(1, 400_000)).expect("w");
-    let img2 = tmp.path().join("e2.img");
-    let img2s = img2.to_str().expect("utf8");
-    image(&img2, 4 << 20, 0);
-    run_ok(
-        "mkfs.ext2",
-        &[
-            "-q",
-            "-F",
-            "-b",
-            "1024",
-            "-d",
-            src.to_str().expect("utf8"),
-            img2s,
-        ],
-    );
+    let img2 = build_ext2(tmp.path(), false);
+    let img2s = img2.as_str();
     let mut data = std::fs::read(&img2).expect("read");
     let bad = spread(data.len() as u64, 1024);
     let n = mutate_and_ask(&mut data, 1024, 64 << 10, FsKind::Ext2, &bad, 1000, 2);

@@ -12,7 +12,7 @@
 //! that makes no sense skips that part and is reported in `skipped`.
 
 use super::ext::{read_super, Super};
-use super::{le16, le32, FileTouches, Owner, Tally, TouchKind};
+use super::{le16, le32, named, FileTouches, Owner, Tally, TouchKind};
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
 use crate::events::Cancel;
@@ -135,7 +135,7 @@ pub(super) fn files_touching(
         if ino < first_ino && ino != ROOT_INO {
             return Some((reserved_name(ino), Vec::new(), true));
         }
-        let mut paths = names.paths_of(ino);
+        let paths = names.paths_of(ino);
         if paths.is_empty() {
             // An inode whose record could not be read and that no directory names: the inode
             // table area already reports the bytes.
@@ -145,20 +145,9 @@ pub(super) fn files_touching(
             let what = if is_dir { "directory inode" } else { "inode" };
             return Some((format!("({what} {ino}, no name found)"), Vec::new(), is_dir));
         }
-        paths.sort();
-        let first = paths.remove(0);
-        if is_dir {
-            Some((format!("(directory {first})"), paths, true))
-        } else {
-            Some((first, paths, false))
-        }
+        Some(named(paths, is_dir))
     });
-    if beyond > 0 {
-        out.unclaimed += beyond;
-        out.skip_note(format!(
-            "{beyond} bytes of the ranges lie beyond the filesystem's end ({fs_end} bytes)"
-        ));
-    }
+    out.beyond(beyond, fs_end);
     Ok(out)
 }
 
@@ -170,15 +159,6 @@ fn reserved_name(ino: u64) -> String {
         RESIZE_INO => "(reserved GDT blocks: resize inode)".into(),
         8 => "(journal)".into(),
         _ => format!("(reserved inode {ino})"),
-    }
-}
-
-impl FileTouches {
-    fn skip_note(&mut self, msg: String) {
-        self.skipped_total += 1;
-        if self.skipped.len() < super::SKIPPED_KEPT {
-            self.skipped.push(msg);
-        }
     }
 }
 
@@ -623,21 +603,7 @@ impl Walk<'_> {
                 }
             } else {
                 let leaf = u64::from(le32(node, e + 4)) | (u64::from(le16(node, e + 8)) << 32);
-                if !self.in_fs(leaf, 1) {
-                    self.t.skip(format!(
-                        "ext inode {ino}: extent index block {leaf} outside the filesystem"
-                    ));
-                    continue;
-                }
-                self.t
-                    .add(Owner::File(ino), TouchKind::Metadata, leaf * bs, bs);
-                if !visited.insert(leaf) {
-                    continue;
-                }
-                let mut buf = vec![0u8; bs as usize];
-                if self.t.read(self.dev, &mut buf, leaf * bs, || {
-                    format!("ext inode {ino}: extent block {leaf} (the part of the file it maps is not known)")
-                }) {
+                if let Some(buf) = self.mapping_block(ino, leaf, "extent", visited) {
                     self.extent_node(ino, &buf, Some(depth - 1), visited, data);
                 }
             }
@@ -679,6 +645,38 @@ impl Walk<'_> {
         }
     }
 
+    /// A block of a file's mapping (extent index or indirect block): counted as the file's
+    /// metadata, and its bytes returned to follow, unless it is outside the filesystem,
+    /// already followed for this file, or unreadable.
+    fn mapping_block(
+        &mut self,
+        ino: u64,
+        b: u64,
+        what: &str,
+        visited: &mut HashSet<u64>,
+    ) -> Option<Vec<u8>> {
+        let bs = self.bs;
+        if !self.in_fs(b, 1) {
+            self.t.skip(format!(
+                "ext inode {ino}: {what} block pointer {b} outside the filesystem"
+            ));
+            return None;
+        }
+        self.t
+            .add(Owner::File(ino), TouchKind::Metadata, b * bs, bs);
+        if !visited.insert(b) {
+            return None;
+        }
+        let mut buf = vec![0u8; bs as usize];
+        self.t
+            .read(self.dev, &mut buf, b * bs, || {
+                format!(
+                    "ext inode {ino}: {what} block {b} (the part of the file it maps is not known)"
+                )
+            })
+            .then_some(buf)
+    }
+
     /// An indirect block of `level` (1 = points at data) mapping logical blocks from `first`.
     #[allow(clippy::too_many_arguments)]
     fn indirect(
@@ -695,25 +693,9 @@ impl Walk<'_> {
             return;
         }
         let bs = self.bs;
-        if !self.in_fs(b, 1) {
-            self.t.skip(format!(
-                "ext inode {ino}: indirect block pointer {b} outside the filesystem"
-            ));
+        let Some(buf) = self.mapping_block(ino, b, "indirect", visited) else {
             return;
-        }
-        self.t
-            .add(Owner::File(ino), TouchKind::Metadata, b * bs, bs);
-        if !visited.insert(b) {
-            return;
-        }
-        let mut buf = vec![0u8; bs as usize];
-        if !self.t.read(self.dev, &mut buf, b * bs, || {
-            format!(
-                "ext inode {ino}: indirect block {b} (the part of the file it maps is not known)"
-            )
-        }) {
-            return;
-        }
+        };
         let per = bs / 4;
         // Logical blocks each entry of this block covers.
         let span = per.saturating_pow(level - 1);

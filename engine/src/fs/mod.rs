@@ -96,8 +96,10 @@ pub enum TouchKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Touch {
     /// `/dir/file`; `(directory /dir)` for a directory's own blocks; a parenthesised name for
-    /// filesystem structures (`(inode table of group 3)`, `(journal)`, `$MFT`); a stream as
-    /// `/file:stream`. A file no directory names is `(inode N, no name found)`.
+    /// filesystem structures (`(inode table of group 3)`, `(journal)`, `$MFT`). A file no
+    /// directory names is `(inode N, no name found)` / `(MFT record N, …)`; one whose directory
+    /// could not be placed is `(unreachable directory inode N)/rest/of/path`. NTFS named
+    /// streams count as the file's data.
     pub path: String,
     /// The file's other names (hard links), a few at most.
     pub also: Vec<String>,
@@ -154,6 +156,38 @@ pub fn files_touching(
             "naming the files in unreadable ranges of {}",
             kind.name()
         ))),
+    }
+}
+
+impl FileTouches {
+    /// Accounts for `bytes` of the ranges past the filesystem's end (`fs_end`).
+    pub(crate) fn beyond(&mut self, bytes: u64, fs_end: u64) {
+        if bytes == 0 {
+            return;
+        }
+        self.unclaimed += bytes;
+        self.skipped_total += 1;
+        if self.skipped.len() < SKIPPED_KEPT {
+            self.skipped.push(format!(
+                "{bytes} bytes of the ranges lie beyond the filesystem's end ({fs_end} bytes)"
+            ));
+        }
+    }
+}
+
+/// A file's report name from its paths (at least one): the first in order, the others as
+/// `also`; a directory as `(directory /path)`, all of it metadata.
+pub(crate) fn named(mut paths: Vec<String>, is_dir: bool) -> (String, Vec<String>, bool) {
+    paths.sort();
+    let first = if paths.is_empty() {
+        String::new()
+    } else {
+        paths.remove(0)
+    };
+    if is_dir {
+        (format!("(directory {first})"), paths, true)
+    } else {
+        (first, paths, false)
     }
 }
 

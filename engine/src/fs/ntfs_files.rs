@@ -15,7 +15,7 @@ use super::ntfs::{
     apply_fixups, apply_fixups_as, attributes, decode_runlist, parse_boot, read_attr, Boot, Run,
     ATTR_DATA,
 };
-use super::{le16, le32, le64, FileTouches, Owner, Tally, TouchKind};
+use super::{le16, le32, le64, named, FileTouches, Owner, Tally, TouchKind};
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
 use crate::events::Cancel;
@@ -101,7 +101,7 @@ pub(super) fn files_touching(
         None => {
             // Without the MFT nothing can be named; say what was asked and why.
             let mut out = t.finish(limit, |_| None);
-            out.unclaimed += beyond;
+            out.beyond(beyond, fs_end);
             return Ok(out);
         }
     };
@@ -188,21 +188,9 @@ pub(super) fn files_touching(
             };
             list.push(format!("(MFT record {n}, {what})"));
         }
-        list.sort();
-        let first = list.remove(0);
-        if is_dir {
-            Some((format!("(directory {first})"), list, true))
-        } else {
-            Some((first, list, false))
-        }
+        Some(named(list, is_dir))
     });
-    if beyond > 0 {
-        out.unclaimed += beyond;
-        out.skipped_total += 1;
-        out.skipped.push(format!(
-            "{beyond} bytes of the ranges lie beyond the volume's end ({fs_end} bytes)"
-        ));
-    }
+    out.beyond(beyond, fs_end);
     Ok(out)
 }
 
