@@ -406,6 +406,22 @@ mod tests {
     }
 
     #[test]
+    fn files_touching_on_no_filesystem_is_an_error_not_a_panic() {
+        let bad: ExtentList = [Extent::new(4096, 512)].into_iter().collect();
+        let c = Cancel::new();
+        for kind in [FsKind::Ext4, FsKind::Ntfs] {
+            assert!(files_touching(&vec![0u8; 1 << 16], kind, &bad, 10, &c).is_err());
+            assert!(files_touching(&vec![0u8; 10], kind, &bad, 10, &c).is_err());
+            let none = files_touching(&vec![0u8; 10], kind, &ExtentList::new(), 10, &c);
+            assert_eq!(none.unwrap(), FileTouches::default());
+        }
+        assert!(matches!(
+            files_touching(&vec![0u8; 1 << 16], FsKind::Fat32, &bad, 10, &c),
+            Err(Error::Unsupported(_))
+        ));
+    }
+
+    #[test]
     fn field_readers_never_panic() {
         assert_eq!(le16(&[1, 2], 0), 0x0201);
         assert_eq!(le32(&[1, 2], 0), 0);

@@ -378,7 +378,7 @@ fn file_name(v: &[u8]) -> Option<FileName> {
     Some(FileName {
         parent: parent & REF_MASK,
         parent_seq: (parent >> 48) as u16,
-        namespace: v[0x41],
+        namespace: *v.get(0x41)?,
         name: String::from_utf16_lossy(&units),
     })
 }
@@ -598,12 +598,20 @@ impl Walk<'_> {
     /// be read whole).
     fn records(&mut self, cancel: &Cancel) -> Result<()> {
         let rs = self.boot.record_size;
-        let mapped: u64 = self.mft.iter().map(|r| r.len).sum::<u64>() * self.boot.cluster_size;
-        let total = mapped / rs;
+        // Records up to the end of the last mapped run, and no more than the volume holds
+        // (a damaged runlist may claim a huge sparse tail).
+        let cs = self.boot.cluster_size;
+        let mapped_end = self
+            .mft
+            .iter()
+            .filter(|r| r.lcn.is_some())
+            .map(|r| r.vcn.saturating_add(r.len))
+            .max()
+            .unwrap_or(0);
+        let total = (mapped_end.min(self.boot.total_clusters).saturating_mul(cs)) / rs;
         let per_chunk = (MFT_CHUNK / rs).max(1);
         let mut buf = vec![0u8; (per_chunk * rs) as usize];
         // $MFT's data, from the runlist already read (record 0 itself may be unreadable).
-        let cs = self.boot.cluster_size;
         for r in self.mft.clone() {
             if let Some(lcn) = r.lcn {
                 self.t
