@@ -43,53 +43,61 @@ const BG_INODE_ZEROED: u16 = 0x4;
 const EXT3_INCOMPAT: u32 = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_META_BG;
 const EXT3_RO_COMPAT: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
 
+/// Where one block group's bitmaps and inode table are (block numbers, unchecked).
+pub(super) struct GroupDesc {
+    pub(super) block_bitmap: u64,
+    pub(super) inode_bitmap: u64,
+    pub(super) inode_table: u64,
+    pub(super) flags: u16,
+}
+
 /// The superblock fields the used map depends on, validated.
 #[derive(Debug)]
-struct Super {
-    block_size: u64,
-    blocks: u64,
-    first_data_block: u64,
-    blocks_per_group: u64,
-    groups: u64,
-    desc_size: u64,
-    desc_per_block: u64,
+pub(super) struct Super {
+    pub(super) block_size: u64,
+    pub(super) blocks: u64,
+    pub(super) first_data_block: u64,
+    pub(super) blocks_per_group: u64,
+    pub(super) groups: u64,
+    pub(super) desc_size: u64,
+    pub(super) desc_per_block: u64,
     /// Descriptor blocks for all groups.
-    desc_blocks: u64,
-    reserved_gdt: u64,
-    inode_table_blocks: u64,
-    inodes_per_group: u64,
-    inode_size: u64,
-    compat: u32,
-    incompat: u32,
-    ro_compat: u32,
-    first_meta_bg: u64,
-    backup_bgs: [u64; 2],
-    uuid: [u8; 16],
+    pub(super) desc_blocks: u64,
+    pub(super) reserved_gdt: u64,
+    pub(super) inode_table_blocks: u64,
+    pub(super) inodes_per_group: u64,
+    pub(super) inode_size: u64,
+    pub(super) compat: u32,
+    pub(super) incompat: u32,
+    pub(super) ro_compat: u32,
+    pub(super) first_meta_bg: u64,
+    pub(super) backup_bgs: [u64; 2],
+    pub(super) uuid: [u8; 16],
     /// Seed of metadata_csum checksums (`s_checksum_seed`, or derived from the UUID).
-    csum_seed: u32,
+    pub(super) csum_seed: u32,
 }
 
 impl Super {
-    fn has_csum(&self) -> bool {
+    pub(super) fn has_csum(&self) -> bool {
         self.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0
     }
-    fn meta_bg(&self) -> bool {
+    pub(super) fn meta_bg(&self) -> bool {
         self.incompat & INCOMPAT_META_BG != 0
     }
 
-    fn group_first_block(&self, g: u64) -> u64 {
+    pub(super) fn group_first_block(&self, g: u64) -> u64 {
         // g < groups, and groups * blocks_per_group was checked not to overflow.
         self.first_data_block + g * self.blocks_per_group
     }
 
     /// Blocks in group `g`; the last group may be short.
-    fn group_len(&self, g: u64) -> u64 {
+    pub(super) fn group_len(&self, g: u64) -> u64 {
         let start = self.group_first_block(g);
         self.blocks.saturating_sub(start).min(self.blocks_per_group)
     }
 
     /// Whether group `g` holds a superblock backup (sparse_super / sparse_super2 rules).
-    fn has_super(&self, g: u64) -> bool {
+    pub(super) fn has_super(&self, g: u64) -> bool {
         if g == 0 {
             return true;
         }
@@ -106,7 +114,7 @@ impl Super {
     }
 
     /// Block holding descriptor block `i` (the primary copy).
-    fn desc_block_location(&self, i: u64) -> u64 {
+    pub(super) fn desc_block_location(&self, i: u64) -> u64 {
         // The superblock is in block 1 with 1 KiB blocks, in block 0 otherwise.
         let sb_block = SB_OFFSET / self.block_size;
         if !self.meta_bg() || i < self.first_meta_bg {
@@ -149,34 +157,68 @@ impl Super {
         got == want
     }
 
+    /// How many inodes at the start of group `g`'s table may be in use: all of them, unless
+    /// a descriptor with a valid checksum says the rest were never handed out
+    /// (`bg_itable_unused`, or INODE_UNINIT for the whole group) — the kernel and e2fsck read
+    /// no inode past that count.
+    pub(super) fn itable_used_inodes(&self, g: u64, desc: &[u8]) -> u64 {
+        if !self.has_csum() || !self.desc_csum_ok(g, desc) {
+            return self.inodes_per_group;
+        }
+        if le16(desc, 0x12) & BG_INODE_UNINIT != 0 {
+            return 0;
+        }
+        let hi = if self.desc_size >= 64 {
+            u64::from(le16(desc, 0x32)) << 16
+        } else {
+            0
+        };
+        let unused = (u64::from(le16(desc, 0x1C)) | hi).min(self.inodes_per_group);
+        self.inodes_per_group - unused
+    }
+
     /// The tail of group `g`'s inode table that holds no inode yet and was never zeroed
-    /// (lazy init): as (first block, blocks). The kernel and e2fsck read no inode there (they
-    /// stop at `bg_itable_unused`, and the kernel's lazyinit thread zeroes it after mount),
+    /// (lazy init): as (first block, blocks). Nothing reads an inode there (see
+    /// [`Self::itable_used_inodes`]), and the kernel's lazyinit thread zeroes it after mount,
     /// so its old bytes need no copy — e2image skips it the same way. A fresh 64 GiB ext4
     /// has about 1 GiB of such tables.
     fn never_used_itable(&self, g: u64, desc: &[u8], inode_table: u64) -> Option<(u64, u64)> {
-        let flags = le16(desc, 0x12);
-        if !self.has_csum() || flags & BG_INODE_ZEROED != 0 || !self.desc_csum_ok(g, desc) {
+        if le16(desc, 0x12) & BG_INODE_ZEROED != 0 {
             return None;
         }
-        let unused = if flags & BG_INODE_UNINIT != 0 {
-            self.inodes_per_group
-        } else {
-            let hi = if self.desc_size >= 64 {
-                u64::from(le16(desc, 0x32)) << 16
-            } else {
-                0
-            };
-            (u64::from(le16(desc, 0x1C)) | hi).min(self.inodes_per_group)
-        };
-        let keep = ((self.inodes_per_group - unused) * self.inode_size).div_ceil(self.block_size);
+        let used = self.itable_used_inodes(g, desc);
+        let keep = (used * self.inode_size).div_ceil(self.block_size);
         let skip = self.inode_table_blocks.saturating_sub(keep);
         (skip > 0).then_some((inode_table + keep, skip))
     }
 
+    /// The block numbers a group descriptor (`desc`, `desc_size` bytes) points at.
+    pub(super) fn group_desc(&self, desc: &[u8]) -> GroupDesc {
+        let wide = self.desc_size >= 64;
+        let field = |lo: usize, hi: usize| {
+            let high = if wide {
+                u64::from(le32(desc, hi)) << 32
+            } else {
+                0
+            };
+            u64::from(le32(desc, lo)) | high
+        };
+        GroupDesc {
+            block_bitmap: field(0x0, 0x20),
+            inode_bitmap: field(0x4, 0x24),
+            inode_table: field(0x8, 0x28),
+            flags: le16(desc, 0x12),
+        }
+    }
+
+    /// Whether a group has no block bitmap on disk (BLOCK_UNINIT, trusted with checksums).
+    pub(super) fn block_uninit(&self, flags: u16) -> bool {
+        self.has_csum() && flags & BG_BLOCK_UNINIT != 0
+    }
+
     /// Superblock backup and descriptor blocks (old-style and meta_bg) in group `g`, as
     /// `ext2fs_reserve_super_and_bgd` counts them: what a BLOCK_UNINIT group holds.
-    fn base_meta(&self, g: u64, out: &mut Vec<(u64, u64)>) {
+    pub(super) fn base_meta(&self, g: u64, out: &mut Vec<(u64, u64)>) {
         let mut first = self.group_first_block(g);
         if first == 0 && self.block_size == 1024 {
             first = 1;
@@ -382,6 +424,19 @@ fn parse_super(sb: &[u8], dev_size: u64) -> Result<Super> {
     })
 }
 
+/// The superblock (parsed, and its raw bytes) when `dev` holds an ext filesystem.
+pub(super) fn read_super(dev: &dyn ReadAt) -> Result<Option<(Super, Vec<u8>)>> {
+    if dev.size() < SB_OFFSET + SB_LEN as u64 {
+        return Ok(None);
+    }
+    let sb = dev.read_vec(SB_OFFSET, SB_LEN)?;
+    if le16(&sb, 0x38) != MAGIC {
+        return Ok(None);
+    }
+    let s = parse_super(&sb, dev.size())?;
+    Ok(Some((s, sb)))
+}
+
 fn kind_of(s: &Super) -> FsKind {
     if s.incompat & !EXT3_INCOMPAT != 0 || s.ro_compat & !EXT3_RO_COMPAT != 0 {
         FsKind::Ext4
@@ -425,14 +480,9 @@ impl Filesystem for Ext {
     }
 
     fn probe(&self, dev: &dyn ReadAt) -> Result<Option<FsInfo>> {
-        if dev.size() < SB_OFFSET + SB_LEN as u64 {
+        let Some((s, sb)) = read_super(dev)? else {
             return Ok(None);
-        }
-        let sb = dev.read_vec(SB_OFFSET, SB_LEN)?;
-        if le16(&sb, 0x38) != MAGIC {
-            return Ok(None);
-        }
-        let s = parse_super(&sb, dev.size())?;
+        };
         let bs = s.block_size;
         let bs_usize = usize::try_from(bs).map_err(|_| Error::Unsupported("block size".into()))?;
 
@@ -466,18 +516,13 @@ impl Filesystem for Ext {
             }
             let d_off = ((g % s.desc_per_block) * s.desc_size) as usize;
             let d_abs = s.desc_block_location(desc_index) * bs + d_off as u64;
-            let wide = s.desc_size >= 64;
-            let hi = |off: usize| {
-                if wide {
-                    u64::from(le32(&desc_buf, d_off + off)) << 32
-                } else {
-                    0
-                }
-            };
-            let block_bitmap = u64::from(le32(&desc_buf, d_off)) | hi(0x20);
-            let inode_bitmap = u64::from(le32(&desc_buf, d_off + 0x4)) | hi(0x24);
-            let inode_table = u64::from(le32(&desc_buf, d_off + 0x8)) | hi(0x28);
-            let flags = le16(&desc_buf, d_off + 0x12);
+            let desc = &desc_buf[d_off..(d_off + s.desc_size as usize).min(desc_buf.len())];
+            let GroupDesc {
+                block_bitmap,
+                inode_bitmap,
+                inode_table,
+                flags,
+            } = s.group_desc(desc);
 
             check_range(
                 &s,
@@ -503,14 +548,13 @@ impl Filesystem for Ext {
             meta.push((block_bitmap, 1));
             meta.push((inode_bitmap, 1));
             meta.push((inode_table, s.inode_table_blocks));
-            let desc = &desc_buf[d_off..(d_off + s.desc_size as usize).min(desc_buf.len())];
             if let Some(r) = s.never_used_itable(g, desc, inode_table) {
                 never_used.push(r);
             }
 
             let first = s.group_first_block(g);
             let len = s.group_len(g);
-            if s.has_csum() && flags & BG_BLOCK_UNINIT != 0 {
+            if s.block_uninit(flags) {
                 // No bitmap on disk: only the fixed metadata is allocated here.
                 s.base_meta(g, &mut meta);
             } else {

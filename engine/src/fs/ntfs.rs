@@ -14,24 +14,26 @@ use crate::extent::ExtentList;
 
 pub struct Ntfs;
 
-const ATTR_DATA: u32 = 0x80;
+pub(super) const ATTR_DATA: u32 = 0x80;
 const ATTR_VOLUME_NAME: u32 = 0x60;
 const ATTR_VOLUME_INFORMATION: u32 = 0x70;
 /// $VOLUME_INFORMATION flag: the volume is scheduled for chkdsk (metadata may be stale).
 const VOLUME_IS_DIRTY: u16 = 0x0001;
-const ATTR_END: u32 = 0xFFFF_FFFF;
+pub(super) const ATTR_END: u32 = 0xFFFF_FFFF;
 /// Update sequence stride: always 512 bytes, whatever the sector size.
 const USA_STRIDE: usize = 512;
 
 #[derive(Debug)]
-struct Boot {
-    bytes_per_sector: u64,
-    cluster_size: u64,
-    total_sectors: u64,
-    total_clusters: u64,
-    mft_lcn: u64,
-    record_size: u64,
-    serial: u64,
+pub(super) struct Boot {
+    pub(super) bytes_per_sector: u64,
+    pub(super) cluster_size: u64,
+    pub(super) total_sectors: u64,
+    pub(super) total_clusters: u64,
+    pub(super) mft_lcn: u64,
+    /// `$MFTMirr`: copies of the first MFT records (unchecked).
+    pub(super) mft_mirr_lcn: u64,
+    pub(super) record_size: u64,
+    pub(super) serial: u64,
 }
 
 fn corrupt(what: impl Into<String>, offset: u64, detail: impl Into<String>) -> Error {
@@ -39,7 +41,7 @@ fn corrupt(what: impl Into<String>, offset: u64, detail: impl Into<String>) -> E
 }
 
 /// `Ok(None)` when this is not an NTFS boot sector at all.
-fn parse_boot(b: &[u8], dev_size: u64) -> Result<Option<Boot>> {
+pub(super) fn parse_boot(b: &[u8], dev_size: u64) -> Result<Option<Boot>> {
     if b.len() < 512 || &b[3..11] != b"NTFS    " {
         return Ok(None);
     }
@@ -135,6 +137,7 @@ fn parse_boot(b: &[u8], dev_size: u64) -> Result<Option<Boot>> {
         total_sectors,
         total_clusters,
         mft_lcn,
+        mft_mirr_lcn: le64(b, 0x38),
         record_size,
         serial: le64(b, 0x48),
     }))
@@ -142,14 +145,19 @@ fn parse_boot(b: &[u8], dev_size: u64) -> Result<Option<Boot>> {
 
 /// One run of a non-resident attribute: `len` clusters from `vcn`, at `lcn` (None = sparse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Run {
-    vcn: u64,
-    lcn: Option<u64>,
-    len: u64,
+pub(super) struct Run {
+    pub(super) vcn: u64,
+    pub(super) lcn: Option<u64>,
+    pub(super) len: u64,
 }
 
 /// Decodes a mapping-pairs array. Every run must lie inside the volume.
-fn decode_runlist(bytes: &[u8], start_vcn: u64, total_clusters: u64, at: u64) -> Result<Vec<Run>> {
+pub(super) fn decode_runlist(
+    bytes: &[u8],
+    start_vcn: u64,
+    total_clusters: u64,
+    at: u64,
+) -> Result<Vec<Run>> {
     let mut runs = Vec::new();
     let mut pos = 0usize;
     let mut vcn = start_vcn;
@@ -217,7 +225,7 @@ fn decode_runlist(bytes: &[u8], start_vcn: u64, total_clusters: u64, at: u64) ->
 
 /// Reads `buf.len()` bytes at byte offset `off` of a non-resident attribute. Sparse runs read
 /// as zeros; bytes no run maps are an error.
-fn read_attr(
+pub(super) fn read_attr(
     dev: &dyn ReadAt,
     boot: &Boot,
     runs: &[Run],
@@ -248,9 +256,16 @@ fn read_attr(
 }
 
 /// Validates and applies a record's update sequence fixups in place.
-fn apply_fixups(rec: &mut [u8], at: u64, what: &str) -> Result<()> {
-    if &rec[0..4] != b"FILE" {
-        return Err(corrupt(what, at, "no FILE signature"));
+pub(super) fn apply_fixups(rec: &mut [u8], at: u64, what: &str) -> Result<()> {
+    apply_fixups_as(rec, b"FILE", at, what)
+}
+
+/// [`apply_fixups`] for any multi-sector structure with signature `sig` (MFT records are
+/// "FILE", directory index blocks "INDX").
+pub(super) fn apply_fixups_as(rec: &mut [u8], sig: &[u8; 4], at: u64, what: &str) -> Result<()> {
+    if rec.get(0..4) != Some(&sig[..]) {
+        let name = String::from_utf8_lossy(sig);
+        return Err(corrupt(what, at, format!("no {name} signature")));
     }
     let usa_ofs = usize::from(le16(rec, 4));
     let usa_count = usize::from(le16(rec, 6));
@@ -284,15 +299,15 @@ fn apply_fixups(rec: &mut [u8], at: u64, what: &str) -> Result<()> {
 }
 
 /// An attribute found in a record: its type, name length, and byte range within the record.
-struct Attr {
-    ty: u32,
-    name_len: u8,
-    start: usize,
-    len: usize,
+pub(super) struct Attr {
+    pub(super) ty: u32,
+    pub(super) name_len: u8,
+    pub(super) start: usize,
+    pub(super) len: usize,
 }
 
 /// Walks a fixed-up record's attributes. Bounded by the record size (each is ≥ 24 bytes).
-fn attributes(rec: &[u8], at: u64, what: &str) -> Result<Vec<Attr>> {
+pub(super) fn attributes(rec: &[u8], at: u64, what: &str) -> Result<Vec<Attr>> {
     let used = (le32(rec, 0x18) as usize).min(rec.len());
     let mut pos = usize::from(le16(rec, 0x14));
     let mut out = Vec::new();
@@ -327,7 +342,12 @@ fn attributes(rec: &[u8], at: u64, what: &str) -> Result<Vec<Attr>> {
 }
 
 /// Reads MFT record `n` through the MFT's own runlist, with fixups applied.
-fn read_record(dev: &dyn ReadAt, boot: &Boot, mft_runs: &[Run], n: u64) -> Result<Vec<u8>> {
+pub(super) fn read_record(
+    dev: &dyn ReadAt,
+    boot: &Boot,
+    mft_runs: &[Run],
+    n: u64,
+) -> Result<Vec<u8>> {
     let what = format!("NTFS MFT record {n}");
     let mut rec = vec![0u8; boot.record_size as usize];
     read_attr(dev, boot, mft_runs, n * boot.record_size, &mut rec, &what)?;
@@ -342,7 +362,12 @@ fn read_record(dev: &dyn ReadAt, boot: &Boot, mft_runs: &[Run], n: u64) -> Resul
 
 /// The runlist of the unnamed non-resident $DATA attribute of a record, with its data size and
 /// initialised size (bytes past it read as zeros whatever the disk holds).
-fn data_runs(rec: &[u8], boot: &Boot, at: u64, what: &str) -> Result<(Vec<Run>, u64, u64)> {
+pub(super) fn data_runs(
+    rec: &[u8],
+    boot: &Boot,
+    at: u64,
+    what: &str,
+) -> Result<(Vec<Run>, u64, u64)> {
     let attr = attributes(rec, at, what)?
         .into_iter()
         .find(|a| a.ty == ATTR_DATA && a.name_len == 0)
@@ -381,7 +406,7 @@ fn data_runs(rec: &[u8], boot: &Boot, at: u64, what: &str) -> Result<(Vec<Run>, 
 }
 
 /// The value of a record's first resident attribute of type `ty`, if any.
-fn resident_value(rec: &[u8], ty: u32) -> Option<&[u8]> {
+pub(super) fn resident_value(rec: &[u8], ty: u32) -> Option<&[u8]> {
     let attr = attributes(rec, 0, "")
         .ok()?
         .into_iter()
