@@ -123,20 +123,27 @@ fn repository(c: &Corpus, disk: &kit::Disk) {
     };
     let quiet = wraith_engine::events::Quiet;
     let cancel = wraith_engine::events::Cancel::new();
-    let saved = wraith_engine::pipeline::save::save(&dev, &plan, &repo, &opts, &quiet, &cancel)
-        .unwrap();
+    let saved =
+        wraith_engine::pipeline::save::save(&dev, &plan, &repo, &opts, &quiet, &cancel).unwrap();
     // Reopen: the index files are written now.
     let repo = Repository::open(&dir.path().join("repo")).unwrap();
     let file = repo.store().read(&saved.image.path()).unwrap();
     let with_mode = |mode: u8, b: &[u8]| [&[mode][..], b].concat();
     c.put("manifest", "file", &with_mode(0, &file));
     let m = Manifest::decode("seed", &file).unwrap();
-    c.put("manifest", "json", &with_mode(1, &serde_json::to_vec(&m).unwrap()));
+    c.put(
+        "manifest",
+        "json",
+        &with_mode(1, &serde_json::to_vec(&m).unwrap()),
+    );
     c.put("manifest", "body", &with_mode(2, &file[56..]));
     c.put(
         "manifest",
         "config",
-        &with_mode(0, &repo.store().read(wraith_engine::repo::CONFIG_FILE).unwrap()),
+        &with_mode(
+            0,
+            &repo.store().read(wraith_engine::repo::CONFIG_FILE).unwrap(),
+        ),
     );
     for (i, name) in repo.store().list("index").unwrap().iter().enumerate() {
         let idx = repo.store().read(&format!("index/{name}")).unwrap();
@@ -186,7 +193,11 @@ fn cpio(c: &Corpus) {
         .unwrap()
         .success();
     assert!(ok, "zstd failed");
-    c.put("cpio", "newc-zstd", &std::fs::read(archive.with_extension("cpio.zst")).unwrap());
+    c.put(
+        "cpio",
+        "newc-zstd",
+        &std::fs::read(archive.with_extension("cpio.zst")).unwrap(),
+    );
 }
 
 fn jobs(c: &Corpus) {

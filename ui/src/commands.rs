@@ -465,6 +465,7 @@ fn cmd_save(
         )
     });
     repo::check_image_name(&name)?;
+    safety::check_repository_not_on(&dev, &repo_path)?;
     let repo = Repository::open_or_create(&repo_path)?;
     if !json {
         print_plan(&plan);
