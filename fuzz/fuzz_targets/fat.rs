@@ -9,6 +9,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(info)) = wraith_engine::fs::fat::Fat.probe(&disk) {
         // A recognised filesystem must describe itself inside the disk it was read from.
         let size = wraith_engine::device::ReadAt::size(&disk);
-        assert!(info.used.as_slice().iter().all(|e| e.start.saturating_add(e.len) <= size.max(info.size)));
+        assert!(info
+            .used
+            .as_slice()
+            .iter()
+            .all(|e| e.start.saturating_add(e.len) <= size.max(info.size)));
     }
 });

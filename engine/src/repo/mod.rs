@@ -9,6 +9,7 @@ pub mod index;
 pub mod local;
 pub mod manifest;
 pub mod pack;
+pub mod recover;
 pub mod store;
 
 use crate::error::{Error, Result};
@@ -142,7 +143,10 @@ impl Repository {
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             store.put_new(CONFIG_FILE, &cfg)?;
         }
-        Self::open(path)
+        // Opened to save into: packs left unindexed by an interrupted save are reused.
+        let mut repo = Self::open(path)?;
+        repo.adopt_unindexed_packs()?;
+        Ok(repo)
     }
 
     pub fn open_store(store: Box<dyn Store>) -> Result<Repository> {
