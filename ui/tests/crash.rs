@@ -377,7 +377,10 @@ fn snapshot(repo: &Path, to: &Path) {
 
 fn pack_files(repo: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for d in std::fs::read_dir(repo.join("packs")).expect("packs").flatten() {
+    for d in std::fs::read_dir(repo.join("packs"))
+        .expect("packs")
+        .flatten()
+    {
         for f in std::fs::read_dir(d.path()).expect("pack dir").flatten() {
             out.push(f.path());
         }
@@ -487,7 +490,11 @@ fn save_killed_at_every_step_leaves_earlier_images_intact_and_a_rerun_reuses_chu
         }
         let in_place: u64 = pack_files(&repo)
             .iter()
-            .filter(|p| !base_packs.iter().any(|b| Some(b.as_os_str()) == p.file_name()))
+            .filter(|p| {
+                !base_packs
+                    .iter()
+                    .any(|b| Some(b.as_os_str()) == p.file_name())
+            })
             .map(|p| std::fs::metadata(p).expect("pack").len())
             .sum();
         // Running the save again completes and stores again only what was not durable.
