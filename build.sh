@@ -17,7 +17,7 @@ declare -A TOOL_PKG=(
     [zstd]=zstd [pkg-config]=pkg-config
     [cc]=build-essential [make]=build-essential [curl]=curl
     [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso
-    [cpio]=cpio [udevadm]=udev [flex]=flex [bison]=bison [bc]=bc [ccache]=ccache
+    [cpio]=cpio [strace]=strace [udevadm]=udev [flex]=flex [bison]=bison [bc]=bc [ccache]=ccache
     # The DHCP server the init's DHCP client is tested against (binary only, no service).
     [dnsmasq]=dnsmasq-base [ip]=iproute2 [python3]=python3
     # Real servers for the network repository tests (started by the tests on loopback).
@@ -48,7 +48,8 @@ Usage: $0 <command>
   all        iso and pxe
   run        build the ISO and boot it in QEMU with demo disks
   demo       demonstrate the wraith CLI on generated demo disk files (no VM)
-  test       every test: cargo tests, then the QEMU end-to-end tests
+  test       every test: cargo tests, a short run of every fuzz target, the QEMU tests
+  fuzz [S]   fuzz every parser of untrusted bytes for S seconds each (default 300)
   build      cargo build --release
 EOF
 }
@@ -85,6 +86,8 @@ cmd_deps() {
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
     fi
+    # libFuzzer driver for the parsers' fuzz targets (fuzz/); built from crates.io.
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     # rustfmt/clippy are developer conveniences: their absence must not stop a build or test.
     if command -v rustup >/dev/null && ! cargo fmt --version >/dev/null 2>&1; then
         rustup component add rustfmt clippy || echo "note: could not add rustfmt/clippy" >&2
@@ -153,11 +156,38 @@ cmd_test() {
     else
         echo "NOTE: skipping init/tests/dhcp_netns.rs (needs root for network namespaces)" >&2
     fi
+    cmd_fuzz 10
     # The end-to-end tests boot the real ISO and kernel: build them first (cached after once).
     cmd_all
     WRAITH_ISO="$PWD/$OUT/wraith.iso" WRAITH_KERNEL="$PWD/$OUT/pxe/vmlinuz" \
         WRAITH_INITRAMFS="$PWD/$OUT/pxe/initramfs.zst" \
         cargo test --release -p qemu-tests --tests -- --ignored --test-threads=1 --nocapture
+}
+
+FUZZ_TARGETS=(gpt mbr ext fat ntfs manifest index pack cpio job)
+
+# Fuzzes each parser of untrusted bytes (fuzz/) for $1 seconds. Only the stable toolchain is
+# needed: RUSTC_BOOTSTRAP lets cargo-fuzz pass its flags; without a sanitizer (-s none), since
+# safe Rust needs none to find panics, overflows (-a keeps overflow checks), hangs and memory
+# blow-ups. Inputs that crash land in fuzz/artifacts/<target>/; each becomes a regression test.
+cmd_fuzz() {
+    local secs="${1:-300}"
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    # Seeds come from real disks, a real save and a real cpio archive, made here, not committed.
+    if [ ! -e fuzz/corpus/.seeded ]; then
+        cargo run -q -p wraith-engine --example fuzz_corpus -- fuzz/corpus
+        touch fuzz/corpus/.seeded
+    fi
+    export RUSTC_BOOTSTRAP=1
+    cargo fuzz build -s none -O -a
+    local t
+    for t in "${FUZZ_TARGETS[@]}"; do
+        echo "fuzz: $t for ${secs}s"
+        # 256 MiB is far above what any valid input needs (the sparse disks are at most 64 GiB).
+        cargo fuzz run -s none -O -a "$t" -- -max_total_time="$secs" -timeout=10 \
+            -rss_limit_mb=1024 -malloc_limit_mb=256 -print_final_stats=0 2>&1 | tail -n 3
+        [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: $t failed; see fuzz/artifacts/$t/" >&2; exit 1; }
+    done
 }
 
 cmd_build() {
@@ -208,6 +238,7 @@ main() {
         build) cmd_build "$@" ;;
         run) cmd_run "$@" ;;
         demo) cmd_demo "$@" ;;
+        fuzz) cmd_fuzz "$@" ;;
         kernel) cmd_kernel "$@" ;;
         init) cmd_init "$@" ;;
         initramfs) cmd_initramfs "$@" ;;

@@ -201,6 +201,33 @@ pub fn check_not_holding(target: &Device, path: &Path, what: &str) -> Result<()>
     Ok(())
 }
 
+/// Refuses to save into a repository that lives on the disk being saved (a filesystem of it, or
+/// of a loop device over the image file): the save would write to its own source, which must
+/// never be written, and would read back what it is writing. A repository that does not exist
+/// yet counts where it will be created (its nearest existing parent).
+pub fn check_repository_not_on(source: &Device, repo: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(md) = repo.ancestors().find_map(|p| std::fs::metadata(p).ok()) else {
+        return Ok(());
+    };
+    let on_source = if source.is_block_device() {
+        matches!(
+            (whole_disk(md.dev()), whole_disk(source.key.0)),
+            (Some(a), Some(b)) if a == b
+        )
+    } else {
+        loop_backing(md.dev()).is_some_and(|b| b == source.path())
+    };
+    if on_source {
+        return Err(Error::Refused(format!(
+            "repository {} is on the source disk {}: save it to another disk",
+            repo.display(),
+            source.identity.describe()
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses a target whose logical sector size differs: partition tables count in sectors.
 pub fn check_sector_size(source_sector: u64, target: &Device) -> Result<()> {
     if source_sector != target.sector_size() {

@@ -114,6 +114,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
                 );
             }
             let (dev, plan) = open_plan(disk)?;
+            check_repo_not_on(&dev, &at)?;
             let repo = open_repo(&ctx, &at, true)?;
             cmd_save(&ctx, dev, plan, &repo, name)?
         }
@@ -142,6 +143,14 @@ fn interactive() -> Result<u8> {
         return Ok(EXIT_OK);
     }
     crate::tui::run()
+}
+
+/// A repository in a directory must not live on the disk being saved (a share cannot).
+fn check_repo_not_on(dev: &Device, at: &str) -> Result<()> {
+    if let Ok(Location::Dir(dir)) = Location::parse(at) {
+        safety::check_repository_not_on(dev, &dir)?;
+    }
+    Ok(())
 }
 
 /// The job runner's way into the same commands the CLI runs (always confirmed: a job file is
@@ -174,7 +183,9 @@ pub fn run_action(
         ),
         Action::Save => {
             let (dev, plan) = open_plan(&need(source, "source")?)?;
-            cmd_save(ctx, dev, plan, repo?.0, name)
+            let (repo, at) = repo?;
+            check_repo_not_on(&dev, at)?;
+            cmd_save(ctx, dev, plan, repo, name)
         }
         Action::Restore => {
             let (repo, at) = repo?;

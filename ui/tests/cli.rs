@@ -224,12 +224,6 @@ fn whole_disk_filesystem_without_a_table_is_copied_by_its_used_blocks() {
     assert_same_filesystems(&disk, &target);
 }
 
-/// Flips one byte of a file in place.
-fn flip(path: &Path, offset: u64) {
-    let b = kit::read_at(path, offset, 1).expect("read");
-    kit::write_at(path, offset, &[b[0] ^ 0x55]).expect("write");
-}
-
 fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in walk(dir) {
@@ -250,117 +244,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-#[test]
-fn a_flipped_byte_in_a_pack_is_reported_with_image_region_and_offset_and_stops_restore() {
-    kit::require_tools();
-    let disk = kit::gpt_disk();
-    let repo = repo_dir();
-    let spec = format!("{}:pc1", s(repo.path()));
-    json(&["save", s(&disk.path), &spec]);
-    let packs = files_under(repo.path(), "pack");
-    assert!(!packs.is_empty());
-    flip(&packs[0], 20_000);
-
-    let v = wraith(&["verify", s(repo.path())]);
-    let out = String::from_utf8_lossy(&v.stdout);
-    assert_eq!(v.status.code(), Some(1), "{out}");
-    assert!(
-        out.contains("DAMAGED pc1@") && out.contains("disk offset"),
-        "{out}"
-    );
-
-    let target = kit::blank_disk(disk.size);
-    let r = wraith(&["restore", &spec, s(&target.path), "--yes"]);
-    let err = String::from_utf8_lossy(&r.stderr);
-    assert_eq!(r.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("pc1@") && err.contains("disk offset") && err.contains("BLAKE3"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_damaged_manifest_is_detected_and_nothing_is_written() {
-    kit::require_tools();
-    let disk = kit::raw_disk();
-    let repo = repo_dir();
-    let spec = format!("{}:img", s(repo.path()));
-    json(&["save", s(&disk.path), &spec]);
-    let manifests = files_under(repo.path(), "manifest");
-    assert_eq!(manifests.len(), 1);
-    let len = std::fs::metadata(&manifests[0]).expect("md").len();
-    flip(&manifests[0], len - 10);
-
-    let v = wraith(&["verify", s(repo.path())]);
-    assert_eq!(v.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&v.stdout).contains("manifest fails its BLAKE3 checksum"));
-
-    let out = tempfile::tempdir().expect("tempdir");
-    let target = out.path().join("t.img");
-    std::fs::write(&target, vec![0x5a; 32 * MIB as usize]).expect("write target");
-    let r = wraith(&["restore", &spec, s(&target), "--yes"]);
-    assert_eq!(r.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&r.stderr).contains("manifest"),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    assert!(
-        std::fs::read(&target)
-            .expect("read")
-            .iter()
-            .all(|&b| b == 0x5a),
-        "target was written"
-    );
-}
-
-#[test]
-fn refusals_name_both_disks_and_sizes_and_leave_targets_untouched() {
-    let disk = kit::raw_disk();
-    let dir = tempfile::tempdir().expect("tempdir");
-    // The same file through another path (a symlink) and through a hard link.
-    let link = dir.path().join("link.img");
-    std::os::unix::fs::symlink(&disk.path, &link).expect("symlink");
-    let hard = dir.path().join("hard.img");
-    std::fs::hard_link(&disk.path, &hard).expect("hardlink");
-    for t in [&disk.path, &link, &hard] {
-        let o = wraith(&["clone", s(&disk.path), s(t), "--yes"]);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains("is the same disk as source"), "{err}");
-    }
-    // Too small: 16 MiB cannot hold a 32 MiB disk without a table.
-    let small = dir.path().join("small.img");
-    std::fs::write(&small, vec![7u8; 16 * MIB as usize]).expect("write");
-    let o = wraith(&["clone", s(&disk.path), s(&small), "--yes"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        err.contains("small.img") && err.contains("16.0 MiB") && err.contains("32.0 MiB"),
-        "{err}"
-    );
-    assert!(std::fs::read(&small).expect("read").iter().all(|&b| b == 7));
-    // An existing target without --yes and without a terminal is refused, untouched.
-    let same = dir.path().join("same.img");
-    std::fs::write(&same, vec![9u8; 32 * MIB as usize]).expect("write");
-    let o = wraith(&["clone", s(&disk.path), s(&same)]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
-    assert!(std::fs::read(&same).expect("read").iter().all(|&b| b == 9));
-    // Restoring into a file inside the repository it reads from.
-    let repo = dir.path().join("repo");
-    json(&["save", s(&disk.path), &format!("{}:x", s(&repo))]);
-    let inside = repo.join("t.img");
-    let o = wraith(&["restore", &format!("{}:x", s(&repo)), s(&inside), "--yes"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("holds the repository"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(!inside.exists());
 }
 
 #[test]
@@ -573,7 +456,7 @@ impl Drop for Loop {
 }
 
 #[test]
-fn block_device_targets_work_and_mounted_or_backing_ones_are_refused() {
+fn a_block_device_target_is_written_like_a_file() {
     let uid = Command::new("id")
         .arg("-u")
         .output()
@@ -593,37 +476,4 @@ fn block_device_targets_work_and_mounted_or_backing_ones_are_refused() {
     wraith_ok(&["clone", s(&disk.path), &lo.0, "--yes"]);
     assert_eq!(table_of(&blank.path), table_of(&disk.path));
     assert_same_filesystems(&disk, &blank.path);
-    // The file behind the loop device is the same disk as the device.
-    let o = wraith(&["clone", &lo.0, s(&blank.path), "--yes"]);
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("same disk"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-
-    // A mounted target is refused and left alone.
-    let floppy = kit::superfloppy_ext4();
-    let Some(flo) = Loop::attach(&floppy.path) else {
-        return;
-    };
-    let mnt = tempfile::tempdir().expect("tempdir");
-    // Read-only, so the kernel itself does not write to the disk while we compare.
-    let mounted = Command::new("mount")
-        .args(["-o", "ro"])
-        .arg(&flo.0)
-        .arg(mnt.path())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped the mounted case: mount is not permitted here");
-        return;
-    }
-    let before = std::fs::read(&floppy.path).expect("read");
-    let o = wraith(&["clone", s(&disk.path), &flo.0, "--yes"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    let unchanged = std::fs::read(&floppy.path).expect("read") == before;
-    let _ = Command::new("umount").arg(mnt.path()).status();
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("mounted"), "{err}");
-    assert!(unchanged, "a mounted disk was written");
 }

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod net;
 pub mod nfs;
 pub mod pack;
+pub mod recover;
 pub mod smb;
 pub mod store;
 
@@ -148,7 +149,10 @@ impl Repository {
                 .map_err(|e| Error::Invalid(e.to_string()))?;
             store.put_new(CONFIG_FILE, &cfg)?;
         }
-        Self::open(path)
+        // Opened to save into: packs left unindexed by an interrupted save are reused.
+        let mut repo = Self::open(path)?;
+        repo.adopt_unindexed_packs()?;
+        Ok(repo)
     }
 
     /// Opens a repository in any location ([`location::Location`]: a directory, or an smb://,
