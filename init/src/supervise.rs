@@ -448,7 +448,10 @@ pub fn supervise(cfg: &Config, first: Step) -> PowerAction {
                     }
                 }
             }
-            Step::Ui => match run_child(&[UI_PATH.to_string()], &terminal, cfg) {
+            Step::Ui => match {
+                crate::log::set_kernel_console_level(6);
+                run_child(&[UI_PATH.to_string()], &terminal, cfg)
+            } {
                 Ok(Ended::Power(a)) => return a,
                 Ok(Ended::Child(status)) => {
                     let now = started.elapsed();
