@@ -62,6 +62,7 @@
 //! }
 //! ```
 
+pub mod loopdev;
 mod prng;
 pub mod servers;
 mod tools;

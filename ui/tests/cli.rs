@@ -434,26 +434,7 @@ fn a_failing_job_reports_the_error_and_stops_at_the_shell() {
     );
 }
 
-/// A loop device over a file, detached when dropped. Needs root (CI runs as root here).
-struct Loop(String);
-impl Loop {
-    fn attach(file: &Path) -> Option<Loop> {
-        let o = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(file)
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| Loop(String::from_utf8_lossy(&o.stdout).trim().to_string()))
-    }
-}
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
+use wraith_testkit::loopdev::Loop;
 
 #[test]
 fn a_block_device_target_is_written_like_a_file() {

@@ -28,26 +28,7 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// A loop device over a file, detached (and unmounted) when dropped.
-struct Loop(String);
-impl Loop {
-    fn attach(file: &Path) -> Option<Loop> {
-        let o = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(file)
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| Loop(String::from_utf8_lossy(&o.stdout).trim().to_string()))
-    }
-}
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
+use wraith_testkit::loopdev::Loop;
 
 fn mount(dev: &str, dir: &Path, opts: &str) -> bool {
     Command::new("mount")
