@@ -899,50 +899,46 @@ pub fn modify_small(disk: &Path, part: &mut Part) -> Result<()> {
     let patch = text(part.seed ^ (0x2c0 + n), end - mid);
     notes[mid..end].copy_from_slice(&patch);
 
+    put_files(
+        disk,
+        part,
+        vec![("notes.txt".into(), notes), (new_name, new_data)],
+    )
+}
+
+/// Writes `files` (path at the filesystem root, contents) into partition `part` of `disk`,
+/// replacing files of the same name, and records them in `part.files`.
+pub fn put_files(disk: &Path, part: &mut Part, files: Vec<(String, Vec<u8>)>) -> Result<()> {
     let img = extract(disk, part.start, part.len)?;
     let stage = tempfile::tempdir()?;
-    let new_src = stage.path().join("new.bin");
-    let notes_src = stage.path().join("notes.txt");
-    fs::write(&new_src, &new_data)?;
-    fs::write(&notes_src, &notes)?;
-
-    if part.fs.is_ext() {
-        debugfs_w(
-            img.path(),
-            &[
-                "rm /notes.txt".into(),
-                format!("write {} /notes.txt", notes_src.display()),
-                format!("write {} /{new_name}", new_src.display()),
-            ],
-        )?;
-    } else if part.fs.is_fat() {
-        run(tool("mcopy")
-            .args(["-o", "-i"])
-            .arg(img.path())
-            .arg(&notes_src)
-            .arg("::/notes.txt"))?;
-        run(tool("mcopy")
-            .arg("-i")
-            .arg(img.path())
-            .arg(&new_src)
-            .arg(format!("::/{new_name}")))?;
-    } else if part.fs == FsType::Ntfs {
-        run(tool("ntfscp")
-            .arg("-q")
-            .arg(img.path())
-            .arg(&notes_src)
-            .arg("/notes.txt"))?;
-        run(tool("ntfscp")
-            .arg("-q")
-            .arg(img.path())
-            .arg(&new_src)
-            .arg(format!("/{new_name}")))?;
-    } else {
-        return Err(format!("modify_small: unsupported fs {:?}", part.fs).into());
+    for (i, (name, data)) in files.iter().enumerate() {
+        let src = stage.path().join(i.to_string());
+        fs::write(&src, data)?;
+        if part.fs.is_ext() {
+            let mut cmds = Vec::new();
+            if part.files.contains_key(name) {
+                cmds.push(format!("rm /{name}"));
+            }
+            cmds.push(format!("write {} /{name}", src.display()));
+            debugfs_w(img.path(), &cmds)?;
+        } else if part.fs.is_fat() {
+            run(tool("mcopy")
+                .args(["-o", "-i"])
+                .arg(img.path())
+                .arg(&src)
+                .arg(format!("::/{name}")))?;
+        } else if part.fs == FsType::Ntfs {
+            run(tool("ntfscp")
+                .arg("-q")
+                .arg(img.path())
+                .arg(&src)
+                .arg(format!("/{name}")))?;
+        } else {
+            return Err(format!("put_files: unsupported fs {:?}", part.fs).into());
+        }
     }
     write_back(disk, part.start, img.path())?;
-    part.files.insert("notes.txt".into(), notes);
-    part.files.insert(new_name, new_data);
+    part.files.extend(files);
     Ok(())
 }
 

@@ -136,6 +136,51 @@ impl Store for MountedDir {
 }
 
 /// One mount(2) call, returning the errno for the caller's own mapping.
+/// What one failed mount attempt means. `Retry`: another protocol version may work.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    Retry(String),
+    Fatal(String),
+}
+
+/// One way to mount a share: a label for messages (a dialect or version), the filesystem type
+/// and the option string.
+pub struct Attempt {
+    pub label: String,
+    pub fstype: &'static str,
+    pub options: String,
+}
+
+/// Mounts `source` on a fresh private mount point, trying `attempts` in order until one works
+/// (returned with its label). A fatal failure stops at once; when every attempt was refused,
+/// `none_worked` turns the list of "label: why" into the message. The mount point is removed
+/// on failure. `kind` names the point (smb, nfs); `shown` is the location for messages.
+pub fn try_mounts(
+    kind: &str,
+    shown: &str,
+    source: &str,
+    attempts: impl IntoIterator<Item = Attempt>,
+    explain: impl Fn(nix::errno::Errno) -> Failure,
+    none_worked: impl FnOnce(&str) -> String,
+) -> Result<(Mounted, String)> {
+    let point = mount_point(kind, shown)?;
+    let mut tried = Vec::new();
+    for a in attempts {
+        match mount_once(source, &point, a.fstype, &a.options) {
+            Ok(()) => return Ok((Mounted { point }, a.label)),
+            Err(errno) => match explain(errno) {
+                Failure::Retry(why) => tried.push(format!("{}: {why}", a.label)),
+                Failure::Fatal(why) => {
+                    let _ = std::fs::remove_dir(&point);
+                    return Err(Error::network(shown, why));
+                }
+            },
+        }
+    }
+    let _ = std::fs::remove_dir(&point);
+    Err(Error::network(shown, none_worked(&tried.join("; "))))
+}
+
 pub fn mount_once(
     source: &str,
     point: &Path,

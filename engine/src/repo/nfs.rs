@@ -3,9 +3,8 @@
 //! NFSv4.2, 4.1 and 4.0 are tried first (one TCP port, no helpers), then v3 with `nolock`
 //! since the live system runs no lock daemon. The version that worked is reported.
 
-use super::net::{self, MountedDir};
-use crate::error::{Error, Result};
-use crate::mount::Mounted;
+use super::net::{self, Attempt, Failure, MountedDir};
+use crate::error::Result;
 use nix::errno::Errno;
 use std::net::IpAddr;
 
@@ -60,13 +59,6 @@ pub fn options(
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// Another version may work.
-    Retry(String),
-    Fatal(String),
-}
-
 pub fn explain(errno: Errno, path: &str) -> Failure {
     use Failure::{Fatal, Retry};
     match errno {
@@ -100,33 +92,32 @@ pub fn open(e: &Export, shown: &str) -> Result<MountedDir> {
     let addrs = net::resolve(e.host, e.port.unwrap_or(2049), shown)?;
     let ip = addrs[0].ip();
     let client = net::local_addr_towards(ip);
-    let point = net::mount_point("nfs", shown)?;
-    let src = source(ip, e.path);
-    let mut tried = Vec::new();
-    for version in VERSIONS {
-        let (fstype, opts) = options(e, ip, client, version);
-        match net::mount_once(&src, &point, fstype, &opts) {
-            Ok(()) => {
-                let m = Mounted { point };
-                return Ok(MountedDir::new(m, "", shown, format!("NFS {version}")));
-            }
-            Err(errno) => match explain(errno, e.path) {
-                Failure::Retry(why) => tried.push(format!("v{version}: {why}")),
-                Failure::Fatal(why) => {
-                    let _ = std::fs::remove_dir(&point);
-                    return Err(Error::network(shown, why));
-                }
-            },
+    let attempts = VERSIONS.map(|v| {
+        let (fstype, options) = options(e, ip, client, v);
+        Attempt {
+            label: format!("v{v}"),
+            fstype,
+            options,
         }
-    }
-    let _ = std::fs::remove_dir(&point);
-    Err(Error::network(
+    });
+    let (mount, version) = net::try_mounts(
+        "nfs",
         shown,
-        format!(
-            "no NFS version worked (tried {}): is an NFS server running there, and for NFSv3 \
-             without rpcbind, give ?mountport=N",
-            tried.join("; ")
-        ),
+        &source(ip, e.path),
+        attempts,
+        |errno| explain(errno, e.path),
+        |tried| {
+            format!(
+                "no NFS version worked (tried {tried}): is an NFS server running there, and \
+                 for NFSv3 without rpcbind, give ?mountport=N"
+            )
+        },
+    )?;
+    Ok(MountedDir::new(
+        mount,
+        "",
+        shown,
+        format!("NFS {}", &version[1..]),
     ))
 }
 

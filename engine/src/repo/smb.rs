@@ -4,9 +4,8 @@
 //! dialects are tried newest first and the one that worked is reported.
 
 use super::location::Credentials;
-use super::net::{self, MountedDir};
-use crate::error::{Error, Result};
-use crate::mount::Mounted;
+use super::net::{self, Attempt, Failure, MountedDir};
+use crate::error::Result;
 use nix::errno::Errno;
 use std::net::IpAddr;
 
@@ -52,13 +51,6 @@ pub fn options(s: &Share, ip: IpAddr, creds: &Credentials, dialect: &str) -> Str
     o.join(",")
 }
 
-/// What a failed attempt means. `Retry` means another dialect may work.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Failure {
-    Retry(String),
-    Fatal(String),
-}
-
 /// Maps a mount(2) errno to words and a likely fix.
 pub fn explain(errno: Errno, user: Option<&str>, share: &str) -> Failure {
     use Failure::{Fatal, Retry};
@@ -101,33 +93,25 @@ pub fn explain(errno: Errno, user: Option<&str>, share: &str) -> Failure {
 pub fn open(s: &Share, sub: &str, creds: &Credentials, shown: &str) -> Result<MountedDir> {
     let addrs = net::resolve(s.host, s.port.unwrap_or(445), shown)?;
     let ip = addrs[0].ip();
-    let point = net::mount_point("smb", shown)?;
-    let src = source(s.host, s.share);
-    let mut tried = Vec::new();
-    for dialect in DIALECTS {
-        match net::mount_once(&src, &point, "cifs", &options(s, ip, creds, dialect)) {
-            Ok(()) => {
-                let m = Mounted { point };
-                return Ok(MountedDir::new(m, sub, shown, format!("SMB {dialect}")));
-            }
-            Err(errno) => match explain(errno, creds.user.as_deref(), s.share) {
-                Failure::Retry(why) => tried.push(format!("{dialect}: {why}")),
-                Failure::Fatal(why) => {
-                    let _ = std::fs::remove_dir(&point);
-                    return Err(Error::network(shown, why));
-                }
-            },
-        }
-    }
-    let _ = std::fs::remove_dir(&point);
-    Err(Error::network(
+    let attempts = DIALECTS.map(|d| Attempt {
+        label: d.to_string(),
+        fstype: "cifs",
+        options: options(s, ip, creds, d),
+    });
+    let (mount, dialect) = net::try_mounts(
+        "smb",
         shown,
-        format!(
-            "no SMB dialect worked (tried {}): the server may only speak SMB1, which Wraith does \
-             not use; enable SMB2 or later on the server",
-            tried.join("; ")
-        ),
-    ))
+        &source(s.host, s.share),
+        attempts,
+        |errno| explain(errno, creds.user.as_deref(), s.share),
+        |tried| {
+            format!(
+                "no SMB dialect worked (tried {tried}): the server may only speak SMB1, which \
+                 Wraith does not use; enable SMB2 or later on the server"
+            )
+        },
+    )?;
+    Ok(MountedDir::new(mount, sub, shown, format!("SMB {dialect}")))
 }
 
 #[cfg(test)]

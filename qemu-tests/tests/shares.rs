@@ -1,0 +1,313 @@
+//! Network repositories from the real live system: the guest (QEMU user networking, the host's
+//! loopback is 10.0.2.2) saves a disk to a real Samba share through the live kernel's CIFS
+//! client, lists the same repository over NFSv4 from a real NFS-Ganesha, and restores it from
+//! nginx serving the directory as a plain static web site. A second test kills smbd in the
+//! middle of a save and checks that a re-run completes and reuses what was stored. Results
+//! are checked from the host: the repository verifies, the restored disk has the same table,
+//! passes fsck and holds identical files.
+//!
+//! The build machine's own kernel has no CIFS/NFS client, which is why these run in the guest.
+//! `#[ignore]`d like the other VM tests; `./build.sh test` runs them with `--ignored`.
+#![allow(clippy::panic)] // tests report failures by panicking
+
+use qemu_tests::{artifact, Boot, Bus, Vm, VmBuilder};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use wraith_testkit::servers::{Ganesha, Nginx, Samba};
+use wraith_testkit::{self as kit, table_of, FsType, Prng, Table, MIB};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+const STEP_TIMEOUT: Duration = Duration::from_secs(400);
+const USER: &str = "tech";
+const PASSWORD: &str = "s3cret-Pa55word";
+
+/// The live system with a shell on the serial console and `disks` attached on virtio.
+fn shell_vm(disks: &[(&Path, &str)]) -> Vm {
+    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
+    let initramfs =
+        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    let mut b = VmBuilder::new(Boot::Kernel {
+        kernel,
+        initramfs,
+        append: "console=ttyS0,115200 panic=-1 wraith.shell wraith.wait=0".into(),
+    })
+    .memory(384);
+    for (path, serial) in disks {
+        b = b.disk(path, Bus::Virtio, serial);
+    }
+    let mut vm = b.start().unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("WRAITH-READY", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("net: eth0: 10.0.2.15/24", Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm
+}
+
+/// Runs `cmd` in the guest's shell and waits for its exit code; returns it with what the
+/// console printed meanwhile (carriage returns removed).
+fn run(vm: &mut Vm, tag: &str, cmd: &str) -> (i32, String) {
+    let before = vm.output().len();
+    vm.send(&format!("{cmd}; echo \"@@{tag}=$?@@\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The echoed command line shows `$?` literally; only the real line has digits.
+    let needles: Vec<String> = (0..=255).map(|c| format!("@@{tag}={c}@@")).collect();
+    let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
+    let (code, secs) = vm
+        .wait_for_any(&refs, STEP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let out = vm.output()[before..].replace('\r', "");
+    eprintln!("{tag}: exit {code} at {secs:.1} s\n{out}");
+    (code as i32, out)
+}
+
+/// The one JSON object `wraith --json` printed on stdout in `out`.
+fn json_result(out: &str) -> serde_json::Value {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"") && l.contains("\"result\""))
+        .unwrap_or_else(|| panic!("no JSON result in:\n{out}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// The host's own wraith (built by `./build.sh all` for the initramfs).
+fn host_wraith() -> PathBuf {
+    artifact("WRAITH_BIN", "target/release/wraith").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn host(args: &[&str]) -> std::process::Output {
+    let out = Command::new(host_wraith())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("wraith: {e}"));
+    eprintln!(
+        "host wraith {args:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// No file under `dir` holds `secret`.
+fn assert_nowhere(dir: &Path, secret: &str) {
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the password is stored in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The restored `copy` has the source's partition table, and each filesystem passes fsck and
+/// holds exactly the source's files.
+fn assert_restored(src: &kit::Disk, copy: &Path) {
+    assert_eq!(
+        table_of(copy),
+        table_of(&src.path),
+        "partition tables differ"
+    );
+    kit::assert_same_filesystems(src, copy);
+}
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn a_disk_saved_to_smb_lists_over_nfs_and_restores_from_a_static_web_server() {
+    let src = kit::gpt_disk();
+    let dst = kit::blank_disk(256 * MIB);
+    let share = tempfile::tempdir().expect("tempdir");
+    let smb = Samba::start(share.path(), USER, PASSWORD).unwrap_or_else(|e| panic!("{e}"));
+    let nfs = Ganesha::start(share.path()).unwrap_or_else(|e| panic!("{e}"));
+    let web = Nginx::start(share.path(), "unused").unwrap_or_else(|e| panic!("{e}"));
+
+    let mut vm = shell_vm(&[(&src.path, "SRC"), (&dst.path, "DST")]);
+    // The password reaches wraith through a file, as a script would hand it over.
+    run(&mut vm, "pw", &format!("echo '{PASSWORD}' >/tmp/pw"));
+
+    let smb_url = format!("smb://{USER}@10.0.2.2:{}/{}/lab", smb.port(), Samba::SHARE);
+    let (code, out) = run(
+        &mut vm,
+        "save",
+        &format!(
+            "wraith --json --password-file /tmp/pw save /dev/disk/by-id/virtio-SRC {smb_url}:pc \
+             2>/tmp/save.err || tail -n 5 /tmp/save.err"
+        ),
+    );
+    assert_eq!(
+        code,
+        0,
+        "save to SMB failed:\n{out}\n{}",
+        smb.daemon.log_tail()
+    );
+    let saved = json_result(&out);
+    assert_eq!(saved["result"], "ok", "{saved}");
+    let connection = saved["repository"].to_string();
+    assert!(
+        connection.contains("SMB 3"),
+        "SMB dialect not reported: {saved}"
+    );
+
+    let nfs_url = format!("nfs://10.0.2.2:{}{}/lab", nfs.port(), Ganesha::PSEUDO);
+    let (code, out) = run(
+        &mut vm,
+        "list",
+        &format!("wraith --json list {nfs_url} 2>/tmp/list.err || tail -n 5 /tmp/list.err"),
+    );
+    assert_eq!(
+        code,
+        0,
+        "list over NFS failed:\n{out}\n{}",
+        nfs.daemon.log_tail()
+    );
+    let listed = json_result(&out);
+    assert!(
+        listed.to_string().contains("\"pc\""),
+        "the NFS listing does not show the image saved over SMB: {listed}"
+    );
+    assert!(
+        listed["repository"].to_string().contains("NFS 4"),
+        "{listed}"
+    );
+
+    let http_url = format!("http://10.0.2.2:{}/static/lab", web.daemon.port);
+    let (code, out) = run(
+        &mut vm,
+        "restore",
+        &format!(
+            "wraith --json restore --yes {http_url}:pc /dev/disk/by-id/virtio-DST \
+             2>/tmp/restore.err || tail -n 5 /tmp/restore.err; sync"
+        ),
+    );
+    assert_eq!(
+        code,
+        0,
+        "restore over HTTP failed:\n{out}\n{}",
+        web.daemon.log_tail()
+    );
+    assert_eq!(json_result(&out)["result"], "ok");
+    drop(vm);
+
+    let repo = share.path().join("lab");
+    let verify = host(&["verify", &repo.display().to_string()]);
+    assert!(
+        verify.status.success(),
+        "the repository written over SMB does not verify"
+    );
+    assert_restored(&src, &dst.path);
+    assert_nowhere(share.path(), PASSWORD);
+}
+
+/// A GPT disk whose ext4 partition holds a large incompressible file, so a save spans several
+/// packs and lasts long enough to be cut off in the middle.
+fn big_disk() -> kit::Disk {
+    let mut disk = kit::DiskBuilder::new(224 * MIB, Table::Gpt)
+        .seed(0x5a7e)
+        .part(200 * MIB, FsType::Ext4, "big")
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = disk.path.clone();
+    let data = Prng::new(0xb16).bytes((128 * MIB) as usize);
+    kit::put_files(&path, &mut disk.parts[0], vec![("big.bin".into(), data)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    disk
+}
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn a_save_cut_off_by_the_smb_server_vanishing_completes_when_re_run() {
+    let src = big_disk();
+    let share = tempfile::tempdir().expect("tempdir");
+    let mut smb = Samba::start(share.path(), USER, PASSWORD).unwrap_or_else(|e| panic!("{e}"));
+    let mut vm = shell_vm(&[(&src.path, "SRC")]);
+    run(&mut vm, "pw", &format!("echo '{PASSWORD}' >/tmp/pw"));
+    let url = format!("smb://{USER}@10.0.2.2:{}/{}/lab", smb.port(), Samba::SHARE);
+    let save = format!(
+        "wraith --json --password-file /tmp/pw save /dev/disk/by-id/virtio-SRC {url}:big \
+         2>/tmp/save.err; rc=$?; grep -v '\"progress\"' /tmp/save.err | tail -n 3; (exit $rc)"
+    );
+
+    // The first save: the server is switched off as soon as its first pack has landed.
+    let before = vm.output().len();
+    vm.send(&format!("{save}; echo \"@@first=$?@@\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let packs = share.path().join("lab/packs");
+    let start = Instant::now();
+    while walk(&packs)
+        .iter()
+        .all(|p| p.extension().is_none_or(|x| x != "pack"))
+    {
+        assert!(
+            start.elapsed() < STEP_TIMEOUT,
+            "no pack reached the share:\n{}",
+            &vm.output()[before..]
+        );
+        assert!(
+            !vm.output()[before..].contains("@@first=0@@"),
+            "the save finished before a pack was seen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    smb.daemon.stop();
+    let stored_before = walk(&packs).len();
+    eprintln!("smbd stopped with {stored_before} pack files on the share");
+    let needles: Vec<String> = (0..=255).map(|c| format!("@@first={c}@@")).collect();
+    let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
+    let (code, secs) = vm
+        .wait_for_any(&refs, STEP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("first save: {e}"));
+    let out = vm.output()[before..].replace('\r', "");
+    eprintln!("first save: exit {code} after the server vanished ({secs:.1} s)\n{out}");
+    assert_eq!(
+        code, 2,
+        "a save whose server vanished must fail as an error"
+    );
+    assert!(
+        out.contains(&url),
+        "the error does not name the share: {out}"
+    );
+    assert!(!out.contains(PASSWORD), "the password was printed: {out}");
+
+    // The server comes back; the same command completes and reuses what had been stored.
+    smb.daemon.start().unwrap_or_else(|e| panic!("{e}"));
+    let (code, out) = run(&mut vm, "second", &save);
+    assert_eq!(code, 0, "the re-run failed:\n{out}");
+    let r = json_result(&out);
+    let chunks = r["stats"]["chunks"].as_u64().unwrap_or(0);
+    let new = r["stats"]["new_chunks"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        new < chunks && chunks - new >= 16,
+        "the re-run did not reuse the chunks stored before the cut: {r}"
+    );
+    drop(vm);
+
+    let repo = share.path().join("lab");
+    assert!(host(&["verify", &repo.display().to_string()])
+        .status
+        .success());
+    let dst = kit::blank_disk(224 * MIB);
+    let restore = host(&[
+        "restore",
+        "--yes",
+        &format!("{}:big", repo.display()),
+        &dst.path.display().to_string(),
+    ]);
+    assert!(restore.status.success());
+    assert_restored(&src, &dst.path);
+    assert_nowhere(share.path(), PASSWORD);
+}
