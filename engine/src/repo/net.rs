@@ -98,30 +98,61 @@ impl MountedDir {
     }
 }
 
+impl MountedDir {
+    /// An I/O error inside the mount names the mount point, which means nothing to the user:
+    /// say which file of which URL, and what a failing share usually means.
+    fn named<T>(&self, path: &str, r: Result<T>) -> Result<T> {
+        r.map_err(|e| match e {
+            Error::Io { err, .. } => {
+                let full = err.kind() == std::io::ErrorKind::StorageFull
+                    || err.raw_os_error() == Some(libc::EDQUOT);
+                let hint = match err.raw_os_error() {
+                    _ if full => {
+                        "the share is full (or over its quota): free space on the server or \
+                         use another share; images saved before are intact"
+                    }
+                    Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
+                        "the share does not let this user write there: check its permissions"
+                    }
+                    _ => {
+                        "the server stopped answering or the network went down: check both, \
+                         then run the same command again to continue where it stopped"
+                    }
+                };
+                Error::network(&self.shown, format!("{path}: {err}; {hint}"))
+            }
+            Error::NotFound { .. } => Error::NotFound {
+                what: format!("{}/{path}", self.shown),
+            },
+            other => other,
+        })
+    }
+}
+
 impl Store for MountedDir {
     fn location(&self) -> String {
         self.shown.clone()
     }
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        self.inner.read(path)
+        self.named(path, self.inner.read(path))
     }
     fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
-        self.inner.read_at(path, offset, len)
+        self.named(path, self.inner.read_at(path, offset, len))
     }
     fn size(&self, path: &str) -> Result<u64> {
-        self.inner.size(path)
+        self.named(path, self.inner.size(path))
     }
     fn exists(&self, path: &str) -> Result<bool> {
-        self.inner.exists(path)
+        self.named(path, self.inner.exists(path))
     }
     fn list(&self, dir: &str) -> Result<Vec<String>> {
-        self.inner.list(dir)
+        self.named(dir, self.inner.list(dir))
     }
     fn put_new(&self, path: &str, data: &[u8]) -> Result<bool> {
-        self.inner.put_new(path, data)
+        self.named(path, self.inner.put_new(path, data))
     }
     fn remove(&self, path: &str) -> Result<()> {
-        self.inner.remove(path)
+        self.named(path, self.inner.remove(path))
     }
     fn remote(&self) -> bool {
         true
