@@ -247,22 +247,33 @@ fn save_and_clone_name_the_file_holding_each_failing_sector_on_ext4_and_ntfs() {
         .load_manifest(&rep.image)
         .unwrap();
     check(&m.unreadable_files, "manifest");
-    // The job's log (and the TUI's summary, built from its warnings) names them too.
-    let warned: Vec<String> = events
-        .lock()
+    // The job's log (and the TUI's summary, built from its warnings) names them too, and a
+    // restore of the image repeats them.
+    let warns_of_both = |what: &str| {
+        let warned: Vec<String> = std::mem::take(&mut *events.lock().unwrap())
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Warning { message } => Some(message),
+                _ => None,
+            })
+            .collect();
+        for f in [&ext_file, &ntfs_file] {
+            assert!(
+                warned.iter().any(|w| w.contains(&format!("/{f}"))),
+                "{what}: {f} not in {warned:?}"
+            );
+        }
+    };
+    warns_of_both("save");
+    let out = tmp.path().join("restored.img");
+    std::fs::File::create(&out)
         .unwrap()
-        .iter()
-        .filter_map(|e| match e {
-            Event::Warning { message } => Some(message.clone()),
-            _ => None,
-        })
-        .collect();
-    for f in [&ext_file, &ntfs_file] {
-        assert!(
-            warned.iter().any(|w| w.contains(&format!("/{f}"))),
-            "{f} not in {warned:?}"
-        );
-    }
+        .set_len(fixture.size)
+        .unwrap();
+    let target = Device::open_write(&out).unwrap();
+    let repo = Repository::open(&repo_dir).unwrap();
+    restore::restore(&repo, &rep.image, &m, &target, 2, &sink, &Cancel::new()).unwrap();
+    warns_of_both("restore");
 
     let rep = clone_to(&failing, &p, &tmp.path().join("clone.img"), fixture.size);
     check(&rep.unreadable_files, "clone");
