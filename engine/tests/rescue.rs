@@ -8,9 +8,9 @@
 
 use std::path::Path;
 use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::events::{Cancel, Quiet};
+use wraith_engine::events::{Cancel, Event, Quiet, Sink};
 use wraith_engine::extent::ExtentList;
-use wraith_engine::pipeline::{clone, restore, save};
+use wraith_engine::pipeline::{clone, rescue, restore, save};
 use wraith_engine::repo::Repository;
 use wraith_engine::{plan, Error, Result};
 
@@ -83,6 +83,28 @@ fn assert_copy(src: &Path, copy: &Path, p: &plan::Plan, bad: &[u64]) {
     }
 }
 
+/// Saves `source` as image "dying" into a repository created at `repo_dir`.
+fn save_to(
+    source: &dyn ReadAt,
+    p: &plan::Plan,
+    repo_dir: &Path,
+    sink: &dyn Sink,
+) -> save::SaveReport {
+    let repo = Repository::open_or_create(repo_dir).unwrap();
+    let opts = save::SaveOptions {
+        name: "dying".into(),
+        threads: 2,
+    };
+    save::save(source, p, &repo, &opts, sink, &Cancel::new()).unwrap()
+}
+
+/// Clones `source` onto a new image file of `size` bytes at `path`.
+fn clone_to(source: &dyn ReadAt, p: &plan::Plan, path: &Path, size: u64) -> clone::CloneReport {
+    std::fs::File::create(path).unwrap().set_len(size).unwrap();
+    let target = Device::open_write(path).unwrap();
+    clone::clone(source, p, &target, &Quiet, &Cancel::new()).unwrap()
+}
+
 fn ranges(l: &ExtentList) -> Vec<(u64, u64)> {
     l.iter().map(|e| (e.start, e.len)).collect()
 }
@@ -107,14 +129,12 @@ fn save_and_clone_go_on_past_failing_sectors_and_record_them() {
     // Save: completes, records exactly the used failing sectors, writes a mapfile.
     let tmp = tempfile::tempdir().unwrap();
     let repo_dir = tmp.path().join("repo");
-    let repo = Repository::open_or_create(&repo_dir).unwrap();
-    let opts = save::SaveOptions {
-        name: "dying".into(),
-        threads: 2,
-    };
-    let rep = save::save(&failing, &p, &repo, &opts, &Quiet, &Cancel::new()).unwrap();
+    let rep = save_to(&failing, &p, &repo_dir, &Quiet);
     assert_eq!(ranges(&rep.unreadable), expect);
-    let m = repo.load_manifest(&rep.image).unwrap();
+    let m = Repository::open(&repo_dir)
+        .unwrap()
+        .load_manifest(&rep.image)
+        .unwrap();
     assert_eq!(ranges(&m.unreadable), expect);
     let map =
         std::fs::read_to_string(repo_dir.join(rep.image.path().replace(".manifest", ".mapfile")))
@@ -140,13 +160,7 @@ fn save_and_clone_go_on_past_failing_sectors_and_record_them() {
 
     // Clone: the same.
     let cl = tmp.path().join("clone.img");
-    std::fs::File::create(&cl)
-        .unwrap()
-        .set_len(fixture.size)
-        .unwrap();
-    let target = Device::open_write(&cl).unwrap();
-    let rep = clone::clone(&failing, &p, &target, &Quiet, &Cancel::new()).unwrap();
-    drop(target);
+    let rep = clone_to(&failing, &p, &cl, fixture.size);
     assert_eq!(ranges(&rep.unreadable), expect);
     assert_copy(&fixture.path, &cl, &p, &used_bad);
 }
@@ -174,4 +188,93 @@ fn a_vanished_disk_stops_the_job_instead_of_being_rescued() {
         repo.images().unwrap().is_empty(),
         "no image may look complete"
     );
+}
+
+/// The files report of one partition, as the JSON result and the manifest carry it.
+fn named_files(files: &[rescue::DamagedFiles], p: &plan::Plan, number: u32) -> serde_json::Value {
+    let start = p
+        .regions
+        .iter()
+        .find(|r| r.kind == plan::RegionKind::Partition { number })
+        .unwrap()
+        .start;
+    let d = files
+        .iter()
+        .find(|d| d.region_start == start)
+        .unwrap_or_else(|| panic!("no files named for partition {number}: {files:?}"));
+    serde_json::to_value(d).unwrap()
+}
+
+/// What a report must say of a partition whose one failing sector lies in `file`'s data.
+fn assert_names_only(d: &serde_json::Value, file: &str, fs: &str) {
+    assert_eq!(d["fs"], fs, "{d}");
+    assert_eq!(
+        d["files"],
+        serde_json::json!([{ "path": format!("/{file}"), "also": [], "kind": "data", "bytes": 512 }]),
+        "{d}"
+    );
+    assert_eq!(d["more"], 0, "{d}");
+    assert_eq!(d["unclaimed"], 0, "{d}");
+}
+
+#[test]
+fn save_and_clone_name_the_file_holding_each_failing_sector_on_ext4_and_ntfs() {
+    let fixture = wraith_testkit::gpt_disk();
+    let (ext_file, s1) = fixture.sector_in_a_file(2);
+    let (ntfs_file, s2) = fixture.sector_in_a_file(3);
+    let dev = Device::open_read(&fixture.path).unwrap();
+    let p = plan::plan(&dev, dev.identity.clone()).unwrap();
+    let failing = Failing {
+        dev: &dev,
+        bad: vec![s1 * 512, s2 * 512],
+        errno: libc::EIO,
+    };
+    let check = |files: &[rescue::DamagedFiles], what: &str| {
+        assert_eq!(files.len(), 2, "{what}: {files:?}");
+        assert_names_only(&named_files(files, &p, 2), &ext_file, "ext4");
+        assert_names_only(&named_files(files, &p, 3), &ntfs_file, "ntfs");
+    };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_dir = tmp.path().join("repo");
+    let events = std::sync::Mutex::new(Vec::new());
+    let sink = |e: Event| events.lock().unwrap().push(e);
+    let rep = save_to(&failing, &p, &repo_dir, &sink);
+    check(&rep.unreadable_files, "save");
+    // The image keeps the names, for restore and verify to repeat.
+    let m = Repository::open(&repo_dir)
+        .unwrap()
+        .load_manifest(&rep.image)
+        .unwrap();
+    check(&m.unreadable_files, "manifest");
+    // The job's log (and the TUI's summary, built from its warnings) names them too, and a
+    // restore of the image repeats them.
+    let warns_of_both = |what: &str| {
+        let warned: Vec<String> = std::mem::take(&mut *events.lock().unwrap())
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Warning { message } => Some(message),
+                _ => None,
+            })
+            .collect();
+        for f in [&ext_file, &ntfs_file] {
+            assert!(
+                warned.iter().any(|w| w.contains(&format!("/{f}"))),
+                "{what}: {f} not in {warned:?}"
+            );
+        }
+    };
+    warns_of_both("save");
+    let out = tmp.path().join("restored.img");
+    std::fs::File::create(&out)
+        .unwrap()
+        .set_len(fixture.size)
+        .unwrap();
+    let target = Device::open_write(&out).unwrap();
+    let repo = Repository::open(&repo_dir).unwrap();
+    restore::restore(&repo, &rep.image, &m, &target, 2, &sink, &Cancel::new()).unwrap();
+    warns_of_both("restore");
+
+    let rep = clone_to(&failing, &p, &tmp.path().join("clone.img"), fixture.size);
+    check(&rep.unreadable_files, "clone");
 }

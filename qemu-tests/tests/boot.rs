@@ -110,18 +110,8 @@ fn unattended_clone_of_a_gpt_disk_from_sata_to_a_larger_nvme_disk_in_256_mib() {
 fn unattended_save_to_a_usb_drive_then_restore_to_a_blank_virtio_disk_in_256_mib() {
     let src = kit::gpt_disk();
     // The technician's USB drive: ext4 on the whole stick, found by its label.
-    let usb = tempfile::tempdir().expect("tempdir");
-    let drive = usb.path().join("usb.img");
-    std::fs::File::create(&drive)
-        .expect("create")
-        .set_len(256 * MIB)
-        .expect("size");
-    let mk = std::process::Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-L", "WRAITH-IMAGES"])
-        .arg(&drive)
-        .status()
-        .expect("mkfs.ext4");
-    assert!(mk.success());
+    let usb = kit::images_drive(256 * MIB, "WRAITH-IMAGES");
+    let drive = usb.path.clone();
 
     let save = "action=save source=serial:SRC-SATA repo=label:WRAITH-IMAGES/images image=pc1 verify=true after=poweroff";
     let mut vm = VmBuilder::new(job_boot(save))

@@ -178,6 +178,29 @@ impl Disk {
             .find(|p| p.number == number)
             .unwrap_or_else(|| panic!("no partition {number} in {}", self.path.display()))
     }
+
+    /// A file of partition `number` large enough to be stored outside any inode or MFT
+    /// record, and a sector inside its data to make fail: (path relative to the root, sector
+    /// number on the disk). Found by looking for the file's first 4 KiB on the disk itself, so
+    /// it holds whatever layout mkfs chose. Panics if there is none (test helper).
+    pub fn sector_in_a_file(&self, number: u32) -> (String, u64) {
+        let part = self.part(number);
+        let (name, data) = part
+            .files
+            .iter()
+            .find(|(_, d)| d.len() >= 16 << 10)
+            .unwrap_or_else(|| panic!("partition {number} has no file of 16 KiB"));
+        let mut hay = vec![0u8; part.len as usize];
+        File::open(&self.path)
+            .and_then(|f| f.read_exact_at(&mut hay, part.start))
+            .expect("read fixture partition");
+        let pos = hay
+            .windows(4096)
+            .position(|w| w == &data[..4096])
+            .unwrap_or_else(|| panic!("{name}'s bytes not found on the fixture disk"));
+        // A few sectors in: inside the file's first block, which is contiguous on any layout.
+        (name.clone(), (part.start + pos as u64) / 512 + 3)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,6 +284,17 @@ pub fn blank_disk(size: u64) -> Disk {
         })
     };
     make().expect("creating blank disk")
+}
+
+/// An empty ext4 filesystem labelled `label` on a whole disk of `size` bytes: the drive a
+/// technician keeps images on (found by the live system as `label:LABEL`).
+pub fn images_drive(size: u64, label: &str) -> Disk {
+    let d = blank_disk(size);
+    run(tool("mkfs.ext4")
+        .args(["-q", "-F", "-L", label])
+        .arg(&d.path))
+    .expect("mkfs.ext4 of the images drive");
+    d
 }
 
 /// ext4 on the whole disk, no partition table.

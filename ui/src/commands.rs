@@ -530,6 +530,7 @@ fn cmd_clone(
         json,
         &plan,
         &report.unreadable,
+        &report.unreadable_files,
         mapfile.as_deref(),
         &mut result,
     );
@@ -582,7 +583,14 @@ fn cmd_save(
         repo.location(),
         rep.image.path().replace(".manifest", ".mapfile")
     );
-    let code = crate::damage::report(json, &plan, &rep.unreadable, Some(&mapfile), &mut result);
+    let code = crate::damage::report(
+        json,
+        &plan,
+        &rep.unreadable,
+        &rep.unreadable_files,
+        Some(&mapfile),
+        &mut result,
+    );
     Ok((code, result))
 }
 

@@ -1,5 +1,6 @@
 //! What the CLI says after a clone or save of a failing disk: which ranges stayed unreadable,
-//! in which partitions, and where the ddrescue mapfile is. The engine found them; this only
+//! in which partitions, which files of ext2/3/4 and NTFS partitions they hit, and where the
+//! ddrescue mapfile is. The engine found them; this only
 //! words them for people and for the JSON result.
 
 use serde_json::json;
@@ -8,12 +9,13 @@ use wraith_engine::human_bytes as hb;
 use wraith_engine::pipeline::rescue;
 use wraith_engine::plan::Plan;
 
-/// Adds the unreadable ranges to a job's result; returns the exit code to use (EXIT_PARTIAL
-/// when something could not be read) after telling a person on stdout.
+/// Adds the unreadable ranges and the files they hit to a job's result; returns the exit code
+/// to use (EXIT_PARTIAL when something could not be read) after telling a person on stdout.
 pub fn report(
     json_out: bool,
     plan: &Plan,
     bad: &ExtentList,
+    files: &[rescue::DamagedFiles],
     mapfile: Option<&str>,
     result: &mut serde_json::Value,
 ) -> u8 {
@@ -28,6 +30,9 @@ pub fn report(
         .map(|e| json!({ "start": e.start, "len": e.len }))
         .collect::<Vec<_>>());
     result["unreadable_regions"] = json!(where_);
+    if !files.is_empty() {
+        result["unreadable_files"] = json!(files);
+    }
     if let Some(m) = mapfile {
         result["mapfile"] = json!(m);
     }
@@ -40,9 +45,77 @@ pub fn report(
         for w in &where_ {
             println!("  {w}");
         }
+        for d in files {
+            print!("{}", files_text(d));
+        }
         if let Some(m) = mapfile {
             println!("  GNU ddrescue mapfile: {m}");
         }
     }
     crate::EXIT_PARTIAL
+}
+
+/// The files of one partition in the unreadable ranges, one per line, for the report.
+fn files_text(d: &rescue::DamagedFiles) -> String {
+    let mut out = format!("  files in {} ({}):\n", d.region, d.fs.name());
+    for t in &d.files {
+        out.push_str(&format!("    {}\n", t.label()));
+    }
+    if d.more > 0 {
+        out.push_str(&format!("    … and {} more\n", d.more));
+    }
+    if d.files.is_empty() && d.notes.is_empty() {
+        out.push_str("    none: the unreadable bytes hold no file's data or metadata\n");
+    }
+    for n in &d.notes {
+        out.push_str(&format!("    note: {n}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wraith_engine::fs::{FsKind, Touch, TouchKind};
+
+    fn touch(path: &str, kind: TouchKind) -> Touch {
+        Touch {
+            path: path.into(),
+            also: vec![],
+            kind,
+            bytes: 512,
+        }
+    }
+
+    #[test]
+    fn the_report_lists_each_file_marks_metadata_and_counts_the_rest() {
+        let d = rescue::DamagedFiles {
+            region_start: 1 << 20,
+            region: "partition 2".into(),
+            fs: FsKind::Ext4,
+            files: vec![
+                touch("/docs/a.txt", TouchKind::Data),
+                touch("(directory /docs)", TouchKind::Metadata),
+            ],
+            more: 7,
+            unclaimed: 0,
+            notes: vec!["inode table of group 3 unreadable".into()],
+        };
+        assert_eq!(
+            files_text(&d),
+            "  files in partition 2 (ext4):\n    /docs/a.txt\n    (directory /docs) (metadata)\n    \
+             … and 7 more\n    note: inode table of group 3 unreadable\n"
+        );
+        let none = rescue::DamagedFiles {
+            files: vec![],
+            more: 0,
+            notes: vec![],
+            ..d
+        };
+        assert!(
+            files_text(&none).contains("none: "),
+            "{}",
+            files_text(&none)
+        );
+    }
 }

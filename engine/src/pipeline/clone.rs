@@ -18,6 +18,8 @@ pub struct CloneReport {
     pub zero_bytes: u64,
     /// Source bytes that stayed unreadable (zeros on the target), absolute disk offsets.
     pub unreadable: ExtentList,
+    /// The files of each ext2/3/4 and NTFS partition in those ranges.
+    pub unreadable_files: Vec<rescue::DamagedFiles>,
 }
 
 /// What the reader hands the writer: a window's bytes, or a window whose read failed and
@@ -99,7 +101,14 @@ pub fn clone(
         put(target, used, &w, &buf, &mut report)?;
         progress.add(w.used);
     }
-    rescue::report(sink, &report.unreadable);
+    report.unreadable_files = rescue::damaged_files(
+        source,
+        &plan.regions,
+        &report.unreadable,
+        rescue::FILES_LISTED,
+        cancel,
+    )?;
+    rescue::report(sink, &report.unreadable, &report.unreadable_files);
     finish_table(target, kind, plan.table.sector_size)?;
     target.sync()?;
     progress.finish("clone");

@@ -7,9 +7,13 @@
 
 use super::Window;
 use crate::device::ReadAt;
+use crate::device::Slice;
 use crate::error::{Error, Result};
 use crate::events::{Cancel, Event, Sink};
 use crate::extent::ExtentList;
+use crate::fs::{FsKind, Touch, TouchKind};
+use crate::plan::Region;
+use serde::{Deserialize, Serialize};
 
 /// First narrowing step: a failing window is re-read in pieces this large.
 const PIECE: u64 = 64 << 10;
@@ -118,8 +122,8 @@ pub(crate) fn deferred(sink: &dyn Sink, w: &Window, err: &Error) {
     });
 }
 
-/// Tells the user what stayed unreadable after the retries.
-pub(crate) fn report(sink: &dyn Sink, bad: &ExtentList) {
+/// Tells the user what stayed unreadable after the retries, and which files it hit.
+pub(crate) fn report(sink: &dyn Sink, bad: &ExtentList, files: &[DamagedFiles]) {
     if bad.is_empty() {
         return;
     }
@@ -131,10 +135,158 @@ pub(crate) fn report(sink: &dyn Sink, bad: &ExtentList) {
             bad.len()
         ),
     });
+    for d in files {
+        sink.event(Event::Warning {
+            message: d.summary(WARNING_NAMES),
+        });
+    }
+}
+
+/// File names listed per partition in a job's result and an image's manifest; the rest are
+/// counted. Enough to act on, bounded however many files a dead region holds.
+pub const FILES_LISTED: usize = 50;
+/// File names in the one-line warning per partition (a job's log and the TUI's summary).
+const WARNING_NAMES: usize = 8;
+/// Skip messages of the file walk kept per partition: they say why a list may be incomplete.
+const NOTES_KEPT: usize = 4;
+
+/// The files of one partition's filesystem (ext2/3/4 or NTFS) with bytes in unreadable ranges.
+/// Kept in a job's result and, for a save, in the manifest (`unreadable_files`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DamagedFiles {
+    /// The region's first byte on the disk: identifies it among the plan's or the manifest's
+    /// regions.
+    pub region_start: u64,
+    /// The region as messages name it: "partition 2".
+    pub region: String,
+    pub fs: FsKind,
+    /// Sorted by path, at most [`FILES_LISTED`].
+    pub files: Vec<Touch>,
+    /// How many more files were found beyond the list.
+    #[serde(default)]
+    pub more: usize,
+    /// Unreadable bytes of the partition that nothing found claims: blocks the used map counts
+    /// but no file or structure walked owns, or whose owner could not be read (see `notes`).
+    #[serde(default)]
+    pub unclaimed: u64,
+    /// Why the list may miss files (parts of the filesystem that could not be read), or why
+    /// there is no list at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl DamagedFiles {
+    /// One line: "partition 2 (ext4): unreadable bytes in /a, /b (metadata), … and 3 more".
+    pub fn summary(&self, names: usize) -> String {
+        if self.files.is_empty() {
+            let why = self
+                .notes
+                .first()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            return format!(
+                "{} ({}): no file holds the unreadable bytes{why}",
+                self.region,
+                self.fs.name()
+            );
+        }
+        let shown: Vec<String> = self.files.iter().take(names).map(Touch::label).collect();
+        let rest = self.files.len().saturating_sub(names) + self.more;
+        let rest = if rest > 0 {
+            format!(" and {rest} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} ({}): unreadable bytes in {}{rest}",
+            self.region,
+            self.fs.name(),
+            shown.join(", ")
+        )
+    }
+}
+
+impl Touch {
+    /// The path, marked when only the filesystem's records of the file were hit.
+    pub fn label(&self) -> String {
+        match self.kind {
+            TouchKind::Data => self.path.clone(),
+            TouchKind::Metadata => format!("{} (metadata)", self.path),
+        }
+    }
+}
+
+/// Names, per ext2/3/4 and NTFS partition, the files whose data or metadata lie in `bad`
+/// (absolute disk offsets, what rescue reading could not read) by walking each filesystem on
+/// `dev`. Never reads a byte inside `bad`. A filesystem that cannot be walked gets an entry
+/// saying why instead of a list; only cancelling is an error.
+pub fn damaged_files(
+    dev: &dyn ReadAt,
+    regions: &[Region],
+    bad: &ExtentList,
+    limit: usize,
+    cancel: &Cancel,
+) -> Result<Vec<DamagedFiles>> {
+    let mut out = Vec::new();
+    for r in regions {
+        let Some(kind) = r.fs.as_ref().map(|f| f.kind) else {
+            continue;
+        };
+        if !matches!(
+            kind,
+            FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 | FsKind::Ntfs
+        ) {
+            continue;
+        }
+        let hit = bad.clipped(r.start, r.end());
+        if hit.is_empty() {
+            continue;
+        }
+        // The walk sees the filesystem from its first byte, as the used-block maps do.
+        let rel: ExtentList = hit
+            .iter()
+            .map(|e| crate::extent::Extent::new(e.start - r.start, e.len))
+            .collect();
+        let part = Slice {
+            dev,
+            offset: r.start,
+            len: r.len,
+        };
+        let mut d = DamagedFiles {
+            region_start: r.start,
+            region: r.describe(),
+            fs: kind,
+            files: Vec::new(),
+            more: 0,
+            unclaimed: 0,
+            notes: Vec::new(),
+        };
+        match crate::fs::files_touching(&part, kind, &rel, limit, cancel) {
+            Ok(t) => {
+                d.files = t.touches;
+                d.more = t.more;
+                d.unclaimed = t.unclaimed;
+                d.notes = t.skipped.into_iter().take(NOTES_KEPT).collect();
+                if t.skipped_total > d.notes.len() {
+                    d.notes.push(format!(
+                        "{} more parts of the filesystem could not be read",
+                        t.skipped_total - d.notes.len()
+                    ));
+                }
+            }
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) => {
+                d.unclaimed = hit.total();
+                d.notes.push(format!("the files could not be named: {e}"));
+            }
+        }
+        out.push(d);
+    }
+    Ok(out)
 }
 
 /// Where unreadable ranges lie, by region: "partition 2 (ext4 \"root\"): 1024 bytes in 2 ranges".
-pub fn by_region(regions: &[crate::plan::Region], bad: &ExtentList) -> Vec<String> {
+pub fn by_region(regions: &[Region], bad: &ExtentList) -> Vec<String> {
     regions
         .iter()
         .filter_map(|r| {
@@ -162,7 +314,7 @@ pub(crate) fn warn_image(
     if m.unreadable.is_empty() {
         return;
     }
-    let regions: Vec<crate::plan::Region> = m.regions.iter().map(|r| r.region.clone()).collect();
+    let regions: Vec<Region> = m.regions.iter().map(|r| r.region.clone()).collect();
     sink.event(Event::Warning {
         message: format!(
             "image {image} holds zeros for {} bytes its source disk could not read: {}",
@@ -170,6 +322,11 @@ pub(crate) fn warn_image(
             by_region(&regions, &m.unreadable).join("; ")
         ),
     });
+    for d in &m.unreadable_files {
+        sink.event(Event::Warning {
+            message: d.summary(WARNING_NAMES),
+        });
+    }
 }
 
 /// A GNU ddrescue mapfile for the whole disk: `+` read, `-` unreadable sectors, `?` never

@@ -23,6 +23,8 @@ pub struct SaveReport {
     pub stats: ImageStats,
     /// Source bytes that stayed unreadable (zeros in the image), absolute disk offsets.
     pub unreadable: ExtentList,
+    /// The files of each ext2/3/4 and NTFS partition in those ranges (also in the manifest).
+    pub unreadable_files: Vec<rescue::DamagedFiles>,
 }
 
 enum Hashed {
@@ -163,6 +165,14 @@ pub fn save(
         return Err(e);
     }
     progress.finish("save");
+    // Named before the manifest is written, so the image keeps them for restore and verify.
+    let unreadable_files = rescue::damaged_files(
+        dev,
+        &plan.regions,
+        &unreadable,
+        rescue::FILES_LISTED,
+        cancel,
+    )?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         name: opts.name.clone(),
@@ -177,8 +187,9 @@ pub fn save(
         regions,
         stats: stats.clone(),
         unreadable: unreadable.clone(),
+        unreadable_files: unreadable_files.clone(),
     };
-    rescue::report(sink, &unreadable);
+    rescue::report(sink, &unreadable, &unreadable_files);
     let image = writer.commit(&manifest)?;
     if !unreadable.is_empty() {
         // Beside the manifest, for ddrescue or a later retry; the manifest has the same ranges.
@@ -197,6 +208,7 @@ pub fn save(
         image,
         stats,
         unreadable,
+        unreadable_files,
     })
 }
 

@@ -44,7 +44,13 @@ pub fn is_url(s: &str) -> bool {
         "file://", "smb://", "cifs://", "nfs://", "http://", "https://",
     ]
     .iter()
-    .any(|p| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p))
+    // Compared as bytes: slicing the str at a scheme's length panics when that byte falls
+    // inside a multi-byte character (found by the `job` fuzz target).
+    .any(|p| {
+        s.as_bytes()
+            .get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+    })
 }
 
 impl Location {
@@ -439,5 +445,19 @@ mod tests {
         assert!(is_url("smb://x/y"));
         assert!(!is_url("/mnt/http://"));
         assert!(!is_url("images"));
+    }
+
+    #[test]
+    fn a_multibyte_character_where_a_scheme_would_end_is_not_a_url_and_does_not_panic() {
+        // The `job` fuzz target's crash: text starting `acev/`, an invalid byte (read as
+        // U+FFFD, three bytes) across byte 7, then a job line.
+        let text = "acev/\u{FFFD}..\ntarget = \"rule:other-internal\"\n";
+        assert!(!is_url(text));
+        assert!(!is_url("smb:/é"));
+        assert!(!is_url("ab€"));
+        assert!(crate::job::parse_repository(text).is_err());
+        assert_eq!(Location::parse(text).unwrap(), Location::Dir(text.into()));
+        assert!(crate::job::Job::from_toml(text).is_err());
+        assert!(crate::job::Job::from_inline(text).is_err());
     }
 }

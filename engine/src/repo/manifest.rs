@@ -37,6 +37,11 @@ pub struct Manifest {
     /// image holds zeros there. Empty for a healthy source.
     #[serde(default, skip_serializing_if = "ExtentList::is_empty")]
     pub unreadable: ExtentList,
+    /// The files of each ext2/3/4 and NTFS partition with bytes in `unreadable`. Optional and
+    /// absent when empty, so images stay readable by Wraith versions that predate it (serde
+    /// ignores fields it does not know).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_files: Vec<crate::pipeline::rescue::DamagedFiles>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
