@@ -662,7 +662,7 @@ fn cmd_list(ctx: &Ctx, at: &str) -> Result<u8> {
                 None => json!({"name": i.name, "id": i.id, "error": e}),
             })
             .collect();
-        print_json(&json!({ "result": "ok", "images": v }));
+        print_json(&json!({ "result": "ok", "images": v, "repository": repo_json(&repo) }));
         return Ok(EXIT_OK);
     }
     if rows.is_empty() {

@@ -214,6 +214,11 @@ impl Repository {
         };
         if create {
             Self::create_in(store.as_ref())?;
+            // As for a directory: packs a save cut off by a network loss stored but never
+            // indexed (the index write itself may be what failed) are reused, not sent again.
+            let mut repo = Self::open_store(store)?;
+            repo.adopt_unindexed_packs()?;
+            return Ok(repo);
         }
         Self::open_store(store)
     }
@@ -224,7 +229,8 @@ impl Repository {
             let entries = store.list("")?;
             if !entries.is_empty() {
                 return Err(Error::Refused(format!(
-                    "{}: not a Wraith repository and not empty ({} entries, e.g. {:?}); choose                      an empty or new directory",
+                    "{}: not a Wraith repository and not empty ({} entries, e.g. {:?}); choose \
+                     an empty or new directory",
                     store.location(),
                     entries.len(),
                     entries[0]
