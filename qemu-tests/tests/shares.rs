@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use wraith_testkit::servers::{Ganesha, Nginx, Samba};
-use wraith_testkit::{self as kit, table_of, FsType, Prng, Table, MIB};
+use wraith_testkit::{self as kit, files_under, table_of, FsType, Prng, Table, MIB};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 const STEP_TIMEOUT: Duration = Duration::from_secs(400);
@@ -44,12 +44,17 @@ fn shell_vm(disks: &[(&Path, &str)]) -> Vm {
     vm
 }
 
-/// Runs `cmd` in the guest's shell and waits for its exit code; returns it with what the
-/// console printed meanwhile (carriage returns removed).
-fn run(vm: &mut Vm, tag: &str, cmd: &str) -> (i32, String) {
+/// Types `cmd` in the guest's shell, followed by an echo of its exit code tagged `tag`.
+fn start(vm: &mut Vm, tag: &str, cmd: &str) -> usize {
     let before = vm.output().len();
     vm.send(&format!("{cmd}; echo \"@@{tag}=$?@@\"\n"))
         .unwrap_or_else(|e| panic!("{e}"));
+    before
+}
+
+/// Waits for the exit code of the command [`start`]ed with `tag`; returns it with what the
+/// console printed since (carriage returns removed).
+fn finish(vm: &mut Vm, tag: &str, before: usize) -> (i32, String) {
     // The echoed command line shows `$?` literally; only the real line has digits.
     let needles: Vec<String> = (0..=255).map(|c| format!("@@{tag}={c}@@")).collect();
     let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
@@ -59,6 +64,12 @@ fn run(vm: &mut Vm, tag: &str, cmd: &str) -> (i32, String) {
     let out = vm.output()[before..].replace('\r', "");
     eprintln!("{tag}: exit {code} at {secs:.1} s\n{out}");
     (code as i32, out)
+}
+
+/// Runs `cmd` in the guest's shell and waits for its exit code.
+fn run(vm: &mut Vm, tag: &str, cmd: &str) -> (i32, String) {
+    let before = start(vm, tag, cmd);
+    finish(vm, tag, before)
 }
 
 /// The one JSON object `wraith --json` printed on stdout in `out`.
@@ -92,7 +103,7 @@ fn host(args: &[&str]) -> std::process::Output {
 
 /// No file under `dir` holds `secret`.
 fn assert_nowhere(dir: &Path, secret: &str) {
-    for entry in walk(dir) {
+    for entry in files_under(dir) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -100,19 +111,6 @@ fn assert_nowhere(dir: &Path, secret: &str) {
             entry.display()
         );
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// The restored `copy` has the source's partition table, and each filesystem passes fsck and
@@ -243,12 +241,10 @@ fn a_save_cut_off_by_the_smb_server_vanishing_completes_when_re_run() {
     );
 
     // The first save: the server is switched off as soon as its first pack has landed.
-    let before = vm.output().len();
-    vm.send(&format!("{save}; echo \"@@first=$?@@\"\n"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let before = start(&mut vm, "first", &save);
     let packs = share.path().join("lab/packs");
     let start = Instant::now();
-    while walk(&packs)
+    while files_under(&packs)
         .iter()
         .all(|p| p.extension().is_none_or(|x| x != "pack"))
     {
@@ -264,15 +260,9 @@ fn a_save_cut_off_by_the_smb_server_vanishing_completes_when_re_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
     smb.daemon.stop();
-    let stored_before = walk(&packs).len();
+    let stored_before = files_under(&packs).len();
     eprintln!("smbd stopped with {stored_before} pack files on the share");
-    let needles: Vec<String> = (0..=255).map(|c| format!("@@first={c}@@")).collect();
-    let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
-    let (code, secs) = vm
-        .wait_for_any(&refs, STEP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("first save: {e}"));
-    let out = vm.output()[before..].replace('\r', "");
-    eprintln!("first save: exit {code} after the server vanished ({secs:.1} s)\n{out}");
+    let (code, out) = finish(&mut vm, "first", before);
     assert_eq!(
         code, 2,
         "a save whose server vanished must fail as an error"

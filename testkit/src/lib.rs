@@ -68,7 +68,9 @@ pub mod servers;
 mod tools;
 
 pub use prng::{text, Prng};
-pub use tools::{copy_range, extract, find_tool, read_at, require_tools, write_at, write_back};
+pub use tools::{
+    copy_range, extract, files_under, find_tool, read_at, require_tools, write_at, write_back,
+};
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -1,7 +1,7 @@
 //! Running the real external tools, and sparse-aware byte copying between image files.
 
 use crate::Result;
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -164,4 +164,18 @@ pub fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<()> {
     let f = OpenOptions::new().write(true).open(path)?;
     f.write_all_at(data, offset)?;
     Ok(())
+}
+
+/// Every file below `dir`, recursively (a missing directory has none).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
