@@ -518,10 +518,25 @@ pub fn job_needs_network(job: &crate::cmdline::JobSource) -> bool {
         .any(|s| t.contains(s))
     };
     match job {
-        JobSource::Inline(t) => mentions_url(t),
+        JobSource::Inline(t) => mentions_url(t) && !sets_network(t),
         JobSource::File(f) if mentions_url(f) => true,
-        JobSource::File(f) => std::fs::read_to_string(f).is_ok_and(|t| mentions_url(&t)),
+        JobSource::File(f) => {
+            std::fs::read_to_string(f).is_ok_and(|t| mentions_url(&t) && !sets_network(&t))
+        }
     }
+}
+
+/// A job with a `net` key configures the network itself (through a request, then waiting
+/// for its own configuration): waiting for boot's DHCP first would only delay it, by the
+/// whole of `wraith.netwait` on a network without a DHCP server.
+fn sets_network(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || c == ';')
+        .any(|w| w.starts_with("net="))
+        || text.lines().any(|l| {
+            l.trim_start()
+                .strip_prefix("net")
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
 }
 
 #[cfg(test)]
@@ -584,6 +599,21 @@ mod tests {
         )
         .unwrap();
         assert!(job_needs_network(&JobSource::File(f.display().to_string())));
+        std::fs::write(
+            &f,
+            "action = \"restore\"\nrepo = \"nfs://srv/export/img\"\nnet = \"static:10.0.0.5/24\"\n",
+        )
+        .unwrap();
+        assert!(!job_needs_network(&JobSource::File(
+            f.display().to_string()
+        )));
+        assert!(!job_needs_network(&JobSource::Inline(
+            "action=save repo=smb://nas/images net=static:10.0.0.5/24".into()
+        )));
+        // "network" in a URL is not a net key.
+        assert!(job_needs_network(&JobSource::Inline(
+            "action=save repo=smb://nas/network=1".into()
+        )));
         std::fs::write(&f, "action = \"restore\"\nrepo = \"/mnt/usb/img\"\n").unwrap();
         assert!(!job_needs_network(&JobSource::File(
             f.display().to_string()
