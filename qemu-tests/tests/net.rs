@@ -151,3 +151,59 @@ fn a_job_naming_a_url_starts_only_once_the_network_is_up() {
         assert!(waiting < at("network ready after"), "{out}");
     }
 }
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn a_request_file_switches_eth0_to_a_static_address() {
+    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
+    let initramfs =
+        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    let www = tempfile::tempdir().expect("tempdir");
+    std::fs::write(www.path().join("probe.txt"), "static-works\n").expect("write");
+    let http = HttpServer::start(www.path());
+    let mut vm = VmBuilder::new(Boot::Kernel {
+        kernel,
+        initramfs,
+        append: "console=ttyS0,115200 panic=-1 wraith.shell wraith.wait=0".into(),
+    })
+    .memory(256)
+    .start()
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("WRAITH-READY", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("net: eth0: 10.0.2.15/24", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // What the network screen writes: beside, then renamed into place. Slirp answers any
+    // address of 10.0.2.0/24, so the static address reaches the host as the lease did.
+    vm.send(
+        "printf 'id=vm-1\\nnet=static:10.0.2.50/24,gw=10.0.2.2,dns=10.0.2.3,if=eth0\\n' \
+         > /run/wraith/.req && mv /run/wraith/.req /run/wraith/net-request\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for(
+        "net: eth0: 10.0.2.50/24 gateway 10.0.2.2 dns 10.0.2.3 (static)",
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.send(&format!(
+        "cat /run/wraith/net.json /run/wraith/net-ready; wget -q -O - http://10.0.2.2:{}/probe.txt; echo END-OF-CHECK\n",
+        http.port
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("\nEND-OF-CHECK", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = vm.output().replace('\r', "");
+    assert!(
+        out.contains(r#""request": {"id": "vm-1", "net": "static:10.0.2.50/24,gw=10.0.2.2,dns=10.0.2.3,if=eth0", "result": "applied", "error": null}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#""name": "eth0", "mac": "52:54:00:12:34:56", "link": true, "method": "static", "state": "configured", "address": "10.0.2.50", "prefix": 24, "gateway": "10.0.2.2", "dns": ["10.0.2.3"]"#),
+        "{out}"
+    );
+    assert!(out.contains("\neth0 10.0.2.50/24\n"), "{out}");
+    // The lease was let go: the old address is in no state file any more.
+    assert!(out.contains("net: eth0: removed 10.0.2.15/24"), "{out}");
+    assert!(out.contains("\nstatic-works\n"), "no file over the static address:\n{out}");
+}

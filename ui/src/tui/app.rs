@@ -784,6 +784,7 @@ impl App {
                     id,
                     mode,
                     answered: false,
+                    sent: Instant::now(),
                 });
             }
             Err(e) => {

@@ -21,7 +21,12 @@ pub struct Pending {
     pub id: String,
     pub mode: NetMode,
     pub answered: bool,
+    pub sent: std::time::Instant,
 }
+
+/// Init looks for requests every 0.3 s: no answer after this means it is not listening
+/// (an older init, or none), which the technician should be told rather than left waiting.
+const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Tone {
@@ -87,6 +92,10 @@ impl NetScreen {
             Some(Ok(())) if !p.answered => {
                 p.answered = true;
                 self.message = Some((Tone::Info, format!("{} {}", s::NET_APPLIED, p.mode)));
+            }
+            None if p.sent.elapsed() > ANSWER_WAIT => {
+                self.message = Some((Tone::Bad, s::NET_NO_ANSWER.into()));
+                self.pending = None;
             }
             _ => {}
         }

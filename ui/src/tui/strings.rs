@@ -128,6 +128,8 @@ pub const NET_REFUSED: &str = "init refused the change";
 pub const NET_APPLIED: &str = "init is applying";
 pub const NET_IN_PLACE: &str = "in place:";
 pub const NET_SENT: &str = "asked init for";
+pub const NET_NO_ANSWER: &str =
+    "no answer from wraith-init after 10 s: it may not take requests here; look again later";
 pub const NET_FORM_TITLE: &str = "Static address for";
 pub const NET_FORM_HINT: &str =
     "DNS: one or more, separated by commas. Gateway and DNS may stay empty.";
