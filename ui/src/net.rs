@@ -202,18 +202,16 @@ impl std::fmt::Display for WaitError {
 
 const POLL: Duration = Duration::from_millis(200);
 
-/// Waits until some interface has an address, at most `limit`. Returns at once when the
-/// network is ready or init does not run the network here (a host: its network is what it
-/// is). `cancelled` is asked between polls.
-pub fn wait_ready(
-    dir: &Path,
+/// Polls `done` until it has an answer, `cancelled` says so, or `limit` has passed.
+fn poll(
     limit: Duration,
     cancelled: &dyn Fn() -> bool,
+    mut done: impl FnMut() -> Option<Result<(), WaitError>>,
 ) -> Result<(), WaitError> {
     let deadline = Instant::now() + limit;
     loop {
-        if ready(dir) || !dir.join("net.json").exists() {
-            return Ok(());
+        if let Some(r) = done() {
+            return r;
         }
         if cancelled() {
             return Err(WaitError::Cancelled);
@@ -223,6 +221,19 @@ pub fn wait_ready(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Waits until some interface has an address, at most `limit`. Returns at once when the
+/// network is ready or init does not run the network here (a host: its network is what it
+/// is). `cancelled` is asked between polls.
+pub fn wait_ready(
+    dir: &Path,
+    limit: Duration,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<(), WaitError> {
+    poll(limit, cancelled, || {
+        (ready(dir) || !dir.join("net.json").exists()).then_some(Ok(()))
+    })
 }
 
 /// Asks init for `mode` and waits, at most `limit`, until it is in place: the request
@@ -239,29 +250,17 @@ pub fn apply_and_wait(
     let id = new_request_id("job");
     write_request(dir, &id, mode)
         .map_err(|e| WaitError::Io(format!("writing {}: {e}", dir.join(REQUEST_FILE).display())))?;
-    let deadline = Instant::now() + limit;
     let mut answered = false;
-    loop {
-        if let Some(st) = read_state(dir) {
-            if !answered {
-                match answer(&st, &id) {
-                    Some(Err(e)) => return Err(WaitError::Refused(e)),
-                    Some(Ok(())) => answered = true,
-                    None => {}
-                }
-            }
-            if answered && reached(&st, mode) {
-                return Ok(());
+    poll(limit, cancelled, || {
+        let st = read_state(dir)?;
+        if !answered {
+            match answer(&st, &id)? {
+                Err(e) => return Some(Err(WaitError::Refused(e))),
+                Ok(()) => answered = true,
             }
         }
-        if cancelled() {
-            return Err(WaitError::Cancelled);
-        }
-        if Instant::now() >= deadline {
-            return Err(WaitError::TimedOut);
-        }
-        std::thread::sleep(POLL);
-    }
+        reached(&st, mode).then_some(Ok(()))
+    })
 }
 
 #[cfg(test)]
