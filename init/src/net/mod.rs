@@ -582,6 +582,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_worker_wakes_within_a_moment() {
+        let stop = Stop::default();
+        assert!(stop.sleep(Duration::from_millis(10)));
+        let s2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            s2.set();
+        });
+        let began = Instant::now();
+        // An hour-long wait (a DHCP client between renewals) ends soon after the stop.
+        assert!(!stop.sleep(Duration::from_secs(3600)));
+        assert!(began.elapsed() < Duration::from_secs(2));
+        assert!(stop.stopped());
+        t.join().unwrap();
+    }
+
+    #[test]
     fn jobs_with_urls_wait_for_the_network() {
         assert!(job_needs_network(&JobSource::Inline(
             "action=save repo=smb://nas/images".into()
