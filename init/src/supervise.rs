@@ -449,7 +449,10 @@ pub fn supervise(cfg: &Config, first: Step) -> PowerAction {
                 }
             }
             Step::Ui => match {
-                crate::log::set_kernel_console_level(6);
+                // Warnings and worse only: a notice (the kernel's "random: crng init done"
+                // comes seconds after boot, as the UI draws) scrolls the screen behind the
+                // UI's back, which then draws on rows that moved.
+                crate::log::set_kernel_console_level(5);
                 run_child(&[UI_PATH.to_string()], &terminal, cfg)
             } {
                 Ok(Ended::Power(a)) => return a,
