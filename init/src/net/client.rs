@@ -378,34 +378,9 @@ impl Client {
                 }
             }
         }
-        let expires = lease.expires().map(uptime_at);
+        // Logged before the state says so: whoever waits for the address (init's main thread
+        // before a job) logs after it, so the console reads in the order things happened.
         let changed = !same_addr || !renewal;
-        self.shared.update(&name, |i| {
-            i.method = "dhcp";
-            i.state = "bound";
-            i.address = Some((lease.address, lease.prefix));
-            i.gateway = lease.gateway;
-            i.dns = lease.dns.clone();
-            i.search =
-                lease
-                    .domain
-                    .iter()
-                    .chain(lease.search.iter())
-                    .fold(Vec::new(), |mut v, d| {
-                        if !v.contains(d) {
-                            v.push(d.clone());
-                        }
-                        v
-                    });
-            i.server = Some(lease.server);
-            i.lease_secs = lease.length.map(|l| l.as_secs());
-            i.lease_obtained = Some(uptime_at(lease.start));
-            i.lease_expires = expires;
-            if renewal {
-                i.renewals += 1;
-            }
-            i.error = None;
-        });
         let secs = |d: Duration| d.as_secs();
         let how_long = match lease.length {
             Some(l) => format!(
@@ -433,6 +408,33 @@ impl Client {
         } else {
             info!("net: {name}: renewed {} ({how_long})", lease.address);
         }
+        let expires = lease.expires().map(uptime_at);
+        self.shared.update(&name, |i| {
+            i.method = "dhcp";
+            i.state = "bound";
+            i.address = Some((lease.address, lease.prefix));
+            i.gateway = lease.gateway;
+            i.dns = lease.dns.clone();
+            i.search =
+                lease
+                    .domain
+                    .iter()
+                    .chain(lease.search.iter())
+                    .fold(Vec::new(), |mut v, d| {
+                        if !v.contains(d) {
+                            v.push(d.clone());
+                        }
+                        v
+                    });
+            i.server = Some(lease.server);
+            i.lease_secs = lease.length.map(|l| l.as_secs());
+            i.lease_obtained = Some(uptime_at(lease.start));
+            i.lease_expires = expires;
+            if renewal {
+                i.renewals += 1;
+            }
+            i.error = None;
+        });
         self.current = Some(lease.clone());
     }
 
