@@ -55,6 +55,12 @@ pub struct Job {
     /// Verify the result against the image after a restore or save.
     #[serde(default)]
     pub verify: bool,
+    /// How the network is configured before the repository is used: a `wraith.net=` value
+    /// (`dhcp`, `dhcp,if=eth1`, `static:ADDR/PREFIX,gw=...,dns=...,if=...`). The live
+    /// system's init applies it (the front end asks it to); checked here, when the job is
+    /// read, so a typo stops the job before any disk is touched.
+    #[serde(default)]
+    pub net: Option<String>,
 }
 
 impl Job {
@@ -95,7 +101,18 @@ impl Job {
         Self::from_toml(&toml_text)
     }
 
+    /// The `net` key, parsed (it was checked when the job was read).
+    pub fn net_mode(&self) -> Option<wraith_netconf::NetMode> {
+        self.net
+            .as_deref()
+            .and_then(|n| wraith_netconf::NetMode::parse(n).ok())
+    }
+
     fn check(&self) -> Result<()> {
+        if let Some(n) = &self.net {
+            wraith_netconf::NetMode::parse(n)
+                .map_err(|e| Error::Invalid(format!("job: net = {n:?}: {e}")))?;
+        }
         let need = |what: &Option<String>, name: &str| {
             what.as_ref()
                 .map(|_| ())
@@ -398,5 +415,49 @@ mod tests {
             !back.contains("p w;x") && !back.contains("password"),
             "{back}"
         );
+    }
+
+    #[test]
+    fn the_net_key_takes_the_kernel_command_line_grammar() {
+        let t = Job::from_toml(
+            "action = \"verify\"\nrepository = \"http://10.0.2.2/img\"\nimage = \"a\"\n\
+             net = \"static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,if=eth0\"\n",
+        )
+        .unwrap();
+        let Some(wraith_netconf::NetMode::Static(s)) = t.net_mode() else {
+            panic!("{:?}", t.net)
+        };
+        assert_eq!(
+            (s.address.to_string(), s.prefix),
+            ("192.168.1.50".into(), 24)
+        );
+        assert_eq!(s.iface.as_deref(), Some("eth0"));
+        // Inline, as on a kernel command line: the commas and colon need no quoting.
+        let i = Job::from_inline(
+            "action=verify repo=http://10.0.2.2/img image=a net=static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,if=eth0",
+        )
+        .unwrap();
+        assert_eq!(i, t);
+        let d = Job::from_inline("action=verify repo=/x image=a net=dhcp").unwrap();
+        assert_eq!(
+            d.net_mode(),
+            Some(wraith_netconf::NetMode::Dhcp { iface: None })
+        );
+        assert_eq!(
+            Job::from_inline("action=verify repo=/x image=a")
+                .unwrap()
+                .net,
+            None
+        );
+        for (bad, says) in [
+            ("net=static:10.0.0.5", "/PREFIX"),
+            ("net=static:10.0.0.5/24,gw=10.1.0.1", "outside"),
+            ("net=wifi", "wifi"),
+        ] {
+            let e = Job::from_inline(&format!("action=verify repo=/x image=a {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("net") && e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -66,8 +66,8 @@ pub fn open_kmsg() {
 }
 
 /// Sets which kernel messages reach the console (syslog(2) CONSOLE_LEVEL): while the UI owns
-/// the screen, informational lines (ours included, e.g. a DHCP lease) would scroll it, so only
-/// notices and worse are printed; our own copy follows the same level.
+/// the screen, informational lines and notices (ours included, e.g. a DHCP lease) would
+/// scroll it, so only warnings and worse are printed; our own copy follows the same level.
 pub fn set_kernel_console_level(level: u8) {
     // SAFETY: SYSLOG_ACTION_CONSOLE_LEVEL (8) takes no buffer.
     let ok = unsafe { libc::klogctl(8, std::ptr::null_mut(), i32::from(level)) } == 0;

@@ -448,37 +448,41 @@ pub fn supervise(cfg: &Config, first: Step) -> PowerAction {
                     }
                 }
             }
-            Step::Ui => match {
-                crate::log::set_kernel_console_level(6);
-                run_child(&[UI_PATH.to_string()], &terminal, cfg)
-            } {
-                Ok(Ended::Power(a)) => return a,
-                Ok(Ended::Child(status)) => {
-                    let now = started.elapsed();
-                    if is_abnormal(status) {
-                        crashes.push(now);
-                        crashes.retain(|&t| now.saturating_sub(t) <= CRASH_WINDOW);
-                    }
-                    let next = after_ui(status, &crashes, now);
-                    if next == Step::Shell && is_abnormal(status) {
-                        warning!(
-                            "the UI failed {} times within {} s; starting the rescue shell",
-                            crashes.len(),
-                            CRASH_WINDOW.as_secs()
-                        );
-                    } else if next == Step::Ui && is_abnormal(status) {
-                        // A short pause keeps a UI that dies at once from spinning the CPU.
-                        if let Some(a) = idle(Duration::from_millis(500)) {
-                            return a;
+            Step::Ui => {
+                // Warnings and worse only: a notice (the kernel's "random: crng init done"
+                // comes seconds after boot, as the UI draws) scrolls the screen behind the
+                // UI's back, which then draws on rows that moved.
+                crate::log::set_kernel_console_level(5);
+                let ended = run_child(&[UI_PATH.to_string()], &terminal, cfg);
+                match ended {
+                    Ok(Ended::Power(a)) => return a,
+                    Ok(Ended::Child(status)) => {
+                        let now = started.elapsed();
+                        if is_abnormal(status) {
+                            crashes.push(now);
+                            crashes.retain(|&t| now.saturating_sub(t) <= CRASH_WINDOW);
                         }
+                        let next = after_ui(status, &crashes, now);
+                        if next == Step::Shell && is_abnormal(status) {
+                            warning!(
+                                "the UI failed {} times within {} s; starting the rescue shell",
+                                crashes.len(),
+                                CRASH_WINDOW.as_secs()
+                            );
+                        } else if next == Step::Ui && is_abnormal(status) {
+                            // A short pause keeps a UI that dies at once from spinning the CPU.
+                            if let Some(a) = idle(Duration::from_millis(500)) {
+                                return a;
+                            }
+                        }
+                        next
                     }
-                    next
+                    Err(e) => {
+                        error!("UI: {e}; starting the rescue shell");
+                        Step::Shell
+                    }
                 }
-                Err(e) => {
-                    error!("UI: {e}; starting the rescue shell");
-                    Step::Shell
-                }
-            },
+            }
             Step::Shell => {
                 crashes.clear();
                 let shell_started = Instant::now();

@@ -498,3 +498,85 @@ fn an_expired_lease_keeps_its_address_until_a_server_answers_again() {
         watch.gaps()
     );
 }
+
+/// Writes a request file as the UIs do: beside, then renamed, so init never reads half.
+fn request(net: &Net, id: &str, value: &str) {
+    let tmp = net.path("state/.net-request.new");
+    std::fs::write(&tmp, format!("id={id}\nnet={value}\n")).unwrap();
+    std::fs::rename(&tmp, net.path("state/net-request")).unwrap();
+}
+
+fn request_answer(net: &Net) -> serde_json::Value {
+    std::fs::read_to_string(net.path("state/net.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map(|v| v["request"].clone())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+#[ignore = "needs root, ip netns and dnsmasq: run by ./build.sh test as root"]
+fn a_request_file_switches_an_interface_from_dhcp_to_static_and_back() {
+    let net = Net::new();
+    let _server = net.dnsmasq("10.77.0.50,10.77.0.60", "leases", "dnsmasq.log");
+    let _client = net.client();
+    net.wait(30, "a lease", |n| n.state()["state"] == "bound");
+    let leased = format!(
+        "{}/{}",
+        net.state()["address"].as_str().unwrap(),
+        net.state()["prefix"]
+    );
+
+    // To static: the DHCP client lets go of its lease, the static address and route come.
+    let t0 = Instant::now();
+    request(
+        &net,
+        "t-1",
+        "static:10.77.0.9/24,gw=10.77.0.1,dns=10.77.0.53,if=vc",
+    );
+    net.wait(10, "the static address", |n| {
+        n.addresses() == ["10.77.0.9/24"] && n.state()["state"] == "configured"
+    });
+    eprintln!("static after {:.1} s", t0.elapsed().as_secs_f64());
+    let s = net.state();
+    assert_eq!(s["method"], "static");
+    assert_eq!(s["gateway"], "10.77.0.1");
+    assert_eq!(s["dns"][0], "10.77.0.53");
+    assert!(s["lease_secs"].is_null() && s["server"].is_null(), "{s}");
+    let r = request_answer(&net);
+    assert_eq!(
+        (r["id"].as_str(), r["result"].as_str()),
+        (Some("t-1"), Some("applied")),
+        "{r}"
+    );
+    let routes = run(&["ip", "-n", &net.client_ns, "route", "show", "default"]);
+    assert!(
+        routes.contains("via 10.77.0.1 dev vc proto static"),
+        "{routes}"
+    );
+    assert!(!net.addresses().contains(&leased));
+    assert!(!net.path("state/net-request").exists());
+
+    // A request naming an interface that is not there: refused, nothing changes.
+    request(&net, "t-2", "dhcp,if=nope0");
+    net.wait(5, "the refusal", |n| request_answer(n)["id"] == "t-2");
+    let r = request_answer(&net);
+    assert_eq!(r["result"], "refused");
+    assert!(r["error"].as_str().unwrap().contains("nope0"), "{r}");
+    assert_eq!(net.addresses(), ["10.77.0.9/24"]);
+
+    // Back to DHCP: the static address goes, a lease comes.
+    request(&net, "t-3", "dhcp,if=vc");
+    net.wait(30, "a lease again", |n| {
+        n.state()["state"] == "bound"
+            && n.addresses().len() == 1
+            && in_range(&n.addresses()[0], 50, 60)
+    });
+    assert_eq!(net.state()["method"], "dhcp");
+    let routes = run(&["ip", "-n", &net.client_ns, "route", "show", "default"]);
+    assert!(
+        routes.contains("via 10.77.0.1 dev vc proto dhcp"),
+        "{routes}"
+    );
+    assert!(net.log("client.log").contains("request t-1"));
+}

@@ -55,12 +55,45 @@ impl Drop for HttpServer {
     }
 }
 
-#[test]
-#[ignore = "boots the real kernel: run by ./build.sh test"]
-fn dhcp_from_qemu_user_network_and_a_file_fetched_from_the_host() {
+/// The live system with a shell on the serial console, once init's DHCP client logged the
+/// lease it got from slirp (`lease` is the start of that line).
+fn shell_vm(builder: impl FnOnce(VmBuilder) -> VmBuilder, lease: &str) -> qemu_tests::Vm {
     let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
     let initramfs =
         artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    let mut vm = builder(
+        VmBuilder::new(Boot::Kernel {
+            kernel,
+            initramfs,
+            append: "console=ttyS0,115200 panic=-1 wraith.shell wraith.wait=0".into(),
+        })
+        .memory(256),
+    )
+    .start()
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("WRAITH-READY", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The init's DHCP client logs the lease (the kernel prints it on the serial console).
+    let secs = vm
+        .wait_for(lease, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("lease after {secs:.1} s (QEMU start, TCG)");
+    vm
+}
+
+/// Runs `cmd` in the guest's shell; the console output up to its end.
+fn shell(vm: &mut qemu_tests::Vm, cmd: &str) -> String {
+    vm.send(&format!("{cmd}; echo END-OF-CHECK\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The echoed command line contains "END-OF-CHECK" too; its output ends a line with it.
+    vm.wait_for("\nEND-OF-CHECK", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.output().replace('\r', "")
+}
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn dhcp_from_qemu_user_network_and_a_file_fetched_from_the_host() {
     let www = tempfile::tempdir().expect("tempdir");
     // A token only the file holds: seeing it on the console proves the bytes came over TCP.
     let token = format!(
@@ -73,37 +106,19 @@ fn dhcp_from_qemu_user_network_and_a_file_fetched_from_the_host() {
     std::fs::write(www.path().join("probe.txt"), format!("{token}\n")).expect("write");
     let http = HttpServer::start(www.path());
 
-    let mut vm = VmBuilder::new(Boot::Kernel {
-        kernel,
-        initramfs,
-        append: "console=ttyS0,115200 panic=-1 wraith.shell wraith.wait=0".into(),
-    })
-    .memory(256)
-    // e1000 here (the other tests use virtio-net); slirp hands out a domain and a search list.
-    .nic("user,model=e1000,domainname=wraith.test,dnssearch=lab.example")
-    .start()
-    .unwrap_or_else(|e| panic!("{e}"));
-
-    vm.wait_for("WRAITH-READY", BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    // The init's DHCP client logs the lease (the kernel prints it on the serial console).
-    let secs = vm
-        .wait_for(
-            "net: eth0: 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 from 10.0.2.2",
-            Duration::from_secs(60),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("lease after {secs:.1} s (QEMU start, TCG)");
-
-    vm.send(&format!(
-        "cat /etc/resolv.conf /run/wraith/net.json; wget -q -O - http://10.0.2.2:{}/probe.txt; echo END-OF-CHECK\n",
-        http.port
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
-    // The echoed command line contains "END-OF-CHECK" too; its output ends a line with it.
-    vm.wait_for("\nEND-OF-CHECK", Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let out = vm.output().replace('\r', "");
+    let mut vm = shell_vm(
+        // e1000 here (the other tests use virtio-net); slirp hands out a domain and a search
+        // list.
+        |b| b.nic("user,model=e1000,domainname=wraith.test,dnssearch=lab.example"),
+        "net: eth0: 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 from 10.0.2.2",
+    );
+    let out = shell(
+        &mut vm,
+        &format!(
+            "cat /etc/resolv.conf /run/wraith/net.json; wget -q -O - http://10.0.2.2:{}/probe.txt",
+            http.port
+        ),
+    );
     assert!(
         out.contains(&format!("\n{token}\n")),
         "no file from the host:\n{out}"
@@ -150,4 +165,48 @@ fn a_job_naming_a_url_starts_only_once_the_network_is_up() {
     if let Some(waiting) = out.find("the job needs the network: waiting up to 60 s") {
         assert!(waiting < at("network ready after"), "{out}");
     }
+}
+
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn a_request_file_switches_eth0_to_a_static_address() {
+    let www = tempfile::tempdir().expect("tempdir");
+    std::fs::write(www.path().join("probe.txt"), "static-works\n").expect("write");
+    let http = HttpServer::start(www.path());
+    let mut vm = shell_vm(|b| b, "net: eth0: 10.0.2.15/24");
+
+    // What the network screen writes: beside, then renamed into place. Slirp answers any
+    // address of 10.0.2.0/24, so the static address reaches the host as the lease did.
+    vm.send(
+        "printf 'id=vm-1\\nnet=static:10.0.2.50/24,gw=10.0.2.2,dns=10.0.2.3,if=eth0\\n' \
+         > /run/wraith/.req && mv /run/wraith/.req /run/wraith/net-request\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for(
+        "net: eth0: 10.0.2.50/24 gateway 10.0.2.2 dns 10.0.2.3 (static)",
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = shell(
+        &mut vm,
+        &format!(
+            "cat /run/wraith/net.json /run/wraith/net-ready; wget -q -O - http://10.0.2.2:{}/probe.txt",
+            http.port
+        ),
+    );
+    assert!(
+        out.contains(r#""request": {"id": "vm-1", "net": "static:10.0.2.50/24,gw=10.0.2.2,dns=10.0.2.3,if=eth0", "result": "applied", "error": null}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#""name": "eth0", "mac": "52:54:00:12:34:56", "link": true, "method": "static", "state": "configured", "address": "10.0.2.50", "prefix": 24, "gateway": "10.0.2.2", "dns": ["10.0.2.3"]"#),
+        "{out}"
+    );
+    assert!(out.contains("\neth0 10.0.2.50/24\n"), "{out}");
+    // The lease was let go: the old address is in no state file any more.
+    assert!(out.contains("net: eth0: removed 10.0.2.15/24"), "{out}");
+    assert!(
+        out.contains("\nstatic-works\n"),
+        "no file over the static address:\n{out}"
+    );
 }

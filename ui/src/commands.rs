@@ -63,6 +63,9 @@ impl Auth {
 /// URL says. The password is never part of what is shown.
 pub fn open_repo(ctx: &Ctx, at: &str, create: bool) -> Result<Repository> {
     let loc = Location::parse(at)?;
+    if !matches!(loc, Location::Dir(_)) {
+        wait_for_network(ctx, &loc)?;
+    }
     let creds = ctx.auth.credentials(&loc)?;
     let repo = Repository::open_url(at, &creds, create)?;
     if let Some(c) = repo.store().connection() {
@@ -71,6 +74,32 @@ pub fn open_repo(ctx: &Ctx, at: &str, create: bool) -> Result<Repository> {
         }
     }
     Ok(repo)
+}
+
+/// On the live system, right after boot, the DHCP lease may not be there yet: wait for
+/// init's `net-ready` (bounded; Ctrl-C cancels) rather than fail with "unreachable". On a
+/// host without wraith-init this returns at once.
+fn wait_for_network(ctx: &Ctx, loc: &Location) -> Result<()> {
+    let dir = crate::net::state_dir();
+    if crate::net::ready(&dir) || crate::net::read_state(&dir).is_none() {
+        return Ok(());
+    }
+    let limit = crate::net::wait_limit();
+    if !ctx.json {
+        eprintln!(
+            "{loc}: waiting for the network (up to {} s; Ctrl-C cancels)",
+            limit.as_secs()
+        );
+    }
+    match crate::net::wait_ready(&dir, limit, &|| ctx.cancel.is_cancelled()) {
+        Ok(()) => Ok(()),
+        Err(crate::net::WaitError::Cancelled) => Err(wraith_engine::Error::Cancelled.into()),
+        Err(e) => Err(anyhow!(
+            "{loc}: no network address after {} s ({e}); check the cable and the DHCP \
+             server, or set an address on the network screen (key n) or with wraith.net=static:...",
+            limit.as_secs()
+        )),
+    }
 }
 
 /// The repository's location and connection for a JSON result.

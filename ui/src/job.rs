@@ -112,6 +112,24 @@ fn execute(
     mounted: &mut Option<mount::Mounted>,
     opened: &mut Option<Repository>,
 ) -> Result<Outcome> {
+    // Before anything that may use the repository: a URL needs the network as the job says.
+    if let Some(mode) = job.net_mode() {
+        let dir = crate::net::state_dir();
+        let limit = crate::net::wait_limit();
+        eprintln!(
+            "job: network: asking for {mode} (waiting up to {} s)",
+            limit.as_secs()
+        );
+        crate::net::apply_and_wait(&dir, &mode, limit, &|| ctx.cancel.is_cancelled()).map_err(
+            |e| match e {
+                crate::net::WaitError::Cancelled => {
+                    anyhow::Error::new(wraith_engine::Error::Cancelled)
+                }
+                e => anyhow!("job: net = \"{mode}\": {e}"),
+            },
+        )?;
+        eprintln!("job: network: {mode} is in place");
+    }
     let list = disks::list()?;
     let boot: Vec<String> = live::wraith_media()
         .iter()
@@ -197,6 +215,7 @@ fn execute(
                 image: job.image.clone(),
                 after: After::None,
                 verify: false,
+                net: None,
             };
             let (code, vres) = run_action(ctx, &v, Some(Path::new(disk)), None, Some(repo_at))?;
             let mut result = outcome.1;

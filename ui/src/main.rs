@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod damage;
 mod job;
+mod net;
 mod render;
 mod tui;
 

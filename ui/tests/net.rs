@@ -471,3 +471,68 @@ fn an_nfs_export_is_mounted_by_wraith() {
     let url = format!("nfs://127.0.0.1:{}{}/repo", g.port(), Ganesha::PSEUDO);
     share_round_trip(&url, &[], "no NFS client", export.path());
 }
+
+/// On the live system a URL given before DHCP has an address waits for init's net-ready
+/// (bounded) instead of failing at once with "unreachable"; the state directory is a
+/// stand-in for /run/wraith here.
+#[test]
+fn a_url_before_the_network_is_up_waits_for_it_then_says_why_it_gave_up() {
+    let state = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        state.path().join("net.json"),
+        r#"{"ready": false, "interfaces": []}"#,
+    )
+    .expect("net.json");
+    let dir = s(state.path());
+    let t = std::time::Instant::now();
+    let o = wraith_env(
+        &["list", "http://127.0.0.1:9/images"],
+        &[("WRAITH_NET_DIR", dir), ("WRAITH_NET_WAIT_SECS", "2")],
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_secs(2),
+        "did not wait"
+    );
+    assert!(err.contains("waiting for the network (up to 2 s"), "{err}");
+    assert!(err.contains("no network address after 2 s"), "{err}");
+
+    // With an address, nothing is waited for: the error is the server's absence.
+    std::fs::write(state.path().join("net-ready"), "eth0 10.0.2.15/24\n").expect("marker");
+    let o = wraith_env(
+        &["list", "http://127.0.0.1:9/images"],
+        &[("WRAITH_NET_DIR", dir), ("WRAITH_NET_WAIT_SECS", "2")],
+    );
+    let err = text(&o.stderr);
+    assert!(!err.contains("waiting for the network"), "{err}");
+    assert!(err.contains("refused"), "{err}");
+}
+
+/// A job's `net` key needs wraith-init to apply it: on a host without it the job stops
+/// before touching anything, saying so, rather than running on whatever network is there.
+#[test]
+fn a_job_net_key_without_init_stops_the_job_with_a_reason() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let o = wraith_env(
+        &[
+            "job",
+            "--inline",
+            "action=verify repo=http://127.0.0.1:9/images image=a net=static:10.0.2.50/24,gw=10.0.2.2 after=none",
+        ],
+        &[("WRAITH_NET_DIR", s(state.path()))],
+    );
+    let out = text(&o.stdout);
+    let result = out
+        .lines()
+        .find_map(|l| l.strip_prefix("WRAITH-RESULT "))
+        .expect("a WRAITH-RESULT line");
+    let v: Value = serde_json::from_str(result).expect("JSON");
+    assert_eq!(v["result"], "error", "{v}");
+    let e = v["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("net = \"static:10.0.2.50/24,gw=10.0.2.2\"") && e.contains("live system"),
+        "{e}"
+    );
+    assert!(!state.path().join("net-request").exists());
+}

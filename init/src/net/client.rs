@@ -9,6 +9,10 @@
 //! what clients do to see replies unicast to an address not yet configured, which the
 //! BROADCAST flag avoids; rp_filter is off in the live kernel and new namespaces).
 //!
+//! The client runs until its [`Stop`] is set (the network screen or a job switched the
+//! interface to something else): it then removes its address and routes and returns. Every
+//! wait is cut into short slices for that, so a switch takes well under a second.
+//!
 //! On expiry we deliberately deviate from the RFC's "stop using the address": the address
 //! stays while we look for a server, because an imaging job streaming to a share must
 //! survive a DHCP server that is down for a while; the DISCOVER asks for the same address
@@ -23,11 +27,13 @@ use super::dhcp::{self, MessageType, Reply, Request};
 use super::lease::{discover_backoff, Lease, Phase};
 use super::netlink::{network_of, Netlink, Route, RTPROT_DHCP};
 use super::state::{uptime_at, Shared};
-use super::Iface;
+use super::{Iface, Stop};
 use crate::log::{info, warning};
 
 /// REQUEST attempts after an OFFER before starting over with DISCOVER (4, 8, 16 s apart).
 const REQUEST_TRIES: u32 = 3;
+/// The longest a receive blocks before the stop flag is looked at again.
+const STOP_CHECK: Duration = Duration::from_millis(200);
 
 pub struct Client {
     iface: Iface,
@@ -37,10 +43,16 @@ pub struct Client {
     hostname: Option<String>,
     /// The lease whose address and routes are configured right now.
     current: Option<Lease>,
+    stop: Stop,
 }
 
 impl Client {
-    pub fn new(iface: Iface, shared: Shared, hostname: Option<String>) -> io::Result<Client> {
+    pub fn new(
+        iface: Iface,
+        shared: Shared,
+        hostname: Option<String>,
+        stop: Stop,
+    ) -> io::Result<Client> {
         Ok(Client {
             sock: dhcp_socket(&iface.name)?,
             nl: Netlink::open()?,
@@ -48,24 +60,34 @@ impl Client {
             shared,
             hostname,
             current: None,
+            stop,
         })
     }
 
-    /// Never returns: the lease must be kept for the life of the system.
+    /// Keeps a lease for the life of the system, or until stopped; then lets go of the
+    /// address.
     pub fn run(mut self) {
-        loop {
-            self.wait_for_link();
-            let lease = self.acquire();
+        while self.wait_for_link() {
+            let Some(lease) = self.acquire() else {
+                break;
+            };
             self.apply(&lease, false);
-            self.maintain(lease);
+            if !self.maintain(lease) {
+                break;
+            }
         }
+        if self.current.is_some() {
+            info!("net: {}: DHCP stopped", self.iface.name);
+        }
+        self.unconfigure();
     }
 
     fn set_state(&self, state: &'static str) {
         self.shared.update(&self.iface.name, |i| i.state = state);
     }
 
-    fn wait_for_link(&self) {
+    /// False when stopped meanwhile.
+    fn wait_for_link(&self) -> bool {
         let mut said = false;
         while !self.iface.carrier() {
             if !said {
@@ -75,18 +97,22 @@ impl Client {
                 });
                 said = true;
             }
-            std::thread::sleep(Duration::from_secs(1));
+            if !self.stop.sleep(Duration::from_secs(1)) {
+                return false;
+            }
         }
         self.shared.update(&self.iface.name, |i| i.link = true);
+        !self.stop.stopped()
     }
 
-    /// DISCOVER → OFFER → REQUEST → ACK, retried (with backoff) until it works.
-    fn acquire(&mut self) -> Lease {
+    /// DISCOVER → OFFER → REQUEST → ACK, retried (with backoff) until it works; None when
+    /// stopped meanwhile.
+    fn acquire(&mut self) -> Option<Lease> {
         let began = Instant::now();
         let mut attempt = 0;
         loop {
-            if !self.iface.carrier() {
-                self.wait_for_link();
+            if self.stop.stopped() || (!self.iface.carrier() && !self.wait_for_link()) {
+                return None;
             }
             self.set_state("discovering");
             let xid = random_u32();
@@ -133,7 +159,7 @@ impl Client {
                 match reply {
                     Some(r) if r.kind == Some(MessageType::Ack) => {
                         match Lease::from_ack(&r, sent) {
-                            Ok(l) => return l,
+                            Ok(l) => return Some(l),
                             Err(e) => {
                                 warning!("net: {}: unusable ACK: {e}", self.iface.name);
                                 break;
@@ -156,10 +182,13 @@ impl Client {
     }
 
     /// Keeps `lease` alive; returns after a NAK (address removed) or an expiry (address
-    /// kept, see the module comment).
-    fn maintain(&mut self, mut lease: Lease) {
+    /// kept, see the module comment), true, or when stopped, false.
+    fn maintain(&mut self, mut lease: Lease) -> bool {
         let mut shown = Phase::Bound;
         loop {
+            if self.stop.stopped() {
+                return false;
+            }
             let now = Instant::now();
             let phase = lease.phase(now);
             if phase != shown {
@@ -178,7 +207,9 @@ impl Client {
                     let until = lease
                         .next_event(now)
                         .unwrap_or(now + Duration::from_secs(3600));
-                    std::thread::sleep(until.saturating_duration_since(now));
+                    if !self.stop.sleep(until.saturating_duration_since(now)) {
+                        return false;
+                    }
                 }
                 Phase::Renewing | Phase::Rebinding => {
                     let sent = now;
@@ -225,7 +256,7 @@ impl Client {
                                 r.message.map(|m| format!(": {m}")).unwrap_or_default()
                             );
                             self.unconfigure();
-                            return;
+                            return true;
                         }
                         None => {}
                     }
@@ -236,14 +267,15 @@ impl Client {
                         self.iface.name,
                         lease.address
                     );
-                    return;
+                    return true;
                 }
             }
         }
     }
 
     /// Sends `req` to `dest` and waits until `until` for a matching reply of one of `kinds`
-    /// (and from `from`, when given). The request is sent once: callers retransmit.
+    /// (and from `from`, when given). The request is sent once: callers retransmit. None
+    /// also when stopped meanwhile.
     fn exchange(
         &self,
         req: &Request,
@@ -255,30 +287,33 @@ impl Client {
         let to = SocketAddrV4::new(dest, dhcp::SERVER_PORT);
         if let Err(e) = self.sock.send_to(&req.encode(), to) {
             warning!("net: {}: sending to {to}: {e}", self.iface.name);
-            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            self.stop
+                .sleep(until.saturating_duration_since(Instant::now()));
             return None;
         }
         let mut buf = [0u8; 1500];
         loop {
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || self.stop.stopped() {
                 return None;
             }
             // set_read_timeout refuses zero, hence the floor.
             let _ = self
                 .sock
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+                .set_read_timeout(Some(left.min(STOP_CHECK).max(Duration::from_millis(1))));
             let n = match self.sock.recv_from(&mut buf) {
                 Ok((n, _)) => n,
+                // A slice is over; the loop looks at the deadline and the stop flag.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
                     ) =>
                 {
-                    return None
+                    continue
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     warning!("net: {}: receiving: {e}", self.iface.name);
                     std::thread::sleep(Duration::from_millis(500));
@@ -343,34 +378,9 @@ impl Client {
                 }
             }
         }
-        let expires = lease.expires().map(uptime_at);
+        // Logged before the state says so: whoever waits for the address (init's main thread
+        // before a job) logs after it, so the console reads in the order things happened.
         let changed = !same_addr || !renewal;
-        self.shared.update(&name, |i| {
-            i.method = "dhcp";
-            i.state = "bound";
-            i.address = Some((lease.address, lease.prefix));
-            i.gateway = lease.gateway;
-            i.dns = lease.dns.clone();
-            i.search =
-                lease
-                    .domain
-                    .iter()
-                    .chain(lease.search.iter())
-                    .fold(Vec::new(), |mut v, d| {
-                        if !v.contains(d) {
-                            v.push(d.clone());
-                        }
-                        v
-                    });
-            i.server = Some(lease.server);
-            i.lease_secs = lease.length.map(|l| l.as_secs());
-            i.lease_obtained = Some(uptime_at(lease.start));
-            i.lease_expires = expires;
-            if renewal {
-                i.renewals += 1;
-            }
-            i.error = None;
-        });
         let secs = |d: Duration| d.as_secs();
         let how_long = match lease.length {
             Some(l) => format!(
@@ -398,6 +408,33 @@ impl Client {
         } else {
             info!("net: {name}: renewed {} ({how_long})", lease.address);
         }
+        let expires = lease.expires().map(uptime_at);
+        self.shared.update(&name, |i| {
+            i.method = "dhcp";
+            i.state = "bound";
+            i.address = Some((lease.address, lease.prefix));
+            i.gateway = lease.gateway;
+            i.dns = lease.dns.clone();
+            i.search =
+                lease
+                    .domain
+                    .iter()
+                    .chain(lease.search.iter())
+                    .fold(Vec::new(), |mut v, d| {
+                        if !v.contains(d) {
+                            v.push(d.clone());
+                        }
+                        v
+                    });
+            i.server = Some(lease.server);
+            i.lease_secs = lease.length.map(|l| l.as_secs());
+            i.lease_obtained = Some(uptime_at(lease.start));
+            i.lease_expires = expires;
+            if renewal {
+                i.renewals += 1;
+            }
+            i.error = None;
+        });
         self.current = Some(lease.clone());
     }
 
@@ -439,14 +476,9 @@ impl Client {
             self.remove(&old);
         }
         self.shared.update(&self.iface.name, |i| {
-            i.address = None;
-            i.gateway = None;
-            i.dns.clear();
-            i.search.clear();
-            i.server = None;
-            i.lease_secs = None;
-            i.lease_obtained = None;
-            i.lease_expires = None;
+            let renewals = i.renewals;
+            i.clear_config();
+            i.renewals = renewals;
         });
     }
 }

@@ -1,6 +1,9 @@
 //! Networking of the live system: `lo`, then every Ethernet NIC. Each NIC gets a thread that
 //! waits for a link and runs our DHCP client ([`client`]) for as long as the system runs, or
-//! `wraith.net=static:...` configures one NIC once; `wraith.net=off` leaves it at `lo`.
+//! `wraith.net=static:...` configures one NIC; `wraith.net=off` leaves it at `lo`. A manager
+//! thread owns which of these runs where, and switches an interface when a UI asks with a
+//! request file ([`request`]): the old worker is stopped (it removes its address) before
+//! the new one starts.
 //!
 //! Nothing here blocks the boot: [`start`] returns at once with a [`Shared`] state that the
 //! threads fill in and write to /run/wraith (net.json, resolv.conf, net-ready; see
@@ -9,13 +12,18 @@
 //! and [`netlink`].
 
 pub mod client;
-pub mod config;
+pub use wraith_netconf as config;
 pub mod dhcp;
 pub mod lease;
 pub mod netlink;
+pub mod request;
 pub mod state;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use config::{NetMode, StaticConfig};
@@ -23,6 +31,8 @@ pub use state::Shared;
 
 use crate::log::{info, warning};
 use netlink::{Netlink, Route, RTPROT_STATIC};
+use request::Want;
+use state::RequestOutcome;
 
 /// Where the state files go in the live system.
 pub const STATE_DIR: &str = "/run/wraith";
@@ -108,10 +118,12 @@ fn hostname() -> Option<String> {
         .find(|s| !s.is_empty() && s != "(none)")
 }
 
-/// Brings `lo` and every Ethernet NIC up and starts configuring them in the background;
-/// returns at once. `state_dir`: where net.json and friends go.
+/// Brings `lo` up and starts configuring the Ethernet NICs as `mode` says, in the
+/// background; returns at once. `state_dir`: where net.json and friends go, and where
+/// requests to change the configuration arrive ([`request`]); None keeps it all in memory
+/// and takes no requests.
 pub fn start(mode: &NetMode, state_dir: Option<PathBuf>) -> Shared {
-    let shared = Shared::new(state_dir);
+    let shared = Shared::new(state_dir.clone());
     match set_up("lo") {
         Ok(()) => info!("lo is up"),
         Err(e) => warning!("cannot bring lo up: {e}"),
@@ -119,120 +131,278 @@ pub fn start(mode: &NetMode, state_dir: Option<PathBuf>) -> Shared {
     let all = ethernet_interfaces(Path::new("/sys/class/net"));
     if all.is_empty() {
         info!("network interfaces: none besides lo");
-        return shared;
-    }
-    info!(
-        "network interfaces: {}",
-        all.iter()
-            .map(|i| format!("{} ({})", i.name, i.mac_string()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if *mode == NetMode::Off {
-        info!("net: wraith.net=off: only lo is configured");
-        return shared;
-    }
-    let wanted = match mode {
-        NetMode::Dhcp { iface: Some(n) } | NetMode::Static(StaticConfig { iface: Some(n), .. }) => {
-            Some(n.as_str())
-        }
-        _ => None,
-    };
-    let ifaces: Vec<Iface> = all
-        .into_iter()
-        .filter(|i| wanted.is_none_or(|w| w == i.name))
-        .collect();
-    if ifaces.is_empty() {
-        warning!(
-            "net: interface {} not found; no network",
-            wanted.unwrap_or("?")
+    } else {
+        info!(
+            "network interfaces: {}",
+            all.iter()
+                .map(|i| format!("{} ({})", i.name, i.mac_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        return shared;
     }
-    // Up first, all together: carrier detection (auto-negotiation) needs the link up and
-    // takes a second or two, which the NICs then spend in parallel.
-    for i in &ifaces {
-        if let Err(e) = set_up(&i.name) {
-            warning!("net: cannot bring {} up: {e}", i.name);
-        }
+    // Every NIC is listed, also those the mode leaves alone, so the network screen can
+    // offer to switch them on.
+    for i in &all {
         let mac = i.mac_string();
-        let method = if matches!(mode, NetMode::Static(_)) {
-            "static"
-        } else {
-            "dhcp"
-        };
         shared.update(&i.name, |s| {
             s.mac = mac;
-            s.method = method;
-            s.state = "no-link";
+            s.method = "off";
+            s.state = "off";
         });
     }
-    match mode {
-        NetMode::Static(cfg) => {
-            let (cfg, shared2) = (cfg.clone(), shared.clone());
-            spawn("net-static", move || static_config(&ifaces, &cfg, &shared2));
+    let mut manager = Manager {
+        shared: shared.clone(),
+        ifaces: all,
+        hostname: hostname(),
+        workers: BTreeMap::new(),
+    };
+    let mode = mode.clone();
+    spawn("net", move || {
+        manager.boot(&mode);
+        if let Some(dir) = state_dir {
+            manager.watch(&dir);
         }
-        _ => {
-            let host = hostname();
-            for i in ifaces {
-                let (shared2, host2) = (shared.clone(), host.clone());
-                let name = i.name.clone();
+    });
+    shared
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Option<JoinHandle<()>> {
+    match std::thread::Builder::new().name(name.into()).spawn(f) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            warning!("net: cannot start thread {name}: {e}");
+            None
+        }
+    }
+}
+
+/// Tells an interface's worker (DHCP client or static configuration) to let go of it.
+#[derive(Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Sleeps for `d` or until stopped, whichever comes first; false when stopped.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        loop {
+            if self.stopped() {
+                return false;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+}
+
+struct Worker {
+    stop: Stop,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Owns which worker runs on which interface: the boot configuration first, then whatever
+/// request files ask for.
+struct Manager {
+    shared: Shared,
+    ifaces: Vec<Iface>,
+    hostname: Option<String>,
+    workers: BTreeMap<String, Worker>,
+}
+
+/// How often the state directory is looked at for a request: a person pressing Enter on
+/// the network screen should see the change start within a moment.
+const REQUEST_POLL: Duration = Duration::from_millis(300);
+/// How long a worker may take to let go of its interface before the next one starts anyway.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+impl Manager {
+    fn links(&self) -> Vec<(&str, bool)> {
+        self.ifaces
+            .iter()
+            .map(|i| (i.name.as_str(), i.carrier()))
+            .collect()
+    }
+
+    fn boot(&mut self, mode: &NetMode) {
+        if self.ifaces.is_empty() {
+            return;
+        }
+        if *mode == NetMode::Off {
+            info!("net: wraith.net=off: only lo is configured");
+            return;
+        }
+        if let NetMode::Static(StaticConfig { iface: None, .. }) = mode {
+            // The first NIC to get a link: carrier detection takes a second or two after
+            // the link goes up, so bring them all up and give them a moment.
+            for i in &self.ifaces {
+                let _ = set_up(&i.name);
+            }
+            let deadline = Instant::now() + STATIC_LINK_WAIT;
+            while Instant::now() < deadline && !self.ifaces.iter().any(Iface::carrier) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if let Err(e) = self.apply(mode) {
+            warning!("net: {e}; no network");
+        }
+    }
+
+    /// Switches the interfaces `mode` names; the others keep what they run.
+    fn apply(&mut self, mode: &NetMode) -> Result<(), String> {
+        let plan = request::plan(mode, &self.links())?;
+        // Up first, all together: carrier detection (auto-negotiation) needs the link up
+        // and takes a second or two, which the NICs then spend in parallel.
+        for (name, want) in &plan {
+            if *want != Want::Off {
+                if let Err(e) = set_up(name) {
+                    warning!("net: cannot bring {name} up: {e}");
+                }
+            }
+        }
+        for (name, want) in plan {
+            self.switch(&name, want);
+        }
+        Ok(())
+    }
+
+    fn switch(&mut self, name: &str, want: Want) {
+        if let Some(mut old) = self.workers.remove(name) {
+            old.stop.set();
+            let deadline = Instant::now() + STOP_WAIT;
+            if let Some(t) = old.thread.take() {
+                while !t.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                if t.is_finished() {
+                    let _ = t.join();
+                } else {
+                    warning!("net: {name}: the old configuration did not stop in time");
+                }
+            }
+        }
+        let Some(iface) = self.ifaces.iter().find(|i| i.name == name).cloned() else {
+            return;
+        };
+        let (shared, stop) = (self.shared.clone(), Stop::default());
+        let method = match &want {
+            Want::Dhcp => "dhcp",
+            Want::Static(_) => "static",
+            Want::Off => "off",
+        };
+        shared.update(name, |s| {
+            s.clear_config();
+            s.method = method;
+            s.state = if want == Want::Off { "off" } else { "no-link" };
+        });
+        let thread = match want {
+            Want::Off => {
+                info!("net: {name}: off");
+                return;
+            }
+            Want::Dhcp => {
+                let (host, stop2) = (self.hostname.clone(), stop.clone());
                 spawn(&format!("dhcp-{name}"), move || {
-                    match client::Client::new(i, shared2.clone(), host2) {
+                    let name = iface.name.clone();
+                    match client::Client::new(iface, shared.clone(), host, stop2) {
                         Ok(c) => c.run(),
                         Err(e) => {
                             warning!("net: {name}: cannot start DHCP: {e}");
-                            shared2.update(&name, |s| {
+                            shared.update(&name, |s| {
                                 s.state = "failed";
                                 s.error = Some(e.to_string());
                             });
                         }
                     }
-                });
+                })
             }
+            Want::Static(cfg) => {
+                let stop2 = stop.clone();
+                spawn(&format!("static-{name}"), move || {
+                    static_config(&iface, &cfg, &shared, &stop2)
+                })
+            }
+        };
+        self.workers
+            .insert(name.to_string(), Worker { stop, thread });
+    }
+
+    /// Takes request files from `dir` for as long as the system runs.
+    fn watch(&mut self, dir: &Path) {
+        let path = dir.join(request::FILE);
+        let taken = dir.join(format!(".{}.taken", request::FILE));
+        loop {
+            std::thread::sleep(REQUEST_POLL);
+            // Renamed away before reading: a request written meanwhile lands in a new file
+            // and is seen next time instead of being deleted unread.
+            if std::fs::rename(&path, &taken).is_err() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&taken).unwrap_or_default();
+            let _ = std::fs::remove_file(&taken);
+            let outcome = match request::parse(&text) {
+                Ok(r) => {
+                    info!("net: request {}: {}", r.id, r.net);
+                    let res = self.apply(&r.mode);
+                    if let Err(e) = &res {
+                        warning!("net: request {} refused: {e}", r.id);
+                    }
+                    RequestOutcome {
+                        id: r.id,
+                        net: r.net,
+                        result: if res.is_ok() { "applied" } else { "refused" },
+                        error: res.err(),
+                    }
+                }
+                Err((id, e)) => {
+                    warning!("net: request {id} refused: {e}");
+                    RequestOutcome {
+                        id,
+                        net: String::new(),
+                        result: "refused",
+                        error: Some(e),
+                    }
+                }
+            };
+            self.shared.set_request(outcome);
         }
     }
-    shared
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
-    if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(f) {
-        warning!("net: cannot start thread {name}: {e}");
-    }
-}
-
-/// `wraith.net=static:...`: the named NIC, or the first one to get a link.
-fn static_config(ifaces: &[Iface], cfg: &StaticConfig, shared: &Shared) {
-    let deadline = Instant::now() + STATIC_LINK_WAIT;
-    let iface = loop {
-        if let Some(i) = ifaces.iter().find(|i| i.carrier()) {
-            break i;
+/// A static address on one NIC, held until stopped: then the address and route go again.
+fn static_config(iface: &Iface, cfg: &StaticConfig, shared: &Shared, stop: &Stop) {
+    let route = cfg.gateway.map(|gw| Route {
+        ifindex: iface.index,
+        dst: std::net::Ipv4Addr::UNSPECIFIED,
+        dst_len: 0,
+        gateway: Some(gw),
+        metric: iface.metric(),
+        protocol: RTPROT_STATIC,
+    });
+    let mut nl = match Netlink::open() {
+        Ok(nl) => nl,
+        Err(e) => {
+            warning!("net: {}: static configuration failed: {e}", iface.name);
+            shared.update(&iface.name, |s| {
+                s.state = "failed";
+                s.error = Some(e.to_string());
+            });
+            return;
         }
-        if Instant::now() >= deadline {
-            // No link anywhere: configure the first anyway; the cable may come later.
-            match ifaces.first() {
-                Some(i) => break i,
-                None => return,
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
     };
-    let result = (|| -> std::io::Result<()> {
-        let mut nl = Netlink::open()?;
-        nl.add_address(iface.index, cfg.address, cfg.prefix)?;
-        if let Some(gw) = cfg.gateway {
-            nl.replace_route(&Route {
-                ifindex: iface.index,
-                dst: std::net::Ipv4Addr::UNSPECIFIED,
-                dst_len: 0,
-                gateway: Some(gw),
-                metric: iface.metric(),
-                protocol: RTPROT_STATIC,
-            })?;
-        }
-        Ok(())
-    })();
-    let link = iface.carrier();
+    let result = nl
+        .add_address(iface.index, cfg.address, cfg.prefix)
+        .and_then(|()| route.as_ref().map_or(Ok(()), |r| nl.replace_route(r)));
+    let mut link = iface.carrier();
     match &result {
         Ok(()) => info!(
             "net: {}: {}/{} gateway {} dns {} (static)",
@@ -248,6 +418,7 @@ fn static_config(ifaces: &[Iface], cfg: &StaticConfig, shared: &Shared) {
         ),
         Err(e) => warning!("net: {}: static configuration failed: {e}", iface.name),
     }
+    let ok = result.is_ok();
     shared.update(&iface.name, |s| {
         s.link = link;
         match result {
@@ -264,6 +435,32 @@ fn static_config(ifaces: &[Iface], cfg: &StaticConfig, shared: &Shared) {
             }
         }
     });
+    // The link shown on the network screen follows the cable.
+    while stop.sleep(Duration::from_secs(1)) {
+        let now = iface.carrier();
+        if now != link {
+            link = now;
+            shared.update(&iface.name, |s| s.link = now);
+        }
+    }
+    if ok {
+        if let Some(r) = &route {
+            let _ = nl.del_route(r);
+        }
+        if let Err(e) = nl.del_address(iface.index, cfg.address, cfg.prefix) {
+            warning!(
+                "net: {}: removing {}/{}: {e}",
+                iface.name,
+                cfg.address,
+                cfg.prefix
+            );
+        }
+        info!(
+            "net: {}: removed {}/{} (static)",
+            iface.name, cfg.address, cfg.prefix
+        );
+    }
+    shared.update(&iface.name, |s| s.clear_config());
 }
 
 /// Sets IFF_UP on an interface with the classic SIOCGIFFLAGS/SIOCSIFFLAGS ioctls; no
@@ -321,10 +518,25 @@ pub fn job_needs_network(job: &crate::cmdline::JobSource) -> bool {
         .any(|s| t.contains(s))
     };
     match job {
-        JobSource::Inline(t) => mentions_url(t),
+        JobSource::Inline(t) => mentions_url(t) && !sets_network(t),
         JobSource::File(f) if mentions_url(f) => true,
-        JobSource::File(f) => std::fs::read_to_string(f).is_ok_and(|t| mentions_url(&t)),
+        JobSource::File(f) => {
+            std::fs::read_to_string(f).is_ok_and(|t| mentions_url(&t) && !sets_network(&t))
+        }
     }
+}
+
+/// A job with a `net` key configures the network itself (through a request, then waiting
+/// for its own configuration): waiting for boot's DHCP first would only delay it, by the
+/// whole of `wraith.netwait` on a network without a DHCP server.
+fn sets_network(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || c == ';')
+        .any(|w| w.starts_with("net="))
+        || text.lines().any(|l| {
+            l.trim_start()
+                .strip_prefix("net")
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
 }
 
 #[cfg(test)]
@@ -370,6 +582,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_worker_wakes_within_a_moment() {
+        let stop = Stop::default();
+        assert!(stop.sleep(Duration::from_millis(10)));
+        let s2 = stop.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            s2.set();
+        });
+        let began = Instant::now();
+        // An hour-long wait (a DHCP client between renewals) ends soon after the stop.
+        assert!(!stop.sleep(Duration::from_secs(3600)));
+        assert!(began.elapsed() < Duration::from_secs(2));
+        assert!(stop.stopped());
+        t.join().unwrap();
+    }
+
+    #[test]
     fn jobs_with_urls_wait_for_the_network() {
         assert!(job_needs_network(&JobSource::Inline(
             "action=save repo=smb://nas/images".into()
@@ -387,6 +616,21 @@ mod tests {
         )
         .unwrap();
         assert!(job_needs_network(&JobSource::File(f.display().to_string())));
+        std::fs::write(
+            &f,
+            "action = \"restore\"\nrepo = \"nfs://srv/export/img\"\nnet = \"static:10.0.0.5/24\"\n",
+        )
+        .unwrap();
+        assert!(!job_needs_network(&JobSource::File(
+            f.display().to_string()
+        )));
+        assert!(!job_needs_network(&JobSource::Inline(
+            "action=save repo=smb://nas/images net=static:10.0.0.5/24".into()
+        )));
+        // "network" in a URL is not a net key.
+        assert!(job_needs_network(&JobSource::Inline(
+            "action=save repo=smb://nas/network=1".into()
+        )));
         std::fs::write(&f, "action = \"restore\"\nrepo = \"/mnt/usb/img\"\n").unwrap();
         assert!(!job_needs_network(&JobSource::File(
             f.display().to_string()

@@ -203,15 +203,7 @@ pub fn broadcast_of(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(addr) | (u32::MAX >> prefix))
 }
 
-/// The network address of `addr/prefix`.
-pub fn network_of(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix.min(32))
-    };
-    Ipv4Addr::from(u32::from(addr) & mask)
-}
+pub use wraith_netconf::network_of;
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3

@@ -27,7 +27,7 @@ pub struct IfaceState {
     /// "dhcp", "static" or "off".
     pub method: &'static str,
     /// "no-link", "discovering", "requesting", "bound", "renewing", "rebinding",
-    /// "expired", "configured" (static), "failed".
+    /// "expired", "configured" (static), "off", "failed".
     pub state: &'static str,
     pub address: Option<(Ipv4Addr, u8)>,
     pub gateway: Option<Ipv4Addr>,
@@ -43,9 +43,36 @@ pub struct IfaceState {
     pub error: Option<String>,
 }
 
+impl IfaceState {
+    /// Forgets the address and everything that came with it (another method takes over).
+    pub fn clear_config(&mut self) {
+        self.address = None;
+        self.gateway = None;
+        self.dns.clear();
+        self.search.clear();
+        self.server = None;
+        self.lease_secs = None;
+        self.lease_obtained = None;
+        self.lease_expires = None;
+        self.renewals = 0;
+        self.error = None;
+    }
+}
+
+/// The answer to the last request file (see `request`), echoed in net.json.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestOutcome {
+    pub id: String,
+    pub net: String,
+    /// "applied" (the interfaces were switched; addresses follow as they come) or "refused".
+    pub result: &'static str,
+    pub error: Option<String>,
+}
+
 pub struct NetState {
     dir: Option<PathBuf>,
     ifaces: BTreeMap<String, IfaceState>,
+    request: Option<RequestOutcome>,
 }
 
 /// Shared between the interface threads and whoever waits for the network.
@@ -75,10 +102,11 @@ impl Shared {
             Mutex::new(NetState {
                 dir,
                 ifaces: BTreeMap::new(),
+                request: None,
             }),
             Condvar::new(),
         )));
-        s.update_all(|_| {});
+        s.write();
         s
     }
 
@@ -94,10 +122,25 @@ impl Shared {
     fn update_all(&self, f: impl FnOnce(&mut BTreeMap<String, IfaceState>)) {
         let mut st = self.lock();
         f(&mut st.ifaces);
-        if let Some(dir) = st.dir.clone() {
-            write_files(&dir, &st.ifaces);
-        }
+        Self::written(&st);
         self.0 .1.notify_all();
+    }
+
+    fn write(&self) {
+        Self::written(&self.lock());
+    }
+
+    fn written(st: &NetState) {
+        if let Some(dir) = &st.dir {
+            write_files(dir, &st.ifaces, st.request.as_ref());
+        }
+    }
+
+    /// Records the answer to a request file.
+    pub fn set_request(&self, outcome: RequestOutcome) {
+        let mut st = self.lock();
+        st.request = Some(outcome);
+        Self::written(&st);
     }
 
     pub fn ready(&self) -> bool {
@@ -126,12 +169,12 @@ impl Shared {
     }
 }
 
-fn write_files(dir: &Path, ifaces: &BTreeMap<String, IfaceState>) {
+fn write_files(dir: &Path, ifaces: &BTreeMap<String, IfaceState>, req: Option<&RequestOutcome>) {
     let ready: Vec<String> = ifaces
         .iter()
         .filter_map(|(n, i)| i.address.map(|(a, p)| format!("{n} {a}/{p}\n")))
         .collect();
-    replace(dir, "net.json", &to_json(ifaces));
+    replace(dir, "net.json", &to_json(ifaces, req));
     replace(dir, "resolv.conf", &resolv_conf(ifaces));
     let marker = dir.join("net-ready");
     if ready.is_empty() {
@@ -157,11 +200,21 @@ fn opt_f(v: Option<f64>) -> String {
     v.map_or("null".into(), |x| format!("{x:.1}"))
 }
 
-pub fn to_json(ifaces: &BTreeMap<String, IfaceState>) -> String {
+pub fn to_json(ifaces: &BTreeMap<String, IfaceState>, req: Option<&RequestOutcome>) -> String {
     let mut o = String::from("{\n");
     let ready = ifaces.values().any(|i| i.address.is_some());
     let _ = writeln!(o, "  \"ready\": {ready},");
     let _ = writeln!(o, "  \"uptime\": {:.1},", uptime_secs());
+    if let Some(r) = req {
+        let _ = writeln!(
+            o,
+            "  \"request\": {{\"id\": {}, \"net\": {}, \"result\": {}, \"error\": {}}},",
+            js(&r.id),
+            js(&r.net),
+            js(r.result),
+            r.error.as_deref().map_or("null".into(), js)
+        );
+    }
     o.push_str("  \"interfaces\": [");
     for (n, (name, i)) in ifaces.iter().enumerate() {
         if n > 0 {
@@ -274,6 +327,17 @@ mod tests {
             std::fs::read_to_string(dir.join("net-ready")).unwrap(),
             "eth0 10.0.2.15/24\neth1 192.168.1.9/16\n"
         );
+        s.set_request(RequestOutcome {
+            id: "tui-1".into(),
+            net: "dhcp,if=eth1".into(),
+            result: "refused",
+            error: Some("there is no \"eth1\"".into()),
+        });
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("net.json")).unwrap()).unwrap();
+        assert_eq!(v["request"]["id"], "tui-1");
+        assert_eq!(v["request"]["error"], "there is no \"eth1\"");
+        assert_eq!(v["interfaces"][1]["prefix"], 16);
         s.update("eth0", |i| i.address = None);
         s.update("eth1", |i| i.address = None);
         assert!(!dir.join("net-ready").exists());

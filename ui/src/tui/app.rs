@@ -6,14 +6,15 @@ use super::image::ImageDetails;
 use super::jobs::{self, Job};
 use super::machine::Machine;
 use super::menu::{Action, ACTIONS};
+use super::network::{NetAction, NetScreen, Pending, Tone as NetTone};
 use super::pick_disk::{Item, PickDisk, Role};
 use super::plan::{self, PlanScreen, Tone};
-use super::repo::{ImageList, ImageRow};
+use super::repo::{ImageList, ImageRow, PasswordPrompt, WaitNet};
 use super::running::{LogFile, RunState};
 use super::strings as s;
 use super::summary::{self, Summary};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 use wraith_engine::device::{Device, ReadAt};
@@ -21,7 +22,8 @@ use wraith_engine::disks::DiskInfo;
 use wraith_engine::events::{Cancel, Event};
 use wraith_engine::human_bytes as hb;
 use wraith_engine::plan::Plan;
-use wraith_engine::repo::{self, manifest::Manifest, ImageRef, Repository};
+use wraith_engine::repo::location::Location;
+use wraith_engine::repo::{self, manifest::Manifest, Credentials, ImageRef, Repository};
 use wraith_engine::safety;
 
 /// Everything the loop reacts to.
@@ -37,6 +39,8 @@ pub enum Msg {
     Planned(Box<Result<Source, String>>),
     /// The worker's job ended.
     Done(Outcome),
+    /// The wait for a network address before opening the repository `.0` ended.
+    NetWaited(String, Result<(), crate::net::WaitError>),
 }
 
 /// The disk a clone or save reads, with its plan and where it is mounted now.
@@ -99,6 +103,10 @@ pub enum Screen {
     Home,
     PickDisk(PickDisk),
     RepoPath(TextInput),
+    /// A network repository before it is opened: no address yet.
+    WaitNet(WaitNet),
+    /// The password for the user in a repository URL.
+    Password(PasswordPrompt),
     Images(ImageList),
     /// One image in detail; the list to go back to.
     ImageInfo(Box<ImageDetails>, ImageList),
@@ -107,6 +115,7 @@ pub enum Screen {
     Plan(PlanScreen),
     Running(RunState),
     Summary(Summary),
+    Network(Box<NetScreen>),
 }
 
 /// What the user chose so far in the current flow.
@@ -116,7 +125,12 @@ pub struct Flow {
     pub source: Option<(DiskInfo, Device, Plan)>,
     /// Where the source is mounted (a warning on the plan).
     pub mounts: Vec<String>,
-    pub repo: Option<(PathBuf, Option<Repository>)>,
+    /// The repository as typed (a directory or a URL without password), and once opened
+    /// the handle.
+    pub repo: Option<(String, Option<Repository>)>,
+    /// The login for a repository URL: kept in memory for this flow only (a verify or a
+    /// save opens the repository again), never written anywhere.
+    pub creds: Credentials,
     pub image: Option<(ImageRef, Manifest)>,
     pub target: Option<(DiskInfo, Device)>,
     pub name: String,
@@ -133,6 +147,11 @@ pub struct App {
     pub repaint: bool,
     /// Where job logs go.
     pub log_dir: PathBuf,
+    /// wraith-init's network state directory (net.json, net-ready, requests); None: never
+    /// look (a host, and the tests that do not show the network).
+    pub net_dir: Option<PathBuf>,
+    /// Uptime seconds to show lease times against; None reads /proc/uptime (tests fix it).
+    pub clock: Option<f64>,
     tx: Sender<Msg>,
     started: Instant,
 }
@@ -151,6 +170,8 @@ impl App {
             exit: None,
             repaint: false,
             log_dir: std::env::temp_dir(),
+            net_dir: None,
+            clock: None,
             tx,
             started: Instant::now(),
         }
@@ -175,6 +196,7 @@ impl App {
                 self.repaint = true;
                 self.finished(o)
             }
+            Msg::NetWaited(at, r) => self.net_waited(at, r),
             Msg::Key(k) => {
                 // Ctrl-L: the terminal convention for "the screen is garbled, draw it again".
                 if k.code == KeyCode::Char('l') && k.modifiers.contains(KeyModifiers::CONTROL) {
@@ -189,6 +211,30 @@ impl App {
     fn tick(&mut self) {
         if let Screen::Running(r) = &mut self.screen {
             r.elapsed = self.started.elapsed();
+        }
+        if let Screen::WaitNet(w) = &mut self.screen {
+            w.waited = w.since.elapsed().as_secs();
+        }
+        self.refresh_net();
+    }
+
+    /// Re-reads init's net.json: the home screen's network lines and the network screen
+    /// follow DHCP leases and requests as they happen.
+    pub fn refresh_net(&mut self) {
+        let Some(dir) = &self.net_dir else {
+            return;
+        };
+        let state = crate::net::read_state(dir);
+        if let Some(st) = &state {
+            super::machine::apply_net_state(&mut self.machine.nets, st);
+        }
+        let now = self
+            .clock
+            .or_else(crate::net::uptime_now)
+            .or(state.as_ref().map(|s| s.uptime))
+            .unwrap_or(0.0);
+        if let Screen::Network(n) = &mut self.screen {
+            n.refresh(state, now);
         }
     }
 
@@ -263,6 +309,10 @@ impl App {
         match &mut self.screen {
             Screen::Home => match k.code {
                 KeyCode::Enter | KeyCode::Char('m') => self.popup = Some(Popup::Menu(0)),
+                KeyCode::Char('n') => {
+                    self.screen = Screen::Network(Box::default());
+                    self.refresh_net();
+                }
                 KeyCode::Char('q') => self.exit = Some(Exit::Quit),
                 _ if ctrl_c => self.exit = Some(Exit::Quit),
                 _ => {}
@@ -284,12 +334,36 @@ impl App {
             Screen::RepoPath(input) => match k.code {
                 KeyCode::Esc => self.back(),
                 KeyCode::Enter => {
-                    let path = PathBuf::from(input.value.trim());
-                    self.picked_repo(path);
+                    let at = input.value.trim().to_string();
+                    // A new location: a password typed for another one does not carry over.
+                    if self.flow.repo.as_ref().is_none_or(|r| r.0 != at) {
+                        self.flow.creds = Credentials::none();
+                    }
+                    self.picked_repo(at);
                 }
                 _ => {
                     input.key(&k);
                 }
+            },
+            Screen::WaitNet(w) => {
+                if k.code == KeyCode::Esc || ctrl_c {
+                    w.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.back();
+                }
+            }
+            Screen::Password(p) => match k.code {
+                KeyCode::Esc => self.back(),
+                KeyCode::Enter => {
+                    let at = p.at.clone();
+                    self.flow.creds = Credentials::new(None, Some(p.take()));
+                    self.open_repo(at);
+                }
+                _ => p.key(&k),
+            },
+            Screen::Network(n) => match n.key(&k) {
+                NetAction::None => {}
+                NetAction::Back => self.screen = Screen::Home,
+                NetAction::Request(mode) => self.net_request(mode),
             },
             Screen::Images(l) => match k.code {
                 KeyCode::Up | KeyCode::Char('k') => l.up(),
@@ -411,6 +485,10 @@ impl App {
                 self.picked_repo(path)
             }
             (Screen::RepoPath(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
+            (Screen::WaitNet(WaitNet { at, .. }), _)
+            | (Screen::Password(PasswordPrompt { at, .. }), _) => {
+                self.screen = Screen::RepoPath(TextInput::new(at))
+            }
             (Screen::ImageInfo(..), _) => {
                 if let Screen::ImageInfo(_, list) =
                     std::mem::replace(&mut self.screen, Screen::Home)
@@ -421,7 +499,7 @@ impl App {
             (Screen::Reading(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
             (Screen::Reading(_), _) => self.pick_source(s::PICK_SOURCE),
             (Screen::Images(_), _) => {
-                let path = self.flow.repo.as_ref().map(|r| r.0.display().to_string());
+                let path = self.flow.repo.as_ref().map(|r| r.0.clone());
                 self.screen = Screen::RepoPath(TextInput::new(&path.unwrap_or_default()))
             }
             (Screen::Plan(_), Some(Action::Clone)) => {
@@ -433,7 +511,7 @@ impl App {
                 self.pick_target();
             }
             (Screen::Plan(_), Some(Action::Save)) => {
-                let path = self.flow.repo.as_ref().map(|r| r.0.display().to_string());
+                let path = self.flow.repo.as_ref().map(|r| r.0.clone());
                 self.screen = Screen::RepoPath(TextInput::new(&path.unwrap_or_default()))
             }
             _ => {
@@ -588,7 +666,7 @@ impl App {
                 else {
                     return;
                 };
-                if let Err(e) = jobs::check_restore(repo, repo_path, image, m, &target) {
+                if let Err(e) = jobs::check_restore(repo, Path::new(repo_path), image, m, &target) {
                     return self.error(e);
                 }
                 let lines =
@@ -604,10 +682,121 @@ impl App {
         self.flow.target = Some((d, target));
     }
 
-    fn picked_repo(&mut self, path: PathBuf) {
-        if path.as_os_str().is_empty() {
+    /// A repository typed in: a URL first waits for the network (on the live system,
+    /// while no interface has an address) and asks for the password of its user.
+    fn picked_repo(&mut self, at: String) {
+        if at.is_empty() {
             return;
         }
+        let loc = match Location::parse(&at) {
+            Ok(l) => l,
+            Err(e) => return self.error(e),
+        };
+        if !matches!(loc, Location::Dir(_)) {
+            if let Some(dir) = self.net_dir.clone() {
+                if crate::net::read_state(&dir).is_some() && !crate::net::ready(&dir) {
+                    return self.wait_for_network(at, loc.display(), dir);
+                }
+            }
+        }
+        self.login(at, &loc);
+    }
+
+    fn wait_for_network(&mut self, at: String, shown: String, dir: PathBuf) {
+        let limit = crate::net::wait_limit();
+        let w = WaitNet::new(at.clone(), shown, limit);
+        let (cancel, tx) = (w.cancel.clone(), self.tx.clone());
+        self.screen = Screen::WaitNet(w);
+        std::thread::spawn(move || {
+            let stop = || cancel.load(std::sync::atomic::Ordering::Relaxed);
+            let r = crate::net::wait_ready(&dir, limit, &stop);
+            let _ = tx.send(Msg::NetWaited(at, r));
+        });
+    }
+
+    fn net_waited(&mut self, at: String, r: Result<(), crate::net::WaitError>) {
+        let Screen::WaitNet(w) = &self.screen else {
+            return; // cancelled: the user went back
+        };
+        if w.at != at {
+            return;
+        }
+        let limit = w.limit.as_secs();
+        match r {
+            Ok(()) => match Location::parse(&at) {
+                Ok(loc) => self.login(at, &loc),
+                Err(e) => self.error(e),
+            },
+            Err(crate::net::WaitError::Cancelled) => self.back(),
+            Err(_) => {
+                let shown = w.shown.clone();
+                self.back();
+                self.error(format!(
+                    "{shown}: {} {limit} s; {}",
+                    s::WAITNET_TIMEOUT,
+                    s::WAITNET_TIMEOUT_HINT
+                ));
+            }
+        }
+    }
+
+    /// Asks for the password when the URL names a user and none was typed yet.
+    fn login(&mut self, at: String, loc: &Location) {
+        if loc.wants_password() && self.flow.creds.password.is_none() {
+            self.screen = Screen::Password(PasswordPrompt::new(
+                at,
+                loc.display(),
+                loc.user().unwrap_or_default().to_string(),
+            ));
+            return;
+        }
+        self.open_repo(at);
+    }
+
+    /// An engine error while opening: on the password prompt it stays there, with the
+    /// engine's message (a wrong password says so), for another try.
+    fn open_failed(&mut self, e: impl std::fmt::Display) {
+        if let Screen::Password(p) = &mut self.screen {
+            p.failed(e.to_string());
+            self.flow.creds = Credentials::none();
+            return;
+        }
+        self.error(e)
+    }
+
+    /// Sends `mode` to init from the network screen.
+    fn net_request(&mut self, mode: wraith_netconf::NetMode) {
+        let Screen::Network(n) = &mut self.screen else {
+            return;
+        };
+        let Some(dir) = &self.net_dir else {
+            return;
+        };
+        if crate::net::read_state(dir).is_none() {
+            n.message = Some((NetTone::Bad, s::NET_NO_INIT.into()));
+            return;
+        }
+        let id = crate::net::new_request_id("tui");
+        match crate::net::write_request(dir, &id, &mode) {
+            Ok(()) => {
+                n.message = Some((NetTone::Info, format!("{} {mode}", s::NET_SENT)));
+                n.pending = Some(Pending {
+                    id,
+                    mode,
+                    answered: false,
+                    sent: Instant::now(),
+                });
+            }
+            Err(e) => {
+                n.message = Some((
+                    NetTone::Bad,
+                    format!("{}: {e}", dir.join(crate::net::REQUEST_FILE).display()),
+                ))
+            }
+        }
+    }
+
+    fn open_repo(&mut self, path: String) {
         if self.flow.action == Some(Action::Save) {
             let Some((sd, sdev, plan)) = &self.flow.source else {
                 return;
@@ -620,13 +809,24 @@ impl App {
             if let Err(e) = repo::check_image_name(&name) {
                 return self.error(e);
             }
+            // A share is logged into now, so a wrong password is told before the plan; a
+            // repository that does not exist yet is fine (the save creates it).
+            if !matches!(Location::parse(&path), Ok(Location::Dir(_))) {
+                match Repository::open_url(&path, &self.flow.creds, false) {
+                    Ok(_) | Err(wraith_engine::Error::NotFound { .. }) => {}
+                    Err(e) => return self.open_failed(e),
+                }
+            }
             let mut lines = plan::mounted_lines(&self.flow.mounts);
             lines.extend([
                 (
                     Tone::Head,
                     format!("{}  {}", s::PLAN_SOURCE, plan::disk_text(sd)),
                 ),
-                (Tone::Head, format!("{}  {}", s::PLAN_REPO, path.display())),
+                (
+                    Tone::Head,
+                    format!("{}  {}", s::PLAN_REPO, shown_location(&path)),
+                ),
                 (Tone::Head, format!("{}  {name}", s::PLAN_IMAGE)),
             ]);
             lines.extend(plan::region_lines(&plan.regions));
@@ -645,13 +845,13 @@ impl App {
             self.screen = Screen::Plan(PlanScreen::new(lines, None, Some(true)));
             return;
         }
-        let opened = Repository::open(&path).and_then(|r| {
+        let opened = Repository::open_url(&path, &self.flow.creds, false).and_then(|r| {
             let images = r.images()?;
             Ok((r, images))
         });
         let (repo, images) = match opened {
             Ok(x) => x,
-            Err(e) => return self.error(e),
+            Err(e) => return self.open_failed(e),
         };
         let rows = images
             .into_iter()
@@ -720,7 +920,7 @@ impl App {
             return;
         };
         // A fresh handle for the worker: the listed one stays with the screen.
-        match Repository::open(path) {
+        match Repository::open_url(path, &self.flow.creds, false) {
             Ok(repo) => self.run(
                 format!("{} {}", s::RUN_VERIFY, image),
                 Job::Verify { repo, image },
@@ -759,6 +959,7 @@ impl App {
                 action: Some(Action::Save),
                 source: Some((sd, source, plan)),
                 repo: Some((repo, _)),
+                creds,
                 name,
                 ..
             } => (
@@ -766,12 +967,13 @@ impl App {
                     "{} {} -> {}",
                     s::RUN_SAVE,
                     plan::short_name(&sd.path),
-                    repo.display()
+                    shown_location(&repo)
                 ),
                 Job::Save {
                     source,
                     plan,
                     repo,
+                    creds,
                     name,
                     verify,
                 },
@@ -813,6 +1015,12 @@ impl App {
         self.screen = Screen::Running(r);
         jobs::spawn(job, self.tx.clone(), cancel);
     }
+}
+
+/// A location for titles and logs: a URL as the engine shows it (it never holds a password;
+/// the engine refuses one in a URL), a directory as typed.
+fn shown_location(at: &str) -> String {
+    Location::parse(at).map_or_else(|_| at.to_string(), |l| l.display())
 }
 
 /// `wraith-2026-11-22-051500.log`: sorts by time, and says which job it was with the date.

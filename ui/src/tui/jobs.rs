@@ -3,14 +3,14 @@
 
 use super::app::{Msg, Outcome};
 use super::running::Phase;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::Sender;
 use wraith_engine::device::Device;
 use wraith_engine::events::{Cancel, Event};
 use wraith_engine::human_bytes as hb;
 use wraith_engine::pipeline;
 use wraith_engine::plan::Plan;
-use wraith_engine::repo::{manifest::Manifest, ImageRef, Repository};
+use wraith_engine::repo::{manifest::Manifest, Credentials, ImageRef, Repository};
 use wraith_engine::{live, safety, table::TableKind};
 
 pub enum Job {
@@ -23,7 +23,9 @@ pub enum Job {
     Save {
         source: Device,
         plan: Plan,
-        repo: PathBuf,
+        /// A directory or URL; opened (created if new) when the job starts.
+        repo: String,
+        creds: Credentials,
         name: String,
         verify: bool,
     },
@@ -162,10 +164,11 @@ fn run(
             source,
             plan,
             repo,
+            creds,
             name,
             verify,
         } => {
-            let repo = Repository::open_or_create(&repo)?;
+            let repo = Repository::open_url(&repo, &creds, true)?;
             let opts = pipeline::save::SaveOptions { name, threads };
             let rep = pipeline::save::save(&source, &plan, &repo, &opts, &sink, cancel)?;
             let mut lines = vec![

@@ -62,6 +62,36 @@ pub fn collect() -> Machine {
     }
 }
 
+/// The home screen's network lines from wraith-init's state: an interface with an address
+/// shows it with how it got it (`dhcp`, `static`), one without shows why (`no-link`,
+/// `discovering`, `off`). Interfaces init lists that /sys did not are added.
+pub fn apply_net_state(nets: &mut Vec<NetIf>, st: &crate::net::NetState) {
+    for i in &st.interfaces {
+        let n = match nets.iter_mut().position(|n| n.name == i.name) {
+            Some(k) => &mut nets[k],
+            None => {
+                nets.push(NetIf {
+                    name: i.name.clone(),
+                    mac: i.mac.clone(),
+                    ..NetIf::default()
+                });
+                let last = nets.len() - 1;
+                &mut nets[last]
+            }
+        };
+        match i.cidr() {
+            Some(c) => {
+                n.state = i.method.clone();
+                n.ipv4 = vec![c];
+            }
+            None => {
+                n.state = i.state.clone();
+                n.ipv4.clear();
+            }
+        }
+    }
+}
+
 fn read_trim(p: &Path) -> String {
     std::fs::read_to_string(p)
         .map(|s| s.trim().to_string())

@@ -11,6 +11,7 @@ pub mod input;
 pub mod jobs;
 pub mod machine;
 pub mod menu;
+pub mod network;
 pub mod pick_disk;
 pub mod plan;
 pub mod popup;
@@ -54,6 +55,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::ImageInfo(..) => s::DETAILS_KEYS,
         Screen::Reading(_) => s::READING_KEYS,
         Screen::RepoPath(_) => s::INPUT_KEYS,
+        Screen::WaitNet(_) => s::WAITNET_KEYS,
+        Screen::Password(_) => s::PASSWORD_KEYS,
+        Screen::Network(n) if n.form.is_some() => s::NET_FORM_KEYS,
+        Screen::Network(_) => s::NET_KEYS,
         Screen::Plan(p) if p.verify.is_some() => s::CONFIRM_VERIFY_KEYS,
         Screen::Plan(_) => s::CONFIRM_KEYS,
         Screen::Running(r) if r.asking_cancel => s::CANCEL_KEYS,
@@ -64,6 +69,9 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Home => home::render(f, body, &app.machine),
         Screen::PickDisk(p) => pick_disk::render(f, body, p),
         Screen::RepoPath(i) => repo::render_path(f, body, i),
+        Screen::WaitNet(w) => repo::render_wait_net(f, body, w),
+        Screen::Password(p) => repo::render_password(f, body, p),
+        Screen::Network(n) => network::render(f, body, n),
         Screen::Images(l) => repo::render_images(f, body, l),
         Screen::ImageInfo(d, _) => image::render(f, body, d),
         Screen::Reading(what) => plan::render_reading(f, body, what),
@@ -170,6 +178,8 @@ pub fn run() -> anyhow::Result<u8> {
         let mut terminal = ratatui::Terminal::new(backend)?;
         terminal.clear()?;
         let mut app = App::new(machine, tx);
+        app.net_dir = Some(crate::net::state_dir());
+        app.refresh_net();
         loop {
             if std::mem::take(&mut app.repaint) {
                 terminal.clear()?;

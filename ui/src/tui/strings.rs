@@ -8,10 +8,10 @@ pub const ACTIONS: &str = "Actions";
 pub const NO_DISKS: &str = "no disks found";
 pub const BOOT_MEDIUM: &str = "WRAITH BOOT MEDIUM - never offered as a target";
 pub const UNKNOWN_MODEL: &str = "(unknown model)";
-pub const HOME_KEYS: &str = "Enter actions   Ctrl-L redraw   q quit";
+pub const HOME_KEYS: &str = "Enter actions   n network   Ctrl-L redraw   q quit";
 pub const MENU_KEYS: &str = "Up/Down choose   Enter select   Esc close";
 pub const PICK_KEYS: &str = "Up/Down choose   Enter select   Esc back";
-pub const INPUT_KEYS: &str = "type a directory   Enter continue   Esc back";
+pub const INPUT_KEYS: &str = "type a directory or URL   Enter continue   Esc back";
 pub const BROWSE_KEYS: &str = "Up/Down choose   Enter details   Esc back";
 pub const DETAILS_KEYS: &str = "Up/Down scroll   v verify this image   Esc back";
 pub const READING_KEYS: &str = "Esc back";
@@ -43,8 +43,9 @@ pub const REASON_BOOT: &str = "Wraith boot medium";
 pub const REASON_READ_ONLY: &str = "read-only";
 pub const REASON_TOO_SMALL: &str = "too small, needs";
 
-pub const REPO_PROMPT: &str = "Repository directory";
-pub const REPO_HINT: &str = "A directory on a mounted disk; it is created when saving.";
+pub const REPO_PROMPT: &str = "Repository";
+pub const REPO_HINT: &str =
+    "A directory, or smb://[user@]host/share, nfs://host/export, http(s)://host";
 pub const IMAGES: &str = "Images in the repository";
 pub const NO_IMAGES: &str = "no images in this repository";
 pub const IMAGE_COLUMNS: &str =
@@ -109,3 +110,53 @@ pub const SUMMARY_FAILED: &str = "FAILED";
 pub const SUMMARY_CANCELLED: &str = "Cancelled: the target is incomplete";
 pub const SUMMARY_LOG: &str = "The log of this job is in";
 pub const SUMMARY_NO_LOG: &str = "No log file: it could not be created in";
+
+pub const NETWORK: &str = "Network";
+pub const NET_KEYS: &str = "Up/Down choose   d DHCP   s static address   Esc back";
+pub const NET_FORM_KEYS: &str = "Tab/Up/Down field   Enter apply   Esc cancel";
+pub const NET_COLUMNS: &str = "interface  MAC               link method state       address";
+pub const NET_NONE: &str = "no Ethernet interfaces";
+pub const NET_NO_INIT: &str =
+    "No network state from wraith-init here (not the live system): this host's network is used as it is, and changed with the host's own tools.";
+pub const NET_NO_LINK: &str = "no link: is the cable plugged in?";
+pub const NET_IS_OFF: &str = "off: d for DHCP, s for a static address";
+pub const NET_ASKING_DHCP: &str = "asking a DHCP server for an address...";
+pub const NET_NO_ADDRESS: &str = "no address";
+pub const NET_ERROR: &str = "error";
+pub const NET_GATEWAY_SHORT: &str = "gateway";
+pub const NET_REFUSED: &str = "init refused the change";
+pub const NET_APPLIED: &str = "init is applying";
+pub const NET_IN_PLACE: &str = "in place:";
+pub const NET_SENT: &str = "asked init for";
+pub const NET_NO_ANSWER: &str =
+    "no answer from wraith-init after 10 s: it may not take requests here; look again later";
+pub const NET_FORM_TITLE: &str = "Static address for";
+pub const NET_FORM_HINT: &str =
+    "DNS: one or more, separated by commas. Gateway and DNS may stay empty.";
+pub const NET_ADDRESS_PROMPT: &str = "Address/prefix";
+pub const NET_GATEWAY_PROMPT: &str = "Gateway";
+pub const NET_DNS_PROMPT: &str = "DNS servers";
+pub const NET_ADDRESS: &str = "Address";
+pub const NET_GATEWAY: &str = "Gateway";
+pub const NET_DNS: &str = "DNS";
+pub const NET_NEED_ADDRESS: &str = "Address: type one with its prefix, e.g. 192.168.1.50/24";
+pub const NET_NEED_PREFIX: &str = "needs a /prefix, e.g. 192.168.1.50/24 (/24 is 255.255.255.0)";
+pub const NET_PREFIX_RANGE: &str = "must be 1 to 32 (/24 is 255.255.255.0)";
+
+pub const PASSWORD_TITLE: &str = "Password";
+pub const PASSWORD_PROMPT: &str = "Password";
+pub const PASSWORD_FOR: &str = "The repository logs in as";
+pub const PASSWORD_HIDDEN: &str =
+    "What you type is not shown, logged or stored; it is kept only while this repository is used.";
+pub const PASSWORD_KEYS: &str = "type the password   Enter log in   Esc back";
+pub const PASSWORD_TYPED: &str = "typed, hidden";
+pub const PASSWORD_RETRY: &str = "Type it again, or Esc to change the URL.";
+
+pub const WAITNET_TITLE: &str = "Waiting for the network";
+pub const WAITNET_WHY: &str = "needs the network, and no interface has an address yet.";
+pub const WAITNET_HOW: &str =
+    "A DHCP server usually answers within seconds. No cable or no DHCP server? Esc, then n on the home screen for a static address.";
+pub const WAITNET_KEYS: &str = "Esc cancel";
+pub const WAITNET_TIMEOUT: &str = "no network address after";
+pub const WAITNET_TIMEOUT_HINT: &str =
+    "check the cable and the DHCP server, or set a static address on the network screen (n on the home screen)";

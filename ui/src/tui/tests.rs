@@ -806,3 +806,360 @@ fn split_escape_sequences_join() {
         Joined::Keys(vec![esc, k(KeyCode::Enter)])
     );
 }
+
+/// net.json as wraith-init writes it, on a machine with three NICs: a DHCP lease, a static
+/// address, and one without a cable. Uptime 1000 s: the lease has 85410 s left.
+const NET_FIXTURE: &str = r#"{
+  "ready": true,
+  "uptime": 1000.0,
+  "interfaces": [
+    {"name": "eth0", "mac": "52:54:00:12:34:56", "link": true, "method": "dhcp", "state": "bound", "address": "10.0.2.15", "prefix": 24, "gateway": "10.0.2.2", "dns": ["10.0.2.3"], "search": ["lab.example"], "server": "10.0.2.2", "lease_secs": 86400, "lease_obtained": 10.0, "lease_expires": 86410.0, "renewals": 2, "error": null},
+    {"name": "eth1", "mac": "52:54:00:12:34:57", "link": true, "method": "static", "state": "configured", "address": "192.168.1.50", "prefix": 24, "gateway": "192.168.1.1", "dns": ["192.168.1.1", "9.9.9.9"], "search": [], "server": null, "lease_secs": null, "lease_obtained": null, "lease_expires": null, "renewals": 0, "error": null},
+    {"name": "eth2", "mac": "52:54:00:12:34:58", "link": false, "method": "dhcp", "state": "no-link", "address": null, "prefix": null, "gateway": null, "dns": [], "search": [], "server": null, "lease_secs": null, "lease_obtained": null, "lease_expires": null, "renewals": 0, "error": null}
+  ]
+}
+"#;
+
+/// An app that reads its network state from a fixture directory, at a fixed uptime.
+fn net_app(net_json: &str) -> (App, mpsc::Receiver<Msg>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("net.json"), net_json).expect("write net.json");
+    let (mut a, rx) = app();
+    a.net_dir = Some(dir.path().to_path_buf());
+    a.clock = Some(1000.0);
+    (a, rx, dir)
+}
+
+/// Init's answer to the request in `dir`, as init writes it: the request taken away and
+/// echoed in net.json with its result.
+fn init_answers(dir: &std::path::Path, net_json: &str, result: &str, error: &str) -> String {
+    let req = std::fs::read_to_string(dir.join(crate::net::REQUEST_FILE)).expect("a request");
+    std::fs::remove_file(dir.join(crate::net::REQUEST_FILE)).expect("take the request");
+    let id = req
+        .lines()
+        .find_map(|l| l.strip_prefix("id="))
+        .expect("an id")
+        .to_string();
+    let answer = format!(
+        r#""request": {{"id": "{id}", "net": "", "result": "{result}", "error": {}}},"#,
+        if error.is_empty() {
+            "null".to_string()
+        } else {
+            format!("{error:?}")
+        }
+    );
+    std::fs::write(
+        dir.join("net.json"),
+        net_json.replacen(
+            "\"uptime\": 1000.0,",
+            &format!("\"uptime\": 1000.0, {answer}"),
+            1,
+        ),
+    )
+    .expect("write net.json");
+    req
+}
+
+#[test]
+fn network_screen_shows_each_interface_from_init() {
+    let (mut a, _rx, _dir) = net_app(NET_FIXTURE);
+    key(&mut a, KeyCode::Char('n'));
+    assert!(matches!(a.screen, Screen::Network(_)));
+    snap!("network", a);
+    super::theme::set_ascii(true);
+    snap!("ascii_network", a);
+    super::theme::set_ascii(false);
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(a.screen, Screen::Home));
+}
+
+#[test]
+fn network_screen_without_init_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut a, _rx) = app();
+    a.net_dir = Some(dir.path().to_path_buf());
+    key(&mut a, KeyCode::Char('n'));
+    key(&mut a, KeyCode::Char('d'));
+    let text = format!("{:?}", screen(&a).backend());
+    assert!(text.contains("No network state from wraith-init"), "{text}");
+    assert!(!dir.path().join(crate::net::REQUEST_FILE).exists());
+}
+
+#[test]
+fn home_network_line_follows_init() {
+    let (mut a, _rx, _dir) = net_app(NET_FIXTURE);
+    a.machine.nets.clear();
+    a.handle(Msg::Tick);
+    let text = format!("{:?}", screen(&a).backend());
+    assert!(
+        text.contains("eth0       dhcp     52:54:00:12:34:56  10.0.2.15/24"),
+        "{text}"
+    );
+    assert!(
+        text.contains("eth2       no-link  52:54:00:12:34:58  no IPv4"),
+        "{text}"
+    );
+}
+
+#[test]
+fn static_form_validates_and_writes_the_request_init_reads() {
+    let (mut a, _rx, dir) = net_app(NET_FIXTURE);
+    key(&mut a, KeyCode::Char('n'));
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down); // eth2: no address yet, an empty form
+    key(&mut a, KeyCode::Char('s'));
+    let form_error = |a: &App| match &a.screen {
+        Screen::Network(n) => n.form.as_ref().and_then(|f| f.error.clone()),
+        _ => panic!("expected the network screen"),
+    };
+    let ctrl_u = |a: &mut App| {
+        a.handle(Msg::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )))
+    };
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(form_error(&a).map(|e| e.0), Some(0));
+    for (address, gateway, dns, field, says) in [
+        ("192.168.1.50", "", "", 0, "needs a /prefix"),
+        (
+            "192.168.1.500/24",
+            "",
+            "",
+            0,
+            "`192.168.1.500` is not an IPv4 address",
+        ),
+        ("192.168.1.50/33", "", "", 0, "prefix /33 must be 1 to 32"),
+        ("192.168.1.0/24", "", "", 0, "network's own address"),
+        ("192.168.1.50/24", "router", "", 1, "Gateway: `router`"),
+        (
+            "192.168.1.50/24",
+            "192.168.2.1",
+            "",
+            1,
+            "outside 192.168.1.0/24",
+        ),
+        (
+            "192.168.1.50/24",
+            "192.168.1.1",
+            "1.1.1.1, dns.example",
+            2,
+            "DNS: `dns.example`",
+        ),
+    ] {
+        for (k, v) in [address, gateway, dns].iter().enumerate() {
+            if let Screen::Network(n) = &mut a.screen {
+                n.form.as_mut().expect("the form").focus = k;
+            }
+            ctrl_u(&mut a);
+            typed(&mut a, v);
+        }
+        key(&mut a, KeyCode::Enter);
+        let (at, e) = form_error(&a).unwrap_or_else(|| panic!("{address} {gateway} {dns} passed"));
+        assert_eq!(at, field, "{e}");
+        assert!(e.contains(says), "{address} {gateway} {dns}: {e}");
+        assert!(!dir.path().join(crate::net::REQUEST_FILE).exists());
+    }
+    snap!("network_form_error", a);
+
+    // Fixed: the request file holds the grammar init reads, for this interface.
+    ctrl_u(&mut a);
+    typed(&mut a, "192.168.1.1,9.9.9.9");
+    key(&mut a, KeyCode::Enter);
+    let Screen::Network(n) = &a.screen else {
+        panic!("expected the network screen")
+    };
+    assert!(n.form.is_none());
+    assert!(n.pending.is_some());
+    let req = init_answers(dir.path(), NET_FIXTURE, "applied", "");
+    assert!(req.starts_with("id=tui-"), "{req}");
+    assert!(
+        req.ends_with(
+            "\nnet=static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,dns=9.9.9.9,if=eth2\n"
+        ),
+        "{req}"
+    );
+    a.handle(Msg::Tick);
+    let msg = |a: &App| match &a.screen {
+        Screen::Network(n) => n.message.clone().map(|m| m.1).unwrap_or_default(),
+        _ => panic!("expected the network screen"),
+    };
+    assert!(msg(&a).starts_with(s::NET_APPLIED), "{}", msg(&a));
+    // Init configures it: the screen says it is in place.
+    let configured = NET_FIXTURE.replacen(
+        r#""method": "dhcp", "state": "no-link", "address": null, "prefix": null"#,
+        r#""method": "static", "state": "configured", "address": "192.168.1.50", "prefix": 24"#,
+        1,
+    );
+    let answered = std::fs::read_to_string(dir.path().join("net.json")).expect("net.json");
+    let request_line = answered
+        .lines()
+        .find(|l| l.contains("\"request\""))
+        .expect("the answer")
+        .to_string();
+    std::fs::write(
+        dir.path().join("net.json"),
+        configured.replacen("  \"uptime\": 1000.0,", &request_line, 1),
+    )
+    .expect("write net.json");
+    a.handle(Msg::Tick);
+    assert!(msg(&a).starts_with(s::NET_IN_PLACE), "{}", msg(&a));
+
+    // DHCP for eth1 in one key; a refusal is shown as init words it.
+    key(&mut a, KeyCode::Up);
+    key(&mut a, KeyCode::Char('d'));
+    let req = init_answers(
+        dir.path(),
+        NET_FIXTURE,
+        "refused",
+        "there is no interface eth1",
+    );
+    assert!(req.ends_with("\nnet=dhcp,if=eth1\n"), "{req}");
+    a.handle(Msg::Tick);
+    assert!(
+        msg(&a).contains("refused") && msg(&a).contains("there is no interface eth1"),
+        "{}",
+        msg(&a)
+    );
+}
+
+#[test]
+fn password_prompt_never_shows_what_is_typed() {
+    let (mut a, _rx) = app();
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // restore: the repository first
+    typed(&mut a, "smb://tech@nas.example/images/lab");
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(a.screen, Screen::Password(_)));
+    snap!("password_prompt_empty", a);
+    typed(&mut a, "Sup3r-s3cret");
+    let shown = format!("{:?}", screen(&a).backend());
+    assert!(
+        !shown.contains("Sup3r") && !shown.contains("*****"),
+        "{shown}"
+    );
+    snap!("password_prompt", a);
+    // Esc: back to the URL, the password forgotten.
+    key(&mut a, KeyCode::Esc);
+    let Screen::RepoPath(i) = &a.screen else {
+        panic!("expected the repository field")
+    };
+    assert_eq!(i.value, "smb://tech@nas.example/images/lab");
+    assert!(a.flow.creds.password.is_none());
+}
+
+#[test]
+fn a_url_waits_for_the_network_with_a_visible_state_and_cancel() {
+    let (mut a, rx, dir) = net_app(r#"{"ready": false, "uptime": 5.0, "interfaces": []}"#);
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter);
+    typed(&mut a, "http://tech@10.0.2.2:8080/images");
+    key(&mut a, KeyCode::Enter);
+    let Screen::WaitNet(w) = &mut a.screen else {
+        panic!("expected the wait for the network")
+    };
+    w.waited = 3;
+    let cancel = w.cancel.clone();
+    snap!("waiting_for_network", a);
+    key(&mut a, KeyCode::Esc);
+    assert!(cancel.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(matches!(a.screen, Screen::RepoPath(_)));
+
+    // Again, and the lease comes: on to the password.
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(a.screen, Screen::WaitNet(_)));
+    std::fs::write(dir.path().join("net-ready"), "eth0 10.0.2.15/24\n").expect("marker");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while matches!(a.screen, Screen::WaitNet(_)) {
+        assert!(std::time::Instant::now() < deadline, "the wait did not end");
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            a.handle(m);
+        }
+    }
+    assert!(matches!(a.screen, Screen::Password(_)), "{}", {
+        no_popup(&a);
+        "not the password prompt"
+    });
+}
+
+/// Save to a WebDAV share behind a login (nginx on loopback), by keys: a wrong password
+/// shows the engine's message and asks again; the right one saves. The password is in
+/// none of the job's log, the screens or the summary.
+#[test]
+fn save_to_a_share_with_a_password_that_never_reaches_the_log() {
+    const PASSWORD: &str = "h1dden-Pa55;word";
+    let root = tempfile::tempdir().expect("tempdir");
+    let nginx = wraith_testkit::servers::Nginx::start(root.path(), PASSWORD).expect("nginx starts");
+    let url = nginx.url("auth", "lab").replacen(
+        "http://",
+        &format!("http://{}@", wraith_testkit::servers::Nginx::USER),
+        1,
+    );
+    let src = wraith_testkit::raw_disk();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (tx, rx) = mpsc::channel();
+    let mut m = fake_machine();
+    m.disks = vec![info_for(&src, "Source")];
+    m.boot.clear();
+    let mut a = App::new(m, tx);
+    a.log_dir = logs.path().to_path_buf();
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // save
+    key(&mut a, KeyCode::Enter); // the source disk
+    settle(&mut a, &rx);
+    no_popup(&a);
+    typed(&mut a, &url);
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(a.screen, Screen::Password(_)));
+    typed(&mut a, "wrong-password");
+    key(&mut a, KeyCode::Enter);
+    no_popup(&a);
+    let Screen::Password(p) = &a.screen else {
+        panic!("a wrong password stays on the prompt")
+    };
+    let e = p.error.clone().expect("the engine's message");
+    assert!(e.to_lowercase().contains("password"), "{e}");
+    typed(&mut a, PASSWORD);
+    key(&mut a, KeyCode::Enter);
+    no_popup(&a);
+    assert!(matches!(a.screen, Screen::Plan(_)));
+    assert!(!format!("{:?}", screen(&a).backend()).contains(PASSWORD));
+    key(&mut a, KeyCode::Enter);
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !matches!(a.screen, Screen::Summary(_)) {
+        assert!(std::time::Instant::now() < deadline, "job did not finish");
+        if let Ok(msg) = rx.recv_timeout(Duration::from_millis(200)) {
+            a.handle(msg);
+            seen.push_str(&format!("{:?}", screen(&a).backend()));
+        }
+    }
+    let Screen::Summary(sm) = &a.screen else {
+        unreachable!()
+    };
+    assert_eq!(sm.result, super::summary::Outcome::Ok, "{:?}", sm.lines);
+    let log_path = sm.log.clone().expect("a log file");
+    let log = std::fs::read_to_string(&log_path).expect("read the log");
+    assert!(log.contains("127.0.0.1"), "the log names the share:\n{log}");
+    for (what, text) in [
+        ("log", &log),
+        ("screens", &seen),
+        ("summary", &sm.lines.join("\n")),
+    ] {
+        assert!(!text.contains(PASSWORD), "the password is in the {what}");
+        assert!(
+            !text.contains("h1dden"),
+            "part of the password is in the {what}"
+        );
+    }
+    // And the image is really there, with its manifest written last.
+    let images = std::fs::read_dir(root.path().join("lab/images"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(images > 0, "no image on the share");
+}

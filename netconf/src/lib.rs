@@ -1,4 +1,8 @@
-//! `wraith.net=` parsed into a [`NetMode`]. Pure, so every spelling is pinned by a test.
+//! The `wraith.net=` grammar, parsed into a [`NetMode`]: one definition for the kernel
+//! command line (read by wraith-init), a job file's `net` key (read by the engine) and the
+//! terminal UI's network form, so the three never disagree on what a spelling means. Pure and
+//! dependency-free (init links it statically; the job parser that uses it is fuzzed), so
+//! every spelling is pinned by a test.
 //!
 //! ```text
 //! wraith.net=dhcp                 DHCP on every Ethernet NIC with a link (the default)
@@ -7,6 +11,7 @@
 //! wraith.net=static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,dns=9.9.9.9,search=lab.example,if=eth0
 //! ```
 //! A static configuration without `if=` goes to the first NIC (by name) that has a link.
+//! Nothing here configures anything: that is init's job.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -134,9 +139,64 @@ pub fn parse(value: &str) -> Result<NetMode, String> {
                     _ => return Err(format!("`{k}=` is not gw, dns, search or if")),
                 }
             }
+            s.check()?;
             Ok(NetMode::Static(s))
         }
     }
+}
+
+impl StaticConfig {
+    /// What the grammar lets through but the network would not take, caught while the
+    /// technician can still fix it (the kernel would answer a gateway outside the subnet
+    /// with a bare "Network is unreachable" when init adds the route).
+    pub fn check(&self) -> Result<(), String> {
+        let a = self.address;
+        if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() {
+            return Err(format!("{a} cannot be this machine's address"));
+        }
+        let net = network_of(a, self.prefix);
+        // /31 and /32 have no network and broadcast addresses (RFC 3021).
+        if self.prefix <= 30 {
+            let broadcast = Ipv4Addr::from(u32::from(net) | !mask(self.prefix));
+            if a == net {
+                return Err(format!(
+                    "{a}/{} is the network's own address, not a machine's; use e.g. {}",
+                    self.prefix,
+                    Ipv4Addr::from(u32::from(net) + 1)
+                ));
+            }
+            if a == broadcast {
+                return Err(format!(
+                    "{a}/{} is the network's broadcast address, not a machine's",
+                    self.prefix
+                ));
+            }
+        }
+        if let Some(g) = self.gateway {
+            if g == a {
+                return Err(format!("the gateway {g} is this machine's own address"));
+            }
+            if network_of(g, self.prefix) != net {
+                return Err(format!(
+                    "the gateway {g} is outside {net}/{}, the subnet of {a}; check the prefix",
+                    self.prefix
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mask(prefix: u8) -> u32 {
+    match prefix {
+        0 => 0,
+        p => u32::MAX << (32 - u32::from(p.min(32))),
+    }
+}
+
+/// The first address of the subnet `a/prefix`.
+pub fn network_of(a: Ipv4Addr, prefix: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(a) & mask(prefix))
 }
 
 /// Interface names are at most 15 bytes (IFNAMSIZ - 1) and cannot contain '/' or spaces.
@@ -184,6 +244,9 @@ mod tests {
         // Display gives back a value that parses to the same thing.
         assert_eq!(parse(&m.to_string()), Ok(m));
         assert!(matches!(parse("static:10.0.0.2/8"), Ok(NetMode::Static(_))));
+        // Point-to-point subnets have no network or broadcast address to refuse.
+        assert!(parse("static:10.0.0.0/31,gw=10.0.0.1").is_ok());
+        assert!(parse("static:10.9.9.9/32").is_ok());
     }
 
     #[test]
@@ -199,6 +262,14 @@ mod tests {
             ("dhcp,gw=10.0.0.1", "gw="),
             ("dhcp,if=averyveryverylongname", "averyvery"),
             ("off,if=eth0", "if="),
+            ("static:192.168.1.0/24", "network's own address"),
+            ("static:192.168.1.255/24", "broadcast"),
+            ("static:0.0.0.0/8", "cannot be"),
+            (
+                "static:192.168.1.5/24,gw=192.168.2.1",
+                "outside 192.168.1.0/24",
+            ),
+            ("static:192.168.1.5/24,gw=192.168.1.5", "own address"),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
