@@ -83,10 +83,15 @@ pub(crate) fn read_window(
     w: &Window,
     buf: &mut Vec<u8>,
 ) -> Result<()> {
-    buf.clear();
-    buf.resize(w.len as usize, 0);
+    // Keep the old bytes rather than zeroing the whole buffer first: every byte that is not
+    // read below is zeroed explicitly, and most of a window is usually read.
+    let len = w.len as usize;
+    buf.truncate(len);
+    buf.resize(len, 0);
     let parts = used.clipped(w.offset, w.offset + w.len);
     let exts = parts.as_slice();
+    // Bytes before this (relative to the window) are read or zeroed.
+    let mut done = 0;
     let mut i = 0;
     while i < exts.len() {
         // Merge neighbours separated by small gaps into one read.
@@ -97,14 +102,22 @@ pub(crate) fn read_window(
         let start = exts[i].start;
         let end = exts[j].end();
         let rel = (start - w.offset) as usize;
-        dev.read_exact_at(&mut buf[rel..rel + (end - start) as usize], start)?;
+        buf[done..rel].fill(0);
+        let rel_end = rel + (end - start) as usize;
+        if dev.is_hole(start, end - start) {
+            buf[rel..rel_end].fill(0);
+        } else {
+            dev.read_exact_at(&mut buf[rel..rel_end], start)?;
+        }
         for k in i..j {
             let gs = (exts[k].end() - w.offset) as usize;
             let ge = (exts[k + 1].start - w.offset) as usize;
             buf[gs..ge].fill(0);
         }
+        done = rel_end;
         i = j + 1;
     }
+    buf[done..].fill(0);
     Ok(())
 }
 

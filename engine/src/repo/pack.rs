@@ -43,7 +43,12 @@ impl Default for PackBuilder {
 impl PackBuilder {
     pub fn new() -> Self {
         // Room for a whole pack: growing by doubling would copy it five times over.
-        let mut buf = Vec::with_capacity(super::PACK_TARGET + (2 << 20));
+        Self::reusing(Vec::with_capacity(super::PACK_TARGET + (2 << 20)))
+    }
+    /// A builder writing into the allocation of a finished pack's bytes: its pages are already
+    /// mapped, where a fresh 32 MiB buffer costs 8192 page faults to fill.
+    pub fn reusing(mut buf: Vec<u8>) -> Self {
+        buf.clear();
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&1u32.to_le_bytes());
         buf.extend_from_slice(&0u32.to_le_bytes());
@@ -144,11 +149,24 @@ pub(crate) fn le8(b: &[u8]) -> [u8; 8] {
     a
 }
 
+/// A chunk of at least this size is probed before it is compressed whole (smaller ones are
+/// cheap enough to just compress).
+const PROBE_MIN: usize = 64 << 10;
+/// The probe: this many samples of `PROBE_LEN` bytes, spread evenly over the chunk.
+const PROBES: usize = 8;
+const PROBE_LEN: usize = 4096;
+/// A sample counts as compressible when zstd saves at least this many bytes of it (1.5 %).
+const PROBE_SAVING: usize = PROBE_LEN * 3 / 200;
+
 /// A worker's zstd contexts, kept across chunks: making fresh ones for every 1 MiB chunk costs
 /// more in allocation and page faults than the compression of small chunks itself.
 pub struct Codec {
     level: i32,
     comp: Option<zstd::bulk::Compressor<'static>>,
+    /// Level 1, for the incompressibility probe; a context of its own so the main one keeps
+    /// its tables sized for whole chunks.
+    probe: Option<zstd::bulk::Compressor<'static>>,
+    probe_out: Vec<u8>,
     decomp: Option<zstd::bulk::Decompressor<'static>>,
 }
 
@@ -157,36 +175,89 @@ impl Codec {
         Codec {
             level,
             comp: None,
+            probe: None,
+            probe_out: Vec::new(),
             decomp: None,
         }
     }
 
     /// Compresses a chunk; keeps it raw when zstd saves less than 3 %.
     pub fn encode(&mut self, raw: &[u8]) -> Result<(Vec<u8>, u32)> {
+        let mut out = Vec::new();
+        match self.encode_into(raw, &mut out)? {
+            0 => Ok((raw.to_vec(), 0)),
+            flags => Ok((out, flags)),
+        }
+    }
+
+    /// Compresses a chunk into `out` (its allocation is reused) and returns the pack flags:
+    /// [`FLAG_ZSTD`], or 0 when the chunk is to be stored as it is (`out` is then empty and the
+    /// caller stores `raw` itself, so nothing is copied). Raw when zstd saves less than 3 %.
+    pub fn encode_into(&mut self, raw: &[u8], out: &mut Vec<u8>) -> Result<u32> {
+        out.clear();
+        if self.looks_incompressible(raw)? {
+            return Ok(0);
+        }
         let comp = match &mut self.comp {
             Some(c) => c,
             None => self
                 .comp
                 .insert(zstd::bulk::Compressor::new(self.level).map_err(|e| Error::io("zstd", e))?),
         };
-        let z = comp.compress(raw).map_err(|e| Error::io("zstd", e))?;
-        if z.len() < raw.len() - raw.len() / 33 {
-            Ok((z, FLAG_ZSTD))
+        out.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+        comp.compress_to_buffer(raw, out)
+            .map_err(|e| Error::io("zstd", e))?;
+        if out.len() < raw.len() - raw.len() / 33 {
+            Ok(FLAG_ZSTD)
         } else {
-            Ok((raw.to_vec(), 0))
+            out.clear();
+            Ok(0)
         }
     }
 
-    /// Decompresses a stored chunk and checks it against its name. `what` says where it came
-    /// from.
-    pub fn decode(
+    /// Whether samples from across the chunk all fail to compress. Media, compressed archives
+    /// and encrypted data are a large part of a real disk; zstd would spend most of a full
+    /// compression on them only to store them raw. A compressible stretch as long as the gap
+    /// between two samples is always caught, so at worst a chunk of random data with short
+    /// compressible pieces is stored raw (and slightly larger).
+    fn looks_incompressible(&mut self, raw: &[u8]) -> Result<bool> {
+        if raw.len() < PROBE_MIN {
+            return Ok(false);
+        }
+        let probe = match &mut self.probe {
+            Some(c) => c,
+            None => self
+                .probe
+                .insert(zstd::bulk::Compressor::new(1).map_err(|e| Error::io("zstd", e))?),
+        };
+        self.probe_out
+            .reserve(zstd::zstd_safe::compress_bound(PROBE_LEN));
+        let step = (raw.len() - PROBE_LEN) / (PROBES - 1);
+        for i in 0..PROBES {
+            let sample = &raw[i * step..i * step + PROBE_LEN];
+            self.probe_out.clear();
+            probe
+                .compress_to_buffer(sample, &mut self.probe_out)
+                .map_err(|e| Error::io("zstd", e))?;
+            if self.probe_out.len() + PROBE_SAVING <= PROBE_LEN {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Decompresses a stored chunk into `out` and checks it against its name; `what` says
+    /// where it came from. `out`'s allocation is reused: a fresh 1 MiB buffer per chunk costs
+    /// a page fault per 4 KiB.
+    pub fn decode_into(
         &mut self,
         id: &ChunkId,
         stored: &[u8],
         raw_len: u32,
         flags: u32,
         what: &str,
-    ) -> Result<Vec<u8>> {
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         // raw_len comes from an index or pack trailer: never trust it for an allocation.
         if raw_len as u64 > MAX_CHUNK {
             return Err(Error::corrupt(
@@ -195,32 +266,39 @@ impl Codec {
                 format!("chunk {} claims {raw_len} bytes", id.short()),
             ));
         }
-        let raw = if flags & FLAG_ZSTD != 0 {
+        out.clear();
+        if flags & FLAG_ZSTD != 0 {
             let decomp = match &mut self.decomp {
                 Some(d) => d,
                 None => self
                     .decomp
                     .insert(zstd::bulk::Decompressor::new().map_err(|e| Error::io("zstd", e))?),
             };
-            decomp.decompress(stored, raw_len as usize).map_err(|e| {
+            out.reserve(raw_len as usize);
+            decomp.decompress_to_buffer(stored, out).map_err(|e| {
                 Error::corrupt(
                     what,
                     0,
                     format!("chunk {} does not decompress: {e}", id.short()),
                 )
-            })?
+            })?;
         } else {
-            stored.to_vec()
-        };
-        if raw.len() != raw_len as usize || ChunkId::of(&raw) != *id {
-            return Err(Error::corrupt(
-                what,
-                0,
-                format!("chunk {} fails its BLAKE3 check", id.short()),
-            ));
+            out.extend_from_slice(stored);
         }
-        Ok(raw)
+        check(id, out, raw_len, what)
     }
+}
+
+/// Checks a chunk's bytes against its length and name.
+pub fn check(id: &ChunkId, raw: &[u8], raw_len: u32, what: &str) -> Result<()> {
+    if raw.len() != raw_len as usize || ChunkId::of(raw) != *id {
+        return Err(Error::corrupt(
+            what,
+            0,
+            format!("chunk {} fails its BLAKE3 check", id.short()),
+        ));
+    }
+    Ok(())
 }
 
 /// One-off [`Codec::encode`].
@@ -228,7 +306,7 @@ pub fn encode(raw: &[u8], level: i32) -> Result<(Vec<u8>, u32)> {
     Codec::new(level).encode(raw)
 }
 
-/// One-off [`Codec::decode`].
+/// One-off [`Codec::decode_into`].
 pub fn decode(
     id: &ChunkId,
     stored: &[u8],
@@ -236,5 +314,7 @@ pub fn decode(
     flags: u32,
     what: &str,
 ) -> Result<Vec<u8>> {
-    Codec::new(0).decode(id, stored, raw_len, flags, what)
+    let mut out = Vec::new();
+    Codec::new(0).decode_into(id, stored, raw_len, flags, what, &mut out)?;
+    Ok(out)
 }
