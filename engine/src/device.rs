@@ -462,3 +462,33 @@ impl Drop for AlignedBuf {
         unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_never_taken_for_a_hole() {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        f.as_file().set_len(8 << 20).expect("size");
+        f.as_file()
+            .write_all_at(&[7u8; 4096], 4 << 20)
+            .expect("write");
+        let dev = Device::open_read(f.path()).expect("open");
+        assert!(!dev.is_hole(4 << 20, 4096));
+        assert!(!dev.is_hole(0, 8 << 20), "the range holds data");
+        assert!(!dev.is_hole(8 << 20, 1), "past the end is not known");
+        // Where the filesystem reports holes (ext4, tmpfs, xfs, btrfs do), they are found.
+        if dev.is_hole(0, 1 << 20) {
+            assert!(dev.is_hole(5 << 20, 3 << 20));
+            let part = Slice {
+                dev: &dev,
+                offset: 1 << 20,
+                len: 4 << 20,
+            };
+            assert!(part.is_hole(0, 3 << 20));
+            assert!(!part.is_hole(0, 4 << 20));
+            assert!(!part.is_hole(4 << 20, 1 << 20), "outside the slice");
+        }
+    }
+}

@@ -235,6 +235,22 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_buffer_keeps_nothing_of_its_last_window() {
+        let disk: Vec<u8> = (0..8192u32).map(|i| (i % 251 + 1) as u8).collect();
+        let r = region(0, 8192, &[(100, 10), (5000, 100)]);
+        let w = windows(std::slice::from_ref(&r), 8192)
+            .next()
+            .expect("one window");
+        let mut buf = vec![0xaa; 10000];
+        read_window(&disk, &r.used, &w, &mut buf).expect("read");
+        assert_eq!(buf.len(), 8192);
+        for (i, b) in buf.iter().enumerate() {
+            let used = (100..110).contains(&i) || (5000..5100).contains(&i);
+            assert_eq!(*b, if used { disk[i] } else { 0 }, "byte {i}");
+        }
+    }
+
+    #[test]
     fn zero_detection_handles_unaligned_edges() {
         let mut v = vec![0u8; 1001];
         assert!(is_zero(&v[1..]));

@@ -318,3 +318,81 @@ pub fn decode(
     Codec::new(0).decode_into(id, stored, raw_len, flags, what, &mut out)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes no compressor can shrink (xorshift64*).
+    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+        let mut v = Vec::with_capacity(len + 8);
+        while v.len() < len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            v.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+        }
+        v.truncate(len);
+        v
+    }
+
+    fn text(len: usize) -> Vec<u8> {
+        let line = b"Dec  1 07:04:31 host kernel: eth0: link up, 1000 Mbps, full duplex\n";
+        line.iter().copied().cycle().take(len).collect()
+    }
+
+    fn round_trip(raw: &[u8]) -> u32 {
+        let mut codec = Codec::new(4);
+        let mut out = vec![1, 2, 3];
+        let flags = codec.encode_into(raw, &mut out).expect("encode");
+        let stored: &[u8] = if flags == 0 { raw } else { &out };
+        let id = ChunkId::of(raw);
+        let mut back = Vec::new();
+        codec
+            .decode_into(&id, stored, raw.len() as u32, flags, "test", &mut back)
+            .expect("decode");
+        assert_eq!(back, raw);
+        flags
+    }
+
+    #[test]
+    fn incompressible_chunks_are_stored_raw_and_compressible_ones_compressed() {
+        assert_eq!(round_trip(&noise(1 << 20, 1)), 0);
+        assert_eq!(round_trip(&text(1 << 20)), FLAG_ZSTD);
+        assert_eq!(round_trip(&[]), 0);
+        assert_eq!(round_trip(&text(1000)), FLAG_ZSTD);
+    }
+
+    #[test]
+    fn a_compressible_stretch_inside_noise_is_found_by_the_probe() {
+        // 300 KiB of text in the middle of a 1 MiB chunk of noise: longer than the gap between
+        // two samples, so the chunk is compressed, not stored raw.
+        let mut raw = noise(1 << 20, 2);
+        raw[400 << 10..700 << 10].copy_from_slice(&text(300 << 10));
+        assert_eq!(round_trip(&raw), FLAG_ZSTD);
+        // A zeroed tail (free space in the chunk's window) counts as compressible too.
+        let mut raw = noise(1 << 20, 3);
+        raw[(1 << 20) - (200 << 10)..].fill(0);
+        assert_eq!(round_trip(&raw), FLAG_ZSTD);
+    }
+
+    #[test]
+    fn a_damaged_chunk_fails_its_check_in_a_reused_buffer() {
+        let raw = text(1 << 20);
+        let mut codec = Codec::new(4);
+        let mut out = Vec::new();
+        let flags = codec.encode_into(&raw, &mut out).expect("encode");
+        let id = ChunkId::of(&raw);
+        let mut back = noise(2 << 20, 4);
+        let mut bad = raw.clone();
+        bad[12345] ^= 1;
+        assert!(check(&id, &bad, raw.len() as u32, "test").is_err());
+        assert!(codec
+            .decode_into(&id, &out, raw.len() as u32 - 1, flags, "test", &mut back)
+            .is_err());
+        codec
+            .decode_into(&id, &out, raw.len() as u32, flags, "test", &mut back)
+            .expect("decode");
+        assert_eq!(back, raw);
+    }
+}
