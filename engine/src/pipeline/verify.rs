@@ -125,7 +125,7 @@ pub fn verify_repo(
                                 .map(|(id, _)| (*id, format!("pack {path}: {e}"))),
                         ),
                         Ok(file) => {
-                            if let Err(e) = pack::read_entries(path, &file) {
+                            if let Err(e) = pack::read_entries(path, file) {
                                 found.push((chunks[0].0, e.to_string()));
                             }
                             for (id, loc) in chunks {
