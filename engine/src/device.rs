@@ -25,6 +25,17 @@ pub trait ReadAt: Sync {
         self.read_exact_at(buf, offset)
     }
 
+    /// Whether `[offset, offset + len)` is known to read as zeros without being read: a hole
+    /// of a sparse image file. False when unknown (block devices, buffers).
+    fn is_hole(&self, _offset: u64, _len: u64) -> bool {
+        false
+    }
+
+    /// The opened disk or file behind this reader, when it is one (not a slice or a buffer).
+    fn as_device(&self) -> Option<&Device> {
+        None
+    }
+
     /// Convenience: `len` bytes at `offset` as a new buffer (bounded by the device size).
     fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         let end = offset.checked_add(len as u64);
@@ -95,6 +106,10 @@ impl ReadAt for Slice<'_> {
     }
     fn size(&self) -> u64 {
         self.len
+    }
+    fn is_hole(&self, offset: u64, len: u64) -> bool {
+        offset.checked_add(len).is_some_and(|e| e <= self.len)
+            && self.dev.is_hole(self.offset + offset, len)
     }
 }
 
@@ -294,6 +309,64 @@ impl Device {
         Ok(())
     }
 
+    /// Copies `len` bytes at `src_offset` of `src` to `offset` of this file inside the kernel
+    /// (copy_file_range): one page-cache copy instead of a read and a write through user
+    /// memory, and no copy at all where the filesystem shares extents (XFS, btrfs).
+    /// `Ok(false)` when the kernel cannot do it for these two files (block devices, two
+    /// filesystems): the caller copies through memory instead.
+    pub fn copy_in_kernel(
+        &self,
+        src: &Device,
+        src_offset: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<bool> {
+        if self.is_block || src.is_block || !self.writable {
+            return Ok(false);
+        }
+        if offset.checked_add(len).is_none_or(|e| e > self.size)
+            || src_offset.checked_add(len).is_none_or(|e| e > src.size)
+        {
+            return Err(Error::Invalid(format!(
+                "copy of {len} bytes from {src_offset} of {} to {offset} of {} is out of bounds",
+                src.path.display(),
+                self.path.display()
+            )));
+        }
+        use std::os::fd::AsRawFd;
+        let (mut from, mut to, mut left) = (src_offset as i64, offset as i64, len as usize);
+        while left > 0 {
+            // SAFETY: both descriptors are open; the offset pointers live across the call.
+            let n = unsafe {
+                libc::copy_file_range(
+                    src.file.as_raw_fd(),
+                    &mut from,
+                    self.file.as_raw_fd(),
+                    &mut to,
+                    left,
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(
+                        libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EBADF,
+                    ) => Ok(false),
+                    _ => Err(Error::io(&src.path, e)),
+                };
+            }
+            if n == 0 {
+                return Err(Error::io(
+                    &src.path,
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "source ended early"),
+                ));
+            }
+            left -= n as usize;
+        }
+        Ok(true)
+    }
+
     /// Flushes everything written to stable storage.
     pub fn sync(&self) -> Result<()> {
         self.file.sync_all().map_err(|e| Error::io(&self.path, e))
@@ -311,6 +384,30 @@ impl ReadAt for Device {
     }
     fn sector_size(&self) -> u64 {
         self.identity.logical_sector_size.max(512)
+    }
+    fn as_device(&self) -> Option<&Device> {
+        Some(self)
+    }
+    fn is_hole(&self, offset: u64, len: u64) -> bool {
+        // A sparse image file (a 64 GiB disk with 1 GiB used) can have gigabytes of holes that
+        // its filesystem counts as used (never-initialised inode tables): asking where the
+        // data is costs one lseek, reading a hole costs zero-filling every page of it.
+        if self.is_block || len == 0 || offset >= self.size {
+            return false;
+        }
+        use std::os::fd::AsRawFd;
+        let Ok(start) = libc::off_t::try_from(offset) else {
+            return false;
+        };
+        // SAFETY: lseek on an open descriptor. It moves the file position, which nothing here
+        // uses: every read and write is positioned (pread/pwrite).
+        let data = unsafe { libc::lseek(self.file.as_raw_fd(), start, libc::SEEK_DATA) };
+        if data < 0 {
+            // ENXIO: no data from `offset` to the end of the file. Anything else (a filesystem
+            // without SEEK_DATA): unknown.
+            return std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+        }
+        data as u64 >= offset.saturating_add(len)
     }
     fn read_uncached_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         if buf.is_empty() {
@@ -363,5 +460,35 @@ impl Drop for AlignedBuf {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this layout.
         unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_never_taken_for_a_hole() {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        f.as_file().set_len(8 << 20).expect("size");
+        f.as_file()
+            .write_all_at(&[7u8; 4096], 4 << 20)
+            .expect("write");
+        let dev = Device::open_read(f.path()).expect("open");
+        assert!(!dev.is_hole(4 << 20, 4096));
+        assert!(!dev.is_hole(0, 8 << 20), "the range holds data");
+        assert!(!dev.is_hole(8 << 20, 1), "past the end is not known");
+        // Where the filesystem reports holes (ext4, tmpfs, xfs, btrfs do), they are found.
+        if dev.is_hole(0, 1 << 20) {
+            assert!(dev.is_hole(5 << 20, 3 << 20));
+            let part = Slice {
+                dev: &dev,
+                offset: 1 << 20,
+                len: 4 << 20,
+            };
+            assert!(part.is_hole(0, 3 << 20));
+            assert!(!part.is_hole(0, 4 << 20));
+            assert!(!part.is_hole(4 << 20, 1 << 20), "outside the slice");
+        }
     }
 }

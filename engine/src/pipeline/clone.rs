@@ -26,6 +26,8 @@ pub struct CloneReport {
 /// waits for the rescue pass.
 enum Read {
     Data(Window, Vec<u8>),
+    /// Copied by the kernel already; how many of its used bytes were holes (zeroed).
+    Copied(Window, u64),
     Deferred(Window),
 }
 
@@ -56,9 +58,24 @@ pub fn clone(
     let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * 3);
     std::thread::scope(|s| -> Result<()> {
         s.spawn(move || {
+            // Image file to image file: the kernel copies, with no trip through our memory.
+            let mut kernel = source.as_device();
             for w in windows(regions_ref, CLONE_CHUNK) {
                 if cancel.is_cancelled() {
                     return;
+                }
+                if let Some(src) = kernel {
+                    match copy_window(src, target, &regions_ref[w.region].used, &w) {
+                        Ok(Some(zero)) => {
+                            if tx.send(Ok(Read::Copied(w, zero))).is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Ok(None) => kernel = None,
+                        // Copied through memory instead, where a read error is rescued.
+                        Err(_) => {}
+                    }
                 }
                 let mut buf = pool_rx.try_recv().unwrap_or_default();
                 let r = match read_window(source, &regions_ref[w.region].used, &w, &mut buf) {
@@ -79,6 +96,12 @@ pub fn clone(
             cancel.check()?;
             let (w, buf) = match item? {
                 Read::Data(w, buf) => (w, buf),
+                Read::Copied(w, zero) => {
+                    report.bytes += w.used;
+                    report.zero_bytes += zero;
+                    progress.add(w.used);
+                    continue;
+                }
                 Read::Deferred(w) => {
                     deferred.push(w);
                     continue;
@@ -113,6 +136,27 @@ pub fn clone(
     target.sync()?;
     progress.finish("clone");
     Ok(report)
+}
+
+/// Copies a window's used bytes from file to file in the kernel; holes of the source become
+/// holes of the target. The bytes that were holes, or None when the kernel cannot copy between
+/// these two (block devices): the window is then copied through memory.
+fn copy_window(
+    source: &Device,
+    target: &Device,
+    used: &ExtentList,
+    w: &Window,
+) -> Result<Option<u64>> {
+    let mut zero = 0;
+    for e in used.clipped(w.offset, w.offset + w.len).iter() {
+        if source.is_hole(e.start, e.len) {
+            target.zero_range(e.start, e.len)?;
+            zero += e.len;
+        } else if !target.copy_in_kernel(source, e.start, e.start, e.len)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(zero))
 }
 
 /// Writes one window's used bytes (or zeroes them cheaply when all zero).

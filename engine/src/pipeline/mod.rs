@@ -83,10 +83,15 @@ pub(crate) fn read_window(
     w: &Window,
     buf: &mut Vec<u8>,
 ) -> Result<()> {
-    buf.clear();
-    buf.resize(w.len as usize, 0);
+    // Keep the old bytes rather than zeroing the whole buffer first: every byte that is not
+    // read below is zeroed explicitly, and most of a window is usually read.
+    let len = w.len as usize;
+    buf.truncate(len);
+    buf.resize(len, 0);
     let parts = used.clipped(w.offset, w.offset + w.len);
     let exts = parts.as_slice();
+    // Bytes before this (relative to the window) are read or zeroed.
+    let mut done = 0;
     let mut i = 0;
     while i < exts.len() {
         // Merge neighbours separated by small gaps into one read.
@@ -97,14 +102,22 @@ pub(crate) fn read_window(
         let start = exts[i].start;
         let end = exts[j].end();
         let rel = (start - w.offset) as usize;
-        dev.read_exact_at(&mut buf[rel..rel + (end - start) as usize], start)?;
+        buf[done..rel].fill(0);
+        let rel_end = rel + (end - start) as usize;
+        if dev.is_hole(start, end - start) {
+            buf[rel..rel_end].fill(0);
+        } else {
+            dev.read_exact_at(&mut buf[rel..rel_end], start)?;
+        }
         for k in i..j {
             let gs = (exts[k].end() - w.offset) as usize;
             let ge = (exts[k + 1].start - w.offset) as usize;
             buf[gs..ge].fill(0);
         }
+        done = rel_end;
         i = j + 1;
     }
+    buf[done..].fill(0);
     Ok(())
 }
 
@@ -217,6 +230,22 @@ mod tests {
         read_window(&disk, &r.used, &w, &mut buf).expect("read");
         for (i, b) in buf.iter().enumerate() {
             let used = i < 10 || (100..110).contains(&i) || i >= 3000;
+            assert_eq!(*b, if used { disk[i] } else { 0 }, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn a_reused_buffer_keeps_nothing_of_its_last_window() {
+        let disk: Vec<u8> = (0..8192u32).map(|i| (i % 251 + 1) as u8).collect();
+        let r = region(0, 8192, &[(100, 10), (5000, 100)]);
+        let w = windows(std::slice::from_ref(&r), 8192)
+            .next()
+            .expect("one window");
+        let mut buf = vec![0xaa; 10000];
+        read_window(&disk, &r.used, &w, &mut buf).expect("read");
+        assert_eq!(buf.len(), 8192);
+        for (i, b) in buf.iter().enumerate() {
+            let used = (100..110).contains(&i) || (5000..5100).contains(&i);
             assert_eq!(*b, if used { disk[i] } else { 0 }, "byte {i}");
         }
     }

