@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use wraith_testkit::servers::Nginx;
-use wraith_testkit::{self as kit, assert_same_filesystems, table_of, MIB};
+use wraith_testkit::{self as kit, assert_same_filesystems, files_under, table_of, MIB};
 
 const PASSWORD: &str = "c0rrect-h0rse;battery";
 
@@ -68,24 +68,8 @@ fn server() -> (tempfile::TempDir, Nginx) {
     (root, nginx)
 }
 
-/// Every file below `dir`, recursively.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 fn manifests(dir: &Path) -> usize {
-    walk(dir)
+    files_under(dir)
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "manifest"))
         .count()
@@ -185,9 +169,9 @@ fn a_password_logs_in_and_never_shows_in_output_results_or_the_repository() {
     );
     assert!(!err.contains("not-the-password"), "{err}");
     assert!(
-        walk(root.path()).is_empty(),
+        files_under(root.path()).is_empty(),
         "a refused login wrote {:?}",
-        walk(root.path())
+        files_under(root.path())
     );
 
     // No password at all (and no terminal to ask on): the server's demand is explained.
@@ -232,7 +216,7 @@ fn a_password_logs_in_and_never_shows_in_output_results_or_the_repository() {
     assert_eq!(result["report"]["images"], 1, "{result}");
 
     // The job's result is kept beside the images, and nothing anywhere holds the password.
-    let files = walk(root.path());
+    let files = files_under(root.path());
     assert!(
         files
             .iter()
@@ -261,7 +245,7 @@ fn a_read_only_location_refuses_a_save_before_any_work() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("read-only") && err.contains("WebDAV"), "{err}");
     assert!(err.contains(&nginx.url("static", "repo")), "{err}");
-    assert!(walk(root.path()).is_empty());
+    assert!(files_under(root.path()).is_empty());
     // A misspelt host is named as such.
     let o = wraith(&["list", "http://no-such-host.invalid/repo"]);
     assert!(
