@@ -139,6 +139,37 @@ fn a_disk_saved_to_smb_lists_over_nfs_and_restores_from_a_static_web_server() {
     run(&mut vm, "pw", &format!("echo '{PASSWORD}' >/tmp/pw"));
 
     let smb_url = format!("smb://{USER}@10.0.2.2:{}/{}/lab", smb.port(), Samba::SHARE);
+    // The usual mistakes first: each is refused with its cause, and nothing is written.
+    run(&mut vm, "badpw", "echo 'not-the-password' >/tmp/bad");
+    let (code, out) = run(
+        &mut vm,
+        "wrongpw",
+        &format!(
+            "wraith --password-file /tmp/bad save /dev/disk/by-id/virtio-SRC {smb_url}:pc \
+             2>&1 | tail -n 2"
+        ),
+    );
+    assert!(
+        out.contains("wrong password for user \"tech\""),
+        "a wrong SMB password is not said so ({code}):\n{out}"
+    );
+    let (_, out) = run(
+        &mut vm,
+        "noshare",
+        &format!(
+            "wraith --password-file /tmp/pw save /dev/disk/by-id/virtio-SRC \
+             smb://{USER}@10.0.2.2:{}/nosuch/lab:pc 2>&1 | tail -n 2",
+            smb.port()
+        ),
+    );
+    assert!(
+        out.contains("share \"nosuch\" not found"),
+        "a missing share is not said so:\n{out}"
+    );
+    assert!(
+        files_under(share.path()).is_empty(),
+        "a refused save wrote to the share"
+    );
     let (code, out) = run(
         &mut vm,
         "save",
