@@ -16,11 +16,12 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(entries) = pack::read_entries("fuzz.pack", &file) {
         let mut codec = pack::Codec::new(1);
+        let mut out = Vec::new();
         for e in entries {
             // read_entries promised every entry lies inside the file.
             let start = e.offset as usize;
             let stored = &file[start..start + e.stored_len as usize];
-            let _ = codec.decode(&e.id, stored, e.raw_len, e.flags, "fuzz.pack");
+            let _ = codec.decode_into(&e.id, stored, e.raw_len, e.flags, "fuzz.pack", &mut out);
         }
     }
 });
