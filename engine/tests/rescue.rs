@@ -11,7 +11,7 @@ use wraith_engine::device::{Device, ReadAt};
 use wraith_engine::events::{Cancel, Event, Quiet, Sink};
 use wraith_engine::extent::ExtentList;
 use wraith_engine::pipeline::{clone, rescue, restore, save};
-use wraith_engine::repo::Repository;
+use wraith_engine::repo::{manifest::Manifest, Repository};
 use wraith_engine::{plan, Error, Result};
 
 /// A disk whose listed 512-byte sectors always fail, as a dying disk's do.
@@ -105,6 +105,22 @@ fn clone_to(source: &dyn ReadAt, p: &plan::Plan, path: &Path, size: u64) -> clon
     clone::clone(source, p, &target, &Quiet, &Cancel::new()).unwrap()
 }
 
+/// Restores the image `rep` saved into `repo_dir` onto a new image file of `size` bytes at
+/// `path`.
+fn restore_to(
+    repo_dir: &Path,
+    rep: &save::SaveReport,
+    m: &Manifest,
+    path: &Path,
+    size: u64,
+    sink: &dyn Sink,
+) {
+    std::fs::File::create(path).unwrap().set_len(size).unwrap();
+    let target = Device::open_write(path).unwrap();
+    let repo = Repository::open(repo_dir).unwrap();
+    restore::restore(&repo, &rep.image, m, &target, 2, sink, &Cancel::new()).unwrap();
+}
+
 fn ranges(l: &ExtentList) -> Vec<(u64, u64)> {
     l.iter().map(|e| (e.start, e.len)).collect()
 }
@@ -147,15 +163,8 @@ fn save_and_clone_go_on_past_failing_sectors_and_record_them() {
     }
 
     // Restore of that image: identical except the failing sectors, which are zeros.
-    let repo = Repository::open(&repo_dir).unwrap();
     let out = tmp.path().join("restored.img");
-    std::fs::File::create(&out)
-        .unwrap()
-        .set_len(fixture.size)
-        .unwrap();
-    let target = Device::open_write(&out).unwrap();
-    restore::restore(&repo, &rep.image, &m, &target, 2, &Quiet, &Cancel::new()).unwrap();
-    drop(target);
+    restore_to(&repo_dir, &rep, &m, &out, fixture.size, &Quiet);
     assert_copy(&fixture.path, &out, &p, &used_bad);
 
     // Clone: the same.
@@ -266,13 +275,7 @@ fn save_and_clone_name_the_file_holding_each_failing_sector_on_ext4_and_ntfs() {
     };
     warns_of_both("save");
     let out = tmp.path().join("restored.img");
-    std::fs::File::create(&out)
-        .unwrap()
-        .set_len(fixture.size)
-        .unwrap();
-    let target = Device::open_write(&out).unwrap();
-    let repo = Repository::open(&repo_dir).unwrap();
-    restore::restore(&repo, &rep.image, &m, &target, 2, &sink, &Cancel::new()).unwrap();
+    restore_to(&repo_dir, &rep, &m, &out, fixture.size, &sink);
     warns_of_both("restore");
 
     let rep = clone_to(&failing, &p, &tmp.path().join("clone.img"), fixture.size);
