@@ -149,6 +149,9 @@ pub struct Device {
     /// A second, O_DIRECT descriptor, opened on the first rescue read (None inside when the
     /// filesystem refuses O_DIRECT, e.g. tmpfs: rescue then reads through the cache).
     direct: std::sync::OnceLock<Option<File>>,
+    /// Targets only: the O_DIRECT descriptor large writes go through (None when the
+    /// filesystem refuses O_DIRECT). See [`crate::direct`].
+    direct_out: Option<crate::direct::DirectWriter>,
 }
 
 nix::ioctl_read!(blk_getsize64, 0x12, 114, u64);
@@ -216,6 +219,11 @@ impl Device {
         } else {
             (None, None)
         };
+        let direct_out = if write {
+            crate::direct::DirectWriter::open(&canonical)
+        } else {
+            None
+        };
         Ok(Device {
             file,
             identity: DiskIdentity {
@@ -232,6 +240,7 @@ impl Device {
             writable: write,
             key,
             direct: std::sync::OnceLock::new(),
+            direct_out,
         })
     }
 
@@ -243,6 +252,11 @@ impl Device {
     }
     pub fn sector_size(&self) -> u64 {
         self.identity.logical_sector_size
+    }
+
+    /// Whether large writes bypass the page cache (see [`crate::direct`]).
+    pub fn writes_directly(&self) -> bool {
+        self.direct_out.is_some()
     }
 
     pub fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
@@ -263,9 +277,11 @@ impl Device {
                 self.size
             )));
         }
-        self.file
-            .write_all_at(buf, offset)
-            .map_err(|e| Error::io(&self.path, e))
+        match &self.direct_out {
+            Some(d) => d.write_all_at(&self.file, buf, offset),
+            None => self.file.write_all_at(buf, offset),
+        }
+        .map_err(|e| Error::io(&self.path, e))
     }
 
     /// Makes `[offset, offset+len)` read as zeros without sending zeros over the bus where the
@@ -424,42 +440,12 @@ impl ReadAt for Device {
             return self.read_exact_at(buf, offset);
         };
         // O_DIRECT needs a buffer aligned to the logical block size; 4 KiB covers all disks.
-        let mut bounce = AlignedBuf::new(buf.len());
+        let mut bounce = crate::direct::AlignedBuf::new(buf.len());
         direct
             .read_exact_at(bounce.as_mut_slice(), offset)
             .map_err(|e| Error::io(&self.path, e))?;
         buf.copy_from_slice(bounce.as_mut_slice());
         Ok(())
-    }
-}
-
-/// A zeroed heap buffer aligned to 4 KiB, for O_DIRECT reads.
-struct AlignedBuf {
-    ptr: std::ptr::NonNull<u8>,
-    layout: std::alloc::Layout,
-}
-
-impl AlignedBuf {
-    const ALIGN: usize = 4096;
-    fn new(len: usize) -> AlignedBuf {
-        let layout = std::alloc::Layout::from_size_align(len.max(1), Self::ALIGN)
-            .unwrap_or_else(|_| std::alloc::Layout::new::<[u8; 4096]>());
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr =
-            std::ptr::NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        AlignedBuf { ptr, layout }
-    }
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: ptr is a live allocation of layout.size() initialised (zeroed) bytes.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
     }
 }
 

@@ -7,6 +7,7 @@
 //! CLI and the TUI can render the same work in their own way.
 
 pub mod device;
+pub mod direct;
 pub mod disks;
 pub mod error;
 pub mod events;

@@ -58,8 +58,10 @@ pub fn clone(
     let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * 3);
     std::thread::scope(|s| -> Result<()> {
         s.spawn(move || {
-            // Image file to image file: the kernel copies, with no trip through our memory.
-            let mut kernel = source.as_device();
+            // Image file to image file where the target cannot be written directly: the kernel
+            // copies, with no trip through our memory. A direct write is preferred: the kernel
+            // copy goes through the page cache and pays its write-back at the end.
+            let mut kernel = source.as_device().filter(|_| !target.writes_directly());
             for w in windows(regions_ref, CLONE_CHUNK) {
                 if cancel.is_cancelled() {
                     return;

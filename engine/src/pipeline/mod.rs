@@ -122,7 +122,11 @@ pub(crate) fn read_window(
 }
 
 /// Writes the used parts of a window from `data` (the whole window), or zeroes them when the
-/// chunk is all zeros (`data` is None). Nothing outside the used map is touched.
+/// chunk is all zeros (`data` is None). Free bytes of the window are left alone, except a
+/// small free gap between two used extents whose bytes in `data` are zeros (as every window
+/// read by [`read_window`] has them): it is written with its neighbours, because one large
+/// write is much cheaper than many small ones, above all when writes bypass the page cache.
+/// Zeros in a filesystem's free space change nothing it can see.
 pub(crate) fn write_window(
     target: &Device,
     used: &ExtentList,
@@ -130,14 +134,27 @@ pub(crate) fn write_window(
     w_len: u64,
     data: Option<&[u8]>,
 ) -> Result<()> {
-    for e in used.clipped(w_offset, w_offset + w_len).iter() {
-        match data {
-            Some(d) => {
-                let rel = (e.start - w_offset) as usize;
-                target.write_all_at(&d[rel..rel + e.len as usize], e.start)?;
-            }
-            None => target.zero_range(e.start, e.len)?,
+    let parts = used.clipped(w_offset, w_offset + w_len);
+    let exts = parts.as_slice();
+    let Some(d) = data else {
+        for e in exts {
+            target.zero_range(e.start, e.len)?;
         }
+        return Ok(());
+    };
+    let rel = |off: u64| (off - w_offset) as usize;
+    let mut i = 0;
+    while i < exts.len() {
+        let mut j = i;
+        while j + 1 < exts.len()
+            && exts[j + 1].start - exts[j].end() <= BRIDGE_GAP
+            && is_zero(&d[rel(exts[j].end())..rel(exts[j + 1].start)])
+        {
+            j += 1;
+        }
+        let (start, end) = (exts[i].start, exts[j].end());
+        target.write_all_at(&d[rel(start)..rel(end)], start)?;
+        i = j + 1;
     }
     Ok(())
 }
@@ -247,6 +264,46 @@ mod tests {
         for (i, b) in buf.iter().enumerate() {
             let used = (100..110).contains(&i) || (5000..5100).contains(&i);
             assert_eq!(*b, if used { disk[i] } else { 0 }, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn a_written_window_changes_used_bytes_and_only_zero_gaps_between_them() {
+        let path = std::env::temp_dir().join(format!("wraith-ww-{}.img", std::process::id()));
+        let size = 4usize << 20;
+        std::fs::write(&path, vec![0xeeu8; size]).expect("target");
+        let target = Device::open_write(&path).expect("open");
+        let mut data: Vec<u8> = (0..size).map(|i| (i % 249 + 1) as u8).collect();
+        let mb = 1usize << 20;
+        // Used: [0, 1 MiB), [1 MiB + 4 KiB, 2 MiB), [2 MiB + 8 KiB, 3 MiB), [3.5 MiB, 4 MiB).
+        let used: ExtentList = [
+            (0, mb),
+            (mb + 4096, mb - 4096),
+            (2 * mb + 8192, mb - 8192),
+            (3 * mb + mb / 2, mb / 2),
+        ]
+        .iter()
+        .map(|&(s, l)| crate::extent::Extent::new(s as u64, l as u64))
+        .collect();
+        // Free bytes as read_window leaves them (zeros), except one gap that holds data:
+        // that one must not be written; nor must a zero gap larger than BRIDGE_GAP.
+        data[mb..mb + 4096].fill(0);
+        data[3 * mb..3 * mb + mb / 2].fill(0);
+        write_window(&target, &used, 0, size as u64, Some(&data)).expect("write");
+        target.sync().expect("sync");
+        drop(target);
+        let got = std::fs::read(&path).expect("read back");
+        std::fs::remove_file(&path).ok();
+        for (i, &b) in got.iter().enumerate() {
+            // Left alone: a gap whose bytes are not zeros, and a zero gap too large to bridge.
+            let untouched =
+                (2 * mb..2 * mb + 8192).contains(&i) || (3 * mb..3 * mb + mb / 2).contains(&i);
+            let want = if untouched {
+                0xee
+            } else {
+                data[i] // used bytes, and zero gaps bridged by one write
+            };
+            assert_eq!(b, want, "byte {i}");
         }
     }
 

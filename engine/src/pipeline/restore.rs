@@ -64,6 +64,9 @@ pub fn precheck(repo: &Repository, image: &ImageRef, m: &Manifest) -> Result<()>
     Ok(())
 }
 
+/// How many chunks ahead of the one being dispatched are announced to the repository.
+const PREFETCH_CHUNKS: usize = 32;
+
 /// A chunk to fetch and decode: region, chunk, id, and where its bytes go back in order.
 type Job = (
     usize,
@@ -127,6 +130,16 @@ pub fn restore(
 
     std::thread::scope(|s| -> Result<()> {
         s.spawn(move || {
+            // Chunks are announced to the location this far ahead of their turn, so reading
+            // from the repository's drive overlaps decoding and writing.
+            let mut ahead = m
+                .regions
+                .iter()
+                .filter(|r| region_is_written(kind, &r.region))
+                .flat_map(|r| r.chunks.iter().filter_map(|c| c.id));
+            for id in ahead.by_ref().take(PREFETCH_CHUNKS) {
+                repo.prefetch_chunk(&id);
+            }
             for (ri, r) in m.regions.iter().enumerate() {
                 if !region_is_written(kind, &r.region) {
                     continue;
@@ -134,6 +147,9 @@ pub fn restore(
                 for (ci, c) in r.chunks.iter().enumerate() {
                     if cancel.is_cancelled() {
                         return;
+                    }
+                    if let Some(id) = ahead.next() {
+                        repo.prefetch_chunk(&id);
                     }
                     let Some(id) = c.id else {
                         if order_tx.send((ri, ci, None)).is_err() {

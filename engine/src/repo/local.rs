@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct LocalDir {
     root: PathBuf,
+    /// Large files (packs) are written around the page cache: see [`crate::direct`]. Off for
+    /// network shares, whose speed is the network's and whose direct I/O support varies.
+    direct: bool,
 }
 
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -21,6 +24,14 @@ impl LocalDir {
     pub fn new(root: &Path) -> Self {
         LocalDir {
             root: root.to_path_buf(),
+            direct: true,
+        }
+    }
+    /// A directory on a mounted network share: every write goes through the page cache.
+    pub fn cached(root: &Path) -> Self {
+        LocalDir {
+            root: root.to_path_buf(),
+            direct: false,
         }
     }
     fn p(&self, rel: &str) -> PathBuf {
@@ -76,6 +87,22 @@ impl Store for LocalDir {
         buf.resize(len, 0);
         f.read_exact_at(buf, offset).map_err(|e| Error::io(&p, e))
     }
+    fn prefetch(&self, path: &str, offset: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        // Readahead of one large read keeps only a few MiB in flight; this asks the kernel to
+        // fetch the whole range now, while the caller still works on earlier data.
+        if let Ok(f) = File::open(self.p(path)) {
+            // SAFETY: advice on an open descriptor; no memory is passed.
+            unsafe {
+                libc::posix_fadvise(
+                    f.as_raw_fd(),
+                    offset as libc::off_t,
+                    len as libc::off_t,
+                    libc::POSIX_FADV_WILLNEED,
+                )
+            };
+        }
+    }
     fn size(&self, path: &str) -> Result<u64> {
         let p = self.p(path);
         fs::metadata(&p)
@@ -116,6 +143,23 @@ impl Store for LocalDir {
             TMP_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let write = || -> std::io::Result<()> {
+            if self.direct && data.len() >= crate::direct::MIN_DIRECT {
+                use std::os::unix::fs::OpenOptionsExt;
+                let direct = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(&tmp);
+                match direct {
+                    Ok(f) => {
+                        crate::direct::write_new_file(&f, data)?;
+                        return f.sync_all();
+                    }
+                    // The filesystem refuses O_DIRECT: written through the cache below.
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             let mut f = File::create(&tmp)?;
             f.write_all(data)?;
             f.sync_all()

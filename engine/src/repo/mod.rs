@@ -388,6 +388,17 @@ impl Repository {
         Ok(loc)
     }
 
+    /// Tells the location a chunk will be read soon (see [`Store::prefetch`]).
+    pub fn prefetch_chunk(&self, id: &ChunkId) {
+        if let Some(loc) = self.locate(id) {
+            self.store.prefetch(
+                &Self::pack_path(&loc.pack),
+                loc.offset,
+                loc.stored_len as u64,
+            );
+        }
+    }
+
     /// A chunk's bytes, verified against its id.
     pub fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>> {
         let (stored, loc) = self.read_stored(id)?;

@@ -87,7 +87,7 @@ impl MountedDir {
             mount.point.join(sub)
         };
         MountedDir {
-            inner: LocalDir::new(&root),
+            inner: LocalDir::cached(&root),
             shown: shown.to_string(),
             connection,
             _mount: mount,
@@ -138,6 +138,9 @@ impl Store for MountedDir {
     }
     fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
         self.named(path, self.inner.read_at(path, offset, len))
+    }
+    fn prefetch(&self, path: &str, offset: u64, len: u64) {
+        self.inner.prefetch(path, offset, len)
     }
     fn size(&self, path: &str) -> Result<u64> {
         self.named(path, self.inner.size(path))

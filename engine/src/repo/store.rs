@@ -22,6 +22,10 @@ pub trait Store: Send + Sync {
         *buf = self.read_at(path, offset, len)?;
         Ok(())
     }
+    /// A hint that `len` bytes at `offset` of a file (`len` 0: the whole file) will be read
+    /// soon, so the location can start fetching them while earlier data is being decoded.
+    /// Never fails: a hint that cannot be given is simply not given.
+    fn prefetch(&self, _path: &str, _offset: u64, _len: u64) {}
     fn size(&self, path: &str) -> Result<u64>;
     fn exists(&self, path: &str) -> Result<bool>;
     /// Names (not paths) of the entries of a directory; empty if it does not exist.
