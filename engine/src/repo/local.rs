@@ -57,6 +57,16 @@ impl Store for LocalDir {
     }
     fn read_into(&self, path: &str, buf: &mut Vec<u8>) -> Result<()> {
         let p = self.p(path);
+        if self.direct {
+            // Whole packs (verify) are read around the page cache: filling the cache costs
+            // more CPU than the read itself (here 2.6 s of sys time per 2 GB buffered, 0.13 s
+            // direct), and a verify never reads a pack twice.
+            match crate::direct::read_file(&p, buf) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(not_found_or_io(&p, e)),
+            }
+        }
         let f = File::open(&p).map_err(|e| not_found_or_io(&p, e))?;
         let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
         let len = usize::try_from(size)
@@ -89,6 +99,10 @@ impl Store for LocalDir {
     }
     fn prefetch(&self, path: &str, offset: u64, len: u64) {
         use std::os::fd::AsRawFd;
+        if self.direct && len == 0 {
+            // A whole file is read directly (read_into): caching it first would be wasted.
+            return;
+        }
         // Readahead of one large read keeps only a few MiB in flight; this asks the kernel to
         // fetch the whole range now, while the caller still works on earlier data.
         if let Ok(f) = File::open(self.p(path)) {

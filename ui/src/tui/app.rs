@@ -41,6 +41,29 @@ pub enum Msg {
     Done(Outcome),
     /// The wait for a network address before opening the repository `.0` ended.
     NetWaited(String, Result<(), crate::net::WaitError>),
+    /// The worker opening a repository is done: which opening ([`Opening::seq`]), the
+    /// location, and what it found.
+    Opened(u64, String, Box<Result<Opened, String>>),
+}
+
+/// What opening a repository is for, and what the worker hands back.
+pub enum Opened {
+    /// A save: the login worked, or there is no repository yet (the save creates it).
+    Checked,
+    /// Restore, verify or browse: the repository and its images.
+    Listed(Repository, Vec<ImageRow>),
+    /// A fresh handle to verify one image with.
+    Verify(Repository, ImageRef),
+}
+
+/// A repository being opened by a worker: a share may take a network timeout to answer, and
+/// the screen must stay alive (and cancellable) meanwhile.
+pub struct Opening {
+    /// Tells this opening's answer from one given up on earlier (even for the same URL).
+    pub seq: u64,
+    pub shown: String,
+    pub since: Instant,
+    pub waited: u64,
 }
 
 /// The disk a clone or save reads, with its plan and where it is mounted now.
@@ -152,6 +175,9 @@ pub struct App {
     pub net_dir: Option<PathBuf>,
     /// Uptime seconds to show lease times against; None reads /proc/uptime (tests fix it).
     pub clock: Option<f64>,
+    /// A repository being opened in the background; drawn over the screen it started from.
+    pub opening: Option<Opening>,
+    opened_seq: u64,
     tx: Sender<Msg>,
     started: Instant,
 }
@@ -172,6 +198,8 @@ impl App {
             log_dir: std::env::temp_dir(),
             net_dir: None,
             clock: None,
+            opening: None,
+            opened_seq: 0,
             tx,
             started: Instant::now(),
         }
@@ -197,6 +225,13 @@ impl App {
                 self.finished(o)
             }
             Msg::NetWaited(at, r) => self.net_waited(at, r),
+            Msg::Opened(seq, at, r) => {
+                if self.opening.as_ref().is_some_and(|o| o.seq == seq) {
+                    self.opening = None;
+                    self.opened(at, *r);
+                }
+                // Otherwise given up on with Esc: dropped (and any share it mounted with it).
+            }
             Msg::Key(k) => {
                 // Ctrl-L: the terminal convention for "the screen is garbled, draw it again".
                 if k.code == KeyCode::Char('l') && k.modifiers.contains(KeyModifiers::CONTROL) {
@@ -214,6 +249,9 @@ impl App {
         }
         if let Screen::WaitNet(w) = &mut self.screen {
             w.waited = w.since.elapsed().as_secs();
+        }
+        if let Some(o) = &mut self.opening {
+            o.waited = o.since.elapsed().as_secs();
         }
         self.refresh_net();
     }
@@ -285,6 +323,13 @@ impl App {
 
     fn key(&mut self, k: KeyEvent) {
         let ctrl_c = k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+        if self.opening.is_some() {
+            // Only "stop waiting": the worker's answer is dropped when it comes.
+            if k.code == KeyCode::Esc || ctrl_c {
+                self.opening = None;
+            }
+            return;
+        }
         match &mut self.popup {
             Some(Popup::Error(_)) => {
                 self.popup = None;
@@ -796,9 +841,12 @@ impl App {
         }
     }
 
+    /// Opens the repository at `path` for the current flow. A directory opens at once; a
+    /// URL is opened by a worker (a mount or a first request may wait for a network
+    /// timeout), with the "connecting" overlay and Esc meanwhile.
     fn open_repo(&mut self, path: String) {
-        if self.flow.action == Some(Action::Save) {
-            let Some((sd, sdev, plan)) = &self.flow.source else {
+        let want = if self.flow.action == Some(Action::Save) {
+            let Some((sd, sdev, _)) = &self.flow.source else {
                 return;
             };
             let name = wraith_engine::repo::default_image_name(
@@ -809,78 +857,90 @@ impl App {
             if let Err(e) = repo::check_image_name(&name) {
                 return self.error(e);
             }
-            // A share is logged into now, so a wrong password is told before the plan; a
-            // repository that does not exist yet is fine (the save creates it).
-            if !matches!(Location::parse(&path), Ok(Location::Dir(_))) {
-                match Repository::open_url(&path, &self.flow.creds, false) {
-                    Ok(_) | Err(wraith_engine::Error::NotFound { .. }) => {}
-                    Err(e) => return self.open_failed(e),
-                }
-            }
-            let mut lines = plan::mounted_lines(&self.flow.mounts);
-            lines.extend([
-                (
-                    Tone::Head,
-                    format!("{}  {}", s::PLAN_SOURCE, plan::disk_text(sd)),
-                ),
-                (
-                    Tone::Head,
-                    format!("{}  {}", s::PLAN_REPO, shown_location(&path)),
-                ),
-                (Tone::Head, format!("{}  {name}", s::PLAN_IMAGE)),
-            ]);
-            lines.extend(plan::region_lines(&plan.regions));
-            lines.push((
-                Tone::Normal,
-                format!(
-                    "reads {} of {}, {}",
-                    hb(plan.copy_bytes()),
-                    hb(plan.disk.size),
-                    plan::estimate(plan.copy_bytes())
-                ),
-            ));
-            lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
             self.flow.name = name;
-            self.flow.repo = Some((path, None));
-            self.screen = Screen::Plan(PlanScreen::new(lines, None, Some(true)));
-            return;
-        }
-        let opened = Repository::open_url(&path, &self.flow.creds, false).and_then(|r| {
-            let images = r.images()?;
-            Ok((r, images))
-        });
-        let (repo, images) = match opened {
-            Ok(x) => x,
-            Err(e) => return self.open_failed(e),
+            Want::Check
+        } else {
+            Want::List
         };
-        let rows = images
-            .into_iter()
-            .map(|image| match repo.load_manifest(&image) {
-                Ok(m) => ImageRow {
-                    image,
-                    saved: repo::timestamp_text(m.created),
-                    source: m.source.describe(),
-                    size: m.stats.image_bytes,
-                    stored: m.stats.stored_bytes,
-                    manifest: Some(m),
-                },
-                Err(e) => ImageRow {
-                    image,
-                    saved: String::new(),
-                    source: format!("DAMAGED: {e}"),
-                    size: 0,
-                    stored: 0,
-                    manifest: None,
-                },
-            })
-            .collect();
-        let location = repo.location();
-        self.flow.repo = Some((path, Some(repo)));
-        self.screen = Screen::Images(ImageList {
-            location,
-            rows,
-            sel: 0,
+        self.open_in_background(path, want);
+    }
+
+    fn open_in_background(&mut self, path: String, want: Want) {
+        let creds = self.flow.creds.clone();
+        match Location::parse(&path) {
+            Ok(Location::Dir(_)) | Err(_) => {
+                let r = fetch(&path, &creds, want);
+                return self.opened(path, r);
+            }
+            Ok(loc) => {
+                self.opened_seq += 1;
+                self.opening = Some(Opening {
+                    seq: self.opened_seq,
+                    shown: loc.display(),
+                    since: Instant::now(),
+                    waited: 0,
+                })
+            }
+        }
+        let (tx, seq) = (self.tx.clone(), self.opened_seq);
+        std::thread::spawn(move || {
+            let r = fetch(&path, &creds, want);
+            let _ = tx.send(Msg::Opened(seq, path, Box::new(r)));
         });
+    }
+
+    /// The repository at `at` is open (or refused): on to what the flow needs next.
+    fn opened(&mut self, at: String, r: Result<Opened, String>) {
+        match r {
+            Err(e) => self.open_failed(e),
+            Ok(Opened::Checked) => self.save_plan(at),
+            Ok(Opened::Verify(repo, image)) => self.run(
+                format!("{} {}", s::RUN_VERIFY, image),
+                Job::Verify { repo, image },
+            ),
+            Ok(Opened::Listed(repo, rows)) => {
+                let location = repo.location();
+                self.flow.repo = Some((at, Some(repo)));
+                self.screen = Screen::Images(ImageList {
+                    location,
+                    rows,
+                    sel: 0,
+                });
+            }
+        }
+    }
+
+    /// A save's plan screen, once the repository's location is known to be usable.
+    fn save_plan(&mut self, path: String) {
+        let Some((sd, _, plan)) = &self.flow.source else {
+            return;
+        };
+        let name = self.flow.name.clone();
+        let mut lines = plan::mounted_lines(&self.flow.mounts);
+        lines.extend([
+            (
+                Tone::Head,
+                format!("{}  {}", s::PLAN_SOURCE, plan::disk_text(sd)),
+            ),
+            (
+                Tone::Head,
+                format!("{}  {}", s::PLAN_REPO, shown_location(&path)),
+            ),
+            (Tone::Head, format!("{}  {name}", s::PLAN_IMAGE)),
+        ]);
+        lines.extend(plan::region_lines(&plan.regions));
+        lines.push((
+            Tone::Normal,
+            format!(
+                "reads {} of {}, {}",
+                hb(plan.copy_bytes()),
+                hb(plan.disk.size),
+                plan::estimate(plan.copy_bytes())
+            ),
+        ));
+        lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
+        self.flow.repo = Some((path, None));
+        self.screen = Screen::Plan(PlanScreen::new(lines, None, Some(true)));
     }
 
     fn picked_image(&mut self, row: ImageRow) {
@@ -920,13 +980,8 @@ impl App {
             return;
         };
         // A fresh handle for the worker: the listed one stays with the screen.
-        match Repository::open_url(path, &self.flow.creds, false) {
-            Ok(repo) => self.run(
-                format!("{} {}", s::RUN_VERIFY, image),
-                Job::Verify { repo, image },
-            ),
-            Err(e) => self.error(e),
-        }
+        let path = path.clone();
+        self.open_in_background(path, Want::Verify(image));
     }
 
     fn start(&mut self) {
@@ -1035,4 +1090,56 @@ fn log_name() -> String {
         .map(|c| if c == ' ' { '-' } else { c })
         .collect();
     format!("wraith-{stamp}.log")
+}
+
+/// What a repository is opened for (see [`Opened`]).
+enum Want {
+    Check,
+    List,
+    Verify(ImageRef),
+}
+
+/// The blocking part of opening a repository: mount or first request, the image list and
+/// every manifest. Runs on a worker for network locations.
+fn fetch(path: &str, creds: &Credentials, want: Want) -> Result<Opened, String> {
+    match want {
+        // A share is logged into now, so a wrong password is told before the plan; a
+        // repository that does not exist yet is fine (the save creates it).
+        Want::Check => match Location::parse(path) {
+            Ok(Location::Dir(_)) => Ok(Opened::Checked),
+            _ => match Repository::open_url(path, creds, false) {
+                Ok(_) | Err(wraith_engine::Error::NotFound { .. }) => Ok(Opened::Checked),
+                Err(e) => Err(e.to_string()),
+            },
+        },
+        Want::Verify(image) => Repository::open_url(path, creds, false)
+            .map(|repo| Opened::Verify(repo, image))
+            .map_err(|e| e.to_string()),
+        Want::List => {
+            let repo = Repository::open_url(path, creds, false).map_err(|e| e.to_string())?;
+            let images = repo.images().map_err(|e| e.to_string())?;
+            let rows = images
+                .into_iter()
+                .map(|image| match repo.load_manifest(&image) {
+                    Ok(m) => ImageRow {
+                        image,
+                        saved: repo::timestamp_text(m.created),
+                        source: m.source.describe(),
+                        size: m.stats.image_bytes,
+                        stored: m.stats.stored_bytes,
+                        manifest: Some(m),
+                    },
+                    Err(e) => ImageRow {
+                        image,
+                        saved: String::new(),
+                        source: format!("DAMAGED: {e}"),
+                        size: 0,
+                        stored: 0,
+                        manifest: None,
+                    },
+                })
+                .collect();
+            Ok(Opened::Listed(repo, rows))
+        }
+    }
 }

@@ -84,6 +84,13 @@ pub fn draw(f: &mut Frame, app: &App) {
         }
         Screen::Summary(sm) => summary::render(f, body, sm),
     }
+    let help = match &app.opening {
+        Some(o) => {
+            popup::opening(f, body, o);
+            s::OPENING_KEYS
+        }
+        None => help,
+    };
     let help = match &app.popup {
         Some(Popup::Menu(sel)) => {
             menu::render(f, body, *sel);

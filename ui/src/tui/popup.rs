@@ -1,4 +1,5 @@
-//! Small overlays: an error message, and "cancel the running job?".
+//! Small overlays: an error message, "cancel the running job?", and a repository being
+//! opened.
 
 use super::{strings as s, theme};
 use ratatui::layout::Rect;
@@ -40,6 +41,26 @@ pub fn cancel_ask(f: &mut Frame, area: Rect) {
     f.render_widget(
         Paragraph::new(Line::styled(s::CANCEL_QUESTION, theme::warn()))
             .block(theme::block(s::CANCEL_TITLE)),
+        r,
+    );
+}
+
+/// Over the screen a repository was asked for from: the location, and how long it has been.
+pub fn opening(f: &mut Frame, area: Rect, o: &super::app::Opening) {
+    let r = centered(area, 70, 6);
+    let lines = vec![
+        Line::styled(format!("{} {}", s::OPENING, o.shown), theme::normal()),
+        Line::raw(""),
+        Line::styled(
+            format!("waiting {} s. {}", o.waited, s::OPENING_WHY),
+            theme::warn(),
+        ),
+    ];
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(theme::block(s::OPENING_TITLE))
+            .wrap(Wrap { trim: true }),
         r,
     );
 }

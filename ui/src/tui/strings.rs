@@ -157,6 +157,10 @@ pub const WAITNET_WHY: &str = "needs the network, and no interface has an addres
 pub const WAITNET_HOW: &str =
     "A DHCP server usually answers within seconds. No cable or no DHCP server? Esc, then n on the home screen for a static address.";
 pub const WAITNET_KEYS: &str = "Esc cancel";
+pub const OPENING_TITLE: &str = "Connecting";
+pub const OPENING: &str = "Opening";
+pub const OPENING_WHY: &str = "A server that does not answer is given up on after its timeout.";
+pub const OPENING_KEYS: &str = "Esc stop waiting";
 pub const WAITNET_TIMEOUT: &str = "no network address after";
 pub const WAITNET_TIMEOUT_HINT: &str =
     "check the cable and the DHCP server, or set a static address on the network screen (n on the home screen)";

@@ -504,6 +504,73 @@ fn save_verify_restore_by_keys() {
     assert!(a_bytes == b_bytes, "restored disk differs from the source");
 }
 
+/// Handles worker messages until the repository being opened in the background is open (or
+/// refused).
+fn until_opened(a: &mut App, rx: &mpsc::Receiver<Msg>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while a.opening.is_some() {
+        assert!(std::time::Instant::now() < deadline, "opening hung");
+        if let Ok(msg) = rx.recv_timeout(Duration::from_millis(200)) {
+            a.handle(msg);
+        }
+    }
+}
+
+/// Opening a share whose server takes the connection and never answers: the screen keeps
+/// drawing and taking keys, shows what it waits for, and Esc gives up at once (the worker's
+/// late answer is then dropped).
+#[test]
+fn a_server_that_never_answers_does_not_freeze_the_screen() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let (mut a, rx) = app();
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // restore: the repository first
+    typed(&mut a, &format!("http://127.0.0.1:{port}/images"));
+    let t = std::time::Instant::now();
+    key(&mut a, KeyCode::Enter);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "Enter blocked the UI for {:?}",
+        t.elapsed()
+    );
+    assert!(a.opening.is_some(), "no background opening");
+    assert!(matches!(a.screen, Screen::RepoPath(_)));
+    // Fixed for the snapshot: the port is whatever the kernel gave.
+    let fixed = "http://127.0.0.1:8080/images";
+    if let Some(o) = &mut a.opening {
+        o.waited = 4;
+        o.shown = fixed.into();
+    }
+    if let Screen::RepoPath(i) = &mut a.screen {
+        i.value = fixed.into();
+    }
+    snap!("opening_a_share", a);
+    if let Screen::RepoPath(i) = &mut a.screen {
+        i.value = format!("http://127.0.0.1:{port}/images");
+    }
+    // Keys other than Esc do nothing meanwhile; Esc gives up and leaves the field as typed.
+    key(&mut a, KeyCode::Char('x'));
+    key(&mut a, KeyCode::Esc);
+    assert!(a.opening.is_none());
+    let Screen::RepoPath(i) = &a.screen else {
+        panic!("expected the repository field")
+    };
+    assert_eq!(i.value, format!("http://127.0.0.1:{port}/images"));
+    // The given-up worker's answer, whenever it comes, changes nothing.
+    drop(silent);
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            a.handle(m);
+        }
+    }
+    assert!(matches!(a.screen, Screen::RepoPath(_)));
+    assert!(a.popup.is_none(), "a late answer popped up");
+}
+
 /// Handles worker messages until the "reading the disk" state is over.
 fn settle(a: &mut App, rx: &mpsc::Receiver<Msg>) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -1118,6 +1185,7 @@ fn save_to_a_share_with_a_password_that_never_reaches_the_log() {
     assert!(matches!(a.screen, Screen::Password(_)));
     typed(&mut a, "wrong-password");
     key(&mut a, KeyCode::Enter);
+    until_opened(&mut a, &rx);
     no_popup(&a);
     let Screen::Password(p) = &a.screen else {
         panic!("a wrong password stays on the prompt")
@@ -1126,6 +1194,7 @@ fn save_to_a_share_with_a_password_that_never_reaches_the_log() {
     assert!(e.to_lowercase().contains("password"), "{e}");
     typed(&mut a, PASSWORD);
     key(&mut a, KeyCode::Enter);
+    until_opened(&mut a, &rx);
     no_popup(&a);
     assert!(matches!(a.screen, Screen::Plan(_)));
     assert!(!format!("{:?}", screen(&a).backend()).contains(PASSWORD));
