@@ -189,7 +189,7 @@ pub fn write_new_file(file: &File, data: &[u8]) -> std::io::Result<()> {
 }
 
 thread_local! {
-    /// The bounce buffer of [`read_file`], one per thread: a fresh 4 MiB buffer per file would
+    /// The bounce buffer of [`read_file`] and [`read_range`], one per thread: a fresh 4 MiB buffer per file would
     /// cost a page fault per 4 KiB.
     static READ_BOUNCE: std::cell::RefCell<Option<AlignedBuf>> =
         const { std::cell::RefCell::new(None) };
@@ -198,19 +198,12 @@ thread_local! {
 /// Reads a whole file into `buf` with O_DIRECT. `Ok(false)` when the file is small or its
 /// filesystem refuses direct reads: the caller then reads it normally.
 pub fn read_file(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<bool> {
-    use std::os::unix::fs::OpenOptionsExt;
     let size = std::fs::metadata(path)?.len();
     if size < MIN_DIRECT as u64 {
         return Ok(false);
     }
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if refused(&e) => return Ok(false),
-        Err(e) => return Err(e),
+    let Some(file) = open_direct_read(path)? else {
+        return Ok(false);
     };
     READ_BOUNCE.with(|cell| {
         let mut cell = cell.borrow_mut();
@@ -237,6 +230,72 @@ pub fn read_file(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<b
                 format!("read {pos} of {size} bytes (the file changed while read?)"),
             ));
         }
+        Ok(true)
+    })
+}
+
+/// Opens `path` for direct reading; None when its filesystem refuses O_DIRECT.
+fn open_direct_read(path: &std::path::Path) -> std::io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if refused(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads `len` bytes at `offset` of `path` with O_DIRECT (the aligned span around them, then
+/// the wanted part copied out). `Ok(false)` when the range is small or larger than the bounce
+/// buffer, or the filesystem refuses: the caller then reads normally. The caller has checked
+/// that the range lies inside the file.
+pub fn read_range(
+    path: &std::path::Path,
+    offset: u64,
+    len: usize,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    let a = ALIGN as u64;
+    let (start, end) = (offset / a * a, (offset + len as u64).div_ceil(a) * a);
+    let span = (end - start) as usize;
+    if len < MIN_DIRECT || span > BOUNCE {
+        return Ok(false);
+    }
+    let Some(file) = open_direct_read(path)? else {
+        return Ok(false);
+    };
+    READ_BOUNCE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let bounce = cell.get_or_insert_with(|| AlignedBuf::new(BOUNCE));
+        let want = (offset - start) as usize + len;
+        let mut got = 0;
+        while got < want {
+            // Short only at the end of the file (the span's last block is partly past it).
+            match file.read_at(&mut bounce.as_mut_slice()[got..span], start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if refused(&e) => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            // A partial read leaves `got` unaligned; continuing from there would break the
+            // alignment rule, so only a read that ends the file may be short.
+            if got < want && got % ALIGN != 0 {
+                break;
+            }
+        }
+        if got < want {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{len} bytes at offset {offset}: the file ended early"),
+            ));
+        }
+        let rel = (offset - start) as usize;
+        buf.clear();
+        buf.extend_from_slice(&bounce.as_slice()[rel..rel + len]);
         Ok(true)
     })
 }
@@ -315,6 +374,20 @@ mod tests {
         if read_file(&newf, &mut back).unwrap() {
             assert!(back == data, "direct read differs");
         }
+        // Ranges: unaligned start, unaligned end, up to the file's last byte.
+        for (off, len) in [
+            (5000usize, 200_000usize),
+            (0, 1 << 20),
+            (data.len() - 70_000, 70_000),
+        ] {
+            if read_range(&newf, off as u64, len, &mut back).unwrap() {
+                assert!(back == data[off..off + len], "range {off}+{len} differs");
+            }
+        }
+        assert!(
+            !read_range(&newf, 0, 100, &mut back).unwrap(),
+            "small reads go cached"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

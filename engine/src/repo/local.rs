@@ -92,6 +92,12 @@ impl Store for LocalDir {
                 format!("file is {size} bytes, {len} bytes wanted at offset {offset} (truncated?)"),
             ));
         }
+        // Chunks (restore) are read around the page cache like whole packs (see read_into).
+        if self.direct
+            && crate::direct::read_range(&p, offset, len, buf).map_err(|e| Error::io(&p, e))?
+        {
+            return Ok(());
+        }
         // Only newly grown bytes are zeroed: the read below overwrites all of them anyway.
         buf.truncate(len);
         buf.resize(len, 0);
@@ -99,8 +105,9 @@ impl Store for LocalDir {
     }
     fn prefetch(&self, path: &str, offset: u64, len: u64) {
         use std::os::fd::AsRawFd;
-        if self.direct && len == 0 {
-            // A whole file is read directly (read_into): caching it first would be wasted.
+        if self.direct {
+            // Large reads go around the cache (read_into, read_at_into): filling it ahead
+            // would be wasted.
             return;
         }
         // Readahead of one large read keeps only a few MiB in flight; this asks the kernel to
