@@ -625,7 +625,10 @@ fn cmd_save(
 
 /// A clone of a failing disk leaves its ddrescue mapfile in the temporary directory (the
 /// target holds a disk, not files); the report names it.
-fn clone_mapfile(plan: &Plan, bad: &wraith_engine::extent::ExtentList) -> Result<Option<String>> {
+pub(crate) fn clone_mapfile(
+    plan: &Plan,
+    bad: &wraith_engine::extent::ExtentList,
+) -> Result<Option<String>> {
     if bad.is_empty() {
         return Ok(None);
     }

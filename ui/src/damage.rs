@@ -1,4 +1,4 @@
-//! What the CLI says after a clone or save of a failing disk: which ranges stayed unreadable,
+//! What the CLI (and the TUI's summary) says after a clone or save of a failing disk: which ranges stayed unreadable,
 //! in which partitions, which files of ext2/3/4 and NTFS partitions they hit, and where the
 //! ddrescue mapfile is. The engine found them; this only
 //! words them for people and for the JSON result.
@@ -37,22 +37,38 @@ pub fn report(
         result["mapfile"] = json!(m);
     }
     if !json_out {
-        println!(
-            "WARNING: {} of the source could not be read ({} ranges); the copy holds zeros there:",
-            hb(bad.total()),
-            bad.len()
-        );
-        for w in &where_ {
-            println!("  {w}");
-        }
-        for d in files {
-            print!("{}", files_text(d));
-        }
-        if let Some(m) = mapfile {
-            println!("  GNU ddrescue mapfile: {m}");
+        for l in lines(&plan.regions, bad, files, mapfile) {
+            println!("{l}");
         }
     }
     crate::EXIT_PARTIAL
+}
+
+/// The report for people, a line each: how much could not be read, where, which files, and
+/// the mapfile. The CLI prints it; the TUI's summary of a partial job shows it.
+pub fn lines(
+    regions: &[wraith_engine::plan::Region],
+    bad: &ExtentList,
+    files: &[rescue::DamagedFiles],
+    mapfile: Option<&str>,
+) -> Vec<String> {
+    let mut out = vec![format!(
+        "WARNING: {} of the source could not be read ({} ranges); the copy holds zeros there:",
+        hb(bad.total()),
+        bad.len()
+    )];
+    out.extend(
+        rescue::by_region(regions, bad)
+            .into_iter()
+            .map(|w| format!("  {w}")),
+    );
+    for d in files {
+        out.extend(files_text(d).lines().map(String::from));
+    }
+    if let Some(m) = mapfile {
+        out.push(format!("  GNU ddrescue mapfile: {m}"));
+    }
+    out
 }
 
 /// The files of one partition in the unreadable ranges, one per line, for the report.

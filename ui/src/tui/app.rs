@@ -39,8 +39,13 @@ pub enum Msg {
     Planned(Box<Result<Source, String>>),
     /// The worker's job ended.
     Done(Outcome),
-    /// The wait for a network address before opening the repository `.0` ended.
-    NetWaited(String, Result<(), crate::net::WaitError>),
+    /// The wait for a network address before opening the repository `.0` ended; `.1` is
+    /// that wait's cancel flag, which tells it from an earlier wait for the same URL.
+    NetWaited(
+        String,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        Result<(), crate::net::WaitError>,
+    ),
     /// The worker opening a repository is done: which opening ([`Opening::seq`]), the
     /// location, and what it found.
     Opened(u64, String, Box<Result<Opened, String>>),
@@ -93,6 +98,8 @@ pub fn read_source(disk: DiskInfo) -> Result<Source, String> {
 #[derive(Debug)]
 pub enum Outcome {
     Ok(Vec<String>),
+    /// Finished, with source bytes that stayed unreadable (named in the lines).
+    Partial(Vec<String>),
     Failed(String),
     Cancelled,
 }
@@ -224,7 +231,7 @@ impl App {
                 self.repaint = true;
                 self.finished(o)
             }
-            Msg::NetWaited(at, r) => self.net_waited(at, r),
+            Msg::NetWaited(at, which, r) => self.net_waited(at, &which, r),
             Msg::Opened(seq, at, r) => {
                 if self.opening.as_ref().is_some_and(|o| o.seq == seq) {
                     self.opening = None;
@@ -288,6 +295,7 @@ impl App {
         let took = format!("took {}", plan::duration_text(r.elapsed.as_secs()));
         let (result, mut lines) = match o {
             Outcome::Ok(l) => (summary::Outcome::Ok, l),
+            Outcome::Partial(l) => (summary::Outcome::Partial, l),
             Outcome::Failed(e) => (
                 summary::Outcome::Failed,
                 e.lines().map(String::from).collect(),
@@ -755,15 +763,22 @@ impl App {
         std::thread::spawn(move || {
             let stop = || cancel.load(std::sync::atomic::Ordering::Relaxed);
             let r = crate::net::wait_ready(&dir, limit, &stop);
-            let _ = tx.send(Msg::NetWaited(at, r));
+            let _ = tx.send(Msg::NetWaited(at, cancel, r));
         });
     }
 
-    fn net_waited(&mut self, at: String, r: Result<(), crate::net::WaitError>) {
+    fn net_waited(
+        &mut self,
+        at: String,
+        which: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+        r: Result<(), crate::net::WaitError>,
+    ) {
         let Screen::WaitNet(w) = &self.screen else {
             return; // cancelled: the user went back
         };
-        if w.at != at {
+        // Only this wait's answer: a wait given up on with Esc answers "cancelled" late, and
+        // must not end the wait started after it for the same URL (seen under load).
+        if w.at != at || !std::sync::Arc::ptr_eq(&w.cancel, which) {
             return;
         }
         let limit = w.limit.as_secs();

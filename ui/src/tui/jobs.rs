@@ -125,8 +125,9 @@ pub fn spawn(job: Job, tx: Sender<Msg>, cancel: Cancel) {
             let _ = events.send(Msg::Engine(e));
         };
         let outcome = match run(job, &sink, &cancel) {
-            Ok((true, lines)) => Outcome::Ok(lines),
-            Ok((false, lines)) => Outcome::Failed(lines.join("\n")),
+            Ok((Ended::Done, lines)) => Outcome::Ok(lines),
+            Ok((Ended::Partial, lines)) => Outcome::Partial(lines),
+            Ok((Ended::Mismatch, lines)) => Outcome::Failed(lines.join("\n")),
             Err(wraith_engine::Error::Cancelled) => Outcome::Cancelled,
             Err(e) => Outcome::Failed(e.to_string()),
         };
@@ -134,11 +135,31 @@ pub fn spawn(job: Job, tx: Sender<Msg>, cancel: Cancel) {
     });
 }
 
+/// How a job that ran to its end went.
+enum Ended {
+    Done,
+    /// Done, but source bytes stayed unreadable (zeros in the copy).
+    Partial,
+    /// The verify after the job found differences.
+    Mismatch,
+}
+
+impl Ended {
+    /// A verify's mismatch outranks unreadable bytes; unreadable bytes outrank success.
+    fn of(verified: bool, unreadable: bool) -> Ended {
+        match (verified, unreadable) {
+            (false, _) => Ended::Mismatch,
+            (true, true) => Ended::Partial,
+            (true, false) => Ended::Done,
+        }
+    }
+}
+
 fn run(
     job: Job,
     sink: &(dyn Fn(Event) + Send + Sync),
     cancel: &Cancel,
-) -> wraith_engine::Result<(bool, Vec<String>)> {
+) -> wraith_engine::Result<(Ended, Vec<String>)> {
     let threads = pipeline::worker_count();
     match job {
         Job::Clone {
@@ -153,12 +174,28 @@ fn run(
                 format!("onto   {}", target.identity.describe()),
                 format!("{} copied", hb(rep.bytes)),
             ];
+            let partial = !rep.unreadable.is_empty();
+            if partial {
+                // The same report and ddrescue mapfile as `wraith clone` gives.
+                // The clone is done: a mapfile that cannot be written is told, not fatal.
+                let mapfile = crate::commands::clone_mapfile(&plan, &rep.unreadable)
+                    .unwrap_or_else(|e| {
+                        lines.push(format!("no ddrescue mapfile: {e:#}"));
+                        None
+                    });
+                lines.extend(crate::damage::lines(
+                    &plan.regions,
+                    &rep.unreadable,
+                    &rep.unreadable_files,
+                    mapfile.as_deref(),
+                ));
+            }
             if !verify {
-                return Ok((true, lines));
+                return Ok((Ended::of(true, partial), lines));
             }
             let v = pipeline::verify::verify_clone(&source, &plan, &target, &sink, cancel)?;
             lines.extend(verify_lines(&v, "the target and the source"));
-            Ok((v.problems.is_empty(), lines))
+            Ok((Ended::of(v.problems.is_empty(), partial), lines))
         }
         Job::Save {
             source,
@@ -180,9 +217,23 @@ fn run(
                     hb(rep.stats.new_stored_bytes)
                 ),
             ];
+            let partial = !rep.unreadable.is_empty();
+            if partial {
+                let mapfile = format!(
+                    "{}/{}",
+                    repo.location(),
+                    rep.image.path().replace(".manifest", ".mapfile")
+                );
+                lines.extend(crate::damage::lines(
+                    &plan.regions,
+                    &rep.unreadable,
+                    &rep.unreadable_files,
+                    Some(&mapfile),
+                ));
+            }
             let ok =
                 !verify || verify_disk(&source, &repo, &rep.image, None, sink, cancel, &mut lines)?;
-            Ok((ok, lines))
+            Ok((Ended::of(ok, partial), lines))
         }
         Job::Restore {
             repo,
@@ -199,6 +250,18 @@ fn run(
                 format!("onto {}", target.identity.describe()),
                 format!("{} written", hb(rep.bytes)),
             ];
+            // An image of a failing disk restores its zeros: the technician must know which
+            // files they are in, here as after the save.
+            let partial = !manifest.unreadable.is_empty();
+            if partial {
+                let regions: Vec<_> = manifest.regions.iter().map(|r| r.region.clone()).collect();
+                lines.extend(crate::damage::lines(
+                    &regions,
+                    &manifest.unreadable,
+                    &manifest.unreadable_files,
+                    None,
+                ));
+            }
             let ok = !verify
                 || verify_disk(
                     &target,
@@ -209,7 +272,7 @@ fn run(
                     cancel,
                     &mut lines,
                 )?;
-            Ok((ok, lines))
+            Ok((Ended::of(ok, partial), lines))
         }
         Job::Verify { repo, image } => {
             let rep = pipeline::verify::verify_repo(
@@ -228,7 +291,7 @@ fn run(
             for p in &rep.problems {
                 lines.push(format!("DAMAGED {} {}: {}", p.image, p.region, p.detail));
             }
-            Ok((rep.problems.is_empty(), lines))
+            Ok((Ended::of(rep.problems.is_empty(), false), lines))
         }
     }
 }

@@ -107,6 +107,8 @@ pub const ETA: &str = "ETA (estimate)";
 
 pub const SUMMARY_OK: &str = "Done";
 pub const SUMMARY_FAILED: &str = "FAILED";
+pub const SUMMARY_PARTIAL: &str =
+    "Done, but PART OF THE SOURCE COULD NOT BE READ: the copy holds zeros there (listed below)";
 pub const SUMMARY_CANCELLED: &str = "Cancelled: the target is incomplete";
 pub const SUMMARY_LOG: &str = "The log of this job is in";
 pub const SUMMARY_NO_LOG: &str = "No log file: it could not be created in";

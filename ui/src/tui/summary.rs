@@ -9,6 +9,8 @@ use ratatui::Frame;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Ok,
+    /// Done, but part of the source could not be read: the copy holds zeros there.
+    Partial,
     Failed,
     Cancelled,
 }
@@ -25,6 +27,7 @@ pub struct Summary {
 pub fn render(f: &mut Frame, area: Rect, sm: &Summary) {
     let (head, style) = match sm.result {
         Outcome::Ok => (s::SUMMARY_OK, theme::ok()),
+        Outcome::Partial => (s::SUMMARY_PARTIAL, theme::warn()),
         Outcome::Failed => (s::SUMMARY_FAILED, theme::danger()),
         Outcome::Cancelled => (s::SUMMARY_CANCELLED, theme::warn()),
     };

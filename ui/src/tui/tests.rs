@@ -297,6 +297,55 @@ fn running_cancel_and_summary() {
     )));
     check_log(&mut a);
     snap!("summary_failed", a);
+
+    // A failing source: done, but the summary says so first and names the files, with the
+    // lines the CLI prints (crate::damage::lines, as the job builds them).
+    use wraith_engine::fs::{FsKind, Touch, TouchKind};
+    use wraith_engine::plan::{Method, Region, RegionKind};
+    let p2 = Region {
+        kind: RegionKind::Partition { number: 2 },
+        start: 1 << 30,
+        len: 40 << 30,
+        method: Method::UsedBlocks,
+        fs: None,
+        used: Default::default(),
+    };
+    let mut bad = wraith_engine::extent::ExtentList::new();
+    bad.push((1 << 30) + 4096, 8192);
+    let files = wraith_engine::pipeline::rescue::DamagedFiles {
+        region_start: 1 << 30,
+        region: "partition 2".into(),
+        fs: FsKind::Ext4,
+        files: vec![Touch {
+            path: "/home/ana/thesis.odt".into(),
+            also: vec![],
+            kind: TouchKind::Data,
+            bytes: 8192,
+        }],
+        more: 0,
+        unclaimed: 0,
+        notes: vec![],
+    };
+    let mut lines = vec!["cloned Samsung SSD 860 (S3Z9NB0K, 500.0 GB)".to_string()];
+    lines.extend(crate::damage::lines(
+        &[p2],
+        &bad,
+        &[files],
+        Some("/tmp/wraith-clone-sda.mapfile"),
+    ));
+    let mut a = running_app();
+    a.handle(Msg::Done(Outcome::Partial(lines)));
+    check_log(&mut a);
+    let Screen::Summary(sm) = &a.screen else {
+        panic!("expected the summary")
+    };
+    assert_eq!(sm.result, super::summary::Outcome::Partial);
+    let shown = format!("{:?}", screen(&a).backend());
+    assert!(
+        shown.contains("COULD NOT BE READ") && shown.contains("/home/ana/thesis.odt"),
+        "{shown}"
+    );
+    snap!("summary_partial", a);
 }
 
 #[test]
