@@ -185,6 +185,9 @@ pub struct App {
     /// A repository being opened in the background; drawn over the screen it started from.
     pub opening: Option<Opening>,
     opened_seq: u64,
+    /// The repository URL to go back to when the network screen was opened from the wait
+    /// for the network.
+    after_network: Option<String>,
     tx: Sender<Msg>,
     started: Instant,
 }
@@ -207,6 +210,7 @@ impl App {
             clock: None,
             opening: None,
             opened_seq: 0,
+            after_network: None,
             tx,
             started: Instant::now(),
         }
@@ -402,6 +406,12 @@ impl App {
                 if k.code == KeyCode::Esc || ctrl_c {
                     w.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                     self.back();
+                } else if k.code == KeyCode::Char('n') {
+                    // No DHCP here: straight to the network screen, and back to the URL after.
+                    w.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.after_network = Some(w.at.clone());
+                    self.screen = Screen::Network(Box::default());
+                    self.refresh_net();
                 }
             }
             Screen::Password(p) => match k.code {
@@ -415,7 +425,12 @@ impl App {
             },
             Screen::Network(n) => match n.key(&k) {
                 NetAction::None => {}
-                NetAction::Back => self.screen = Screen::Home,
+                NetAction::Back => {
+                    self.screen = match self.after_network.take() {
+                        Some(at) => Screen::RepoPath(TextInput::new(&at)),
+                        None => Screen::Home,
+                    }
+                }
                 NetAction::Request(mode) => self.net_request(mode),
             },
             Screen::Images(l) => match k.code {

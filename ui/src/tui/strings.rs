@@ -157,8 +157,8 @@ pub const PASSWORD_RETRY: &str = "Type it again, or Esc to change the URL.";
 pub const WAITNET_TITLE: &str = "Waiting for the network";
 pub const WAITNET_WHY: &str = "needs the network, and no interface has an address yet.";
 pub const WAITNET_HOW: &str =
-    "A DHCP server usually answers within seconds. No cable or no DHCP server? Esc, then n on the home screen for a static address.";
-pub const WAITNET_KEYS: &str = "Esc cancel";
+    "A DHCP server usually answers within seconds. No cable or no DHCP server? n opens the network settings (a static address), then Enter tries the URL again.";
+pub const WAITNET_KEYS: &str = "n network settings  Esc cancel";
 pub const OPENING_TITLE: &str = "Connecting";
 pub const OPENING: &str = "Opening";
 pub const OPENING_WHY: &str = "A server that does not answer is given up on after its timeout.";

@@ -1200,6 +1200,26 @@ fn a_url_waits_for_the_network_with_a_visible_state_and_cancel() {
         no_popup(&a);
         "not the password prompt"
     });
+
+    // No DHCP: n on the wait goes to the network screen, and back returns to the URL.
+    std::fs::remove_file(dir.path().join("net-ready")).expect("unmark");
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Enter);
+    let Screen::WaitNet(w) = &a.screen else {
+        panic!("expected the wait for the network again")
+    };
+    let cancel = w.cancel.clone();
+    key(&mut a, KeyCode::Char('n'));
+    assert!(
+        cancel.load(std::sync::atomic::Ordering::Relaxed),
+        "the wait goes on"
+    );
+    assert!(matches!(a.screen, Screen::Network(_)));
+    key(&mut a, KeyCode::Esc);
+    let Screen::RepoPath(i) = &a.screen else {
+        panic!("expected the repository field")
+    };
+    assert_eq!(i.value, "http://tech@10.0.2.2:8080/images");
 }
 
 /// Save to a WebDAV share behind a login (nginx on loopback), by keys: a wrong password
