@@ -305,6 +305,16 @@ fn a_server_lost_mid_save_fails_naming_it_and_a_rerun_reuses_what_reached_it() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains(&repo), "the error names the location: {err}");
     assert!(err.contains("connection refused"), "{err}");
+    // While it retried, the job said so (a warning event naming the location), before the
+    // final error: a stalled-looking save is explained as it happens.
+    let retrying = rest.iter().position(|l| {
+        let ev: Value = serde_json::from_str(l).unwrap_or(Value::Null);
+        ev["event"] == "warning"
+            && ev["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&repo) && m.contains("retrying for up to 2 s"))
+    });
+    assert!(retrying.is_some(), "no retry warning: {err}");
     assert_eq!(
         manifests(root.path()),
         0,

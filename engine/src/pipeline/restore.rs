@@ -84,6 +84,20 @@ pub fn restore(
     sink: &dyn Sink,
     cancel: &Cancel,
 ) -> Result<RestoreReport> {
+    super::with_notices(repo, sink, || {
+        restore_inner(repo, image, m, target, threads, sink, cancel)
+    })
+}
+
+fn restore_inner(
+    repo: &Repository,
+    image: &ImageRef,
+    m: &Manifest,
+    target: &Device,
+    threads: usize,
+    sink: &dyn Sink,
+    cancel: &Cancel,
+) -> Result<RestoreReport> {
     let needed = m
         .table
         .min_disk_size

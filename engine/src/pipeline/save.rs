@@ -53,6 +53,19 @@ pub fn save(
     sink: &dyn Sink,
     cancel: &Cancel,
 ) -> Result<SaveReport> {
+    super::with_notices(repo, sink, || {
+        save_inner(dev, plan, repo, opts, sink, cancel)
+    })
+}
+
+fn save_inner(
+    dev: &dyn ReadAt,
+    plan: &Plan,
+    repo: &Repository,
+    opts: &SaveOptions,
+    sink: &dyn Sink,
+    cancel: &Cancel,
+) -> Result<SaveReport> {
     check_image_name(&opts.name)?;
     let chunk_size = repo.config.chunk_size;
     let level = repo.config.zstd_level;

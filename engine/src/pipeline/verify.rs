@@ -41,6 +41,18 @@ pub fn verify_repo(
     sink: &dyn Sink,
     cancel: &Cancel,
 ) -> Result<VerifyReport> {
+    super::with_notices(repo, sink, || {
+        verify_repo_inner(repo, images, threads, sink, cancel)
+    })
+}
+
+fn verify_repo_inner(
+    repo: &Repository,
+    images: &[ImageRef],
+    threads: usize,
+    sink: &dyn Sink,
+    cancel: &Cancel,
+) -> Result<VerifyReport> {
     let mut report = VerifyReport {
         images: images.len(),
         ..Default::default()

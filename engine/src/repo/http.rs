@@ -47,6 +47,8 @@ pub struct HttpStore {
     made_dirs: Mutex<HashSet<String>>,
     tmp_seq: AtomicU64,
     tmp_tag: String,
+    /// Retries under way or over, for the job's log (see [`Store::take_notices`]).
+    notices: Mutex<Vec<String>>,
 }
 
 impl HttpStore {
@@ -104,6 +106,7 @@ impl HttpStore {
             made_dirs: Mutex::new(HashSet::new()),
             tmp_seq: AtomicU64::new(0),
             tmp_tag: tag[..12].to_string(),
+            notices: Mutex::new(Vec::new()),
         })
     }
 
@@ -137,9 +140,19 @@ impl HttpStore {
         let start = Instant::now();
         let mut delay = Duration::from_millis(250);
         let mut internal_errors = 0;
+        let mut retried = false;
         loop {
             let failure = match build().send() {
-                Ok(resp) if !transient_status(resp.status()) => return Ok(resp),
+                Ok(resp) if !transient_status(resp.status()) => {
+                    if retried {
+                        self.notice(format!(
+                            "{}: the server answers again, after {:.0} s of retries",
+                            self.where_(rel),
+                            start.elapsed().as_secs_f64()
+                        ));
+                    }
+                    return Ok(resp);
+                }
                 // A 500 is seldom transient (nginx says it for a full disk): tried a few
                 // times, then reported as the answer it is.
                 Ok(resp) if resp.status() == StatusCode::INTERNAL_SERVER_ERROR => {
@@ -162,9 +175,26 @@ impl HttpStore {
                     ),
                 ));
             }
+            if !retried {
+                // Told once per request, as the retrying starts: the job looks stalled
+                // otherwise, and the technician can check the cable or the server meanwhile.
+                retried = true;
+                self.notice(format!(
+                    "{}: {failure}; retrying for up to {:.0} s",
+                    self.where_(rel),
+                    self.retry.as_secs_f64()
+                ));
+            }
             std::thread::sleep(delay);
             delay = (delay * 2).min(MAX_BACKOFF);
         }
+    }
+
+    fn notice(&self, text: String) {
+        self.notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(text);
     }
 
     /// An error for an answer that is final and not what the operation wanted.
@@ -386,6 +416,9 @@ impl HttpStore {
 impl Store for HttpStore {
     fn location(&self) -> String {
         self.shown.clone()
+    }
+    fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
