@@ -19,7 +19,6 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 /// Alignment of direct transfers: the largest logical block size of common disks.
 pub const ALIGN: usize = 4096;
@@ -87,31 +86,41 @@ pub fn aligned_middle(offset: u64, len: usize) -> Option<(u64, u64)> {
     (end > start && (end - start) as usize >= MIN_DIRECT).then_some((start, end))
 }
 
-/// Writes `data` at `offset` of a file opened with O_DIRECT, copying through `bounce`.
-/// `offset` and `data.len()` must be multiples of [`ALIGN`].
-pub fn write_aligned(
-    direct: &File,
-    data: &[u8],
-    offset: u64,
-    bounce: &mut AlignedBuf,
-) -> std::io::Result<()> {
-    debug_assert!(offset.is_multiple_of(ALIGN as u64) && data.len().is_multiple_of(ALIGN));
-    let mut done = 0;
-    while done < data.len() {
-        let n = (data.len() - done).min(bounce.len());
-        let b = &mut bounce.as_mut_slice()[..n];
-        b.copy_from_slice(&data[done..done + n]);
-        direct.write_all_at(b, offset + done as u64)?;
-        done += n;
-    }
-    Ok(())
+thread_local! {
+    /// The bounce buffer of this thread's direct transfers: a fresh 4 MiB buffer per write
+    /// or file would cost a page fault per 4 KiB.
+    static BOUNCE_BUF: std::cell::RefCell<Option<AlignedBuf>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// A second, O_DIRECT descriptor of a file that is also open normally, and the bounce buffer
-/// its writes go through.
+/// Runs `f` with this thread's bounce buffer ([`BOUNCE`] bytes). Never nested.
+fn with_bounce<T>(f: impl FnOnce(&mut AlignedBuf) -> T) -> T {
+    BOUNCE_BUF.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        f(cell.get_or_insert_with(|| AlignedBuf::new(BOUNCE)))
+    })
+}
+
+/// Writes `data` at `offset` of a file opened with O_DIRECT, copying through the bounce
+/// buffer. `offset` and `data.len()` must be multiples of [`ALIGN`].
+fn write_aligned(direct: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    debug_assert!(offset.is_multiple_of(ALIGN as u64) && data.len().is_multiple_of(ALIGN));
+    with_bounce(|bounce| {
+        let mut done = 0;
+        while done < data.len() {
+            let n = (data.len() - done).min(bounce.len());
+            let b = &mut bounce.as_mut_slice()[..n];
+            b.copy_from_slice(&data[done..done + n]);
+            direct.write_all_at(b, offset + done as u64)?;
+            done += n;
+        }
+        Ok(())
+    })
+}
+
+/// A second, O_DIRECT descriptor of a file that is also open normally.
 pub struct DirectWriter {
     file: File,
-    bounce: Mutex<AlignedBuf>,
     /// Cleared when the filesystem refuses a direct write: everything then goes buffered.
     working: AtomicBool,
 }
@@ -130,7 +139,6 @@ impl DirectWriter {
             .ok()?;
         Some(DirectWriter {
             file,
-            bounce: Mutex::new(AlignedBuf::new(BOUNCE)),
             working: AtomicBool::new(true),
         })
     }
@@ -147,11 +155,7 @@ impl DirectWriter {
             return buffered.write_all_at(data, offset);
         };
         let (a, b) = ((start - offset) as usize, (end - offset) as usize);
-        let direct = {
-            let mut bounce = self.bounce.lock().unwrap_or_else(|p| p.into_inner());
-            write_aligned(&self.file, &data[a..b], start, &mut bounce)
-        };
-        match direct {
+        match write_aligned(&self.file, &data[a..b], start) {
             Ok(()) => {}
             Err(e) if refused(&e) => {
                 self.working.store(false, Ordering::Relaxed);
@@ -172,8 +176,7 @@ pub fn write_new_file(file: &File, data: &[u8]) -> std::io::Result<()> {
     let body = data.len() / ALIGN * ALIGN;
     let mut done = 0;
     if body >= MIN_DIRECT {
-        let mut bounce = AlignedBuf::new(BOUNCE.min(body));
-        match write_aligned(file, &data[..body], 0, &mut bounce) {
+        match write_aligned(file, &data[..body], 0) {
             Ok(()) => done = body,
             Err(e) if refused(&e) => {}
             Err(e) => return Err(e),
@@ -188,13 +191,6 @@ pub fn write_new_file(file: &File, data: &[u8]) -> std::io::Result<()> {
     file.write_all_at(&data[done..], done as u64)
 }
 
-thread_local! {
-    /// The bounce buffer of [`read_file`] and [`read_range`], one per thread: a fresh 4 MiB buffer per file would
-    /// cost a page fault per 4 KiB.
-    static READ_BOUNCE: std::cell::RefCell<Option<AlignedBuf>> =
-        const { std::cell::RefCell::new(None) };
-}
-
 /// Reads a whole file into `buf` with O_DIRECT. `Ok(false)` when the file is small or its
 /// filesystem refuses direct reads: the caller then reads it normally.
 pub fn read_file(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<bool> {
@@ -205,9 +201,7 @@ pub fn read_file(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<b
     let Some(file) = open_direct_read(path)? else {
         return Ok(false);
     };
-    READ_BOUNCE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let bounce = cell.get_or_insert_with(|| AlignedBuf::new(BOUNCE));
+    with_bounce(|bounce| {
         buf.clear();
         let mut pos = 0u64;
         loop {
@@ -232,6 +226,22 @@ pub fn read_file(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<b
         }
         Ok(true)
     })
+}
+
+/// Creates `path` (it must not exist) for direct writing with [`write_new_file`]; None when
+/// its filesystem refuses O_DIRECT (nothing is created then).
+pub fn create_new(path: &std::path::Path) -> std::io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if refused(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens `path` for direct reading; None when its filesystem refuses O_DIRECT.
@@ -267,9 +277,7 @@ pub fn read_range(
     let Some(file) = open_direct_read(path)? else {
         return Ok(false);
     };
-    READ_BOUNCE.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let bounce = cell.get_or_insert_with(|| AlignedBuf::new(BOUNCE));
+    with_bounce(|bounce| {
         let want = (offset - start) as usize + len;
         let mut got = 0;
         while got < want {
@@ -359,14 +367,10 @@ mod tests {
 
         let newf = dir.join("new.pack");
         let data: Vec<u8> = (0..(3 << 20) + 1234).map(|i| (i % 253) as u8).collect();
-        use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&newf)
-            .or_else(|_| std::fs::File::create(&newf))
-            .unwrap();
+        let f = match create_new(&newf).unwrap() {
+            Some(f) => f,
+            None => std::fs::File::create(&newf).unwrap(),
+        };
         write_new_file(&f, &data).unwrap();
         f.sync_all().unwrap();
         assert!(std::fs::read(&newf).unwrap() == data, "new file differs");

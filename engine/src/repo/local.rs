@@ -165,20 +165,10 @@ impl Store for LocalDir {
         ));
         let write = || -> std::io::Result<()> {
             if self.direct && data.len() >= crate::direct::MIN_DIRECT {
-                use std::os::unix::fs::OpenOptionsExt;
-                let direct = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(libc::O_DIRECT)
-                    .open(&tmp);
-                match direct {
-                    Ok(f) => {
-                        crate::direct::write_new_file(&f, data)?;
-                        return f.sync_all();
-                    }
-                    // The filesystem refuses O_DIRECT: written through the cache below.
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                    Err(e) => return Err(e),
+                // None: the filesystem refuses O_DIRECT, written through the cache below.
+                if let Some(f) = crate::direct::create_new(&tmp)? {
+                    crate::direct::write_new_file(&f, data)?;
+                    return f.sync_all();
                 }
             }
             let mut f = File::create(&tmp)?;
