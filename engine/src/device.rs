@@ -183,10 +183,13 @@ impl Device {
         }
         let file = opts.open(&canonical).map_err(|e| {
             if e.raw_os_error() == Some(libc::EBUSY) {
-                Error::Refused(format!(
-                    "{} is in use (mounted or held by the kernel)",
-                    path.display()
-                ))
+                Error::refused(
+                    crate::error::Interlock::InUse,
+                    format!(
+                        "{} is in use (mounted or held by the kernel)",
+                        path.display()
+                    ),
+                )
             } else {
                 Error::io(path, e)
             }
@@ -261,10 +264,10 @@ impl Device {
 
     pub fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         if !self.writable {
-            return Err(Error::Refused(format!(
-                "{} was opened read-only",
-                self.path.display()
-            )));
+            return Err(Error::refused(
+                crate::error::Interlock::ReadOnly,
+                format!("{} was opened read-only", self.path.display()),
+            ));
         }
         if offset
             .checked_add(buf.len() as u64)
@@ -291,10 +294,10 @@ impl Device {
             return Ok(());
         }
         if !self.writable {
-            return Err(Error::Refused(format!(
-                "{} was opened read-only",
-                self.path.display()
-            )));
+            return Err(Error::refused(
+                crate::error::Interlock::ReadOnly,
+                format!("{} was opened read-only", self.path.display()),
+            ));
         }
         use std::os::fd::AsRawFd;
         let fd = self.file.as_raw_fd();

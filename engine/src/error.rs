@@ -19,9 +19,14 @@ pub enum Error {
     // rather than repeated by error-chain printers.
     #[error("{path}: {err}")]
     Io { path: PathBuf, err: std::io::Error },
-    /// A safety interlock refused the operation; the message names the disks and sizes.
-    #[error("refused: {0}")]
-    Refused(String),
+    /// A safety interlock refused the operation; the message names the disks and sizes, and
+    /// `interlock` says which rule, so a front end or a test can tell refusals apart without
+    /// reading the words.
+    #[error("refused: {message}")]
+    Refused {
+        interlock: Interlock,
+        message: String,
+    },
     /// A network location failed: `location` is its URL (never with a password), `detail`
     /// says what happened and what to try.
     #[error("{location}: {detail}")]
@@ -32,6 +37,32 @@ pub enum Error {
     Cancelled,
 }
 
+/// The safety rules a destructive operation can be refused by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interlock {
+    /// The target is the source, by any path (a link, a loop device over it, a partition).
+    SameDisk,
+    /// The target, one of its partitions or a loop device over it is mounted.
+    TargetMounted,
+    /// The target is (or holds) something the kernel holds open exclusively.
+    InUse,
+    /// The target holds the running Wraith live medium.
+    BootMedium,
+    /// The repository read from lives on the target.
+    RepositoryOnTarget,
+    /// The repository saved into lives on the disk being saved.
+    RepositoryOnSource,
+    /// The target is smaller than what must be written.
+    TargetTooSmall,
+    /// Source and target count in sectors of different sizes.
+    SectorSize,
+    /// A directory that is neither empty nor a repository would be written into.
+    NotARepository,
+    /// A device opened read-only was about to be written.
+    ReadOnly,
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -39,6 +70,19 @@ impl Error {
         Error::Io {
             path: path.into(),
             err: source,
+        }
+    }
+    pub fn refused(interlock: Interlock, message: impl Into<String>) -> Self {
+        Error::Refused {
+            interlock,
+            message: message.into(),
+        }
+    }
+    /// Which interlock refused, if this is a refusal.
+    pub fn interlock(&self) -> Option<Interlock> {
+        match self {
+            Error::Refused { interlock, .. } => Some(*interlock),
+            _ => None,
         }
     }
     pub fn network(location: impl Into<String>, detail: impl Into<String>) -> Self {

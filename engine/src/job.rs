@@ -118,23 +118,70 @@ impl Job {
                 .map(|_| ())
                 .ok_or_else(|| Error::Invalid(format!("a {:?} job needs `{name}`", self.action)))
         };
+        // A key the action does not use is a mistake in the job (a verify that would never
+        // run, a disk that would never be read): said, never ignored.
+        let unused = |present: bool, name: &str, why: &str| {
+            if present {
+                Err(Error::Invalid(format!(
+                    "a {:?} job does not use `{name}` ({why}); remove it",
+                    self.action
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(r) = &self.repository {
+            crate::ops::repository::check_job_location(r)?;
+        }
+        if let Some(i) = &self.image {
+            let (name, id) = match i.split_once('@') {
+                Some((n, id)) => (n, Some(id)),
+                None => (i.as_str(), None),
+            };
+            crate::repo::check_image_name(name)
+                .map_err(|e| Error::Invalid(format!("job: image = {i:?}: {e}")))?;
+            unused(
+                id.is_some() && self.action == Action::Save,
+                "image = NAME@ID",
+                "a save chooses the id; give the name only",
+            )?;
+        }
         match self.action {
             Action::Clone => {
                 need(&self.source, "source")?;
-                need(&self.target, "target")
+                need(&self.target, "target")?;
+                unused(
+                    self.repository.is_some(),
+                    "repository",
+                    "a clone copies disk to disk",
+                )?;
+                unused(self.image.is_some(), "image", "a clone copies disk to disk")?;
+                unused(
+                    self.password.is_some(),
+                    "password",
+                    "a clone uses no repository",
+                )
             }
             Action::Save => {
                 need(&self.source, "source")?;
-                need(&self.repository, "repository")
+                need(&self.repository, "repository")?;
+                unused(self.target.is_some(), "target", "a save writes no disk")
             }
             Action::Restore => {
                 need(&self.target, "target")?;
                 need(&self.repository, "repository")?;
-                need(&self.image, "image")
+                need(&self.image, "image")?;
+                unused(self.source.is_some(), "source", "a restore reads the image")
             }
             Action::Verify => {
                 need(&self.repository, "repository")?;
-                need(&self.image, "image")
+                need(&self.image, "image")?;
+                unused(
+                    self.target.is_some(),
+                    "target",
+                    "a verify writes no disk; `source` names a disk to compare",
+                )?;
+                unused(self.verify, "verify", "the job is a verify already")
             }
         }
     }
@@ -229,54 +276,6 @@ fn describe(d: &DiskInfo) -> String {
         d.serial.as_deref().unwrap_or("-"),
         crate::human_bytes(d.size)
     )
-}
-
-/// A repository location split into what to mount and the directory inside it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RepoLocation {
-    /// A directory that is already reachable.
-    Dir(String),
-    /// The filesystem with this label, then a directory inside it.
-    Label {
-        label: String,
-        dir: String,
-    },
-    Uuid {
-        uuid: String,
-        dir: String,
-    },
-    /// A network location (`smb://`, `nfs://`, `http(s)://`) or `file://` URL.
-    Url(String),
-}
-
-pub fn parse_repository(s: &str) -> Result<RepoLocation> {
-    let split = |rest: &str| -> (String, String) {
-        match rest.split_once('/') {
-            Some((a, b)) => (a.to_string(), b.to_string()),
-            None => (rest.to_string(), String::new()),
-        }
-    };
-    if let Some(rest) = s.strip_prefix("label:") {
-        let (label, dir) = split(rest);
-        return Ok(RepoLocation::Label { label, dir });
-    }
-    if let Some(rest) = s.strip_prefix("uuid:") {
-        let (uuid, dir) = split(rest);
-        return Ok(RepoLocation::Uuid { uuid, dir });
-    }
-    if s.starts_with('/') {
-        return Ok(RepoLocation::Dir(s.to_string()));
-    }
-    if crate::repo::location::is_url(s) {
-        // Checked now, so a typo fails before any disk is touched.
-        crate::repo::location::Location::parse(s)?;
-        return Ok(RepoLocation::Url(s.to_string()));
-    }
-    Err(Error::Invalid(format!(
-        "repository {:?}: use an absolute directory, label:LABEL/dir, uuid:UUID/dir or a URL \
-         (smb://host/share/dir, nfs://host/export/dir, http://host/dir)",
-        crate::repo::location::redact(s)
-    )))
 }
 
 #[cfg(test)]
@@ -382,24 +381,42 @@ mod tests {
     }
 
     #[test]
-    fn repository_locations_parse() {
-        assert_eq!(
-            parse_repository("label:IMAGES/lab/2026").unwrap(),
-            RepoLocation::Label {
-                label: "IMAGES".into(),
-                dir: "lab/2026".into()
-            }
+    fn a_key_the_action_does_not_use_is_an_error() {
+        for (inline, says) in [
+            (
+                "action=clone source=/dev/sda target=/dev/sdb repo=/mnt/x",
+                "`repository`",
+            ),
+            (
+                "action=clone source=/dev/sda target=/dev/sdb image=pc",
+                "`image`",
+            ),
+            (
+                "action=save source=/dev/sda repo=/mnt/x target=/dev/sdb",
+                "`target`",
+            ),
+            (
+                "action=save source=/dev/sda repo=/mnt/x image=pc@2026",
+                "NAME@ID",
+            ),
+            (
+                "action=restore target=/dev/sda repo=/mnt/x image=pc source=/dev/sdb",
+                "`source`",
+            ),
+            ("action=verify repo=/mnt/x image=pc verify=true", "`verify`"),
+            (
+                "action=verify repo=/mnt/x image=pc target=/dev/sda",
+                "`target`",
+            ),
+        ] {
+            let e = Job::from_inline(inline).expect_err(inline).to_string();
+            assert!(e.contains(says), "{inline}: {e}");
+        }
+        assert!(
+            Job::from_inline("action=clone source=/dev/sda target=/dev/sdb verify=true").is_ok()
         );
-        assert_eq!(
-            parse_repository("/mnt/x").unwrap(),
-            RepoLocation::Dir("/mnt/x".into())
-        );
-        assert!(parse_repository("images").is_err());
-        assert_eq!(
-            parse_repository("http://10.0.2.2:8080/dav/repo").unwrap(),
-            RepoLocation::Url("http://10.0.2.2:8080/dav/repo".into())
-        );
-        assert!(parse_repository("smb://host").is_err());
+        assert!(Job::from_inline("action=save source=/dev/sda repo=relative").is_err());
+        assert!(Job::from_inline("action=save source=/dev/sda repo=/x image=../evil").is_err());
     }
 
     #[test]

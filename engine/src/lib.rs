@@ -16,13 +16,14 @@ pub mod fs;
 pub mod job;
 pub mod live;
 pub mod mount;
+pub mod ops;
 pub mod pipeline;
 pub mod plan;
 pub mod repo;
 pub mod safety;
 pub mod table;
 
-pub use error::{Error, Result};
+pub use error::{Error, Interlock, Result};
 
 /// Sizes for people: "1.5 GiB", "512 B".
 pub fn human_bytes(n: u64) -> String {

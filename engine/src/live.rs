@@ -48,10 +48,13 @@ pub fn wraith_media() -> Vec<PathBuf> {
 /// an ordinary disk and may be overwritten.
 pub fn check_not_boot_medium(target: &Device) -> crate::Result<()> {
     if running_live() && is_wraith_medium(target) {
-        return Err(crate::Error::Refused(format!(
-            "target {} holds the running Wraith live medium",
-            target.identity.describe()
-        )));
+        return Err(crate::Error::refused(
+            crate::error::Interlock::BootMedium,
+            format!(
+                "target {} holds the running Wraith live medium",
+                target.identity.describe()
+            ),
+        ));
     }
     Ok(())
 }

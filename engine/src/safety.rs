@@ -3,7 +3,7 @@
 //! small, or hold the repository being restored from.
 
 use crate::device::{Device, ReadAt};
-use crate::error::{Error, Result};
+use crate::error::{Error, Interlock, Result};
 use std::path::Path;
 
 /// The sysfs directory of a block device number, e.g. /sys/dev/block/8:0 → …/block/sda.
@@ -62,11 +62,14 @@ fn loop_backing(rdev: u64) -> Option<std::path::PathBuf> {
 /// Refuses a target that is the source.
 pub fn check_not_source(source: &Device, target: &Device) -> Result<()> {
     if same_storage(source, target) {
-        return Err(Error::Refused(format!(
-            "target {} is the same disk as source {}",
-            target.identity.describe(),
-            source.identity.describe()
-        )));
+        return Err(Error::refused(
+            Interlock::SameDisk,
+            format!(
+                "target {} is the same disk as source {}",
+                target.identity.describe(),
+                source.identity.describe()
+            ),
+        ));
     }
     Ok(())
 }
@@ -74,13 +77,16 @@ pub fn check_not_source(source: &Device, target: &Device) -> Result<()> {
 /// Refuses a target smaller than `needed` bytes; `what` names what needs the space.
 pub fn check_size(target: &Device, needed: u64, what: &str) -> Result<()> {
     if target.size() < needed {
-        return Err(Error::Refused(format!(
-            "target {} is {} ({} bytes) but {what} needs at least {} ({needed} bytes)",
-            target.identity.describe(),
-            crate::human_bytes(target.size()),
-            target.size(),
-            crate::human_bytes(needed)
-        )));
+        return Err(Error::refused(
+            Interlock::TargetTooSmall,
+            format!(
+                "target {} is {} ({} bytes) but {what} needs at least {} ({needed} bytes)",
+                target.identity.describe(),
+                crate::human_bytes(target.size()),
+                target.size(),
+                crate::human_bytes(needed)
+            ),
+        ));
     }
     Ok(())
 }
@@ -165,11 +171,14 @@ fn block_and_partitions_from_dir(dir: &Path) -> Vec<String> {
 pub fn check_not_mounted(target: &Device) -> Result<()> {
     let m = mounts_of(target);
     if !m.is_empty() {
-        return Err(Error::Refused(format!(
-            "target {} is mounted at {}; unmount it first",
-            target.identity.describe(),
-            m.join(", ")
-        )));
+        return Err(Error::refused(
+            Interlock::TargetMounted,
+            format!(
+                "target {} is mounted at {}; unmount it first",
+                target.identity.describe(),
+                m.join(", ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -192,11 +201,14 @@ pub fn check_not_holding(target: &Device, path: &Path, what: &str) -> Result<()>
             .starts_with(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
     };
     if holds {
-        return Err(Error::Refused(format!(
-            "target {} holds {what} {}",
-            target.identity.describe(),
-            path.display()
-        )));
+        return Err(Error::refused(
+            Interlock::RepositoryOnTarget,
+            format!(
+                "target {} holds {what} {}",
+                target.identity.describe(),
+                path.display()
+            ),
+        ));
     }
     Ok(())
 }
@@ -219,11 +231,14 @@ pub fn check_repository_not_on(source: &Device, repo: &Path) -> Result<()> {
         loop_backing(md.dev()).is_some_and(|b| b == source.path())
     };
     if on_source {
-        return Err(Error::Refused(format!(
-            "repository {} is on the source disk {}: save it to another disk",
-            repo.display(),
-            source.identity.describe()
-        )));
+        return Err(Error::refused(
+            Interlock::RepositoryOnSource,
+            format!(
+                "repository {} is on the source disk {}: save it to another disk",
+                repo.display(),
+                source.identity.describe()
+            ),
+        ));
     }
     Ok(())
 }

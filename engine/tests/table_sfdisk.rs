@@ -363,7 +363,7 @@ fn relocated_gpt_fits_the_minimum_size_and_refuses_one_sector_less() {
 
     let small = image(dir.path(), "small.img", t.min_disk_size - 512);
     match relocate_onto(&src, &small, 512) {
-        Err(Error::Refused(msg)) => {
+        Err(Error::Refused { message: msg, .. }) => {
             assert!(msg.contains(&t.min_disk_size.to_string()), "{msg}");
             assert!(msg.contains(&(t.min_disk_size - 512).to_string()), "{msg}");
         }

@@ -52,12 +52,19 @@ pub enum Command {
         /// Do not ask for the typed confirmation (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Afterwards, compare every used byte of the target with the source.
+        #[arg(long)]
+        verify: bool,
     },
     /// Save a disk as an image in a repository (created if the directory is empty or missing).
     Save {
         disk: PathBuf,
         /// REPO or REPO:NAME (default name: from the disk's model and serial, or file name).
+        /// A directory whose name holds ':' is written with a trailing '/'.
         repo: String,
+        /// Afterwards, compare the disk with the stored image.
+        #[arg(long)]
+        verify: bool,
     },
     /// List the images in a repository.
     List { repo: String },
@@ -70,6 +77,9 @@ pub enum Command {
         /// Do not ask for the typed confirmation (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Afterwards, compare the target with the image.
+        #[arg(long)]
+        verify: bool,
     },
     /// Run an unattended job (TOML file, or inline `key=value` words) and print a
     /// `WRAITH-RESULT {json}` line. Exit codes for the live system's init: 100 power off,

@@ -3,46 +3,9 @@
 //! ddrescue mapfile is. The engine found them; this only
 //! words them for people and for the JSON result.
 
-use serde_json::json;
 use wraith_engine::extent::ExtentList;
 use wraith_engine::human_bytes as hb;
 use wraith_engine::pipeline::rescue;
-use wraith_engine::plan::Plan;
-
-/// Adds the unreadable ranges and the files they hit to a job's result; returns the exit code
-/// to use (EXIT_PARTIAL when something could not be read) after telling a person on stdout.
-pub fn report(
-    json_out: bool,
-    plan: &Plan,
-    bad: &ExtentList,
-    files: &[rescue::DamagedFiles],
-    mapfile: Option<&str>,
-    result: &mut serde_json::Value,
-) -> u8 {
-    if bad.is_empty() {
-        return crate::EXIT_OK;
-    }
-    let where_ = rescue::by_region(&plan.regions, bad);
-    result["result"] = json!("partial");
-    result["unreadable_bytes"] = json!(bad.total());
-    result["unreadable"] = json!(bad
-        .iter()
-        .map(|e| json!({ "start": e.start, "len": e.len }))
-        .collect::<Vec<_>>());
-    result["unreadable_regions"] = json!(where_);
-    if !files.is_empty() {
-        result["unreadable_files"] = json!(files);
-    }
-    if let Some(m) = mapfile {
-        result["mapfile"] = json!(m);
-    }
-    if !json_out {
-        for l in lines(&plan.regions, bad, files, mapfile) {
-            println!("{l}");
-        }
-    }
-    crate::EXIT_PARTIAL
-}
 
 /// The report for people, a line each: how much could not be read, where, which files, and
 /// the mapfile. The CLI prints it; the TUI's summary of a partial job shows it.

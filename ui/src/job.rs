@@ -2,12 +2,12 @@
 //! command the CLI would, print one `WRAITH-RESULT {json}` line for machines (on the console in
 //! the live system), store the result beside the images, and tell init what to do next.
 
-use crate::commands::{open_repo, run_action, Ctx, Outcome};
+use crate::commands::{confirm_and_run, credentials_for, find_image, open_repo, Ctx};
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use wraith_engine::job::{self, After, Job, RepoLocation};
-use wraith_engine::repo::Repository;
+use wraith_engine::job::{self, Action, After, Job};
+use wraith_engine::ops::{self, repository};
 use wraith_engine::{disks, live, mount};
 
 /// Exit codes understood by wraith-init.
@@ -16,7 +16,6 @@ pub const EXIT_REBOOT: u8 = 101;
 pub const EXIT_SHELL: u8 = 102;
 
 pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
-    let started = std::time::Instant::now();
     let parsed = match (file, inline) {
         (Some(f), _) => read_job_file(f).and_then(|t| Job::from_toml(&t).map_err(Into::into)),
         (None, Some(i)) => Job::from_inline(i).map_err(Into::into),
@@ -25,26 +24,22 @@ pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
     let job = match parsed {
         Ok(j) => j,
         Err(e) => {
-            report(
-                None,
-                &json!({ "result": "error", "error": format!("{e:#}") }),
-                None,
-            );
+            report(&json!({ "result": "error", "error": format!("{e:#}") }));
             return Ok(EXIT_SHELL);
         }
     };
-    let mut mounted = None;
-    let mut repo = None;
     let ctx = Ctx {
         auth: crate::commands::Auth {
             password: job.password.clone().or(ctx.auth.password.clone()),
             password_file: ctx.auth.password_file.clone(),
         },
+        // A job's result and log are kept beside the images: the console scrolls away and
+        // the live system's /tmp is gone at power-off.
+        keep_results: true,
         ..*ctx
     };
-    let outcome = execute(&job, &ctx, &mut mounted, &mut repo);
-    let (code, mut result) = match outcome {
-        Ok((code, result)) => (code, result),
+    let (code, result) = match execute(&job, &ctx) {
+        Ok(report) => (crate::commands::exit_code(&report), report.json()),
         Err(e) => {
             let cancelled = matches!(
                 e.downcast_ref::<wraith_engine::Error>(),
@@ -52,21 +47,12 @@ pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
             );
             (
                 2,
-                json!({ "result": if cancelled { "cancelled" } else { "error" }, "error": format!("{e:#}") }),
+                json!({ "result": if cancelled { "cancelled" } else { "error" },
+                    "action": job.action, "error": format!("{e:#}") }),
             )
         }
     };
-    result["action"] = json!(job.action);
-    result["seconds"] = json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
-    // Kept beside the images only when the job got as far as doing its work.
-    let keep = if code == 0 || code == crate::EXIT_MISMATCH {
-        repo.as_ref()
-    } else {
-        None
-    };
-    report(Some(&job), &result, keep);
-    drop(repo);
-    drop(mounted);
+    report(&result);
     Ok(match (code, job.after) {
         (0, After::Poweroff) => EXIT_POWEROFF,
         (0, After::Reboot) => EXIT_REBOOT,
@@ -77,41 +63,17 @@ pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
     })
 }
 
-/// Prints the machine-readable line and keeps a copy next to the images (in `results/` of
-/// the repository, wherever it is) when there are any.
-fn report(job: Option<&Job>, result: &serde_json::Value, repo: Option<&Repository>) {
+/// Prints the machine-readable line (on every console in the live system).
+fn report(result: &serde_json::Value) {
     println!("WRAITH-RESULT {result}");
     if live::running_live() {
         copy_to_other_consoles(&format!("WRAITH-RESULT {result}\n"));
     }
-    if let (Some(job), Some(repo)) = (job, repo) {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let action = format!("{:?}", job.action).to_lowercase();
-        let name = format!(
-            "results/{}-{action}.json",
-            wraith_engine::repo::timestamp_id_ms(ms)
-        );
-        if let Err(e) = repo
-            .store()
-            .put_new(&name, format!("{result}\n").as_bytes())
-        {
-            eprintln!(
-                "warning: could not store the job result in {}/results: {e}",
-                repo.location()
-            );
-        }
-    }
 }
 
-fn execute(
-    job: &Job,
-    ctx: &Ctx,
-    mounted: &mut Option<mount::Mounted>,
-    opened: &mut Option<Repository>,
-) -> Result<Outcome> {
+/// Chooses the disks and the repository the job names, then runs it as the CLI would, with
+/// the same checked plan: the job file is the confirmation.
+fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
     // Before anything that may use the repository: a URL needs the network as the job says.
     if let Some(mode) = job.net_mode() {
         let dir = crate::net::state_dir();
@@ -145,37 +107,13 @@ fn execute(
         .as_deref()
         .map(|t| job::select_disk(t, &list, &boot, source.as_deref()))
         .transpose()?;
-    let repo: Option<String> = match job
+    // Kept alive to the end: a label:/uuid: repository stays mounted while it is used.
+    let resolved = job
         .repository
         .as_deref()
-        .map(job::parse_repository)
-        .transpose()?
-    {
-        None => None,
-        Some(RepoLocation::Dir(d)) => Some(d),
-        Some(RepoLocation::Url(u)) => Some(u),
-        Some(RepoLocation::Label { label, dir }) => {
-            let dev = find_fs(&list, &label, false)
-                .ok_or_else(|| anyhow!("no filesystem labelled {label:?} for the repository"))?;
-            let (point, m) = mount::mount_device(Path::new(&dev), &label)?;
-            *mounted = m;
-            Some(point.join(dir).display().to_string())
-        }
-        Some(RepoLocation::Uuid { uuid, dir }) => {
-            let dev = find_fs(&list, &uuid, true)
-                .ok_or_else(|| anyhow!("no filesystem with UUID {uuid:?} for the repository"))?;
-            let (point, m) = mount::mount_device(Path::new(&dev), &uuid)?;
-            *mounted = m;
-            Some(point.join(dir).display().to_string())
-        }
-    };
-    if let Some(at) = &repo {
-        if job.action != wraith_engine::job::Action::Clone {
-            let create = job.action == wraith_engine::job::Action::Save;
-            *opened = Some(open_repo(ctx, at, create)?);
-        }
-    }
-    let repo_at = opened.as_ref().zip(repo.as_deref());
+        .map(|r| repository::resolve(r, &list))
+        .transpose()?;
+    let at = resolved.as_ref().map(|r| r.at.as_str());
     eprintln!(
         "job: {:?}{}{}{}",
         job.action,
@@ -187,81 +125,66 @@ fn execute(
             .as_deref()
             .map(|t| format!(" target={t}"))
             .unwrap_or_default(),
-        opened
-            .as_ref()
-            .map(|r| format!(" repository={}", r.location()))
+        at.map(|r| format!(" repository={}", wraith_engine::repo::location::redact(r)))
             .unwrap_or_default()
     );
-    let outcome = run_action(
-        ctx,
-        job,
-        source.as_deref().map(Path::new),
-        target.as_deref().map(Path::new),
-        repo_at,
-    )?;
-    if outcome.0 == 0 && job.verify {
-        let check = match job.action {
-            wraith_engine::job::Action::Restore => target.as_deref(),
-            wraith_engine::job::Action::Save => source.as_deref(),
-            _ => None,
+    let need = |p: &Option<String>, what: &str| {
+        p.as_deref()
+            .map(PathBuf::from)
+            .ok_or_else(|| anyhow!("job has no {what}"))
+    };
+    let at = || at.ok_or_else(|| anyhow!("job has no repository"));
+    let image_spec = || {
+        let image = job.image.as_deref().unwrap_or_default();
+        let (name, id) = match image.split_once('@') {
+            Some((n, i)) => (n.to_string(), Some(i.to_string())),
+            None => (image.to_string(), None),
         };
-        if let (Some(disk), Some(repo_at)) = (check, repo_at) {
-            let v = Job {
-                action: wraith_engine::job::Action::Verify,
-                source: None,
-                target: None,
-                repository: None,
-                password: None,
-                image: job.image.clone(),
-                after: After::None,
-                verify: false,
-                net: None,
-            };
-            let (code, vres) = run_action(ctx, &v, Some(Path::new(disk)), None, Some(repo_at))?;
-            let mut result = outcome.1;
-            result["verified"] = json!(code == 0);
-            result["verify"] = vres;
-            return Ok((code, result));
-        }
-    }
-    Ok(outcome)
-}
-
-/// A filesystem (on a partition or a whole disk) whose label or UUID is `want`: udev's view
-/// first, then our own readers for hosts or boots where udev has no filesystem properties.
-fn find_fs(list: &[disks::DiskInfo], want: &str, by_uuid: bool) -> Option<String> {
-    let pick = |label: &Option<String>, uuid: &Option<String>| {
-        if by_uuid {
-            uuid.as_deref() == Some(want)
-        } else {
-            label.as_deref() == Some(want)
+        repository::ImageSpec {
+            repository: String::new(),
+            name: Some(name).filter(|n| !n.is_empty()),
+            id,
         }
     };
-    for d in list {
-        if let Some(p) = d.partitions.iter().find(|p| pick(&p.label, &p.uuid)) {
-            return Some(p.path.clone());
+    let plan = match job.action {
+        Action::Clone => ops::prepare_clone(&ops::CloneChoice {
+            source: need(&source, "source")?,
+            target: need(&target, "target")?,
+            verify: job.verify,
+        })?,
+        Action::Save => {
+            let at = at()?;
+            ops::prepare_save(&ops::SaveChoice {
+                source: need(&source, "source")?,
+                repository: at.to_string(),
+                credentials: credentials_for(ctx, at)?,
+                name: job.image.clone(),
+                verify: job.verify,
+            })?
         }
-        if pick(&d.label, &d.uuid) {
-            return Some(d.path.clone());
+        Action::Restore => {
+            let repo = open_repo(ctx, at()?)?;
+            let image = find_image(&repo, &image_spec())?;
+            ops::prepare_restore(&ops::RestoreChoice {
+                repository: repo,
+                image,
+                target: need(&target, "target")?,
+                verify: job.verify,
+            })?
         }
-    }
-    let candidates = list.iter().flat_map(|d| {
-        d.partitions
-            .iter()
-            .map(|p| p.path.clone())
-            .chain(std::iter::once(d.path.clone()))
-    });
-    for path in candidates {
-        let Ok(dev) = wraith_engine::device::Device::open_read(Path::new(&path)) else {
-            continue;
-        };
-        if let Ok(Some(info)) = wraith_engine::fs::probe(&dev) {
-            if pick(&info.label, &info.uuid) {
-                return Some(path);
-            }
+        Action::Verify => {
+            let repo = open_repo(ctx, at()?)?;
+            let image = find_image(&repo, &image_spec())?;
+            ops::prepare_verify(&ops::VerifyChoice {
+                repository: repo,
+                images: vec![image],
+                against: source.as_deref().map(PathBuf::from),
+            })?
         }
-    }
-    None
+    };
+    let report = confirm_and_run(ctx, plan, true)?;
+    drop(resolved);
+    Ok(report)
 }
 
 /// The job file name looked for on USB sticks and the boot medium by `--file usb`.

@@ -107,12 +107,15 @@ fn restore_inner(
             0
         });
     if target.size() < needed {
-        return Err(Error::Refused(format!(
-            "target {} is {} but image {image} needs at least {}",
-            target.identity.describe(),
-            crate::human_bytes(target.size()),
-            crate::human_bytes(needed)
-        )));
+        return Err(Error::refused(
+            crate::error::Interlock::TargetTooSmall,
+            format!(
+                "target {} is {} but image {image} needs at least {}",
+                target.identity.describe(),
+                crate::human_bytes(target.size()),
+                crate::human_bytes(needed)
+            ),
+        ));
     }
     precheck(repo, image, m)?;
     let threads = threads.max(1);

@@ -51,6 +51,9 @@ impl Store for LocalDir {
     fn location(&self) -> String {
         self.root.display().to_string()
     }
+    fn local_dir(&self) -> Option<std::path::PathBuf> {
+        Some(self.root.clone())
+    }
     fn read(&self, path: &str) -> Result<Vec<u8>> {
         let p = self.p(path);
         fs::read(&p).map_err(|e| not_found_or_io(&p, e))

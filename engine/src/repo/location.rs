@@ -455,7 +455,7 @@ mod tests {
         assert!(!is_url(text));
         assert!(!is_url("smb:/é"));
         assert!(!is_url("ab€"));
-        assert!(crate::job::parse_repository(text).is_err());
+        assert!(crate::ops::repository::check_job_location(text).is_err());
         assert_eq!(Location::parse(text).unwrap(), Location::Dir(text.into()));
         assert!(crate::job::Job::from_toml(text).is_err());
         assert!(crate::job::Job::from_inline(text).is_err());

@@ -231,13 +231,16 @@ impl Repository {
         if !store.exists(CONFIG_FILE)? {
             let entries = store.list("")?;
             if !entries.is_empty() {
-                return Err(Error::Refused(format!(
+                return Err(Error::refused(
+                    crate::error::Interlock::NotARepository,
+                    format!(
                     "{}: not a Wraith repository and not empty ({} entries, e.g. {:?}); choose \
                      an empty or new directory",
                     store.location(),
                     entries.len(),
                     entries[0]
-                )));
+                ),
+                ));
             }
             store.check_writable()?;
             let cfg = serde_json::to_vec_pretty(&RepoConfig::default())

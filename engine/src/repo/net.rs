@@ -130,6 +130,9 @@ impl MountedDir {
 }
 
 impl Store for MountedDir {
+    fn local_dir(&self) -> Option<std::path::PathBuf> {
+        self.inner.local_dir()
+    }
     fn location(&self) -> String {
         self.shown.clone()
     }

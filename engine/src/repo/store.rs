@@ -55,6 +55,11 @@ pub trait Store: Send + Sync {
     fn take_notices(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The directory on this machine the files are in, when they are in one (a local
+    /// repository, or a mounted share): what the interlocks compare a target with.
+    fn local_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// How the location is reached, when that is worth telling ("SMB 3.1.1", "NFS 4.2").
     fn connection(&self) -> Option<String> {
         None

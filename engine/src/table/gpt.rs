@@ -649,7 +649,7 @@ pub fn relocate(primary: &[u8], sector_size: u64, target_size: u64) -> Result<Ve
     let needed = min_size(&h, max_last, ss)
         .ok_or_else(|| Error::corrupt(what, 0, "required size overflows"))?;
     let refuse = || {
-        Error::Refused(format!(
+        Error::refused(crate::error::Interlock::TargetTooSmall, format!(
             "the GPT needs a target of at least {needed} bytes ({}), the target has {target_size} bytes ({})",
             crate::human_bytes(needed),
             crate::human_bytes(target_size)
@@ -870,7 +870,7 @@ mod tests {
         assert!(relocate(&area, SS, t.min_disk_size).is_ok());
         assert!(matches!(
             relocate(&area, SS, t.min_disk_size - 512),
-            Err(Error::Refused(_))
+            Err(Error::Refused { .. })
         ));
     }
 

@@ -1,0 +1,462 @@
+//! Running a checked plan and recording it: the report every front end renders, the result
+//! JSON the CLI prints and jobs print as `WRAITH-RESULT`, and the job's log — kept, with the
+//! result, in the repository's `results/` so it survives the live system's power-off.
+
+use super::{CheckedPlan, Op, Summary};
+use crate::device::DiskIdentity;
+use crate::error::{Error, Result};
+use crate::events::{Cancel, Event, Sink};
+use crate::extent::ExtentList;
+use crate::job::Action;
+use crate::pipeline::{self, rescue::DamagedFiles, verify::VerifyReport};
+use crate::plan::Plan;
+use crate::repo::{manifest::ImageStats, ImageRef, Repository};
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How a job that ran to its end went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Done, but source bytes stayed unreadable (zeros in the copy, named in the report).
+    Partial,
+    /// The verification found differences (or damaged chunks).
+    Mismatch,
+}
+
+/// What the verification after a job (or a verify job itself) compared.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// "the target against the source", "the disk against image pc@…", "the repository".
+    pub what: String,
+    pub report: VerifyReport,
+}
+
+/// What a job did: every front end renders this, nothing else.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub action: Action,
+    pub outcome: Outcome,
+    pub source: Option<DiskIdentity>,
+    pub target: Option<DiskIdentity>,
+    pub image: Option<ImageRef>,
+    /// The repository's location (shown form) and how it was reached.
+    pub repository: Option<(String, Option<String>)>,
+    /// Used bytes copied, stored or written.
+    pub bytes: u64,
+    pub stats: Option<ImageStats>,
+    /// The layout the job worked on (for naming regions in damage reports).
+    pub layout: Option<Plan>,
+    /// Source bytes that stayed unreadable (absolute disk offsets) and the files they hit.
+    pub unreadable: ExtentList,
+    pub unreadable_files: Vec<DamagedFiles>,
+    /// A GNU ddrescue mapfile of the unreadable bytes (the temporary directory for a clone,
+    /// beside the image for a save).
+    pub mapfile: Option<String>,
+    pub verified: Option<Verified>,
+    pub seconds: f64,
+    /// The job's log as kept in `results/`: the plan, each step, every warning, the result.
+    pub log: Vec<String>,
+    /// Where the result and log were kept, when they were.
+    pub kept: Option<String>,
+}
+
+impl Report {
+    /// The result as one JSON object: the CLI's `--json` output and a job's `WRAITH-RESULT`.
+    pub fn json(&self) -> Value {
+        let mut v = json!({
+            "result": match self.outcome {
+                Outcome::Done => "ok",
+                Outcome::Partial => "partial",
+                Outcome::Mismatch => "mismatch",
+            },
+            "action": self.action,
+            "seconds": self.seconds,
+        });
+        let put = |v: &mut Value, k: &str, x: Value| {
+            if !x.is_null() {
+                v[k] = x;
+            }
+        };
+        put(&mut v, "source", json!(self.source));
+        put(&mut v, "target", json!(self.target));
+        put(&mut v, "image", json!(self.image));
+        if let Some((location, connection)) = &self.repository {
+            v["repository"] = json!({ "location": location, "connection": connection });
+        }
+        if self.action != Action::Verify {
+            v["bytes"] = json!(self.bytes);
+        }
+        put(&mut v, "stats", json!(self.stats));
+        if !self.unreadable.is_empty() {
+            v["unreadable_bytes"] = json!(self.unreadable.total());
+            v["unreadable"] = json!(self
+                .unreadable
+                .iter()
+                .map(|e| json!({ "start": e.start, "len": e.len }))
+                .collect::<Vec<_>>());
+            if let Some(l) = &self.layout {
+                v["unreadable_regions"] =
+                    json!(pipeline::rescue::by_region(&l.regions, &self.unreadable));
+            }
+            if !self.unreadable_files.is_empty() {
+                v["unreadable_files"] = json!(self.unreadable_files);
+            }
+            put(&mut v, "mapfile", json!(self.mapfile));
+        }
+        if let Some(ver) = &self.verified {
+            if self.action == Action::Verify {
+                v["report"] = json!(ver.report);
+            } else {
+                v["verified"] = json!(ver.report.problems.is_empty());
+                v["verify"] = json!({
+                    "what": ver.what,
+                    "bytes": ver.report.bytes,
+                    "chunks": ver.report.chunks,
+                    "problems": ver.report.problems,
+                });
+            }
+        }
+        put(&mut v, "kept", json!(self.kept));
+        v
+    }
+}
+
+/// A sink that passes every event on and keeps a line of the log for each that matters
+/// (steps and warnings; progress is left out, it would be most of the log and tell nothing).
+struct Recorder<'a> {
+    inner: &'a dyn Sink,
+    started: Instant,
+    lines: Mutex<Vec<String>>,
+}
+
+impl Recorder<'_> {
+    fn line(&self, text: String) {
+        let t = self.started.elapsed().as_secs_f64();
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(format!("[{t:8.1}s] {text}"));
+    }
+}
+
+impl Sink for Recorder<'_> {
+    fn event(&self, event: Event) {
+        match &event {
+            Event::Started { step, total } => {
+                self.line(format!("{step}: started, {}", crate::human_bytes(*total)))
+            }
+            Event::Finished { step } => self.line(format!("{step}: finished")),
+            Event::Warning { message } => self.line(format!("warning: {message}")),
+            Event::Progress { .. } => {}
+        }
+        self.inner.event(event);
+    }
+}
+
+/// The plan as the log's first lines: what was chosen and decided.
+fn plan_lines(s: &Summary) -> Vec<String> {
+    let mut out = vec![format!(
+        "wraith {} {:?}",
+        env!("CARGO_PKG_VERSION"),
+        s.action
+    )];
+    if let Some(d) = &s.source {
+        out.push(format!("source: {} ({})", d.describe(), d.path));
+    }
+    if let Some(d) = &s.target {
+        out.push(format!("target: {} ({})", d.describe(), d.path));
+    }
+    if let Some(r) = &s.repository {
+        out.push(format!("repository: {r}"));
+    }
+    match (&s.image, &s.name) {
+        (Some(i), _) => out.push(format!("image: {i}")),
+        (None, Some(n)) => out.push(format!("image name: {n}")),
+        _ => {}
+    }
+    if let Some(l) = &s.layout {
+        for r in &l.regions {
+            let how = match &r.method {
+                crate::plan::Method::UsedBlocks => "used blocks".to_string(),
+                crate::plan::Method::Raw { reason } => format!("raw ({reason})"),
+            };
+            out.push(format!(
+                "  {}: {} at {}, {} to copy, {}{}",
+                r.describe(),
+                crate::human_bytes(r.len),
+                r.start,
+                crate::human_bytes(r.used.total()),
+                how,
+                r.fs.as_ref()
+                    .map(|f| format!(", {}", f.kind.name()))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    for w in &s.warnings {
+        out.push(format!("warning: {w}"));
+    }
+    if s.verify {
+        out.push("verify afterwards: yes".into());
+    }
+    out
+}
+
+pub(super) fn run_recorded(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Report> {
+    let started = Instant::now();
+    let rec = Recorder {
+        inner: sink,
+        started,
+        lines: Mutex::new(Vec::new()),
+    };
+    let result = execute(plan, &rec, cancel);
+    let mut log = plan_lines(&plan.summary);
+    log.extend(rec.lines.into_inner().unwrap_or_else(|p| p.into_inner()));
+    let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    let repo = plan.repository();
+    match result {
+        Ok(mut report) => {
+            report.seconds = seconds;
+            log.push(format!("result: {}", report.json()));
+            if plan.keep_results {
+                if let Some(repo) = repo {
+                    report.kept = keep(repo, plan.summary.action, &report.json(), &log, sink);
+                }
+            }
+            report.log = log;
+            Ok(report)
+        }
+        Err(e) => {
+            let v = json!({
+                "result": if matches!(e, Error::Cancelled) { "cancelled" } else { "error" },
+                "action": plan.summary.action,
+                "error": e.to_string(),
+                "seconds": seconds,
+            });
+            log.push(format!("result: {v}"));
+            if plan.keep_results {
+                if let Some(repo) = repo {
+                    keep(repo, plan.summary.action, &v, &log, sink);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Stores `results/<time>-<action>.json` and `.log`; returns the JSON's path. A repository
+/// that cannot be written (a plain web server) only costs a warning: the job itself is done.
+fn keep(
+    repo: &Repository,
+    action: Action,
+    result: &Value,
+    log: &[String],
+    sink: &dyn Sink,
+) -> Option<String> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let base = format!(
+        "results/{}-{}",
+        crate::repo::timestamp_id_ms(ms),
+        format!("{action:?}").to_lowercase()
+    );
+    let mut text = log.join("\n");
+    text.push('\n');
+    let stored = repo
+        .store()
+        .put_new(&format!("{base}.json"), format!("{result}\n").as_bytes())
+        .and_then(|_| {
+            repo.store()
+                .put_new(&format!("{base}.log"), text.as_bytes())
+        });
+    match stored {
+        Ok(_) => Some(format!("{}/{base}.json", repo.location())),
+        Err(e) => {
+            sink.event(Event::Warning {
+                message: format!(
+                    "the job's result and log could not be kept in {}/results: {e}",
+                    repo.location()
+                ),
+            });
+            None
+        }
+    }
+}
+
+fn empty_report(s: &Summary) -> Report {
+    Report {
+        action: s.action,
+        outcome: Outcome::Done,
+        source: s.source.clone(),
+        target: s.target.clone(),
+        image: s.image.clone(),
+        repository: None,
+        bytes: 0,
+        stats: None,
+        layout: s.layout.clone(),
+        unreadable: ExtentList::new(),
+        unreadable_files: Vec::new(),
+        mapfile: None,
+        verified: None,
+        seconds: 0.0,
+        log: Vec::new(),
+        kept: None,
+    }
+}
+
+fn repo_shown(repo: &Repository) -> Option<(String, Option<String>)> {
+    Some((repo.location(), repo.store().connection()))
+}
+
+/// The outcome from what was unreadable and what the verification found.
+fn outcome(r: &Report) -> Outcome {
+    match &r.verified {
+        Some(v) if !v.report.problems.is_empty() => Outcome::Mismatch,
+        _ if !r.unreadable.is_empty() => Outcome::Partial,
+        _ => Outcome::Done,
+    }
+}
+
+fn execute(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Report> {
+    let threads = plan.threads;
+    let mut r = empty_report(&plan.summary);
+    match &plan.op {
+        Op::Clone {
+            source,
+            plan: copy,
+            target,
+        } => {
+            let rep = pipeline::clone::clone(source, copy, target, sink, cancel)?;
+            r.bytes = rep.bytes;
+            r.mapfile = clone_mapfile(copy, &rep.unreadable, sink);
+            r.unreadable = rep.unreadable;
+            r.unreadable_files = rep.unreadable_files;
+            if plan.summary.verify {
+                let v = pipeline::verify::verify_clone(source, copy, target, sink, cancel)?;
+                r.verified = Some(Verified {
+                    what: "the target against the source".into(),
+                    report: v,
+                });
+            }
+        }
+        Op::Save {
+            source,
+            plan: copy,
+            repo,
+            name,
+        } => {
+            let opts = pipeline::save::SaveOptions {
+                name: name.clone(),
+                threads,
+            };
+            let rep = pipeline::save::save(source, copy, repo, &opts, sink, cancel)?;
+            r.repository = repo_shown(repo);
+            r.bytes = rep.stats.image_bytes;
+            r.stats = Some(rep.stats.clone());
+            if !rep.unreadable.is_empty() {
+                r.mapfile = Some(format!(
+                    "{}/{}",
+                    repo.location(),
+                    rep.image.path().replace(".manifest", ".mapfile")
+                ));
+            }
+            r.unreadable = rep.unreadable;
+            r.unreadable_files = rep.unreadable_files;
+            r.image = Some(rep.image.clone());
+            if plan.summary.verify {
+                let m = repo.load_manifest(&rep.image)?;
+                let v =
+                    pipeline::verify::verify_against(source, repo, &rep.image, &m, sink, cancel)?;
+                r.verified = Some(Verified {
+                    what: format!("the disk against image {}", rep.image),
+                    report: v,
+                });
+            }
+        }
+        Op::Restore {
+            repo,
+            image,
+            manifest,
+            target,
+        } => {
+            let rep =
+                pipeline::restore::restore(repo, image, manifest, target, threads, sink, cancel)?;
+            r.repository = repo_shown(repo);
+            r.bytes = rep.bytes;
+            // An image of a failing disk restores its zeros: the report names them again.
+            r.unreadable = manifest.unreadable.clone();
+            r.unreadable_files = manifest.unreadable_files.clone();
+            if plan.summary.verify {
+                let v =
+                    pipeline::verify::verify_against(target, repo, image, manifest, sink, cancel)?;
+                r.verified = Some(Verified {
+                    what: format!("the target against image {image}"),
+                    report: v,
+                });
+            }
+        }
+        Op::Verify {
+            repo,
+            images,
+            against,
+        } => {
+            r.repository = repo_shown(repo);
+            let (what, v) = match against {
+                Some((dev, m)) => {
+                    let image = &images[0];
+                    let v = pipeline::verify::verify_against(dev, repo, image, m, sink, cancel)?;
+                    (format!("{} against image {image}", dev.identity.path), v)
+                }
+                None => {
+                    let v = pipeline::verify::verify_repo(repo, images, threads, sink, cancel)?;
+                    let what = match images.as_slice() {
+                        [one] => format!("{}:{one}", repo.location()),
+                        _ => repo.location(),
+                    };
+                    (what, v)
+                }
+            };
+            r.bytes = v.bytes;
+            r.verified = Some(Verified { what, report: v });
+        }
+    }
+    r.outcome = outcome(&r);
+    Ok(r)
+}
+
+/// A clone of a failing disk leaves its ddrescue mapfile in the temporary directory (the
+/// target holds a disk, not files). Not being able to write it is told, not fatal.
+fn clone_mapfile(plan: &Plan, bad: &ExtentList, sink: &dyn Sink) -> Option<String> {
+    if bad.is_empty() {
+        return None;
+    }
+    let tried: ExtentList = plan
+        .regions
+        .iter()
+        .flat_map(|r| r.used.iter().copied())
+        .collect();
+    let text = pipeline::rescue::ddrescue_mapfile(
+        plan.disk.size,
+        &tried,
+        bad,
+        concat!("wraith ", env!("CARGO_PKG_VERSION")),
+    );
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let path = std::env::temp_dir().join(format!("wraith-clone-{secs}.mapfile"));
+    match std::fs::write(&path, text) {
+        Ok(()) => Some(path.display().to_string()),
+        Err(e) => {
+            sink.event(Event::Warning {
+                message: format!("no ddrescue mapfile: {}: {e}", path.display()),
+            });
+            None
+        }
+    }
+}

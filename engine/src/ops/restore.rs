@@ -1,0 +1,75 @@
+//! Preparing a restore: an image written back onto a disk.
+
+use super::{checked, image_layout, open_target, restore_needs, CheckedPlan, Op, Summary};
+use crate::error::Result;
+use crate::job::Action;
+use crate::repo::{ImageRef, Repository};
+use crate::safety;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the user chose for a restore.
+#[derive(Clone)]
+pub struct RestoreChoice {
+    pub repository: Arc<Repository>,
+    pub image: ImageRef,
+    /// A disk, or an image file (created with the source disk's size when missing).
+    pub target: PathBuf,
+    /// Compare the target with the image afterwards.
+    pub verify: bool,
+}
+
+pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
+    let repo = &choice.repository;
+    let image = &choice.image;
+    let m = repo.load_manifest(image)?;
+    let (target, created) = open_target(&choice.target, m.source.size)?;
+    checked(&created, || {
+        safety::check_not_mounted(&target)?;
+        crate::live::check_not_boot_medium(&target)?;
+        // A repository in a directory may be on the target itself; a share cannot be.
+        if let Some(dir) = repo.store().local_dir() {
+            safety::check_not_holding(&target, &dir, "the repository")?;
+        }
+        safety::check_sector_size(m.table.sector_size, &target)?;
+        safety::check_size(
+            &target,
+            restore_needs(&m),
+            &format!("image {image} (from {})", m.source.describe()),
+        )?;
+        // Everything checkable without reading all data, before the first write.
+        crate::pipeline::restore::precheck(repo, image, &m)
+    })?;
+    let mut warnings = Vec::new();
+    if !m.unreadable.is_empty() {
+        warnings.push(format!(
+            "image {image} was saved from a failing disk: {} could not be read and restore as zeros",
+            crate::human_bytes(m.unreadable.total())
+        ));
+    }
+    let summary = Summary {
+        action: Action::Restore,
+        source: None,
+        target: Some(target.identity.clone()),
+        repository: Some(repo.location()),
+        image: Some(image.clone()),
+        name: Some(image.name.clone()),
+        min_target_size: restore_needs(&m),
+        bytes: m.stats.image_bytes,
+        layout: Some(image_layout(&m)),
+        source_mounts: Vec::new(),
+        warnings,
+        verify: choice.verify,
+        target_created: created.is_some(),
+    };
+    Ok(CheckedPlan::new(
+        summary,
+        Op::Restore {
+            repo: Arc::clone(repo),
+            image: image.clone(),
+            manifest: Box::new(m),
+            target,
+        },
+        created,
+    ))
+}

@@ -1,0 +1,66 @@
+//! Preparing a save: a disk stored as an image in a repository.
+
+use super::{open_source, source_warnings, CheckedPlan, Op, Summary};
+use crate::error::Result;
+use crate::job::Action;
+use crate::repo::location::{Credentials, Location};
+use crate::repo::{self, Repository};
+use crate::safety;
+use std::path::PathBuf;
+
+/// What the user chose for a save.
+#[derive(Clone, Debug)]
+pub struct SaveChoice {
+    pub source: PathBuf,
+    /// The repository: a directory or a URL (a `label:`/`uuid:` location is resolved first,
+    /// see [`super::repository::resolve`]). Created when missing or empty.
+    pub repository: String,
+    pub credentials: Credentials,
+    /// The image's name; None: from the disk's model and serial.
+    pub name: Option<String>,
+    /// Compare the disk with the stored image afterwards.
+    pub verify: bool,
+}
+
+pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
+    let (source, plan, mounts) = open_source(&choice.source)?;
+    let name = match &choice.name {
+        Some(n) => n.clone(),
+        None => repo::default_image_name(
+            source.identity.model.as_deref(),
+            source.identity.serial.as_deref(),
+            source.path(),
+        ),
+    };
+    repo::check_image_name(&name)?;
+    // Before the repository is created: a save must never write to its own source.
+    if let Location::Dir(dir) = Location::parse(&choice.repository)? {
+        safety::check_repository_not_on(&source, &dir)?;
+    }
+    let repo = Repository::open_url(&choice.repository, &choice.credentials, true)?;
+    let summary = Summary {
+        action: Action::Save,
+        source: Some(source.identity.clone()),
+        target: None,
+        repository: Some(repo.location()),
+        image: None,
+        name: Some(name.clone()),
+        min_target_size: plan.min_target_size(),
+        bytes: plan.copy_bytes(),
+        warnings: source_warnings(&choice.source, &mounts, &plan),
+        source_mounts: mounts,
+        layout: Some(plan.clone()),
+        verify: choice.verify,
+        target_created: false,
+    };
+    Ok(CheckedPlan::new(
+        summary,
+        Op::Save {
+            source,
+            plan,
+            repo,
+            name,
+        },
+        None,
+    ))
+}

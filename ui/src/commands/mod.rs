@@ -1,0 +1,257 @@
+//! One file per subcommand: each turns its arguments into the engine's choice, gets a checked
+//! plan from the engine's operations layer, shows it, asks for the typed confirmation when it
+//! destroys something, runs it and prints the report for people or as JSON. No safety rule is
+//! decided here: the engine's `prepare_*` refuse, this only words the refusal.
+
+mod clone;
+mod disks;
+mod info;
+mod list;
+pub mod print;
+mod restore;
+mod save;
+mod verify;
+
+use crate::cli::{Cli, Command};
+use crate::render::Renderer;
+use crate::{EXIT_MISMATCH, EXIT_OK, EXIT_PARTIAL};
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use wraith_engine::device::DiskIdentity;
+use wraith_engine::events::Cancel;
+use wraith_engine::ops::{self, repository::ImageSpec, CheckedPlan, Outcome, Report};
+use wraith_engine::repo::location::Location;
+use wraith_engine::repo::{Credentials, ImageRef, Password, Repository};
+
+pub use clone::clone;
+pub use restore::restore;
+pub use save::save;
+pub use verify::verify;
+
+/// What every command needs besides its arguments.
+pub struct Ctx<'a> {
+    pub json: bool,
+    pub threads: usize,
+    pub r: &'a Renderer,
+    pub cancel: &'a Cancel,
+    pub auth: Auth,
+    /// Keep each job's result and log in the repository's `results/` (the live system, where
+    /// /tmp is gone at power-off, and unattended jobs).
+    pub keep_results: bool,
+}
+
+/// Where the password for a repository URL comes from, first found wins: a job file's
+/// `password`, `--password-file`, `WRAITH_PASSWORD`, then a hidden prompt on a terminal.
+#[derive(Clone, Default)]
+pub struct Auth {
+    pub password: Option<Password>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl Auth {
+    pub fn credentials(&self, loc: &Location) -> Result<Credentials> {
+        if matches!(loc, Location::Dir(_)) {
+            return Ok(Credentials::none());
+        }
+        let password = if let Some(p) = &self.password {
+            Some(p.clone())
+        } else if let Some(f) = &self.password_file {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading the password file {}", f.display()))?;
+            Some(Password::new(text.lines().next().unwrap_or("")))
+        } else if let Some(p) = std::env::var_os("WRAITH_PASSWORD") {
+            Some(Password::new(p.to_string_lossy()))
+        } else if let (Some(user), true) = (loc.user(), std::io::stdin().is_terminal()) {
+            let p = rpassword::prompt_password(format!("Password for {user} at {loc}: "))
+                .context("reading the password")?;
+            Some(Password::new(p))
+        } else {
+            None
+        };
+        Ok(Credentials::new(None, password))
+    }
+}
+
+/// The credentials for a repository location, after waiting for the network if it is a URL.
+pub fn credentials_for(ctx: &Ctx, at: &str) -> Result<Credentials> {
+    let loc = Location::parse(at)?;
+    if !matches!(loc, Location::Dir(_)) {
+        wait_for_network(ctx, &loc)?;
+    }
+    ctx.auth.credentials(&loc)
+}
+
+/// Opens the repository at a directory or URL, logging in as the URL says. The password is
+/// never part of what is shown.
+pub fn open_repo(ctx: &Ctx, at: &str) -> Result<Arc<Repository>> {
+    let creds = credentials_for(ctx, at)?;
+    let repo = Repository::open_url(at, &creds, false)?;
+    say_connection(ctx, &repo);
+    Ok(Arc::new(repo))
+}
+
+fn say_connection(ctx: &Ctx, repo: &Repository) {
+    if let Some(c) = repo.store().connection() {
+        if !ctx.json {
+            eprintln!("{}: connected with {c}", repo.location());
+        }
+    }
+}
+
+/// On the live system, right after boot, the DHCP lease may not be there yet: wait for
+/// init's `net-ready` (bounded; Ctrl-C cancels) rather than fail with "unreachable". On a
+/// host without wraith-init this returns at once.
+fn wait_for_network(ctx: &Ctx, loc: &Location) -> Result<()> {
+    let dir = crate::net::state_dir();
+    if crate::net::ready(&dir) || crate::net::read_state(&dir).is_none() {
+        return Ok(());
+    }
+    let limit = crate::net::wait_limit();
+    if !ctx.json {
+        eprintln!(
+            "{loc}: waiting for the network (up to {} s; Ctrl-C cancels)",
+            limit.as_secs()
+        );
+    }
+    match crate::net::wait_ready(&dir, limit, &|| ctx.cancel.is_cancelled()) {
+        Ok(()) => Ok(()),
+        Err(crate::net::WaitError::Cancelled) => Err(wraith_engine::Error::Cancelled.into()),
+        Err(e) => Err(anyhow!(
+            "{loc}: no network address after {} s ({e}); check the cable and the DHCP \
+             server, or set an address on the network screen (key n) or with wraith.net=static:...",
+            limit.as_secs()
+        )),
+    }
+}
+
+/// The image an `ImageSpec` names (its newest save without `@ID`).
+pub fn find_image(repo: &Repository, spec: &ImageSpec) -> Result<ImageRef> {
+    let name = spec.name.as_deref().ok_or_else(|| {
+        anyhow!(
+            "{}: name an image as REPO:NAME or REPO:NAME@ID",
+            repo.location()
+        )
+    })?;
+    Ok(repo.resolve(name, spec.id.as_deref())?)
+}
+
+pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
+    let r = Renderer::new(cli.json);
+    let ctx = Ctx {
+        json: cli.json,
+        threads: cli
+            .threads
+            .unwrap_or_else(wraith_engine::pipeline::worker_count),
+        r: &r,
+        cancel,
+        auth: Auth {
+            password: None,
+            password_file: cli.password_file.clone(),
+        },
+        keep_results: wraith_engine::live::running_live(),
+    };
+    let Some(command) = &cli.command else {
+        return interactive();
+    };
+    let report = match command {
+        Command::Disks => return disks::run(ctx.json),
+        Command::Info { what } => return info::run(&ctx, what),
+        Command::List { repo } => return list::run(&ctx, repo),
+        Command::Job { file, inline } => {
+            return crate::job::run(file.as_deref(), inline.as_deref(), &ctx)
+        }
+        Command::Clone {
+            source,
+            target,
+            yes,
+            verify,
+        } => clone(&ctx, source, target, *verify, *yes)?,
+        Command::Save { disk, repo, verify } => save(&ctx, disk, repo, *verify)?,
+        Command::Restore {
+            image,
+            target,
+            yes,
+            verify,
+        } => restore(&ctx, image, target, *verify, *yes)?,
+        Command::Verify { what, against } => verify(&ctx, what, against.as_deref())?,
+    };
+    if ctx.json {
+        println!("{}", report.json());
+    }
+    Ok(exit_code(&report))
+}
+
+/// The documented exit code of a finished job.
+pub fn exit_code(report: &Report) -> u8 {
+    match report.outcome {
+        Outcome::Done => EXIT_OK,
+        Outcome::Partial => EXIT_PARTIAL,
+        Outcome::Mismatch => EXIT_MISMATCH,
+    }
+}
+
+/// `wraith` alone: the terminal UI on a terminal (live system or host), the help otherwise.
+fn interactive() -> Result<u8> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        use clap::CommandFactory;
+        crate::cli::Cli::command().print_help()?;
+        return Ok(EXIT_OK);
+    }
+    crate::tui::run()
+}
+
+/// Shows a checked plan and its warnings, asks for the typed confirmation when it destroys
+/// something (unless `yes`), runs it and prints the report for people.
+pub fn confirm_and_run(ctx: &Ctx, plan: CheckedPlan, yes: bool) -> Result<Report> {
+    let s = plan.summary();
+    if !ctx.json {
+        print::summary(s);
+    }
+    for w in &s.warnings {
+        ctx.r.warn(w);
+    }
+    if let (Some(target), false) = (&s.target, s.target_created) {
+        confirm(target, yes, &format!("{:?}", s.action).to_lowercase())?;
+    }
+    let plan = plan
+        .with_threads(ctx.threads)
+        .keep_results(ctx.keep_results);
+    let report = ops::run(plan, ctx.r, ctx.cancel)?;
+    if !ctx.json {
+        for line in print::report(&report) {
+            println!("{line}");
+        }
+    }
+    Ok(report)
+}
+
+/// A destructive step needs the user to type the target's name, or `--yes`.
+fn confirm(target: &DiskIdentity, yes: bool, what: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let name = std::path::Path::new(&target.path)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{what} would overwrite {}; not on a terminal, so pass --yes to confirm",
+            target.describe()
+        );
+    }
+    eprint!(
+        "{what} will OVERWRITE {} ({}).\nType '{name}' to continue: ",
+        target.describe(),
+        target.path
+    );
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != name {
+        bail!("not confirmed; {} was not touched", target.path);
+    }
+    Ok(())
+}

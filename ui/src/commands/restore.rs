@@ -1,0 +1,19 @@
+//! `wraith restore REPO:NAME[@ID] DISK`.
+
+use super::{confirm_and_run, find_image, open_repo, Ctx};
+use anyhow::Result;
+use std::path::Path;
+use wraith_engine::ops::{self, repository, Report, RestoreChoice};
+
+pub fn restore(ctx: &Ctx, image: &str, target: &Path, verify: bool, yes: bool) -> Result<Report> {
+    let spec = repository::parse_image_spec(image)?;
+    let repo = open_repo(ctx, &spec.repository)?;
+    let image = find_image(&repo, &spec)?;
+    let plan = ops::prepare_restore(&RestoreChoice {
+        repository: repo,
+        image,
+        target: target.to_path_buf(),
+        verify,
+    })?;
+    confirm_and_run(ctx, plan, yes)
+}

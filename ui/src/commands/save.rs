@@ -1,0 +1,28 @@
+//! `wraith save DISK REPO[:NAME]`.
+
+use super::{confirm_and_run, credentials_for, Ctx};
+use anyhow::{bail, Result};
+use std::path::Path;
+use wraith_engine::ops::{self, repository, Report, SaveChoice};
+
+pub fn save(ctx: &Ctx, disk: &Path, spec: &str, verify: bool) -> Result<Report> {
+    let spec = repository::parse_image_spec(spec)?;
+    if spec.id.is_some() {
+        bail!(
+            "{}: an image id is chosen by Wraith when saving; give REPO or REPO:NAME",
+            wraith_engine::repo::location::redact(&spec.repository)
+        );
+    }
+    let credentials = credentials_for(ctx, &spec.repository)?;
+    let plan = ops::prepare_save(&SaveChoice {
+        source: disk.to_path_buf(),
+        repository: spec.repository.clone(),
+        credentials,
+        name: spec.name,
+        verify,
+    })?;
+    if let Some(repo) = plan.repository() {
+        super::say_connection(ctx, repo);
+    }
+    confirm_and_run(ctx, plan, true)
+}
