@@ -324,10 +324,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a, d);
-        let e = Job::from_inline("action=save source=/dev/sda repo=/mnt/my%20images image=a%3Bb")
+        let e = Job::from_inline("action=save source=/dev/sda repo=/mnt/my%20images image=a%2Db")
             .unwrap();
         assert_eq!(e.repository.as_deref(), Some("/mnt/my images"));
-        assert_eq!(e.image.as_deref(), Some("a;b"));
+        assert_eq!(e.image.as_deref(), Some("a-b"));
         let c = Job::from_inline(
             "action=save source=rule:only-internal repo=label:IMAGES/lab image=pc verify=true",
         )
