@@ -12,9 +12,11 @@ pub mod jobs;
 pub mod machine;
 pub mod menu;
 pub mod network;
+pub mod opening;
 pub mod pick_disk;
 pub mod plan;
 pub mod popup;
+pub mod reading;
 pub mod repo;
 pub mod running;
 pub mod strings;
@@ -74,7 +76,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Network(n) => network::render(f, body, n),
         Screen::Images(l) => repo::render_images(f, body, l),
         Screen::ImageInfo(d, _) => image::render(f, body, d),
-        Screen::Reading(what) => plan::render_reading(f, body, what),
+        Screen::Reading(what) => reading::render(f, body, what),
         Screen::Plan(p) => plan::render(f, body, p),
         Screen::Running(r) => {
             running::render(f, body, r);

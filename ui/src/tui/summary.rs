@@ -1,6 +1,9 @@
 //! The end of a job: success with what was done, or the exact error, and where the log is.
 
+use super::app::{App, Flow, Outcome as JobOutcome, Screen};
+use super::plan;
 use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
@@ -22,6 +25,65 @@ pub struct Summary {
     pub lines: Vec<String>,
     /// The job's log file; Err: the directory it could not be created in.
     pub log: Result<std::path::PathBuf, std::path::PathBuf>,
+}
+
+/// What a key on the summary asks for.
+#[derive(Debug, PartialEq)]
+pub enum SummaryKey {
+    None,
+    Home,
+}
+
+impl Summary {
+    pub fn key(&self, k: &KeyEvent) -> SummaryKey {
+        match k.code {
+            KeyCode::Enter | KeyCode::Esc => SummaryKey::Home,
+            _ => SummaryKey::None,
+        }
+    }
+}
+
+impl App {
+    /// The job ended: its result, the warnings it gave, and the time, on the summary and at
+    /// the end of its log.
+    pub(super) fn finished(&mut self, o: JobOutcome) {
+        let Screen::Running(r) = &self.screen else {
+            return;
+        };
+        let title = r.title.clone();
+        let log = match &r.log_file {
+            Some(f) => Ok(f.path.clone()),
+            None => Err(self.log_dir.clone()),
+        };
+        let took = format!("took {}", plan::duration_text(r.elapsed.as_secs()));
+        let (result, mut lines) = match o {
+            JobOutcome::Ok(l) => (Outcome::Ok, l),
+            JobOutcome::Partial(l) => (Outcome::Partial, l),
+            JobOutcome::Failed(e) => (Outcome::Failed, e.lines().map(String::from).collect()),
+            JobOutcome::Cancelled => (Outcome::Cancelled, Vec::new()),
+        };
+        lines.push(took);
+        let warnings: Vec<String> = r
+            .log
+            .iter()
+            .filter(|l| l.starts_with("warning"))
+            .cloned()
+            .collect();
+        lines.extend(warnings);
+        if let Screen::Running(r) = &mut self.screen {
+            r.note(format!("{result:?}"));
+            for l in &lines {
+                r.note(l.clone());
+            }
+        }
+        self.flow = Flow::default();
+        self.screen = Screen::Summary(Summary {
+            title,
+            result,
+            lines,
+            log,
+        });
+    }
 }
 
 pub fn render(f: &mut Frame, area: Rect, sm: &Summary) {

@@ -230,7 +230,11 @@ fn check_log(a: &mut App) {
 }
 
 fn running_app() -> App {
-    let (tx, _rx) = mpsc::channel();
+    running_app_on(mpsc::channel().0)
+}
+
+/// A clone halfway, sending its workers' messages to `tx`.
+fn running_app_on(tx: mpsc::Sender<Msg>) -> App {
     let mut a = App::new(fake_machine(), tx);
     let mut r = RunState::new(
         "Cloning sda -> sdb".into(),
@@ -433,7 +437,12 @@ fn save_plan() {
     let dev = Device::open_read(&d.path).expect("open fixture");
     let p = wraith_engine::plan::plan(&dev, dev.identity.clone()).expect("plan");
     a.flow.action = Some(super::menu::Action::Save);
-    a.flow.source = Some((fake_machine().disks[0].clone(), dev, p));
+    a.flow.source = Some(super::reading::Source {
+        disk: fake_machine().disks[0].clone(),
+        dev,
+        plan: p,
+        mounts: Vec::new(),
+    });
     a.screen = Screen::RepoPath(Default::default());
     typed(&mut a, "/mnt/usb/images");
     key(&mut a, KeyCode::Enter);
