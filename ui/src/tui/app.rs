@@ -18,6 +18,7 @@ use super::plan::{PlanKey, PlanScreen};
 use super::reading::{self, ReadingKey, Source};
 use super::repo::{ImageKey, ImageList, PasswordKey, PasswordPrompt, RepoKey, WaitKey, WaitNet};
 use super::running::RunState;
+use super::save_log::{LogPick, LogPickKey};
 use super::strings as s;
 use super::summary::{Summary, SummaryKey};
 use crossterm::event::{KeyCode, KeyEvent};
@@ -57,6 +58,12 @@ pub enum Msg {
         seq: u64,
         at: String,
         result: Box<Result<Opened, String>>,
+    },
+    /// The worker copying the job's log file `log` to another disk is done: the line that
+    /// says where the copy is, or why there is none.
+    LogSaved {
+        log: PathBuf,
+        result: Result<String, String>,
     },
 }
 
@@ -110,6 +117,8 @@ pub enum Screen {
     Plan(PlanScreen),
     Running(RunState),
     Summary(Summary),
+    /// Where to copy the log of the job just summarised.
+    SaveLog(Box<LogPick>),
     Network(Box<NetScreen>),
 }
 
@@ -166,6 +175,12 @@ pub struct App {
     pub repaint: bool,
     /// Where job logs go.
     pub log_dir: PathBuf,
+    /// The summary offers to copy the log to another disk: on the live system, whose /tmp is
+    /// in memory and gone at power-off. Off elsewhere (a host keeps its files).
+    pub offer_log_save: bool,
+    /// Where to learn what is mounted (for the places a log can be copied to); tests point it
+    /// at a file of their own.
+    pub mountinfo: PathBuf,
     /// wraith-init's network state directory (net.json, net-ready, requests); None: never
     /// look (a host, and the tests that do not show the network).
     pub net_dir: Option<PathBuf>,
@@ -192,6 +207,8 @@ impl App {
             exit: None,
             repaint: false,
             log_dir: std::env::temp_dir(),
+            offer_log_save: false,
+            mountinfo: PathBuf::from("/proc/self/mountinfo"),
             net_dir: None,
             clock: None,
             opening: None,
@@ -209,6 +226,7 @@ impl App {
                 self.repaint = true;
                 self.machine.disks = d;
                 self.refresh_pick();
+                self.refresh_log_places();
             }
             Msg::Planned(r) => self.planned(*r),
             Msg::Engine(ev) => {
@@ -229,6 +247,7 @@ impl App {
                 }
                 // Otherwise given up on with Esc: dropped (and any share it mounted with it).
             }
+            Msg::LogSaved { log, result } => self.log_saved(log, result),
             Msg::Key(k) => {
                 // Ctrl-L: the terminal convention for "the screen is garbled, draw it again".
                 if is_ctrl(&k, 'l') {
@@ -373,6 +392,12 @@ impl App {
             Screen::Summary(sm) => match sm.key(&k) {
                 SummaryKey::None => {}
                 SummaryKey::Home => self.screen = Screen::Home,
+                SummaryKey::SaveLog => self.pick_log_place(),
+            },
+            Screen::SaveLog(p) => match p.key(&k) {
+                LogPickKey::None => {}
+                LogPickKey::Back => self.back(),
+                LogPickKey::Save(place) => self.save_log(place),
             },
         }
     }
@@ -403,6 +428,11 @@ impl App {
                     std::mem::replace(&mut self.screen, Screen::Home)
                 {
                     self.screen = Screen::Images(list);
+                }
+            }
+            (Screen::SaveLog(_), _) => {
+                if let Screen::SaveLog(p) = std::mem::replace(&mut self.screen, Screen::Home) {
+                    self.screen = Screen::Summary(p.summary);
                 }
             }
             (Screen::Reading(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),

@@ -117,6 +117,7 @@ impl App {
             Ok(Opened::Verify { repo, image }) => self.run(
                 format!("{} {}", s::RUN_VERIFY, image),
                 Job::Verify { repo, image },
+                Vec::new(),
             ),
             Ok(Opened::Listed { repo, rows }) => {
                 let location = repo.location();

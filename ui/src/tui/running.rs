@@ -86,6 +86,8 @@ pub struct RunState {
     pub log_back: usize,
     pub cancel: Cancel,
     pub asking_cancel: bool,
+    /// The disks the job reads or writes (whole-disk paths): its log is never saved there.
+    pub disks: Vec<String>,
 }
 
 impl RunState {
@@ -102,6 +104,7 @@ impl RunState {
             log_back: 0,
             cancel,
             asking_cancel: false,
+            disks: Vec::new(),
         }
     }
 
@@ -225,7 +228,7 @@ impl App {
     /// Starts the job the flow describes, as confirmed on the plan.
     pub(super) fn start(&mut self, verify: bool) {
         let flow = std::mem::take(&mut self.flow);
-        let (title, job) = match flow {
+        let (title, job, disks) = match flow {
             Flow {
                 action: Some(Action::Clone),
                 source:
@@ -254,6 +257,7 @@ impl App {
                     target,
                     verify,
                 },
+                vec![sd.path, td.path],
             ),
             Flow {
                 action: Some(Action::Save),
@@ -283,6 +287,7 @@ impl App {
                     name,
                     verify,
                 },
+                vec![sd.path],
             ),
             Flow {
                 action: Some(Action::Restore),
@@ -309,21 +314,23 @@ impl App {
                     target,
                     verify,
                 },
+                vec![td.path],
             ),
             _ => {
                 self.screen = Screen::Home;
                 return;
             }
         };
-        self.run(title, job);
+        self.run(title, job, disks);
     }
 
-    /// The running screen over `job`, started on a worker.
-    pub(super) fn run(&mut self, title: String, job: Job) {
+    /// The running screen over `job`, started on a worker. `disks`: the disks it touches.
+    pub(super) fn run(&mut self, title: String, job: Job, disks: Vec<String>) {
         let cancel = Cancel::new();
         self.started = Instant::now();
         let mut r = RunState::new(title.clone(), job.phases(), cancel.clone());
         r.log_file = LogFile::create(self.log_dir.join(log_name()));
+        r.disks = disks;
         r.note(title);
         self.screen = Screen::Running(r);
         jobs::spawn(job, self.tx.clone(), cancel);

@@ -1,4 +1,6 @@
 //! The end of a job: success with what was done, or the exact error, and where the log is.
+//! Where the log would be lost at power-off, `l` offers to copy it to another disk
+//! (`save_log.rs`), and the result of that copy is told here.
 
 use super::app::{App, Flow, Outcome as JobOutcome, Screen};
 use super::plan;
@@ -25,6 +27,12 @@ pub struct Summary {
     pub lines: Vec<String>,
     /// The job's log file; Err: the directory it could not be created in.
     pub log: Result<std::path::PathBuf, std::path::PathBuf>,
+    /// The disks the job read or wrote: never a place for its log.
+    pub disks: Vec<String>,
+    /// Offer `l` to copy the log to another disk.
+    pub offer_save: bool,
+    /// How the last copy of the log went: where it is, or why it is not.
+    pub saved: Option<Result<String, String>>,
 }
 
 /// What a key on the summary asks for.
@@ -32,14 +40,21 @@ pub struct Summary {
 pub enum SummaryKey {
     None,
     Home,
+    SaveLog,
 }
 
 impl Summary {
     pub fn key(&self, k: &KeyEvent) -> SummaryKey {
         match k.code {
             KeyCode::Enter | KeyCode::Esc => SummaryKey::Home,
+            KeyCode::Char('l') if self.offers_save() => SummaryKey::SaveLog,
             _ => SummaryKey::None,
         }
+    }
+
+    /// Only a log that exists can be copied.
+    pub fn offers_save(&self) -> bool {
+        self.offer_save && self.log.is_ok()
     }
 }
 
@@ -70,6 +85,7 @@ impl App {
             .cloned()
             .collect();
         lines.extend(warnings);
+        let disks = r.disks.clone();
         if let Screen::Running(r) = &mut self.screen {
             r.note(format!("{result:?}"));
             for l in &lines {
@@ -82,6 +98,9 @@ impl App {
             result,
             lines,
             log,
+            disks,
+            offer_save: self.offer_log_save,
+            saved: None,
         });
     }
 }
@@ -110,6 +129,12 @@ pub fn render(f: &mut Frame, area: Rect, sm: &Summary) {
             theme::warn(),
         ),
     });
+    match &sm.saved {
+        Some(Ok(line)) => lines.push(Line::styled(line.clone(), theme::ok())),
+        Some(Err(e)) => lines.push(Line::styled(e.clone(), theme::danger())),
+        None if sm.offers_save() => lines.push(Line::styled(s::SUMMARY_SAVE_LOG, theme::warn())),
+        None => {}
+    }
     let p = Paragraph::new(lines)
         .block(theme::block(&sm.title))
         .wrap(Wrap { trim: false });
