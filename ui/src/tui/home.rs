@@ -1,13 +1,35 @@
-//! The machine at a glance: disks with their partitions, then CPU, memory and network.
+//! The machine at a glance: disks with their partitions, then CPU, memory and network; the
+//! keys that open the menu, the network screen, or leave.
 
+use super::input::is_ctrl;
 use super::machine::Machine;
 use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
+
+/// What a key on the home screen asks for.
+#[derive(Debug, PartialEq)]
+pub enum HomeKey {
+    None,
+    Menu,
+    Network,
+    Quit,
+}
+
+pub fn key(k: &KeyEvent) -> HomeKey {
+    match k.code {
+        KeyCode::Enter | KeyCode::Char('m') => HomeKey::Menu,
+        KeyCode::Char('n') => HomeKey::Network,
+        KeyCode::Char('q') => HomeKey::Quit,
+        _ if is_ctrl(k, 'c') => HomeKey::Quit,
+        _ => HomeKey::None,
+    }
+}
 
 /// "SSD"/"HDD" plus removable/read-only: what someone choosing a target needs to see.
 pub fn kind(d: &DiskInfo) -> String {

@@ -4,6 +4,7 @@
 
 use super::plan::{self, Tone};
 use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
@@ -17,6 +18,29 @@ pub struct ImageDetails {
     pub image: ImageRef,
     pub manifest: Manifest,
     pub scroll: usize,
+}
+
+/// What a key on the image details asks for.
+#[derive(Debug, PartialEq)]
+pub enum DetailsKey {
+    None,
+    Back,
+    Verify(ImageRef),
+}
+
+impl ImageDetails {
+    pub fn key(&mut self, k: &KeyEvent) -> DetailsKey {
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll += 1,
+            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(10),
+            KeyCode::PageDown => self.scroll += 10,
+            KeyCode::Char('v') => return DetailsKey::Verify(self.image.clone()),
+            KeyCode::Esc => return DetailsKey::Back,
+            _ => {}
+        }
+        DetailsKey::None
+    }
 }
 
 fn table_name(k: TableKind) -> &'static str {

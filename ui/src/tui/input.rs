@@ -95,3 +95,8 @@ pub fn spawn(tx: Sender<Msg>) {
         }
     });
 }
+
+/// Ctrl and `c` together (Ctrl-C, Ctrl-L).
+pub fn is_ctrl(k: &KeyEvent, c: char) -> bool {
+    k.code == KeyCode::Char(c) && k.modifiers.contains(KeyModifiers::CONTROL)
+}

@@ -1,7 +1,10 @@
-//! The actions menu: a popup over the home screen.
+//! The actions menu: a popup over the home screen, and where each action begins.
 
+use super::app::{App, Exit, Flow, Screen};
+use super::confirm::TextInput;
 use super::popup::centered;
 use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph};
@@ -30,6 +33,46 @@ pub const ACTIONS: [Action; 8] = [
     Action::Reboot,
     Action::PowerOff,
 ];
+
+/// What a key on the menu asks for.
+#[derive(Debug, PartialEq)]
+pub enum MenuKey {
+    None,
+    Close,
+    Chose(Action),
+}
+
+/// Moves the selection `sel`, or closes the menu, or chooses.
+pub fn key(sel: &mut usize, k: &KeyEvent) -> MenuKey {
+    match k.code {
+        KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => *sel = (*sel + 1).min(ACTIONS.len() - 1),
+        KeyCode::Esc => return MenuKey::Close,
+        KeyCode::Enter => return MenuKey::Chose(ACTIONS[*sel]),
+        _ => {}
+    }
+    MenuKey::None
+}
+
+impl App {
+    /// A fresh flow for `a`, at its first screen.
+    pub(super) fn choose(&mut self, a: Action) {
+        self.flow = Flow {
+            action: Some(a),
+            ..Flow::default()
+        };
+        match a {
+            Action::Clone => self.pick_source(s::PICK_SOURCE),
+            Action::Save => self.pick_source(s::PICK_SAVE_SOURCE),
+            Action::Restore | Action::Verify | Action::Browse => {
+                self.screen = Screen::RepoPath(TextInput::default())
+            }
+            Action::Shell => self.exit = Some(Exit::Shell),
+            Action::Reboot => self.exit = Some(Exit::Reboot),
+            Action::PowerOff => self.exit = Some(Exit::PowerOff),
+        }
+    }
+}
 
 pub fn render(f: &mut Frame, area: Rect, sel: usize) {
     let r = centered(area, 34, ACTIONS.len() as u16 + 2);

@@ -12,11 +12,14 @@ pub mod jobs;
 pub mod machine;
 pub mod menu;
 pub mod network;
+pub mod opening;
 pub mod pick_disk;
 pub mod plan;
 pub mod popup;
+pub mod reading;
 pub mod repo;
 pub mod running;
+pub mod save_log;
 pub mod strings;
 pub mod summary;
 pub mod theme;
@@ -63,7 +66,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Plan(_) => s::CONFIRM_KEYS,
         Screen::Running(r) if r.asking_cancel => s::CANCEL_KEYS,
         Screen::Running(_) => s::RUN_KEYS,
+        Screen::Summary(sm) if sm.offers_save() => s::SUMMARY_SAVE_KEYS,
         Screen::Summary(_) => s::SUMMARY_KEYS,
+        Screen::SaveLog(p) if p.saving.is_some() => s::SAVING_LOG_KEYS,
+        Screen::SaveLog(_) => s::SAVE_LOG_KEYS,
     };
     match &app.screen {
         Screen::Home => home::render(f, body, &app.machine),
@@ -74,7 +80,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Network(n) => network::render(f, body, n),
         Screen::Images(l) => repo::render_images(f, body, l),
         Screen::ImageInfo(d, _) => image::render(f, body, d),
-        Screen::Reading(what) => plan::render_reading(f, body, what),
+        Screen::Reading(what) => reading::render(f, body, what),
         Screen::Plan(p) => plan::render(f, body, p),
         Screen::Running(r) => {
             running::render(f, body, r);
@@ -83,6 +89,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             }
         }
         Screen::Summary(sm) => summary::render(f, body, sm),
+        Screen::SaveLog(p) => save_log::render(f, body, p),
     }
     let help = match &app.opening {
         Some(o) => {
@@ -186,6 +193,7 @@ pub fn run() -> anyhow::Result<u8> {
         terminal.clear()?;
         let mut app = App::new(machine, tx);
         app.net_dir = Some(crate::net::state_dir());
+        app.offer_log_save = live;
         app.refresh_net();
         loop {
             if std::mem::take(&mut app.repaint) {

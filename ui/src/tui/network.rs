@@ -3,6 +3,7 @@
 //! request file for init (see `crate::net`) and shows the answer and the result as they
 //! appear in net.json.
 
+use super::app::{App, Screen};
 use super::confirm::TextInput;
 use super::{strings as s, theme};
 use crate::net::{self, Iface, NetState};
@@ -161,6 +162,40 @@ impl NetScreen {
                 NetAction::None
             }
             _ => NetAction::None,
+        }
+    }
+}
+
+impl App {
+    /// Sends `mode` to init from the network screen.
+    pub(super) fn net_request(&mut self, mode: NetMode) {
+        let Screen::Network(n) = &mut self.screen else {
+            return;
+        };
+        let Some(dir) = &self.net_dir else {
+            return;
+        };
+        if net::read_state(dir).is_none() {
+            n.message = Some((Tone::Bad, s::NET_NO_INIT.into()));
+            return;
+        }
+        let id = net::new_request_id("tui");
+        match net::write_request(dir, &id, &mode) {
+            Ok(()) => {
+                n.message = Some((Tone::Info, format!("{} {mode}", s::NET_SENT)));
+                n.pending = Some(Pending {
+                    id,
+                    mode,
+                    answered: false,
+                    sent: std::time::Instant::now(),
+                });
+            }
+            Err(e) => {
+                n.message = Some((
+                    Tone::Bad,
+                    format!("{}: {e}", dir.join(net::REQUEST_FILE).display()),
+                ))
+            }
         }
     }
 }

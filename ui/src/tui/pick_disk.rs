@@ -1,12 +1,21 @@
 //! Choosing a disk: unusable ones stay visible, greyed, with the reason they cannot be chosen.
+//! The source and target lists of each flow, and what picking a target leads to (its checks
+//! and the plan to confirm).
 
+use super::app::{App, Screen, Target};
 use super::home::disk_line;
-use super::theme;
+use super::jobs;
+use super::menu::Action;
+use super::plan::{self, PlanScreen};
+use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use wraith_engine::device::{Device, ReadAt};
 use wraith_engine::disks::DiskInfo;
+use wraith_engine::human_bytes as hb;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Role {
@@ -19,6 +28,15 @@ pub struct Item {
     pub disk: DiskInfo,
     /// Why it cannot be picked, if it cannot.
     pub disabled: Option<String>,
+}
+
+/// What a key on a disk list asks for.
+#[derive(Debug)]
+pub enum PickKey {
+    None,
+    Back,
+    Source(DiskInfo),
+    Target(DiskInfo),
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +72,171 @@ impl PickDisk {
             .get(self.sel)
             .filter(|i| i.disabled.is_none())
             .map(|i| &i.disk)
+    }
+
+    pub fn key(&mut self, k: &KeyEvent) -> PickKey {
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => self.up(),
+            KeyCode::Down | KeyCode::Char('j') => self.down(),
+            KeyCode::Esc => return PickKey::Back,
+            KeyCode::Enter => {
+                if let Some(d) = self.chosen().cloned() {
+                    return match self.role {
+                        Role::Source => PickKey::Source(d),
+                        Role::Target => PickKey::Target(d),
+                    };
+                }
+            }
+            _ => {}
+        }
+        PickKey::None
+    }
+}
+
+impl App {
+    fn source_items(&self) -> Vec<Item> {
+        self.machine
+            .disks
+            .iter()
+            .map(|d| Item {
+                disk: d.clone(),
+                disabled: None,
+            })
+            .collect()
+    }
+
+    /// The target list for the current flow.
+    fn target_items(&self) -> Vec<Item> {
+        match self.flow.action {
+            Some(Action::Restore) => {
+                let needed = self
+                    .flow
+                    .image
+                    .as_ref()
+                    .map(|i| jobs::restore_needs(&i.manifest))
+                    .unwrap_or(0);
+                self.targets(needed, None)
+            }
+            _ => {
+                let needed = self
+                    .flow
+                    .source
+                    .as_ref()
+                    .map(|s| s.plan.min_target_size())
+                    .unwrap_or(0);
+                let src = self.flow.source.as_ref().map(|s| s.disk.path.as_str());
+                self.targets(needed, src)
+            }
+        }
+    }
+
+    pub(super) fn pick_source(&mut self, title: &'static str) {
+        self.flow.source = None;
+        let items = self.source_items();
+        self.screen = Screen::PickDisk(PickDisk::new(Role::Source, title, items));
+    }
+
+    /// Rebuilds an open disk list after hotplug, keeping the cursor on the same disk.
+    pub(super) fn refresh_pick(&mut self) {
+        let Screen::PickDisk(p) = &self.screen else {
+            return;
+        };
+        let kept = p.items.get(p.sel).map(|i| i.disk.path.clone());
+        let (role, title) = (p.role, p.title);
+        let items = match role {
+            Role::Source => self.source_items(),
+            Role::Target => self.target_items(),
+        };
+        let mut fresh = PickDisk::new(role, title, items);
+        if let Some(i) = kept.and_then(|k| fresh.items.iter().position(|i| i.disk.path == k)) {
+            fresh.sel = i;
+        }
+        self.screen = Screen::PickDisk(fresh);
+    }
+
+    /// Targets with the reason each unusable one is refused.
+    pub(crate) fn targets(&self, needed: u64, source: Option<&str>) -> Vec<Item> {
+        self.machine
+            .disks
+            .iter()
+            .map(|d| {
+                let disabled = if Some(d.path.as_str()) == source {
+                    Some(s::REASON_SOURCE.to_string())
+                } else if self.machine.is_boot(d) {
+                    Some(s::REASON_BOOT.to_string())
+                } else if d.read_only {
+                    Some(s::REASON_READ_ONLY.to_string())
+                } else if d.size < needed {
+                    Some(format!("{} {}", s::REASON_TOO_SMALL, hb(needed)))
+                } else {
+                    None
+                };
+                Item {
+                    disk: d.clone(),
+                    disabled,
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn pick_target(&mut self) {
+        let items = self.target_items();
+        self.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
+    }
+
+    /// Opens the target for writing, makes the flow's checks, and shows the plan to confirm.
+    pub(super) fn picked_target(&mut self, d: DiskInfo) {
+        let target = match Device::open_write(std::path::Path::new(&d.path)) {
+            Ok(t) => t,
+            Err(e) => return self.error(format!("{}: {e}", d.path)),
+        };
+        match self.flow.action {
+            Some(Action::Clone) => {
+                let Some(src) = &self.flow.source else {
+                    return;
+                };
+                if let Err(e) = jobs::check_clone(&src.dev, &src.plan, &target) {
+                    return self.error(e);
+                }
+                let mut lines = plan::mounted_lines(&src.mounts);
+                lines.extend(plan::clone_lines(&src.disk, &d, &src.plan, target.size()));
+                self.screen = Screen::Plan(PlanScreen::new(
+                    lines,
+                    Some(plan::short_name(&d.path)),
+                    Some(true),
+                ));
+            }
+            Some(Action::Restore) => {
+                let (
+                    Some(super::app::ChosenRepo {
+                        at,
+                        open: Some(repo),
+                    }),
+                    Some(img),
+                ) = (&self.flow.repo, &self.flow.image)
+                else {
+                    return;
+                };
+                let (image, m) = (&img.image, &img.manifest);
+                if let Err(e) =
+                    jobs::check_restore(repo, std::path::Path::new(at), image, m, &target)
+                {
+                    return self.error(e);
+                }
+                let lines =
+                    plan::restore_lines(image, m, &d, target.size(), jobs::restore_needs(m));
+                self.screen = Screen::Plan(PlanScreen::new(
+                    lines,
+                    Some(plan::short_name(&d.path)),
+                    Some(true),
+                ));
+            }
+            _ => return,
+        }
+        self.flow.target = Some(Target {
+            disk: d,
+            dev: target,
+        });
     }
 }
 

@@ -1,10 +1,12 @@
 //! The PLAN screen: what will be read, what will be destroyed, how each part is copied,
 //! whether it fits and roughly how long it takes. Built as text once, when the screen opens;
-//! a long plan scrolls. Also the "reading the disk" state while a worker computes a plan.
+//! a long plan scrolls. The confirmation is typed here, and Enter asks for the job to start.
 
+use super::app::{App, Screen};
 use super::confirm::{self, TextInput};
 use super::home::trunc;
 use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Line;
@@ -21,6 +23,17 @@ pub enum Tone {
     Head,
     Warn,
     Danger,
+}
+
+/// What a key on the plan asks for.
+#[derive(Debug, PartialEq)]
+pub enum PlanKey {
+    None,
+    Back,
+    /// The job as planned, with a verify after it or not.
+    Start {
+        verify: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -44,6 +57,38 @@ impl PlanScreen {
             scroll: 0,
             verify,
         }
+    }
+
+    /// Scrolls, toggles verify-after, edits the confirmation; Enter starts only when the
+    /// confirmation matches.
+    pub fn key(&mut self, k: &KeyEvent) -> PlanKey {
+        match k.code {
+            KeyCode::Esc => return PlanKey::Back,
+            KeyCode::Up => self.scroll_by(-1),
+            KeyCode::Down => self.scroll_by(1),
+            KeyCode::PageUp => self.scroll_by(-10),
+            KeyCode::PageDown => self.scroll_by(10),
+            KeyCode::Tab => {
+                if let Some(v) = &mut self.verify {
+                    *v = !*v;
+                }
+            }
+            KeyCode::Enter => {
+                let confirmed = match &self.confirm {
+                    Some(name) => self.input.value == *name,
+                    None => true,
+                };
+                if confirmed {
+                    return PlanKey::Start {
+                        verify: self.verify == Some(true),
+                    };
+                }
+            }
+            _ => {
+                self.input.key(k);
+            }
+        }
+        PlanKey::None
     }
 
     /// Moves by `by` lines; the renderer stops at the end.
@@ -329,17 +374,42 @@ pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
     }
 }
 
-/// While a worker reads the source disk's table and filesystems.
-pub fn render_reading(f: &mut Frame, area: Rect, what: &str) {
-    let lines = vec![
-        Line::styled(format!("{} {what}", s::READING), theme::title_style()),
-        Line::raw(""),
-        Line::styled(s::READING_WHY, theme::normal()),
-    ];
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(theme::block(s::PLAN_TITLE)),
-        area,
-    );
+impl App {
+    /// A save's plan screen, once the repository's location is known to be usable.
+    pub(super) fn save_plan(&mut self, path: String) {
+        let Some(src) = &self.flow.source else {
+            return;
+        };
+        let (sd, plan) = (&src.disk, &src.plan);
+        let name = self.flow.name.clone();
+        let mut lines = mounted_lines(&src.mounts);
+        lines.extend([
+            (Tone::Head, format!("{}  {}", s::PLAN_SOURCE, disk_text(sd))),
+            (
+                Tone::Head,
+                format!(
+                    "{}  {}",
+                    s::PLAN_REPO,
+                    super::opening::shown_location(&path)
+                ),
+            ),
+            (Tone::Head, format!("{}  {name}", s::PLAN_IMAGE)),
+        ]);
+        lines.extend(region_lines(&plan.regions));
+        lines.push((
+            Tone::Normal,
+            format!(
+                "reads {} of {}, {}",
+                hb(plan.copy_bytes()),
+                hb(plan.disk.size),
+                estimate(plan.copy_bytes())
+            ),
+        ));
+        lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
+        self.flow.repo = Some(super::app::ChosenRepo {
+            at: path,
+            open: None,
+        });
+        self.screen = Screen::Plan(PlanScreen::new(lines, None, Some(true)));
+    }
 }

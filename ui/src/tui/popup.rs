@@ -46,7 +46,7 @@ pub fn cancel_ask(f: &mut Frame, area: Rect) {
 }
 
 /// Over the screen a repository was asked for from: the location, and how long it has been.
-pub fn opening(f: &mut Frame, area: Rect, o: &super::app::Opening) {
+pub fn opening(f: &mut Frame, area: Rect, o: &super::opening::Opening) {
     let r = centered(area, 70, 6);
     let lines = vec![
         Line::styled(format!("{} {}", s::OPENING, o.shown), theme::normal()),

@@ -1,18 +1,45 @@
 //! The repository: its directory or URL typed in a field, the wait for the network and the
-//! password prompt a URL may need, and the list of images it holds.
+//! password prompt a URL may need, and the list of images it holds; what each leads to in the
+//! flow. Opening the repository itself is `opening.rs`.
 
+use super::app::{App, ChosenImage, Msg, Screen};
 use super::confirm::{self, TextInput};
+use super::image::ImageDetails;
+use super::input::is_ctrl;
+use super::menu::Action;
 use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
-use std::sync::atomic::AtomicBool;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wraith_engine::human_bytes as hb;
-use wraith_engine::repo::Password;
-use wraith_engine::repo::{manifest::Manifest, ImageRef};
+use wraith_engine::repo::location::Location;
+use wraith_engine::repo::{manifest::Manifest, Credentials, ImageRef, Password};
+
+/// What a key in the repository field asks for.
+#[derive(Debug, PartialEq)]
+pub enum RepoKey {
+    None,
+    Back,
+    /// Enter: the location as typed, trimmed.
+    Typed(String),
+}
+
+pub fn path_key(input: &mut TextInput, k: &KeyEvent) -> RepoKey {
+    match k.code {
+        KeyCode::Esc => RepoKey::Back,
+        KeyCode::Enter => RepoKey::Typed(input.value.trim().to_string()),
+        _ => {
+            input.key(k);
+            RepoKey::None
+        }
+    }
+}
 
 pub fn render_path(f: &mut Frame, area: Rect, input: &TextInput) {
     let block = theme::block(s::REPO_PROMPT);
@@ -55,9 +82,16 @@ impl PasswordPrompt {
         }
     }
 
-    pub fn key(&mut self, k: &crossterm::event::KeyEvent) {
-        use crossterm::event::{KeyCode, KeyModifiers};
+    /// Edits the hidden field; Enter hands over what was typed, leaving the field empty.
+    pub fn key(&mut self, k: &KeyEvent) -> PasswordKey {
         match k.code {
+            KeyCode::Esc => return PasswordKey::Back,
+            KeyCode::Enter => {
+                return PasswordKey::Typed {
+                    at: self.at.clone(),
+                    password: self.take(),
+                }
+            }
             KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => self.typed.clear(),
             KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => self.typed.push(c),
             KeyCode::Backspace => {
@@ -65,6 +99,7 @@ impl PasswordPrompt {
             }
             _ => {}
         }
+        PasswordKey::None
     }
 
     /// The typed password, leaving the field empty.
@@ -76,6 +111,13 @@ impl PasswordPrompt {
         self.typed.clear();
         self.error = Some(e);
     }
+}
+
+/// What a key on the password prompt asks for. No Debug: it carries the password.
+pub enum PasswordKey {
+    None,
+    Back,
+    Typed { at: String, password: Password },
 }
 
 pub fn render_password(f: &mut Frame, area: Rect, p: &PasswordPrompt) {
@@ -130,6 +172,32 @@ impl WaitNet {
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
+
+    /// Esc (or Ctrl-C) and `n` stop the wait's worker: its late answer must change nothing.
+    pub fn key(&mut self, k: &KeyEvent) -> WaitKey {
+        if k.code == KeyCode::Esc || is_ctrl(k, 'c') {
+            self.cancel.store(true, Ordering::Relaxed);
+            WaitKey::Back
+        } else if k.code == KeyCode::Char('n') {
+            self.cancel.store(true, Ordering::Relaxed);
+            WaitKey::Network {
+                at: self.at.clone(),
+            }
+        } else {
+            WaitKey::None
+        }
+    }
+}
+
+/// What a key during the wait for the network asks for.
+#[derive(Debug, PartialEq)]
+pub enum WaitKey {
+    None,
+    Back,
+    /// To the network screen, and back to the repository `at` after.
+    Network {
+        at: String,
+    },
 }
 
 pub fn render_wait_net(f: &mut Frame, area: Rect, w: &WaitNet) {
@@ -186,6 +254,29 @@ impl ImageList {
     pub fn chosen(&self) -> Option<&ImageRow> {
         self.rows.get(self.sel)
     }
+
+    pub fn key(&mut self, k: &KeyEvent) -> ImageKey {
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => self.up(),
+            KeyCode::Down | KeyCode::Char('j') => self.down(),
+            KeyCode::Esc => return ImageKey::Back,
+            KeyCode::Enter => {
+                if let Some(r) = self.chosen().cloned() {
+                    return ImageKey::Chosen(Box::new(r));
+                }
+            }
+            _ => {}
+        }
+        ImageKey::None
+    }
+}
+
+/// What a key on the image list asks for.
+#[derive(Debug)]
+pub enum ImageKey {
+    None,
+    Back,
+    Chosen(Box<ImageRow>),
 }
 
 /// `hb` without the space, to fit the narrow size columns ("42.0GB"-style is not used:
@@ -225,4 +316,139 @@ pub fn render_images(f: &mut Frame, area: Rect, l: &ImageList) {
         ));
     }
     f.render_widget(Paragraph::new(lines).block(theme::block(s::IMAGES)), area);
+}
+
+impl App {
+    /// Enter in the repository field.
+    pub(super) fn typed_repo(&mut self, at: String) {
+        // A new location: a password typed for another one does not carry over.
+        if self.flow.repo.as_ref().is_none_or(|r| r.at != at) {
+            self.flow.creds = Credentials::none();
+        }
+        self.picked_repo(at);
+    }
+
+    /// A repository typed in: a URL first waits for the network (on the live system,
+    /// while no interface has an address) and asks for the password of its user.
+    pub(super) fn picked_repo(&mut self, at: String) {
+        if at.is_empty() {
+            return;
+        }
+        let loc = match Location::parse(&at) {
+            Ok(l) => l,
+            Err(e) => return self.error(e),
+        };
+        if !matches!(loc, Location::Dir(_)) {
+            if let Some(dir) = self.net_dir.clone() {
+                if crate::net::read_state(&dir).is_some() && !crate::net::ready(&dir) {
+                    return self.wait_for_network(at, loc.display(), dir);
+                }
+            }
+        }
+        self.login(at, &loc);
+    }
+
+    fn wait_for_network(&mut self, at: String, shown: String, dir: PathBuf) {
+        let limit = crate::net::wait_limit();
+        let w = WaitNet::new(at.clone(), shown, limit);
+        let (wait, tx) = (w.cancel.clone(), self.tx.clone());
+        self.screen = Screen::WaitNet(w);
+        std::thread::spawn(move || {
+            let stop = || wait.load(Ordering::Relaxed);
+            let result = crate::net::wait_ready(&dir, limit, &stop);
+            let _ = tx.send(Msg::NetWaited { at, wait, result });
+        });
+    }
+
+    pub(super) fn net_waited(
+        &mut self,
+        at: String,
+        which: &Arc<AtomicBool>,
+        r: Result<(), crate::net::WaitError>,
+    ) {
+        let Screen::WaitNet(w) = &self.screen else {
+            return; // cancelled: the user went back
+        };
+        // Only this wait's answer: a wait given up on with Esc answers "cancelled" late, and
+        // must not end the wait started after it for the same URL (seen under load).
+        if w.at != at || !Arc::ptr_eq(&w.cancel, which) {
+            return;
+        }
+        let limit = w.limit.as_secs();
+        match r {
+            Ok(()) => match Location::parse(&at) {
+                Ok(loc) => self.login(at, &loc),
+                Err(e) => self.error(e),
+            },
+            Err(crate::net::WaitError::Cancelled) => self.back(),
+            Err(_) => {
+                let shown = w.shown.clone();
+                self.back();
+                self.error(format!(
+                    "{shown}: {} {limit} s; {}",
+                    s::WAITNET_TIMEOUT,
+                    s::WAITNET_TIMEOUT_HINT
+                ));
+            }
+        }
+    }
+
+    /// Asks for the password when the URL names a user and none was typed yet.
+    fn login(&mut self, at: String, loc: &Location) {
+        if loc.wants_password() && self.flow.creds.password.is_none() {
+            self.screen = Screen::Password(PasswordPrompt::new(
+                at,
+                loc.display(),
+                loc.user().unwrap_or_default().to_string(),
+            ));
+            return;
+        }
+        self.open_repo(at);
+    }
+
+    /// An engine error while opening: on the password prompt it stays there, with the
+    /// engine's message (a wrong password says so), for another try.
+    pub(super) fn open_failed(&mut self, e: impl std::fmt::Display) {
+        if let Screen::Password(p) = &mut self.screen {
+            p.failed(e.to_string());
+            self.flow.creds = Credentials::none();
+            return;
+        }
+        self.error(e)
+    }
+
+    /// An image chosen from the list: restore it, verify it, or show it in detail.
+    pub(super) fn picked_image(&mut self, row: ImageRow) {
+        match self.flow.action {
+            Some(Action::Restore) => {
+                let Some(manifest) = row.manifest else {
+                    return self.error(row.source);
+                };
+                self.flow.image = Some(ChosenImage {
+                    image: row.image,
+                    manifest,
+                });
+                self.pick_target();
+            }
+            Some(Action::Verify) => self.verify(row.image),
+            Some(Action::Browse) => {
+                let Some(manifest) = row.manifest else {
+                    return self.error(row.source);
+                };
+                let list = match std::mem::replace(&mut self.screen, Screen::Home) {
+                    Screen::Images(l) => l,
+                    _ => return,
+                };
+                self.screen = Screen::ImageInfo(
+                    Box::new(ImageDetails {
+                        image: row.image,
+                        manifest,
+                        scroll: 0,
+                    }),
+                    list,
+                );
+            }
+            _ => {}
+        }
+    }
 }

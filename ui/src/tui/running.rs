@@ -2,17 +2,24 @@
 //! verify, say), the current step's progress, rate, times, and a scrolling log that is also
 //! written to a file the summary names.
 
-use super::plan::duration_text;
+use super::app::{App, ChosenImage, ChosenRepo, Flow, Screen, Target};
+use super::jobs::{self, Job};
+use super::menu::Action;
+use super::opening::shown_location;
+use super::plan::{self, duration_text};
+use super::reading::Source;
 use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wraith_engine::events::{Cancel, Event};
 use wraith_engine::human_bytes as hb;
+use wraith_engine::repo;
 
 /// One engine step of the job, in the order the job runs them.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +86,8 @@ pub struct RunState {
     pub log_back: usize,
     pub cancel: Cancel,
     pub asking_cancel: bool,
+    /// The disks the job reads or writes (whole-disk paths): its log is never saved there.
+    pub disks: Vec<String>,
 }
 
 impl RunState {
@@ -95,6 +104,34 @@ impl RunState {
             log_back: 0,
             cancel,
             asking_cancel: false,
+            disks: Vec::new(),
+        }
+    }
+
+    /// Esc (or Ctrl-C) asks before cancelling; arrows scroll the log.
+    pub fn key(&mut self, k: &KeyEvent) {
+        if self.asking_cancel {
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.cancel.cancel();
+                    self.log.push(s::CANCELLING.to_string());
+                    self.asking_cancel = false;
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.asking_cancel = false
+                }
+                _ => {}
+            }
+        } else if k.code == KeyCode::Esc || super::input::is_ctrl(k, 'c') {
+            self.asking_cancel = true;
+        } else {
+            match k.code {
+                KeyCode::Up => self.scroll_log(true, 1),
+                KeyCode::Down => self.scroll_log(false, 1),
+                KeyCode::PageUp => self.scroll_log(true, 10),
+                KeyCode::PageDown => self.scroll_log(false, 10),
+                _ => {}
+            }
         }
     }
 
@@ -185,6 +222,133 @@ impl RunState {
             self.log_back.saturating_sub(lines)
         };
     }
+}
+
+impl App {
+    /// Starts the job the flow describes, as confirmed on the plan.
+    pub(super) fn start(&mut self, verify: bool) {
+        let flow = std::mem::take(&mut self.flow);
+        let (title, job, disks) = match flow {
+            Flow {
+                action: Some(Action::Clone),
+                source:
+                    Some(Source {
+                        disk: sd,
+                        dev: source,
+                        plan,
+                        ..
+                    }),
+                target:
+                    Some(Target {
+                        disk: td,
+                        dev: target,
+                    }),
+                ..
+            } => (
+                format!(
+                    "{} {} -> {}",
+                    s::RUN_CLONE,
+                    plan::short_name(&sd.path),
+                    plan::short_name(&td.path)
+                ),
+                Job::Clone {
+                    source,
+                    plan,
+                    target,
+                    verify,
+                },
+                vec![sd.path, td.path],
+            ),
+            Flow {
+                action: Some(Action::Save),
+                source:
+                    Some(Source {
+                        disk: sd,
+                        dev: source,
+                        plan,
+                        ..
+                    }),
+                repo: Some(ChosenRepo { at: repo, .. }),
+                creds,
+                name,
+                ..
+            } => (
+                format!(
+                    "{} {} -> {}",
+                    s::RUN_SAVE,
+                    plan::short_name(&sd.path),
+                    shown_location(&repo)
+                ),
+                Job::Save {
+                    source,
+                    plan,
+                    repo,
+                    creds,
+                    name,
+                    verify,
+                },
+                vec![sd.path],
+            ),
+            Flow {
+                action: Some(Action::Restore),
+                repo: Some(ChosenRepo {
+                    open: Some(repo), ..
+                }),
+                image: Some(ChosenImage { image, manifest }),
+                target:
+                    Some(Target {
+                        disk: td,
+                        dev: target,
+                    }),
+                ..
+            } => (
+                format!(
+                    "{} {image} -> {}",
+                    s::RUN_RESTORE,
+                    plan::short_name(&td.path)
+                ),
+                Job::Restore {
+                    repo,
+                    image,
+                    manifest: Box::new(manifest),
+                    target,
+                    verify,
+                },
+                vec![td.path],
+            ),
+            _ => {
+                self.screen = Screen::Home;
+                return;
+            }
+        };
+        self.run(title, job, disks);
+    }
+
+    /// The running screen over `job`, started on a worker. `disks`: the disks it touches.
+    pub(super) fn run(&mut self, title: String, job: Job, disks: Vec<String>) {
+        let cancel = Cancel::new();
+        self.started = Instant::now();
+        let mut r = RunState::new(title.clone(), job.phases(), cancel.clone());
+        r.log_file = LogFile::create(self.log_dir.join(log_name()));
+        r.disks = disks;
+        r.note(title);
+        self.screen = Screen::Running(r);
+        jobs::spawn(job, self.tx.clone(), cancel);
+    }
+}
+
+/// `wraith-2026-11-22-051500.log`: sorts by time, and says which job it was with the date.
+fn log_name() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let stamp: String = repo::timestamp_text(secs)
+        .trim_end_matches(" UTC")
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect();
+    format!("wraith-{stamp}.log")
 }
 
 /// `[#####.....]`: ASCII so serial terminals and the VGA console show the same thing.

@@ -18,6 +18,9 @@ pub const READING_KEYS: &str = "Esc back";
 pub const CANCEL_KEYS: &str = "y stop the job   n go on";
 pub const RUN_KEYS: &str = "Esc cancel   PgUp/PgDn scroll the log";
 pub const SUMMARY_KEYS: &str = "Enter back to the home screen";
+pub const SUMMARY_SAVE_KEYS: &str = "Enter back to the home screen   l save the log";
+pub const SAVE_LOG_KEYS: &str = "Up/Down choose   Enter copy the log here   Esc back";
+pub const SAVING_LOG_KEYS: &str = "Esc back (the copy goes on)";
 pub const ERROR_TITLE: &str = "Error";
 pub const ERROR_KEYS: &str = "press any key";
 pub const CANCEL_TITLE: &str = "Cancel?";
@@ -112,6 +115,20 @@ pub const SUMMARY_PARTIAL: &str =
 pub const SUMMARY_CANCELLED: &str = "Cancelled: the target is incomplete";
 pub const SUMMARY_LOG: &str = "The log of this job is in";
 pub const SUMMARY_NO_LOG: &str = "No log file: it could not be created in";
+pub const SUMMARY_SAVE_LOG: &str =
+    "It is lost at power-off: l copies it to a USB stick or another disk.";
+pub const LOG_SAVE_TITLE: &str = "Save the log";
+pub const LOG_COPY: &str = "Copy";
+pub const LOG_COPY_TO: &str = "to";
+pub const LOG_COPY_ON: &str = "on:";
+pub const LOG_NO_PLACE: &str =
+    "No writable filesystem found. Plug in a USB stick (FAT, ext or NTFS): it shows here.";
+pub const LOG_MOUNTED_AT: &str = "mounted at";
+pub const LOG_MOUNTED_FOR_COPY: &str = "mounted for the copy, unmounted after it";
+pub const LOG_COPYING: &str = "Copying the log to";
+pub const LOG_SAVED: &str = "Log saved on";
+pub const LOG_SAVED_AS: &str = "as";
+pub const LOG_NOT_SAVED: &str = "Log NOT saved on";
 
 pub const NETWORK: &str = "Network";
 pub const NET_KEYS: &str = "Up/Down choose   d DHCP   s static address   Esc back";

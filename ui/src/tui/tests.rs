@@ -230,7 +230,11 @@ fn check_log(a: &mut App) {
 }
 
 fn running_app() -> App {
-    let (tx, _rx) = mpsc::channel();
+    running_app_on(mpsc::channel().0)
+}
+
+/// A clone halfway, sending its workers' messages to `tx`.
+fn running_app_on(tx: mpsc::Sender<Msg>) -> App {
     let mut a = App::new(fake_machine(), tx);
     let mut r = RunState::new(
         "Cloning sda -> sdb".into(),
@@ -433,7 +437,12 @@ fn save_plan() {
     let dev = Device::open_read(&d.path).expect("open fixture");
     let p = wraith_engine::plan::plan(&dev, dev.identity.clone()).expect("plan");
     a.flow.action = Some(super::menu::Action::Save);
-    a.flow.source = Some((fake_machine().disks[0].clone(), dev, p));
+    a.flow.source = Some(super::reading::Source {
+        disk: fake_machine().disks[0].clone(),
+        dev,
+        plan: p,
+        mounts: Vec::new(),
+    });
     a.screen = Screen::RepoPath(Default::default());
     typed(&mut a, "/mnt/usb/images");
     key(&mut a, KeyCode::Enter);
@@ -1300,4 +1309,96 @@ fn save_to_a_share_with_a_password_that_never_reaches_the_log() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert!(images > 0, "no image on the share");
+}
+
+/// On the live system the summary offers to copy the log: `l` lists the writable filesystems
+/// (the USB stick first, never the job's own disks), Enter copies the log to
+/// `wraith-logs/` there and the summary says where it went.
+#[test]
+fn the_log_can_be_saved_to_a_usb_stick_from_the_summary() {
+    let (tx, rx) = mpsc::channel();
+    let mut a = running_app_on(tx);
+    a.offer_log_save = true;
+    let mut usb = disk(
+        "/dev/sdd",
+        "Kingston DataTraveler",
+        "E0D55EA5",
+        32 * GB,
+        "usb",
+    );
+    usb.removable = true;
+    usb.partitions = vec![part("/dev/sdd1", 32 * GB, "vfat", "BACKUP")];
+    let mut data = disk("/dev/sde", "Seagate ST2000", "Z4Z2", 2000 * GB, "sata");
+    data.partitions = vec![part("/dev/sde1", 2000 * GB, "ext4", "archive")];
+    a.machine.disks.insert(0, data);
+    a.machine.disks.push(usb);
+    // The stick is mounted (a directory stands in for it); the job cloned sda onto sdb.
+    let stick = tempfile::tempdir().expect("tempdir");
+    let info = tempfile::tempdir().expect("tempdir");
+    let line = |point: &std::path::Path| {
+        format!(
+            "40 22 8:49 / {} rw,relatime - vfat /dev/sdd1 rw\n",
+            point.display()
+        )
+    };
+    a.mountinfo = info.path().join("mountinfo");
+    std::fs::write(&a.mountinfo, line(std::path::Path::new("/media/usb"))).expect("mountinfo");
+    if let Screen::Running(r) = &mut a.screen {
+        r.disks = vec!["/dev/sda".into(), "/dev/sdb".into()];
+    }
+    a.handle(Msg::Done(Outcome::Ok(vec!["40.0 GB copied".into()])));
+    let Screen::Summary(sm) = &a.screen else {
+        panic!("expected the summary")
+    };
+    let log = sm.log.clone().expect("a log file");
+    check_log(&mut a);
+    snap!("summary_offers_to_save_the_log", a);
+
+    key(&mut a, KeyCode::Char('l'));
+    let Screen::SaveLog(p) = &a.screen else {
+        panic!("expected the list of places for the log")
+    };
+    let devices: Vec<&str> = p.places.iter().map(|p| p.device.as_str()).collect();
+    assert_eq!(devices, ["/dev/sdd1", "/dev/sde1"]);
+    snap!("save_log_pick", a);
+    // Esc: back to the summary, nothing saved.
+    key(&mut a, KeyCode::Esc);
+    assert!(matches!(&a.screen, Screen::Summary(sm) if sm.saved.is_none()));
+
+    std::fs::write(&a.mountinfo, line(stick.path())).expect("mountinfo");
+    if let Screen::Summary(sm) = &mut a.screen {
+        sm.log = Ok(log.clone());
+    }
+    key(&mut a, KeyCode::Char('l'));
+    key(&mut a, KeyCode::Enter);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !matches!(a.screen, Screen::Summary(_)) {
+        assert!(std::time::Instant::now() < deadline, "the copy did not end");
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            a.handle(m);
+        }
+    }
+    let Screen::Summary(sm) = &a.screen else {
+        unreachable!()
+    };
+    let copy = stick.path().join("wraith-logs").join("job.log");
+    assert_eq!(
+        sm.saved,
+        Some(Ok(format!(
+            "Log saved on /dev/sdd1 (BACKUP, Kingston DataTraveler E0D55EA5) as {}",
+            copy.display()
+        )))
+    );
+    let original = std::fs::read_to_string(&log).expect("read the log");
+    assert_eq!(std::fs::read_to_string(&copy).expect("the copy"), original);
+    assert!(original.contains("40.0 GB copied"), "{original}");
+}
+
+/// Off the live system the summary stays as it was: no offer, and `l` does nothing.
+#[test]
+fn the_log_save_is_offered_only_where_the_log_would_be_lost() {
+    let mut a = running_app();
+    a.handle(Msg::Done(Outcome::Cancelled));
+    key(&mut a, KeyCode::Char('l'));
+    assert!(matches!(a.screen, Screen::Summary(_)));
 }

@@ -1,0 +1,101 @@
+//! Reading the source disk: its partition table and filesystems take seconds on a big or slow
+//! disk, so a worker reads them while this screen says so, and Esc goes back meanwhile.
+
+use super::app::{App, Msg, Screen};
+use super::confirm::TextInput;
+use super::menu::Action;
+use super::plan;
+use super::{strings as s, theme};
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+use wraith_engine::device::Device;
+use wraith_engine::disks::DiskInfo;
+use wraith_engine::plan::Plan;
+use wraith_engine::safety;
+
+/// The disk a clone or save reads, with its plan and where it is mounted now.
+pub struct Source {
+    pub disk: DiskInfo,
+    pub dev: Device,
+    pub plan: Plan,
+    /// Where the source is mounted (a warning on the plan).
+    pub mounts: Vec<String>,
+}
+
+/// Reads the source's table and filesystems: seconds on a big or slow disk, so never on the
+/// UI thread. `safety::mounts_of` reads /proc/self/mountinfo.
+pub fn read_source(disk: DiskInfo) -> Result<Source, String> {
+    let dev = Device::open_read(std::path::Path::new(&disk.path))
+        .map_err(|e| format!("{}: {e}", disk.path))?;
+    let plan = wraith_engine::plan::plan(&dev, dev.identity.clone())
+        .map_err(|e| format!("{}: {e}", disk.path))?;
+    let mounts = safety::mounts_of(&dev);
+    Ok(Source {
+        disk,
+        dev,
+        plan,
+        mounts,
+    })
+}
+
+/// What a key while reading asks for.
+#[derive(Debug, PartialEq)]
+pub enum ReadingKey {
+    None,
+    Back,
+}
+
+pub fn key(k: &KeyEvent) -> ReadingKey {
+    match k.code {
+        KeyCode::Esc => ReadingKey::Back,
+        _ => ReadingKey::None,
+    }
+}
+
+impl App {
+    /// Starts the worker that reads `d`; its answer comes back as `Msg::Planned`.
+    pub(super) fn picked_source(&mut self, d: DiskInfo) {
+        self.screen = Screen::Reading(plan::disk_text(&d));
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Msg::Planned(Box::new(read_source(d))));
+        });
+    }
+
+    /// The source is read: on to the repository (a save) or the target (a clone).
+    pub(super) fn planned(&mut self, r: Result<Source, String>) {
+        if !matches!(self.screen, Screen::Reading(_)) {
+            return; // the user went back meanwhile
+        }
+        let src = match r {
+            Ok(src) => src,
+            Err(e) => {
+                self.back();
+                return self.error(e);
+            }
+        };
+        self.flow.source = Some(src);
+        match self.flow.action {
+            Some(Action::Save) => self.screen = Screen::RepoPath(TextInput::default()),
+            _ => self.pick_target(),
+        }
+    }
+}
+
+/// While a worker reads the source disk's table and filesystems.
+pub fn render(f: &mut Frame, area: Rect, what: &str) {
+    let lines = vec![
+        Line::styled(format!("{} {what}", s::READING), theme::title_style()),
+        Line::raw(""),
+        Line::styled(s::READING_WHY, theme::normal()),
+    ];
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(theme::block(s::PLAN_TITLE)),
+        area,
+    );
+}
