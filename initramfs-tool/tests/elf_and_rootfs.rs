@@ -45,7 +45,7 @@ fn ldd(bin: &str) -> BTreeSet<PathBuf> {
 fn dependencies_of_host_binaries_match_ldd() {
     for bin in ["/usr/bin/zstd", "/bin/ls", "/bin/udevadm"] {
         if !Path::new(bin).exists() {
-            eprintln!("skipping {bin}: not installed");
+            skipped(bin);
             continue;
         }
         let (info, needed) = resolver().resolve(Path::new(bin), bin).unwrap().unwrap();
@@ -75,7 +75,7 @@ fn dependencies_of_host_binaries_match_ldd() {
 fn static_binaries_have_no_dependencies() {
     let bin = Path::new("/bin/busybox");
     if !bin.exists() {
-        eprintln!("skipping: busybox-static is not installed");
+        skipped("busybox-static");
         return;
     }
     let (info, needed) = resolver().resolve(bin, "/bin/busybox").unwrap().unwrap();
@@ -151,7 +151,7 @@ fn real_rootfs_builds_with_stand_in_binaries() {
         })
         .collect();
     if !missing.is_empty() {
-        eprintln!("SKIPPED real_rootfs_builds_with_stand_in_binaries: Debian packages not installed: {missing:?}");
+        skipped(&format!("the Debian packages {missing:?}"));
         return;
     }
     let root = repo_root();
@@ -231,7 +231,7 @@ fn real_rootfs_builds_with_stand_in_binaries() {
 #[test]
 fn strip_stores_a_smaller_copy_that_is_still_the_same_program() {
     if Command::new("strip").arg("--version").output().is_err() {
-        eprintln!("skipping: binutils strip not installed");
+        skipped("binutils' strip");
         return;
     }
     // Our own test binary has symbols; a stripped copy must be smaller and still ELF.
@@ -255,4 +255,14 @@ fn strip_stores_a_smaller_copy_that_is_still_the_same_program() {
         again.get("/bin/t").unwrap().kind,
         img.get("/bin/t").unwrap().kind
     );
+}
+
+/// A test part that cannot run here because `what` is missing says so on stderr; under
+/// `./build.sh test` (WRAITH_NO_SKIP=1, after installing every package) that is a failure.
+fn skipped(what: &str) {
+    assert!(
+        std::env::var_os("WRAITH_NO_SKIP").is_none(),
+        "{what} is not installed (WRAITH_NO_SKIP is set: run ./build.sh deps)"
+    );
+    eprintln!("SKIPPED: {what} is not installed (./build.sh deps installs it)");
 }

@@ -1020,3 +1020,14 @@ pub fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
         );
     }
 }
+
+/// Says on stderr that a test (or a part of one) does not run because `tool` is missing. Under
+/// `./build.sh test`, which installs every tool first, `WRAITH_NO_SKIP=1` makes a missing tool
+/// a failure instead: CI must never pass a test that did not run.
+pub fn skip_missing_tool(tool: &str, what: &str) {
+    assert!(
+        std::env::var_os("WRAITH_NO_SKIP").is_none(),
+        "{what} needs {tool}, which is not installed (WRAITH_NO_SKIP is set: run ./build.sh deps)"
+    );
+    eprintln!("SKIPPED {what}: {tool} is not installed (./build.sh deps installs it)");
+}

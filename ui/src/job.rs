@@ -17,7 +17,9 @@ pub const EXIT_SHELL: u8 = 102;
 
 pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
     let parsed = match (file, inline) {
-        (Some(f), _) => read_job_file(f).and_then(|t| Job::from_toml(&t).map_err(Into::into)),
+        (Some(f), _) => {
+            read_job_file(f, ctx.r).and_then(|t| Job::from_toml(&t).map_err(Into::into))
+        }
         (None, Some(i)) => Job::from_inline(i).map_err(Into::into),
         (None, None) => Err(anyhow!("no job given")),
     };
@@ -78,10 +80,10 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
     if let Some(mode) = job.net_mode() {
         let dir = crate::net::state_dir();
         let limit = crate::net::wait_limit();
-        eprintln!(
+        ctx.r.note(&format!(
             "job: network: asking for {mode} (waiting up to {} s)",
             limit.as_secs()
-        );
+        ));
         crate::net::apply_and_wait(&dir, &mode, limit, &|| ctx.cancel.is_cancelled()).map_err(
             |e| match e {
                 crate::net::WaitError::Cancelled => {
@@ -90,7 +92,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
                 e => anyhow!("job: net = \"{mode}\": {e}"),
             },
         )?;
-        eprintln!("job: network: {mode} is in place");
+        ctx.r.note(&format!("job: network: {mode} is in place"));
     }
     let list = disks::list()?;
     let boot: Vec<String> = live::wraith_media()
@@ -114,7 +116,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
         .map(|r| repository::resolve(r, &list))
         .transpose()?;
     let at = resolved.as_ref().map(|r| r.at.as_str());
-    eprintln!(
+    ctx.r.note(&format!(
         "job: {:?}{}{}{}",
         job.action,
         source
@@ -127,7 +129,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
             .unwrap_or_default(),
         at.map(|r| format!(" repository={}", wraith_engine::repo::location::redact(r)))
             .unwrap_or_default()
-    );
+    ));
     let need = |p: &Option<String>, what: &str| {
         p.as_deref()
             .map(PathBuf::from)
@@ -194,7 +196,7 @@ pub const USB_JOB_FILE: &str = "wraith-job.toml";
 /// path that does not exist here (the live system's RAM root) is looked for on removable disks
 /// and on the boot medium, mounted read-only one at a time; `usb` means `/wraith-job.toml`
 /// there.
-fn read_job_file(f: &str) -> Result<String> {
+fn read_job_file(f: &str, r: &crate::render::Renderer) -> Result<String> {
     if f.starts_with("http://") || f.starts_with("https://") {
         let bytes = wraith_engine::repo::http::fetch(f)?;
         return String::from_utf8(bytes).map_err(|_| anyhow!("job file {f}: not UTF-8 text"));
@@ -229,7 +231,7 @@ fn read_job_file(f: &str) -> Result<String> {
             searched.push(dev.to_string());
             let candidate = m.point.join(&rel);
             if candidate.is_file() {
-                eprintln!("job: using {} from {dev}", rel.display());
+                r.note(&format!("job: using {} from {dev}", rel.display()));
                 return std::fs::read_to_string(&candidate)
                     .with_context(|| format!("reading {} on {dev}", rel.display()));
             }

@@ -36,6 +36,16 @@ fn main() -> ExitCode {
             if args.json {
                 let msg = serde_json::json!({ "result": if cancelled { "cancelled" } else { "error" }, "error": format!("{e:#}") });
                 println!("{msg}");
+                // Under --json every line on stderr is an event, the final one included.
+                eprintln!(
+                    "{}",
+                    serde_json::json!({ "event": if cancelled { "cancelled" } else { "error" }, "message": format!("{e:#}") })
+                );
+                return ExitCode::from(if cancelled {
+                    EXIT_CANCELLED
+                } else {
+                    EXIT_ERROR
+                });
             }
             if cancelled {
                 eprintln!("wraith: cancelled; nothing visible was left half-done (a re-run reuses what was stored)");

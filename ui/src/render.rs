@@ -51,6 +51,19 @@ impl Renderer {
             bar: Mutex::new(None),
         }
     }
+    /// Something worth telling that is neither progress nor a warning ("connected with SMB
+    /// 3.1.1", "waiting for the network"): a line for people, a `note` event under `--json`,
+    /// where every line on stderr is a JSON event.
+    pub fn note(&self, message: &str) {
+        if self.json {
+            eprintln!(
+                "{}",
+                serde_json::json!({ "event": "note", "message": message })
+            );
+        } else {
+            eprintln!("{message}");
+        }
+    }
     pub fn warn(&self, message: &str) {
         self.event(Event::Warning {
             message: message.to_string(),

@@ -44,7 +44,7 @@ pub fn run_ok(name: &str, args: &[&str]) -> String {
 pub fn have(tools: &[&str]) -> bool {
     for t in tools {
         if tool(t).is_none() {
-            eprintln!("SKIP: {t} not installed");
+            wraith_testkit::skip_missing_tool(t, "this test");
             return false;
         }
     }

@@ -94,9 +94,8 @@ pub fn open_repo(ctx: &Ctx, at: &str) -> Result<Arc<Repository>> {
 
 fn say_connection(ctx: &Ctx, repo: &Repository) {
     if let Some(c) = repo.store().connection() {
-        if !ctx.json {
-            eprintln!("{}: connected with {c}", repo.location());
-        }
+        ctx.r
+            .note(&format!("{}: connected with {c}", repo.location()));
     }
 }
 
@@ -109,12 +108,10 @@ fn wait_for_network(ctx: &Ctx, loc: &Location) -> Result<()> {
         return Ok(());
     }
     let limit = crate::net::wait_limit();
-    if !ctx.json {
-        eprintln!(
-            "{loc}: waiting for the network (up to {} s; Ctrl-C cancels)",
-            limit.as_secs()
-        );
-    }
+    ctx.r.note(&format!(
+        "{loc}: waiting for the network (up to {} s; Ctrl-C cancels)",
+        limit.as_secs()
+    ));
     match crate::net::wait_ready(&dir, limit, &|| ctx.cancel.is_cancelled()) {
         Ok(()) => Ok(()),
         Err(crate::net::WaitError::Cancelled) => Err(wraith_engine::Error::Cancelled.into()),
@@ -213,7 +210,12 @@ pub fn confirm_and_run(ctx: &Ctx, plan: CheckedPlan, yes: bool) -> Result<Report
         ctx.r.warn(w);
     }
     if let (Some(target), false) = (&s.target, s.target_created) {
-        confirm(target, yes, &format!("{:?}", s.action).to_lowercase())?;
+        confirm(
+            target,
+            yes,
+            ctx.json,
+            &format!("{:?}", s.action).to_lowercase(),
+        )?;
     }
     let plan = plan
         .with_threads(ctx.threads)
@@ -228,9 +230,16 @@ pub fn confirm_and_run(ctx: &Ctx, plan: CheckedPlan, yes: bool) -> Result<Report
 }
 
 /// A destructive step needs the user to type the target's name, or `--yes`.
-fn confirm(target: &DiskIdentity, yes: bool, what: &str) -> Result<()> {
+fn confirm(target: &DiskIdentity, yes: bool, json: bool, what: &str) -> Result<()> {
     if yes {
         return Ok(());
+    }
+    if json {
+        // A prompt is not an event a program can answer: scripts pass --yes.
+        bail!(
+            "{what} would overwrite {}; with --json, pass --yes to confirm",
+            target.describe()
+        );
     }
     let name = std::path::Path::new(&target.path)
         .file_name()
