@@ -1493,3 +1493,261 @@ fn the_log_save_is_offered_only_where_the_log_would_be_lost() {
     key(&mut a, KeyCode::Char('l'));
     assert!(matches!(a.screen, Screen::Summary(_)));
 }
+
+/// A TCP proxy in front of a real server that can hold every request: while `stalled`, what
+/// clients send is kept (counted in `held`) and not passed on, so the server never answers;
+/// released, it all goes through. Connections kept alive by the HTTP client stall too.
+struct StallingProxy {
+    port: u16,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StallingProxy {
+    fn start(upstream: u16) -> StallingProxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (st, hd) = (stalled.clone(), held.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (Ok(mut from_server), Ok(mut to_client)) =
+                    (server.try_clone(), client.try_clone())
+                else {
+                    continue;
+                };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(std::net::Shutdown::Write);
+                });
+                let (st, hd) = (st.clone(), hd.clone());
+                let (mut from_client, mut to_server) = (client, server);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from_client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if st.load(Ordering::SeqCst) {
+                            hd.fetch_add(1, Ordering::SeqCst);
+                            while st.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                        }
+                        if to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        StallingProxy {
+            port,
+            stalled,
+            held,
+        }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Preparing a restore from a server that stops answering: the engine's checks (the image's
+/// manifest, every pack probed) wait on it on a worker, while the UI keeps drawing the
+/// "Preparing" overlay with its clock, takes keys and hotplug, and Esc gives up at once; the
+/// worker's answer, when the server comes back, changes nothing.
+#[test]
+fn preparing_from_a_server_that_stops_answering_never_blocks_the_ui() {
+    let src = wraith_testkit::raw_disk();
+    let dst = wraith_testkit::blank_disk(src.size);
+    let root = tempfile::tempdir().expect("tempdir");
+    let plan = wraith_engine::ops::prepare_save(&wraith_engine::ops::SaveChoice {
+        source: src.path.clone(),
+        repository: root.path().join("lab").display().to_string(),
+        credentials: Default::default(),
+        name: Some("pc".into()),
+        verify: false,
+    })
+    .expect("prepare the save");
+    wraith_engine::ops::run(plan, &wraith_engine::events::Quiet, &Cancel::new()).expect("save");
+    let nginx = wraith_testkit::servers::Nginx::start(root.path(), "unused").expect("nginx starts");
+    let proxy = StallingProxy::start(nginx.daemon.port);
+    let url = format!("http://127.0.0.1:{}/dav/lab", proxy.port);
+
+    let (tx, rx) = mpsc::channel();
+    let mut m = fake_machine();
+    m.disks = vec![info_for(&dst, "Target")];
+    m.boot.clear();
+    let mut a = App::new(m.clone(), tx);
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // restore: the repository first
+    typed(&mut a, &url);
+    key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    assert!(matches!(a.screen, Screen::Images(_)), "no image list");
+    key(&mut a, KeyCode::Enter); // the only image
+    assert!(matches!(a.screen, Screen::PickDisk(_)), "no target list");
+
+    proxy.stall(true);
+    let before = proxy.held();
+    key(&mut a, KeyCode::Enter); // the target: the engine's checks start
+    let seq = a
+        .preparing
+        .as_ref()
+        .map(|p| p.seq)
+        .expect("preparing on a worker");
+    assert!(matches!(a.screen, Screen::PickDisk(_)));
+    // The worker is really stuck on the server: its request is held by the proxy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while proxy.held() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker sent nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Meanwhile the loop goes on: the clock ticks on the overlay...
+    if let Some(p) = &mut a.preparing {
+        p.since -= Duration::from_secs(7);
+    }
+    a.handle(Msg::Tick);
+    assert_eq!(a.preparing.as_ref().map(|p| p.waited), Some(7));
+    let shown = format!("{:?}", screen(&a).backend());
+    assert!(
+        shown.contains(s::PREPARING_TITLE) && shown.contains("waiting 7 s"),
+        "{shown}"
+    );
+    // ...keys are taken (Ctrl-L redraws; others wait for the answer)...
+    a.handle(Msg::Key(KeyEvent::new(
+        KeyCode::Char('l'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(a.repaint);
+    key(&mut a, KeyCode::Down);
+    assert!(a.preparing.is_some());
+    // ...and a disk plugged in meanwhile shows in the list under the overlay.
+    let mut disks = m.disks.clone();
+    disks.push(disk("/dev/sdd", "Kingston", "E0D5", 32 * GB, "usb"));
+    a.handle(Msg::Disks(disks));
+    let Screen::PickDisk(p) = &a.screen else {
+        panic!("expected the target list")
+    };
+    assert_eq!(p.items.len(), 2);
+    assert!(
+        rx.try_recv().is_err(),
+        "the worker answered while the server was held"
+    );
+
+    // Esc gives up at once, back on the target list.
+    key(&mut a, KeyCode::Esc);
+    assert!(a.preparing.is_none());
+    assert!(matches!(a.screen, Screen::PickDisk(_)));
+    assert!(a.popup.is_none());
+
+    // The server answers again: the given-up worker's plan arrives late and is dropped.
+    proxy.stall(false);
+    let late = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Msg::Prepared { seq: s, result }) => break (s, result),
+            Ok(_) => continue,
+            Err(e) => panic!("the worker never answered: {e}"),
+        }
+    };
+    assert_eq!(late.0, seq);
+    assert!(late.1.is_ok(), "the late plan failed: {:?}", late.1.err());
+    a.handle(Msg::Prepared {
+        seq: late.0,
+        result: late.1,
+    });
+    assert!(
+        matches!(a.screen, Screen::PickDisk(_)),
+        "the late plan moved on"
+    );
+    assert!(a.flow.plan.is_none() && a.popup.is_none());
+    // Nothing was written to the target meanwhile.
+    assert!(std::fs::read(&dst.path)
+        .expect("read target")
+        .iter()
+        .all(|b| *b == 0));
+}
+
+/// The "Preparing" overlay and the refusal popup as they look.
+#[test]
+fn preparing_overlay_and_refusal() {
+    let (mut a, _rx) = app();
+    a.flow.action = Some(super::menu::Action::Restore);
+    let items = a.targets(10 * GB, None);
+    a.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
+    a.preparing = Some(super::prepare::Preparing {
+        seq: 1,
+        what: "Restoring pc@20261122T053500-ab12 -> sdb".into(),
+        since: std::time::Instant::now(),
+        waited: 4,
+    });
+    snap!("preparing", a);
+    a.preparing = None;
+    a.popup = Some(super::app::Popup::Refused {
+        interlock: wraith_engine::Interlock::TargetMounted,
+        message: "target WDC WD10EZEX (WD-WCC6Y1, 931.3 GiB) is mounted at /media/data: \
+                  unmount it first"
+            .into(),
+    });
+    snap!("refused", a);
+    key(&mut a, KeyCode::Char('x'));
+    assert!(a.popup.is_none());
+}
+
+/// A refusal is the engine's: picking a symlink to the source as the clone's target (the list
+/// cannot know it is the same file) shows the engine's words and rule, and writes nothing.
+#[test]
+fn a_clone_onto_the_source_by_another_path_is_refused_by_the_engine() {
+    let src = wraith_testkit::raw_disk();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("link.img");
+    std::os::unix::fs::symlink(&src.path, &link).expect("symlink");
+    let before = std::fs::read(&src.path).expect("read");
+    let (tx, rx) = mpsc::channel();
+    let mut m = fake_machine();
+    m.disks = vec![info_for(&src, "Source")];
+    let mut l = m.disks[0].clone();
+    l.path = link.display().to_string();
+    m.disks.push(l);
+    m.boot.clear();
+    let mut a = App::new(m, tx);
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Enter); // clone
+    key(&mut a, KeyCode::Enter); // the source
+    until_idle(&mut a, &rx);
+    key(&mut a, KeyCode::Enter); // the link, the only choosable target
+    until_idle(&mut a, &rx);
+    let Some(super::app::Popup::Refused { interlock, message }) = &a.popup else {
+        panic!("not refused")
+    };
+    assert_eq!(*interlock, wraith_engine::Interlock::SameDisk);
+    let engine = wraith_engine::ops::prepare_clone(&wraith_engine::ops::CloneChoice {
+        source: src.path.clone(),
+        target: link.clone(),
+        verify: true,
+    })
+    .err()
+    .map(|e| e.to_string());
+    assert_eq!(engine, Some(format!("refused: {message}")));
+    assert!(matches!(a.screen, Screen::PickDisk(_)));
+    assert!(std::fs::read(&src.path).expect("read") == before);
+}
