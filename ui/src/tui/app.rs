@@ -156,11 +156,11 @@ pub struct ChosenImage {
 #[derive(Default)]
 pub struct Flow {
     pub action: Option<Action>,
-    /// With its plan and where it is mounted now (a warning on the plan).
+    /// With its plan (the target list greys disks too small for it).
     pub source: Option<Source>,
     pub repo: Option<ChosenRepo>,
-    /// The login for a repository URL: kept in memory for this flow only (a verify or a
-    /// save opens the repository again), never written anywhere.
+    /// The login for a repository URL: kept in memory for this flow only (a save's
+    /// preparation opens the repository with it), never written anywhere.
     pub creds: Credentials,
     pub image: Option<ChosenImage>,
     /// The disk a clone or restore writes, as its list shows it.
