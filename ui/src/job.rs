@@ -43,15 +43,15 @@ pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
     let (code, result) = match execute(&job, &ctx) {
         Ok(report) => (crate::commands::exit_code(&report), report.json()),
         Err(e) => {
-            let cancelled = matches!(
-                e.downcast_ref::<wraith_engine::Error>(),
-                Some(wraith_engine::Error::Cancelled)
-            );
-            (
-                2,
-                json!({ "result": if cancelled { "cancelled" } else { "error" },
-                    "action": job.action, "error": format!("{e:#}") }),
-            )
+            let engine = e.downcast_ref::<wraith_engine::Error>();
+            let cancelled = matches!(engine, Some(wraith_engine::Error::Cancelled));
+            let mut result = json!({ "result": if cancelled { "cancelled" } else { "error" },
+                "action": job.action, "error": format!("{e:#}") });
+            // Which rule refused: a fleet tool acts on the kind, not on the words.
+            if let Some(i) = engine.and_then(wraith_engine::Error::interlock) {
+                result["interlock"] = json!(i);
+            }
+            (2, result)
         }
     };
     report(&result);

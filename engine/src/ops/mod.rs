@@ -74,6 +74,13 @@ impl Summary {
             _ => None,
         }
     }
+
+    /// The warnings besides the one about a mounted source, for a front end that words that
+    /// one itself from `source_mounts` (the TUI's plan). [`source_warnings`] puts it first.
+    pub fn other_warnings(&self) -> &[String] {
+        let skip = usize::from(!self.source_mounts.is_empty()).min(self.warnings.len());
+        &self.warnings[skip..]
+    }
 }
 
 /// A plan that passed every interlock. Only `prepare_*` make one, and only [`run`] consumes
@@ -129,6 +136,12 @@ impl CheckedPlan {
     /// Worker threads for hashing and compression (default: every core).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+    /// Verify the result afterwards, or not: the TUI lets the user change this on the plan it
+    /// shows. The checks do not depend on it, so the plan stays checked.
+    pub fn with_verify(mut self, verify: bool) -> Self {
+        self.summary.verify = verify;
         self
     }
     /// Store the job's result and log in the repository's `results/` when it ends (the live
@@ -209,6 +222,8 @@ fn open_source(path: &Path) -> Result<(Device, Plan, Vec<String>)> {
     Ok((dev, plan, mounts))
 }
 
+/// The mount warning (when mounted) first, then the layout's: [`Summary::other_warnings`]
+/// relies on that order.
 fn source_warnings(path: &Path, mounts: &[String], plan: &Plan) -> Vec<String> {
     let mut w = Vec::new();
     if !mounts.is_empty() {

@@ -15,6 +15,7 @@ use super::network::{NetAction, NetScreen};
 use super::opening::{Opened, Opening};
 use super::pick_disk::{PickDisk, PickKey, Role};
 use super::plan::{PlanKey, PlanScreen};
+use super::prepare::Preparing;
 use super::reading::{self, ReadingKey, Source};
 use super::repo::{ImageKey, ImageList, PasswordKey, PasswordPrompt, RepoKey, WaitKey, WaitNet};
 use super::running::RunState;
@@ -27,10 +28,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Instant;
-use wraith_engine::device::Device;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::events::Event;
+use wraith_engine::ops::{CheckedPlan, Report};
 use wraith_engine::repo::{manifest::Manifest, Credentials, ImageRef, Repository};
+use wraith_engine::Interlock;
 
 /// Everything the loop reacts to.
 pub enum Msg {
@@ -45,6 +47,13 @@ pub enum Msg {
     Planned(Box<Result<Source, String>>),
     /// The worker's job ended.
     Done(Outcome),
+    /// The worker preparing the chosen job (the engine's `prepare_*`) is done: a checked plan
+    /// or why not.
+    Prepared {
+        /// Which preparation ([`Preparing::seq`]): one given up on answers too, and is dropped.
+        seq: u64,
+        result: Box<wraith_engine::Result<CheckedPlan>>,
+    },
     /// The wait for a network address before opening the repository `at` ended.
     NetWaited {
         at: String,
@@ -67,11 +76,12 @@ pub enum Msg {
     },
 }
 
+/// How a job on the worker ended.
 #[derive(Debug)]
 pub enum Outcome {
-    Ok(Vec<String>),
-    /// Finished, with source bytes that stayed unreadable (named in the lines).
-    Partial(Vec<String>),
+    /// It ran to its end: the engine's report says whether it is done, partial (source bytes
+    /// stayed unreadable) or found a mismatch.
+    Finished(Box<Report>),
     Failed(String),
     Cancelled,
 }
@@ -99,6 +109,12 @@ impl Exit {
 pub enum Popup {
     Menu(usize),
     Error(String),
+    /// The engine refused the job: which rule, and its message (the words the CLI prints
+    /// after "refused: ").
+    Refused {
+        interlock: Interlock,
+        message: String,
+    },
 }
 
 pub enum Screen {
@@ -126,8 +142,8 @@ pub enum Screen {
 pub struct ChosenRepo {
     /// As typed: a directory, or a URL without password.
     pub at: String,
-    /// The handle, once opened (a save opens it again when the job starts).
-    pub open: Option<Repository>,
+    /// The handle, once opened for its image list (a save's plan opens it itself).
+    pub open: Option<Arc<Repository>>,
 }
 
 /// The image a restore writes.
@@ -136,25 +152,21 @@ pub struct ChosenImage {
     pub manifest: Manifest,
 }
 
-/// The disk a clone or restore writes, opened for writing.
-pub struct Target {
-    pub disk: DiskInfo,
-    pub dev: Device,
-}
-
 /// What the user chose so far in the current flow.
 #[derive(Default)]
 pub struct Flow {
     pub action: Option<Action>,
-    /// With its plan and where it is mounted now (a warning on the plan).
+    /// With its plan (the target list greys disks too small for it).
     pub source: Option<Source>,
     pub repo: Option<ChosenRepo>,
-    /// The login for a repository URL: kept in memory for this flow only (a verify or a
-    /// save opens the repository again), never written anywhere.
+    /// The login for a repository URL: kept in memory for this flow only (a save's
+    /// preparation opens the repository with it), never written anywhere.
     pub creds: Credentials,
     pub image: Option<ChosenImage>,
-    pub target: Option<Target>,
-    pub name: String,
+    /// The disk a clone or restore writes, as its list shows it.
+    pub target: Option<DiskInfo>,
+    /// The engine's checked plan on the plan screen: what Enter runs.
+    pub plan: Option<CheckedPlan>,
 }
 
 impl Flow {
@@ -188,7 +200,10 @@ pub struct App {
     pub clock: Option<f64>,
     /// A repository being opened in the background; drawn over the screen it started from.
     pub opening: Option<Opening>,
-    pub(super) opened_seq: u64,
+    /// A job being prepared (checked) in the background; drawn over the screen it started from.
+    pub preparing: Option<Preparing>,
+    /// Numbers the background openings and preparations, so a late answer is told apart.
+    pub(super) seq: u64,
     /// The repository URL to go back to when the network screen was opened from the wait
     /// for the network.
     pub(super) after_network: Option<String>,
@@ -212,7 +227,8 @@ impl App {
             net_dir: None,
             clock: None,
             opening: None,
-            opened_seq: 0,
+            preparing: None,
+            seq: 0,
             after_network: None,
             tx,
             started: Instant::now(),
@@ -247,6 +263,13 @@ impl App {
                 }
                 // Otherwise given up on with Esc: dropped (and any share it mounted with it).
             }
+            Msg::Prepared { seq, result } => {
+                if self.preparing.as_ref().is_some_and(|p| p.seq == seq) {
+                    self.preparing = None;
+                    self.prepared(*result);
+                }
+                // Otherwise given up on with Esc: dropped, and the plan with it (nothing ran).
+            }
             Msg::LogSaved { log, result } => self.log_saved(log, result),
             Msg::Key(k) => {
                 // Ctrl-L: the terminal convention for "the screen is garbled, draw it again".
@@ -268,6 +291,9 @@ impl App {
         }
         if let Some(o) = &mut self.opening {
             o.waited = o.since.elapsed().as_secs();
+        }
+        if let Some(p) = &mut self.preparing {
+            p.waited = p.since.elapsed().as_secs();
         }
         self.refresh_net();
     }
@@ -298,15 +324,16 @@ impl App {
 
     /// Hands the key to the popup or the screen in front, and does what it asks.
     fn key(&mut self, k: KeyEvent) {
-        if self.opening.is_some() {
+        if self.opening.is_some() || self.preparing.is_some() {
             // Only "stop waiting": the worker's answer is dropped when it comes.
             if k.code == KeyCode::Esc || is_ctrl(&k, 'c') {
                 self.opening = None;
+                self.preparing = None;
             }
             return;
         }
         match &mut self.popup {
-            Some(Popup::Error(_)) => {
+            Some(Popup::Error(_) | Popup::Refused { .. }) => {
                 self.popup = None;
                 return;
             }
@@ -410,6 +437,8 @@ impl App {
     /// Esc: one step back in the current flow.
     pub(super) fn back(&mut self) {
         let action = self.flow.action;
+        // Whatever screen is left, a plan shown on it is no longer the one to run.
+        self.flow.plan = None;
         match (&self.screen, action) {
             (Screen::PickDisk(p), Some(Action::Clone)) if p.role == Role::Target => {
                 self.pick_source(s::PICK_SOURCE)

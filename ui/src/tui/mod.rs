@@ -1,6 +1,8 @@
 //! The terminal UI: one event loop over `app::Msg`, fed by an input thread, a ticker, the
-//! hotplug watcher (udev), and the workers that read a disk or run a job. Components render
-//! from state only, so each screen can be snapshot-tested on ratatui's TestBackend.
+//! hotplug watcher (udev), and the workers that read a disk, open a repository, prepare a job
+//! (the engine's checked plan) or run it. Nothing that reads a disk or waits on a server runs
+//! on the UI thread. Components render from state only, so each screen can be snapshot-tested
+//! on ratatui's TestBackend.
 
 pub mod app;
 pub mod confirm;
@@ -8,7 +10,6 @@ pub mod home;
 pub mod hotplug;
 pub mod image;
 pub mod input;
-pub mod jobs;
 pub mod machine;
 pub mod menu;
 pub mod network;
@@ -16,6 +17,7 @@ pub mod opening;
 pub mod pick_disk;
 pub mod plan;
 pub mod popup;
+pub mod prepare;
 pub mod reading;
 pub mod repo;
 pub mod running;
@@ -91,12 +93,16 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Summary(sm) => summary::render(f, body, sm),
         Screen::SaveLog(p) => save_log::render(f, body, p),
     }
-    let help = match &app.opening {
-        Some(o) => {
+    let help = match (&app.opening, &app.preparing) {
+        (Some(o), _) => {
             popup::opening(f, body, o);
             s::OPENING_KEYS
         }
-        None => help,
+        (None, Some(p)) => {
+            popup::preparing(f, body, p);
+            s::PREPARING_KEYS
+        }
+        (None, None) => help,
     };
     let help = match &app.popup {
         Some(Popup::Menu(sel)) => {
@@ -105,6 +111,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         }
         Some(Popup::Error(e)) => {
             popup::error(f, body, e);
+            s::ERROR_KEYS
+        }
+        Some(Popup::Refused { message, .. }) => {
+            popup::refused(f, body, message);
             s::ERROR_KEYS
         }
         None => help,

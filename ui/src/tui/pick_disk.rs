@@ -1,19 +1,17 @@
 //! Choosing a disk: unusable ones stay visible, greyed, with the reason they cannot be chosen.
-//! The source and target lists of each flow, and what picking a target leads to (its checks
-//! and the plan to confirm).
+//! The source and target lists of each flow, and what picking a target leads to (the engine's
+//! checks, then the plan to confirm). Greying a disk here is a hint from what the list knows
+//! (the source's path, the boot medium, sizes); the engine's checks decide.
 
-use super::app::{App, Screen, Target};
+use super::app::{App, Screen};
 use super::home::disk_line;
-use super::jobs;
 use super::menu::Action;
-use super::plan::{self, PlanScreen};
 use super::{strings as s, theme};
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
-use wraith_engine::device::{Device, ReadAt};
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
 
@@ -113,7 +111,7 @@ impl App {
                     .flow
                     .image
                     .as_ref()
-                    .map(|i| jobs::restore_needs(&i.manifest))
+                    .map(|i| wraith_engine::ops::restore_needs(&i.manifest))
                     .unwrap_or(0);
                 self.targets(needed, None)
             }
@@ -184,59 +182,9 @@ impl App {
         self.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
     }
 
-    /// Opens the target for writing, makes the flow's checks, and shows the plan to confirm.
+    /// A target picked: the engine checks it (on a worker) and the plan follows.
     pub(super) fn picked_target(&mut self, d: DiskInfo) {
-        let target = match Device::open_write(std::path::Path::new(&d.path)) {
-            Ok(t) => t,
-            Err(e) => return self.error(format!("{}: {e}", d.path)),
-        };
-        match self.flow.action {
-            Some(Action::Clone) => {
-                let Some(src) = &self.flow.source else {
-                    return;
-                };
-                if let Err(e) = jobs::check_clone(&src.dev, &src.plan, &target) {
-                    return self.error(e);
-                }
-                let mut lines = plan::mounted_lines(&src.mounts);
-                lines.extend(plan::clone_lines(&src.disk, &d, &src.plan, target.size()));
-                self.screen = Screen::Plan(PlanScreen::new(
-                    lines,
-                    Some(plan::short_name(&d.path)),
-                    Some(true),
-                ));
-            }
-            Some(Action::Restore) => {
-                let (
-                    Some(super::app::ChosenRepo {
-                        at,
-                        open: Some(repo),
-                    }),
-                    Some(img),
-                ) = (&self.flow.repo, &self.flow.image)
-                else {
-                    return;
-                };
-                let (image, m) = (&img.image, &img.manifest);
-                if let Err(e) =
-                    jobs::check_restore(repo, std::path::Path::new(at), image, m, &target)
-                {
-                    return self.error(e);
-                }
-                let lines =
-                    plan::restore_lines(image, m, &d, target.size(), jobs::restore_needs(m));
-                self.screen = Screen::Plan(PlanScreen::new(
-                    lines,
-                    Some(plan::short_name(&d.path)),
-                    Some(true),
-                ));
-            }
-            _ => return,
-        }
-        self.flow.target = Some(Target {
-            disk: d,
-            dev: target,
-        });
+        self.prepare_onto(d);
     }
 }
 

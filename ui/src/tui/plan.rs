@@ -14,6 +14,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
+use wraith_engine::job::Action;
+use wraith_engine::ops::{self, CheckedPlan};
 use wraith_engine::plan::{Method, Plan, Region};
 use wraith_engine::repo::{self, manifest::Manifest, ImageRef};
 
@@ -374,42 +376,85 @@ pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
     }
 }
 
+/// The save plan: the disk read, where it goes and under which name, each region, time.
+pub fn save_lines(sd: &DiskInfo, repository: &str, name: &str, plan: &Plan) -> Vec<(Tone, String)> {
+    let mut lines = vec![
+        (Tone::Head, format!("{}  {}", s::PLAN_SOURCE, disk_text(sd))),
+        (Tone::Head, format!("{}  {repository}", s::PLAN_REPO)),
+        (Tone::Head, format!("{}  {name}", s::PLAN_IMAGE)),
+    ];
+    lines.extend(region_lines(&plan.regions));
+    lines.push((
+        Tone::Normal,
+        format!(
+            "reads {} of {}, {}",
+            hb(plan.copy_bytes()),
+            hb(plan.disk.size),
+            estimate(plan.copy_bytes())
+        ),
+    ));
+    lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
+    lines
+}
+
+/// The plan screen's lines for the engine's summary of a checked plan, with the disks as the
+/// lists showed them (their partitions are what the target loses). Warnings the engine adds
+/// beyond the layout's (an image of a failing disk, say) come last, each once.
+pub fn summary_lines(
+    sm: &ops::Summary,
+    source: Option<&DiskInfo>,
+    target: Option<&DiskInfo>,
+    image: Option<&Manifest>,
+) -> Vec<(Tone, String)> {
+    let mut lines = mounted_lines(&sm.source_mounts);
+    let target_size = sm.target.as_ref().map_or(0, |t| t.size);
+    match (sm.action, &sm.layout) {
+        (Action::Clone, Some(layout)) => {
+            if let (Some(sd), Some(td)) = (source, target) {
+                lines.extend(clone_lines(sd, td, layout, target_size));
+            }
+        }
+        (Action::Save, Some(layout)) => {
+            if let Some(sd) = source {
+                lines.extend(save_lines(
+                    sd,
+                    sm.repository.as_deref().unwrap_or_default(),
+                    sm.name.as_deref().unwrap_or_default(),
+                    layout,
+                ));
+            }
+        }
+        (Action::Restore, _) => {
+            if let (Some(i), Some(m), Some(td)) = (&sm.image, image, target) {
+                lines.extend(restore_lines(i, m, td, target_size, sm.min_target_size));
+            }
+        }
+        _ => {}
+    }
+    for w in sm.other_warnings() {
+        if !lines.iter().any(|(_, l)| l == w) {
+            lines.push((Tone::Warn, w.clone()));
+        }
+    }
+    lines
+}
+
 impl App {
-    /// A save's plan screen, once the repository's location is known to be usable.
-    pub(super) fn save_plan(&mut self, path: String) {
-        let Some(src) = &self.flow.source else {
-            return;
+    /// The plan screen for a checked plan: the typed name of the target when it destroys
+    /// one, and verify-afterwards on as the engine was asked.
+    pub(super) fn show_plan(&mut self, plan: CheckedPlan) {
+        let sm = plan.summary();
+        let lines = summary_lines(
+            sm,
+            self.flow.source.as_ref().map(|s| &s.disk),
+            self.flow.target.as_ref(),
+            self.flow.image.as_ref().map(|i| &i.manifest),
+        );
+        let confirm = match (&sm.target, sm.destroys()) {
+            (Some(t), Some(_)) => Some(short_name(&t.path)),
+            _ => None,
         };
-        let (sd, plan) = (&src.disk, &src.plan);
-        let name = self.flow.name.clone();
-        let mut lines = mounted_lines(&src.mounts);
-        lines.extend([
-            (Tone::Head, format!("{}  {}", s::PLAN_SOURCE, disk_text(sd))),
-            (
-                Tone::Head,
-                format!(
-                    "{}  {}",
-                    s::PLAN_REPO,
-                    super::opening::shown_location(&path)
-                ),
-            ),
-            (Tone::Head, format!("{}  {name}", s::PLAN_IMAGE)),
-        ]);
-        lines.extend(region_lines(&plan.regions));
-        lines.push((
-            Tone::Normal,
-            format!(
-                "reads {} of {}, {}",
-                hb(plan.copy_bytes()),
-                hb(plan.disk.size),
-                estimate(plan.copy_bytes())
-            ),
-        ));
-        lines.extend(plan.warnings().into_iter().map(|w| (Tone::Warn, w)));
-        self.flow.repo = Some(super::app::ChosenRepo {
-            at: path,
-            open: None,
-        });
-        self.screen = Screen::Plan(PlanScreen::new(lines, None, Some(true)));
+        self.screen = Screen::Plan(PlanScreen::new(lines, confirm, Some(sm.verify)));
+        self.flow.plan = Some(plan);
     }
 }

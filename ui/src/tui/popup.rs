@@ -1,5 +1,5 @@
-//! Small overlays: an error message, "cancel the running job?", and a repository being
-//! opened.
+//! Small overlays: an error message, the engine's refusal, "cancel the running job?", and a
+//! repository being opened or a job being prepared.
 
 use super::{strings as s, theme};
 use ratatui::layout::Rect;
@@ -60,6 +60,44 @@ pub fn opening(f: &mut Frame, area: Rect, o: &super::opening::Opening) {
     f.render_widget(
         Paragraph::new(lines)
             .block(theme::block(s::OPENING_TITLE))
+            .wrap(Wrap { trim: true }),
+        r,
+    );
+}
+
+/// Over the screen a job was chosen on while the engine checks it: what, and how long.
+pub fn preparing(f: &mut Frame, area: Rect, p: &super::prepare::Preparing) {
+    let r = centered(area, 70, 6);
+    let lines = vec![
+        Line::styled(format!("{} {}", s::PREPARING, p.what), theme::normal()),
+        Line::raw(""),
+        Line::styled(
+            format!("waiting {} s. {}", p.waited, s::PREPARING_WHY),
+            theme::warn(),
+        ),
+    ];
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(theme::block(s::PREPARING_TITLE))
+            .wrap(Wrap { trim: true }),
+        r,
+    );
+}
+
+/// The engine's refusal, in its words: the same the CLI prints after "refused: ".
+pub fn refused(f: &mut Frame, area: Rect, message: &str) {
+    let r = centered(area, 70, 9);
+    let lines = vec![
+        Line::styled(message.to_string(), theme::danger()),
+        Line::raw(""),
+        Line::styled(s::REFUSED_WHY, theme::normal()),
+        Line::styled(s::ERROR_KEYS, theme::normal()),
+    ];
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(theme::block(s::REFUSED_TITLE))
             .wrap(Wrap { trim: true }),
         r,
     );

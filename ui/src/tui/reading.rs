@@ -14,31 +14,22 @@ use ratatui::Frame;
 use wraith_engine::device::Device;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::plan::Plan;
-use wraith_engine::safety;
 
-/// The disk a clone or save reads, with its plan and where it is mounted now.
+/// The disk a clone or save reads, with its plan: the target list greys disks too small for
+/// it. The engine reads it again when it prepares the job (and checks it then).
 pub struct Source {
     pub disk: DiskInfo,
-    pub dev: Device,
     pub plan: Plan,
-    /// Where the source is mounted (a warning on the plan).
-    pub mounts: Vec<String>,
 }
 
 /// Reads the source's table and filesystems: seconds on a big or slow disk, so never on the
-/// UI thread. `safety::mounts_of` reads /proc/self/mountinfo.
+/// UI thread.
 pub fn read_source(disk: DiskInfo) -> Result<Source, String> {
     let dev = Device::open_read(std::path::Path::new(&disk.path))
         .map_err(|e| format!("{}: {e}", disk.path))?;
     let plan = wraith_engine::plan::plan(&dev, dev.identity.clone())
         .map_err(|e| format!("{}: {e}", disk.path))?;
-    let mounts = safety::mounts_of(&dev);
-    Ok(Source {
-        disk,
-        dev,
-        plan,
-        mounts,
-    })
+    Ok(Source { disk, plan })
 }
 
 /// What a key while reading asks for.

@@ -2,12 +2,8 @@
 //! verify, say), the current step's progress, rate, times, and a scrolling log that is also
 //! written to a file the summary names.
 
-use super::app::{App, ChosenImage, ChosenRepo, Flow, Screen, Target};
-use super::jobs::{self, Job};
-use super::menu::Action;
-use super::opening::shown_location;
+use super::app::{App, Flow, Msg, Outcome, Screen};
 use super::plan::{self, duration_text};
-use super::reading::Source;
 use super::{strings as s, theme};
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -19,6 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wraith_engine::events::{Cancel, Event};
 use wraith_engine::human_bytes as hb;
+use wraith_engine::job::Action as JobAction;
+use wraith_engine::ops::{self, CheckedPlan, Summary};
 use wraith_engine::repo;
 
 /// One engine step of the job, in the order the job runs them.
@@ -224,116 +222,91 @@ impl RunState {
     }
 }
 
+/// The engine steps a plan runs, with the bytes each is expected to process: the running
+/// screen's overall bar. The engine's own totals replace these as steps start.
+pub fn phases(sm: &Summary) -> Vec<Phase> {
+    let step = match sm.action {
+        JobAction::Clone => "clone",
+        JobAction::Save => "save",
+        JobAction::Restore => "restore",
+        JobAction::Verify => return vec![Phase::new("verify", 0)],
+    };
+    let mut p = vec![Phase::new(step, sm.bytes)];
+    if sm.verify {
+        p.push(Phase::new("verify", sm.bytes));
+    }
+    p
+}
+
+/// "Cloning sda -> sdb": the running screen's title, and the first line of the job's log.
+pub fn title(sm: &Summary) -> String {
+    let short = |d: &Option<wraith_engine::device::DiskIdentity>| {
+        d.as_ref()
+            .map(|d| plan::short_name(&d.path))
+            .unwrap_or_default()
+    };
+    let image = sm.image.as_ref().map(|i| i.to_string()).unwrap_or_default();
+    match sm.action {
+        JobAction::Clone => format!(
+            "{} {} -> {}",
+            s::RUN_CLONE,
+            short(&sm.source),
+            short(&sm.target)
+        ),
+        JobAction::Save => format!(
+            "{} {} -> {}",
+            s::RUN_SAVE,
+            short(&sm.source),
+            sm.repository.as_deref().unwrap_or_default()
+        ),
+        JobAction::Restore => format!("{} {image} -> {}", s::RUN_RESTORE, short(&sm.target)),
+        JobAction::Verify => format!("{} {image}", s::RUN_VERIFY),
+    }
+}
+
 impl App {
-    /// Starts the job the flow describes, as confirmed on the plan.
+    /// Starts the plan confirmed on the plan screen, with verify-afterwards as chosen there.
     pub(super) fn start(&mut self, verify: bool) {
         let flow = std::mem::take(&mut self.flow);
-        let (title, job, disks) = match flow {
-            Flow {
-                action: Some(Action::Clone),
-                source:
-                    Some(Source {
-                        disk: sd,
-                        dev: source,
-                        plan,
-                        ..
-                    }),
-                target:
-                    Some(Target {
-                        disk: td,
-                        dev: target,
-                    }),
-                ..
-            } => (
-                format!(
-                    "{} {} -> {}",
-                    s::RUN_CLONE,
-                    plan::short_name(&sd.path),
-                    plan::short_name(&td.path)
-                ),
-                Job::Clone {
-                    source,
-                    plan,
-                    target,
-                    verify,
-                },
-                vec![sd.path, td.path],
-            ),
-            Flow {
-                action: Some(Action::Save),
-                source:
-                    Some(Source {
-                        disk: sd,
-                        dev: source,
-                        plan,
-                        ..
-                    }),
-                repo: Some(ChosenRepo { at: repo, .. }),
-                creds,
-                name,
-                ..
-            } => (
-                format!(
-                    "{} {} -> {}",
-                    s::RUN_SAVE,
-                    plan::short_name(&sd.path),
-                    shown_location(&repo)
-                ),
-                Job::Save {
-                    source,
-                    plan,
-                    repo,
-                    creds,
-                    name,
-                    verify,
-                },
-                vec![sd.path],
-            ),
-            Flow {
-                action: Some(Action::Restore),
-                repo: Some(ChosenRepo {
-                    open: Some(repo), ..
-                }),
-                image: Some(ChosenImage { image, manifest }),
-                target:
-                    Some(Target {
-                        disk: td,
-                        dev: target,
-                    }),
-                ..
-            } => (
-                format!(
-                    "{} {image} -> {}",
-                    s::RUN_RESTORE,
-                    plan::short_name(&td.path)
-                ),
-                Job::Restore {
-                    repo,
-                    image,
-                    manifest: Box::new(manifest),
-                    target,
-                    verify,
-                },
-                vec![td.path],
-            ),
-            _ => {
-                self.screen = Screen::Home;
-                return;
-            }
-        };
-        self.run(title, job, disks);
+        match flow.plan {
+            Some(plan) => self.run(plan.with_verify(verify)),
+            None => self.screen = Screen::Home,
+        }
     }
 
-    /// The running screen over `job`, started on a worker. `disks`: the disks it touches.
-    pub(super) fn run(&mut self, title: String, job: Job, disks: Vec<String>) {
+    /// The running screen over a checked plan, run by the engine on a worker; its result and
+    /// log are also kept in the repository's `results/` (the live system forgets /tmp).
+    pub(super) fn run(&mut self, plan: CheckedPlan) {
+        let sm = plan.summary();
+        let title = title(sm);
+        // The disks it reads or writes: never a place for its log.
+        let disks = [&sm.source, &sm.target]
+            .into_iter()
+            .flatten()
+            .map(|d| d.path.clone())
+            .collect();
         let cancel = Cancel::new();
         self.started = Instant::now();
-        let mut r = RunState::new(title.clone(), job.phases(), cancel.clone());
+        let mut r = RunState::new(title.clone(), phases(sm), cancel.clone());
         r.log_file = LogFile::create(self.log_dir.join(log_name()));
         r.disks = disks;
         r.note(title);
         self.screen = Screen::Running(r);
-        jobs::spawn(job, self.tx.clone(), cancel);
+        self.flow = Flow::default();
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let events = tx.clone();
+            let sink = move |e: Event| {
+                // The UI may be gone (quit during a job); the job still ends through Cancel.
+                let _ = events.send(Msg::Engine(e));
+            };
+            let outcome = match ops::run(plan.keep_results(true), &sink, &cancel) {
+                Ok(report) => Outcome::Finished(Box::new(report)),
+                Err(wraith_engine::Error::Cancelled) => Outcome::Cancelled,
+                Err(e) => Outcome::Failed(e.to_string()),
+            };
+            let _ = tx.send(Msg::Done(outcome));
+        });
     }
 }
 

@@ -183,3 +183,10 @@ pub const OPENING_KEYS: &str = "Esc stop waiting";
 pub const WAITNET_TIMEOUT: &str = "no network address after";
 pub const WAITNET_TIMEOUT_HINT: &str =
     "check the cable and the DHCP server, or set a static address on the network screen (n on the home screen)";
+pub const PREPARING_TITLE: &str = "Preparing";
+pub const PREPARING: &str = "Checking the plan:";
+pub const PREPARING_WHY: &str =
+    "Nothing is written before you confirm. A slow disk or server can take a while.";
+pub const PREPARING_KEYS: &str = "Esc give up";
+pub const REFUSED_TITLE: &str = "Refused";
+pub const REFUSED_WHY: &str = "Nothing was written.";

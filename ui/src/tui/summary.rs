@@ -10,6 +10,7 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
+use wraith_engine::ops::Outcome as ReportOutcome;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -72,8 +73,15 @@ impl App {
         };
         let took = format!("took {}", plan::duration_text(r.elapsed.as_secs()));
         let (result, mut lines) = match o {
-            JobOutcome::Ok(l) => (Outcome::Ok, l),
-            JobOutcome::Partial(l) => (Outcome::Partial, l),
+            // The CLI's words for the report (a partial copy's damage and mapfile included).
+            JobOutcome::Finished(report) => (
+                match report.outcome {
+                    ReportOutcome::Done => Outcome::Ok,
+                    ReportOutcome::Partial => Outcome::Partial,
+                    ReportOutcome::Mismatch => Outcome::Failed,
+                },
+                crate::commands::print::report(&report),
+            ),
             JobOutcome::Failed(e) => (Outcome::Failed, e.lines().map(String::from).collect()),
             JobOutcome::Cancelled => (Outcome::Cancelled, Vec::new()),
         };

@@ -14,9 +14,10 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::sync::mpsc;
 use std::time::Duration;
-use wraith_engine::device::Device;
+use wraith_engine::device::{Device, DiskIdentity};
 use wraith_engine::disks::{DiskInfo, PartInfo};
 use wraith_engine::events::{Cancel, Event};
+use wraith_engine::ops::{Outcome as ReportOutcome, Report};
 use wraith_engine::repo::ImageRef;
 
 const GB: u64 = 1_000_000_000;
@@ -162,7 +163,7 @@ fn clone_plan_and_confirm() {
 
 #[test]
 fn repo_path_and_error_popup() {
-    let (mut a, _rx) = app();
+    let (mut a, rx) = app();
     key(&mut a, KeyCode::Enter);
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Down);
@@ -170,6 +171,7 @@ fn repo_path_and_error_popup() {
     typed(&mut a, "/nonexistent/wraith-repo");
     snap!("repo_path", a);
     key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
     assert!(a.popup.is_some());
     snap!("error_popup", a);
     key(&mut a, KeyCode::Char('x'));
@@ -265,6 +267,42 @@ fn running_app_on(tx: mpsc::Sender<Msg>) -> App {
     a
 }
 
+/// The engine's report of a clone of the fake machine's sda onto sdb, as the worker hands it
+/// back.
+fn clone_report(bytes: u64) -> Report {
+    let id = |d: &DiskInfo| DiskIdentity {
+        model: d.model.clone(),
+        serial: d.serial.clone(),
+        size: d.size,
+        logical_sector_size: 512,
+        physical_sector_size: 512,
+        path: d.path.clone(),
+    };
+    let m = fake_machine();
+    Report {
+        action: wraith_engine::job::Action::Clone,
+        outcome: ReportOutcome::Done,
+        source: Some(id(&m.disks[0])),
+        target: Some(id(&m.disks[1])),
+        image: None,
+        repository: None,
+        bytes,
+        stats: None,
+        layout: None,
+        unreadable: Default::default(),
+        unreadable_files: Vec::new(),
+        mapfile: None,
+        verified: None,
+        seconds: 0.0,
+        log: Vec::new(),
+        kept: None,
+    }
+}
+
+fn finished(r: Report) -> Msg {
+    Msg::Done(Outcome::Finished(Box::new(r)))
+}
+
 #[test]
 fn running_cancel_and_summary() {
     let mut a = running_app();
@@ -285,11 +323,15 @@ fn running_cancel_and_summary() {
     snap!("summary_cancelled", a);
 
     let mut a = running_app();
-    a.handle(Msg::Done(Outcome::Ok(vec![
-        "cloned Samsung SSD 860 (S3Z9NB0K, 500.0 GB)".into(),
-        "onto   WDC WD10EZEX (WD-WCC6Y1, 1.0 TB)".into(),
-        "40.0 GB copied".into(),
-    ])));
+    let mut r = clone_report(40 << 30);
+    r.verified = Some(wraith_engine::ops::Verified {
+        what: "the target against the source".into(),
+        report: wraith_engine::pipeline::verify::VerifyReport {
+            bytes: 40 << 30,
+            ..Default::default()
+        },
+    });
+    a.handle(finished(r));
     check_log(&mut a);
     snap!("summary_ok", a);
     key(&mut a, KeyCode::Enter);
@@ -302,8 +344,8 @@ fn running_cancel_and_summary() {
     check_log(&mut a);
     snap!("summary_failed", a);
 
-    // A failing source: done, but the summary says so first and names the files, with the
-    // lines the CLI prints (crate::damage::lines, as the job builds them).
+    // A failing source: done, but the summary says so first and names the files and the
+    // ddrescue mapfile, with the lines the CLI prints for the engine's report.
     use wraith_engine::fs::{FsKind, Touch, TouchKind};
     use wraith_engine::plan::{Method, Region, RegionKind};
     let p2 = Region {
@@ -330,15 +372,19 @@ fn running_cancel_and_summary() {
         unclaimed: 0,
         notes: vec![],
     };
-    let mut lines = vec!["cloned Samsung SSD 860 (S3Z9NB0K, 500.0 GB)".to_string()];
-    lines.extend(crate::damage::lines(
-        &[p2],
-        &bad,
-        &[files],
-        Some("/tmp/wraith-clone-sda.mapfile"),
-    ));
+    let mut r = clone_report(40 << 30);
+    r.outcome = ReportOutcome::Partial;
+    let (_d, raw) = raw_plan();
+    r.layout = Some(wraith_engine::plan::Plan {
+        disk: r.source.clone().expect("a source"),
+        table: raw.table,
+        regions: vec![p2],
+    });
+    r.unreadable = bad;
+    r.unreadable_files = vec![files];
+    r.mapfile = Some("/tmp/wraith-clone-sda.mapfile".into());
     let mut a = running_app();
-    a.handle(Msg::Done(Outcome::Partial(lines)));
+    a.handle(finished(r));
     check_log(&mut a);
     let Screen::Summary(sm) = &a.screen else {
         panic!("expected the summary")
@@ -348,6 +394,13 @@ fn running_cancel_and_summary() {
     assert!(
         shown.contains("COULD NOT BE READ") && shown.contains("/home/ana/thesis.odt"),
         "{shown}"
+    );
+    assert!(
+        sm.lines
+            .iter()
+            .any(|l| l.contains("/tmp/wraith-clone-sda.mapfile")),
+        "no mapfile line: {:?}",
+        sm.lines
     );
     snap!("summary_partial", a);
 }
@@ -396,9 +449,11 @@ fn clone_two_image_files_by_keys() {
     assert_eq!(p.role, Role::Target);
     assert_eq!(p.items[0].disabled.as_deref(), Some(s::REASON_SOURCE));
     key(&mut a, KeyCode::Enter);
-    if let Some(super::app::Popup::Error(e)) = &a.popup {
-        panic!("refused: {e}");
-    }
+    // The engine checks the pick on a worker; the list stays until it answers.
+    assert!(a.preparing.is_some(), "not prepared in the background");
+    assert!(matches!(a.screen, Screen::PickDisk(_)));
+    until_idle(&mut a, &rx);
+    no_popup(&a);
     assert!(matches!(a.screen, Screen::Plan(_)));
     key(&mut a, KeyCode::Enter); // nothing typed: nothing starts
     assert!(matches!(a.screen, Screen::Plan(_)));
@@ -421,7 +476,9 @@ fn clone_two_image_files_by_keys() {
     };
     assert_eq!(sm.result, super::summary::Outcome::Ok, "{:?}", sm.lines);
     assert!(
-        sm.lines.iter().any(|l| l.starts_with("verified:")),
+        sm.lines
+            .iter()
+            .any(|l| l.starts_with("verified the target against the source")),
         "{:?}",
         sm.lines
     );
@@ -430,24 +487,49 @@ fn clone_two_image_files_by_keys() {
     assert!(a_bytes == b_bytes, "target differs from source");
 }
 
+/// The save's plan comes from the engine's checked plan, prepared on a worker; the screen
+/// shows the disk as its list named it, the repository, the image name and each region.
 #[test]
 fn save_plan() {
-    let (mut a, _rx) = app();
     let d = wraith_testkit::raw_disk();
-    let dev = Device::open_read(&d.path).expect("open fixture");
-    let p = wraith_engine::plan::plan(&dev, dev.identity.clone()).expect("plan");
-    a.flow.action = Some(super::menu::Action::Save);
-    a.flow.source = Some(super::reading::Source {
-        disk: fake_machine().disks[0].clone(),
-        dev,
-        plan: p,
-        mounts: Vec::new(),
-    });
-    a.screen = Screen::RepoPath(Default::default());
-    typed(&mut a, "/mnt/usb/images");
+    let repo = tempfile::tempdir().expect("tempdir");
+    let at = repo.path().join("images").display().to_string();
+    let (mut a, rx) = app();
+    let mut sda = fake_machine().disks[0].clone();
+    sda.path = d.path.display().to_string();
+    a.machine.disks = vec![sda];
     key(&mut a, KeyCode::Enter);
-    assert!(a.popup.is_none());
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // save
+    key(&mut a, KeyCode::Enter); // the disk
+    until_idle(&mut a, &rx);
+    typed(&mut a, &at);
+    key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    let Screen::Plan(p) = &mut a.screen else {
+        panic!("expected the plan")
+    };
+    // The fixture's file and the tempdir vary: show the names the snapshot always had.
+    let file = plan::short_name(&d.path.display().to_string());
+    for (_, l) in &mut p.lines {
+        *l = l
+            .replace(&format!("{file}  "), "sda  ")
+            .replace(&at, "/mnt/usb/images");
+    }
     snap!("plan_save", a);
+}
+
+/// Handles worker messages while something runs in the background: reading the source,
+/// opening a repository, preparing a job.
+fn until_idle(a: &mut App, rx: &mpsc::Receiver<Msg>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while matches!(a.screen, Screen::Reading(_)) || a.opening.is_some() || a.preparing.is_some() {
+        assert!(std::time::Instant::now() < deadline, "a worker hung");
+        if let Ok(msg) = rx.recv_timeout(Duration::from_millis(200)) {
+            a.handle(msg);
+        }
+    }
 }
 
 /// Runs the app's messages until the job's summary shows; returns whether it succeeded.
@@ -501,6 +583,7 @@ fn save_verify_restore_by_keys() {
     no_popup(&a);
     typed(&mut a, &repo_path);
     key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
     no_popup(&a);
     assert!(matches!(a.screen, Screen::Plan(_)));
     key(&mut a, KeyCode::Enter); // saving destroys nothing: Enter starts
@@ -508,24 +591,38 @@ fn save_verify_restore_by_keys() {
     assert!(lines.iter().any(|l| l.contains("Source-T1")), "{lines:?}");
     // Verify-after is on by default: the saved image was compared with the disk.
     assert!(
-        lines.iter().any(|l| l.starts_with("verified:")),
+        lines.iter().any(|l| l.starts_with("verified the disk")),
         "{lines:?}"
     );
+    // The TUI keeps each job's result and log beside the images, as jobs do.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("result and log kept as")),
+        "{lines:?}"
+    );
+    let results = std::fs::read_dir(repo.path().join("images/results"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(results, 2, "a result and a log in results/");
 
     menu(&mut a, 3); // verify
     typed(&mut a, &repo_path);
     key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
     no_popup(&a);
     let Screen::Images(l) = &a.screen else {
         panic!("expected the image list")
     };
     assert_eq!(l.rows.len(), 1);
     key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
     until_summary(&mut a, &rx);
 
     menu(&mut a, 2); // restore
     typed(&mut a, &repo_path);
     key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
     key(&mut a, KeyCode::Enter); // the only image
     no_popup(&a);
     let Screen::PickDisk(p) = &a.screen else {
@@ -535,6 +632,7 @@ fn save_verify_restore_by_keys() {
     // Both disks fit; pick the blank one.
     key(&mut a, KeyCode::Down);
     key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
     no_popup(&a);
     let Screen::Plan(pl) = &a.screen else {
         panic!("expected the plan")
@@ -544,34 +642,27 @@ fn save_verify_restore_by_keys() {
     key(&mut a, KeyCode::Enter);
     let lines = until_summary(&mut a, &rx);
     assert!(
-        lines.iter().any(|l| l.starts_with("verified:")),
+        lines.iter().any(|l| l.starts_with("verified the target")),
         "{lines:?}"
     );
 
     menu(&mut a, 4); // browse: the image in detail, then verify it from there
     typed(&mut a, &repo_path);
     key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
     key(&mut a, KeyCode::Enter);
     no_popup(&a);
     assert!(matches!(a.screen, Screen::ImageInfo(..)));
     key(&mut a, KeyCode::Char('v'));
+    until_idle(&mut a, &rx);
     let lines = until_summary(&mut a, &rx);
-    assert!(lines[0].contains("0 problem(s)"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains(": OK (1 images")),
+        "{lines:?}"
+    );
     let a_bytes = std::fs::read(&src.path).expect("read source");
     let b_bytes = std::fs::read(&dst.path).expect("read target");
     assert!(a_bytes == b_bytes, "restored disk differs from the source");
-}
-
-/// Handles worker messages until the repository being opened in the background is open (or
-/// refused).
-fn until_opened(a: &mut App, rx: &mpsc::Receiver<Msg>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while a.opening.is_some() {
-        assert!(std::time::Instant::now() < deadline, "opening hung");
-        if let Ok(msg) = rx.recv_timeout(Duration::from_millis(200)) {
-            a.handle(msg);
-        }
-    }
 }
 
 /// Opening a share whose server takes the connection and never answers: the screen keeps
@@ -798,7 +889,7 @@ fn restore_plan_and_image_details() {
     let (image, m) = saved_image();
     let (mut a, _rx) = app();
     let t = &fake_machine().disks[1];
-    let lines = plan::restore_lines(&image, &m, t, t.size, super::jobs::restore_needs(&m));
+    let lines = plan::restore_lines(&image, &m, t, t.size, wraith_engine::ops::restore_needs(&m));
     a.flow.action = Some(super::menu::Action::Restore);
     a.screen = Screen::Plan(PlanScreen::new(lines, Some("sdb".into()), Some(true)));
     snap!("plan_restore", a);
@@ -1263,7 +1354,7 @@ fn save_to_a_share_with_a_password_that_never_reaches_the_log() {
     assert!(matches!(a.screen, Screen::Password(_)));
     typed(&mut a, "wrong-password");
     key(&mut a, KeyCode::Enter);
-    until_opened(&mut a, &rx);
+    until_idle(&mut a, &rx);
     no_popup(&a);
     let Screen::Password(p) = &a.screen else {
         panic!("a wrong password stays on the prompt")
@@ -1272,7 +1363,7 @@ fn save_to_a_share_with_a_password_that_never_reaches_the_log() {
     assert!(e.to_lowercase().contains("password"), "{e}");
     typed(&mut a, PASSWORD);
     key(&mut a, KeyCode::Enter);
-    until_opened(&mut a, &rx);
+    until_idle(&mut a, &rx);
     no_popup(&a);
     assert!(matches!(a.screen, Screen::Plan(_)));
     assert!(!format!("{:?}", screen(&a).backend()).contains(PASSWORD));
@@ -1346,7 +1437,7 @@ fn the_log_can_be_saved_to_a_usb_stick_from_the_summary() {
     if let Screen::Running(r) = &mut a.screen {
         r.disks = vec!["/dev/sda".into(), "/dev/sdb".into()];
     }
-    a.handle(Msg::Done(Outcome::Ok(vec!["40.0 GB copied".into()])));
+    a.handle(finished(clone_report(40 << 30)));
     let Screen::Summary(sm) = &a.screen else {
         panic!("expected the summary")
     };
@@ -1391,7 +1482,7 @@ fn the_log_can_be_saved_to_a_usb_stick_from_the_summary() {
     );
     let original = std::fs::read_to_string(&log).expect("read the log");
     assert_eq!(std::fs::read_to_string(&copy).expect("the copy"), original);
-    assert!(original.contains("40.0 GB copied"), "{original}");
+    assert!(original.contains("40.0 GiB copied"), "{original}");
 }
 
 /// Off the live system the summary stays as it was: no offer, and `l` does nothing.
@@ -1401,4 +1492,262 @@ fn the_log_save_is_offered_only_where_the_log_would_be_lost() {
     a.handle(Msg::Done(Outcome::Cancelled));
     key(&mut a, KeyCode::Char('l'));
     assert!(matches!(a.screen, Screen::Summary(_)));
+}
+
+/// A TCP proxy in front of a real server that can hold every request: while `stalled`, what
+/// clients send is kept (counted in `held`) and not passed on, so the server never answers;
+/// released, it all goes through. Connections kept alive by the HTTP client stall too.
+struct StallingProxy {
+    port: u16,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StallingProxy {
+    fn start(upstream: u16) -> StallingProxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (st, hd) = (stalled.clone(), held.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (Ok(mut from_server), Ok(mut to_client)) =
+                    (server.try_clone(), client.try_clone())
+                else {
+                    continue;
+                };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(std::net::Shutdown::Write);
+                });
+                let (st, hd) = (st.clone(), hd.clone());
+                let (mut from_client, mut to_server) = (client, server);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match from_client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if st.load(Ordering::SeqCst) {
+                            hd.fetch_add(1, Ordering::SeqCst);
+                            while st.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                        }
+                        if to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        StallingProxy {
+            port,
+            stalled,
+            held,
+        }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Preparing a restore from a server that stops answering: the engine's checks (the image's
+/// manifest, every pack probed) wait on it on a worker, while the UI keeps drawing the
+/// "Preparing" overlay with its clock, takes keys and hotplug, and Esc gives up at once; the
+/// worker's answer, when the server comes back, changes nothing.
+#[test]
+fn preparing_from_a_server_that_stops_answering_never_blocks_the_ui() {
+    let src = wraith_testkit::raw_disk();
+    let dst = wraith_testkit::blank_disk(src.size);
+    let root = tempfile::tempdir().expect("tempdir");
+    let plan = wraith_engine::ops::prepare_save(&wraith_engine::ops::SaveChoice {
+        source: src.path.clone(),
+        repository: root.path().join("lab").display().to_string(),
+        credentials: Default::default(),
+        name: Some("pc".into()),
+        verify: false,
+    })
+    .expect("prepare the save");
+    wraith_engine::ops::run(plan, &wraith_engine::events::Quiet, &Cancel::new()).expect("save");
+    let nginx = wraith_testkit::servers::Nginx::start(root.path(), "unused").expect("nginx starts");
+    let proxy = StallingProxy::start(nginx.daemon.port);
+    let url = format!("http://127.0.0.1:{}/dav/lab", proxy.port);
+
+    let (tx, rx) = mpsc::channel();
+    let mut m = fake_machine();
+    m.disks = vec![info_for(&dst, "Target")];
+    m.boot.clear();
+    let mut a = App::new(m.clone(), tx);
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // restore: the repository first
+    typed(&mut a, &url);
+    key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    assert!(matches!(a.screen, Screen::Images(_)), "no image list");
+    key(&mut a, KeyCode::Enter); // the only image
+    assert!(matches!(a.screen, Screen::PickDisk(_)), "no target list");
+
+    proxy.stall(true);
+    let before = proxy.held();
+    key(&mut a, KeyCode::Enter); // the target: the engine's checks start
+    let seq = a
+        .preparing
+        .as_ref()
+        .map(|p| p.seq)
+        .expect("preparing on a worker");
+    assert!(matches!(a.screen, Screen::PickDisk(_)));
+    // The worker is really stuck on the server: its request is held by the proxy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while proxy.held() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker sent nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Meanwhile the loop goes on: the clock ticks on the overlay...
+    if let Some(p) = &mut a.preparing {
+        p.since -= Duration::from_secs(7);
+    }
+    a.handle(Msg::Tick);
+    assert_eq!(a.preparing.as_ref().map(|p| p.waited), Some(7));
+    let shown = format!("{:?}", screen(&a).backend());
+    assert!(
+        shown.contains(s::PREPARING_TITLE) && shown.contains("waiting 7 s"),
+        "{shown}"
+    );
+    // ...keys are taken (Ctrl-L redraws; others wait for the answer)...
+    a.handle(Msg::Key(KeyEvent::new(
+        KeyCode::Char('l'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(a.repaint);
+    key(&mut a, KeyCode::Down);
+    assert!(a.preparing.is_some());
+    // ...and a disk plugged in meanwhile shows in the list under the overlay.
+    let mut disks = m.disks.clone();
+    disks.push(disk("/dev/sdd", "Kingston", "E0D5", 32 * GB, "usb"));
+    a.handle(Msg::Disks(disks));
+    let Screen::PickDisk(p) = &a.screen else {
+        panic!("expected the target list")
+    };
+    assert_eq!(p.items.len(), 2);
+    assert!(
+        rx.try_recv().is_err(),
+        "the worker answered while the server was held"
+    );
+
+    // Esc gives up at once, back on the target list.
+    key(&mut a, KeyCode::Esc);
+    assert!(a.preparing.is_none());
+    assert!(matches!(a.screen, Screen::PickDisk(_)));
+    assert!(a.popup.is_none());
+
+    // The server answers again: the given-up worker's plan arrives late and is dropped.
+    proxy.stall(false);
+    let late = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Msg::Prepared { seq: s, result }) => break (s, result),
+            Ok(_) => continue,
+            Err(e) => panic!("the worker never answered: {e}"),
+        }
+    };
+    assert_eq!(late.0, seq);
+    assert!(late.1.is_ok(), "the late plan failed: {:?}", late.1.err());
+    a.handle(Msg::Prepared {
+        seq: late.0,
+        result: late.1,
+    });
+    assert!(
+        matches!(a.screen, Screen::PickDisk(_)),
+        "the late plan moved on"
+    );
+    assert!(a.flow.plan.is_none() && a.popup.is_none());
+    // Nothing was written to the target meanwhile.
+    assert!(std::fs::read(&dst.path)
+        .expect("read target")
+        .iter()
+        .all(|b| *b == 0));
+}
+
+/// The "Preparing" overlay and the refusal popup as they look.
+#[test]
+fn preparing_overlay_and_refusal() {
+    let (mut a, _rx) = app();
+    a.flow.action = Some(super::menu::Action::Restore);
+    let items = a.targets(10 * GB, None);
+    a.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
+    a.preparing = Some(super::prepare::Preparing {
+        seq: 1,
+        what: "Restoring pc@20261122T053500-ab12 -> sdb".into(),
+        since: std::time::Instant::now(),
+        waited: 4,
+    });
+    snap!("preparing", a);
+    a.preparing = None;
+    a.popup = Some(super::app::Popup::Refused {
+        interlock: wraith_engine::Interlock::TargetMounted,
+        message: "target WDC WD10EZEX (WD-WCC6Y1, 931.3 GiB) is mounted at /media/data: \
+                  unmount it first"
+            .into(),
+    });
+    snap!("refused", a);
+    key(&mut a, KeyCode::Char('x'));
+    assert!(a.popup.is_none());
+}
+
+/// A refusal is the engine's: picking a symlink to the source as the clone's target (the list
+/// cannot know it is the same file) shows the engine's words and rule, and writes nothing.
+#[test]
+fn a_clone_onto_the_source_by_another_path_is_refused_by_the_engine() {
+    let src = wraith_testkit::raw_disk();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("link.img");
+    std::os::unix::fs::symlink(&src.path, &link).expect("symlink");
+    let before = std::fs::read(&src.path).expect("read");
+    let (tx, rx) = mpsc::channel();
+    let mut m = fake_machine();
+    m.disks = vec![info_for(&src, "Source")];
+    let mut l = m.disks[0].clone();
+    l.path = link.display().to_string();
+    m.disks.push(l);
+    m.boot.clear();
+    let mut a = App::new(m, tx);
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Enter); // clone
+    key(&mut a, KeyCode::Enter); // the source
+    until_idle(&mut a, &rx);
+    key(&mut a, KeyCode::Enter); // the link, the only choosable target
+    until_idle(&mut a, &rx);
+    let Some(super::app::Popup::Refused { interlock, message }) = &a.popup else {
+        panic!("not refused")
+    };
+    assert_eq!(*interlock, wraith_engine::Interlock::SameDisk);
+    let engine = wraith_engine::ops::prepare_clone(&wraith_engine::ops::CloneChoice {
+        source: src.path.clone(),
+        target: link.clone(),
+        verify: true,
+    })
+    .err()
+    .map(|e| e.to_string());
+    assert_eq!(engine, Some(format!("refused: {message}")));
+    assert!(matches!(a.screen, Screen::PickDisk(_)));
+    assert!(std::fs::read(&src.path).expect("read") == before);
 }

@@ -1,0 +1,178 @@
+//! Preparing a job: the engine's `prepare_*` turn what the user chose into a checked plan
+//! (every interlock applied) or a refusal. That reads disks and may wait on a server (a
+//! restore checks every pack of the image is there), so it runs on a worker while a
+//! "Preparing" overlay counts the seconds and Esc gives up; a late answer is dropped by its
+//! sequence number. The TUI decides no safety rule itself: it shows what the engine says.
+
+use super::app::{App, Msg, Popup, Screen};
+use super::menu::Action;
+use super::strings as s;
+use std::time::Instant;
+use wraith_engine::ops::{self, CheckedPlan, CloneChoice, RestoreChoice, SaveChoice, VerifyChoice};
+use wraith_engine::Error;
+
+/// What the user chose, as the engine takes it.
+pub enum Choice {
+    Clone(CloneChoice),
+    Save(SaveChoice),
+    Restore(RestoreChoice),
+    Verify(VerifyChoice),
+}
+
+impl Choice {
+    /// The engine's checks and plan: the blocking part, for the worker.
+    fn prepare(&self) -> wraith_engine::Result<CheckedPlan> {
+        match self {
+            Choice::Clone(c) => ops::prepare_clone(c),
+            Choice::Save(c) => ops::prepare_save(c),
+            Choice::Restore(c) => ops::prepare_restore(c),
+            Choice::Verify(c) => ops::prepare_verify(c),
+        }
+    }
+}
+
+/// A job being prepared by a worker, drawn over the screen it was chosen on.
+pub struct Preparing {
+    /// Tells this preparation's answer from one given up on earlier.
+    pub seq: u64,
+    /// What is prepared ("clone sda -> sdb").
+    pub what: String,
+    pub since: Instant,
+    /// Whole seconds waited, as last ticked (drawn; tests set `since` to move it).
+    pub waited: u64,
+}
+
+impl App {
+    /// Hands `choice` to the engine on a worker; the answer comes back as `Msg::Prepared`.
+    pub(super) fn prepare(&mut self, what: String, choice: Choice) {
+        self.seq += 1;
+        self.preparing = Some(Preparing {
+            seq: self.seq,
+            what,
+            since: Instant::now(),
+            waited: 0,
+        });
+        let (tx, seq) = (self.tx.clone(), self.seq);
+        std::thread::spawn(move || {
+            let result = Box::new(choice.prepare());
+            let _ = tx.send(Msg::Prepared { seq, result });
+        });
+    }
+
+    /// The engine's answer: a verify (which writes nothing) starts at once, as it always did;
+    /// any other plan is shown to confirm. A refusal stays on the screen it was chosen on.
+    pub(super) fn prepared(&mut self, r: wraith_engine::Result<CheckedPlan>) {
+        match r {
+            Ok(plan) if plan.summary().action == wraith_engine::job::Action::Verify => {
+                self.run(plan)
+            }
+            Ok(plan) => self.show_plan(plan),
+            Err(e) => self.not_prepared(e),
+        }
+    }
+
+    /// A refusal names its rule and the engine's words; a failed login stays on the password
+    /// prompt for another try; anything else is an error as the engine words it.
+    fn not_prepared(&mut self, e: Error) {
+        match e {
+            Error::Refused { interlock, message } => {
+                self.popup = Some(Popup::Refused { interlock, message })
+            }
+            e if matches!(self.screen, Screen::Password(_)) => self.open_failed(e),
+            e => self.error(e),
+        }
+    }
+
+    /// Prepares the save of the flow's source into the repository `at` (typed, and logged
+    /// into when it is a share). The engine refuses a repository on the disk being saved.
+    pub(super) fn prepare_save(&mut self, at: String) {
+        let Some(src) = &self.flow.source else {
+            return;
+        };
+        // Named after the disk as its list shows it (model and serial), as before the plan.
+        let name = wraith_engine::repo::default_image_name(
+            src.disk.model.as_deref(),
+            src.disk.serial.as_deref(),
+            std::path::Path::new(&src.disk.path),
+        );
+        let what = format!(
+            "{} {} -> {}",
+            s::RUN_SAVE,
+            super::plan::short_name(&src.disk.path),
+            super::opening::shown_location(&at)
+        );
+        let choice = Choice::Save(SaveChoice {
+            source: src.disk.path.clone().into(),
+            repository: at.clone(),
+            credentials: self.flow.creds.clone(),
+            name: Some(name),
+            verify: true,
+        });
+        self.flow.repo = Some(super::app::ChosenRepo { at, open: None });
+        self.prepare(what, choice);
+    }
+
+    /// Prepares the clone or restore of the flow onto the target `d` picked from the list.
+    pub(super) fn prepare_onto(&mut self, d: wraith_engine::disks::DiskInfo) {
+        let target = std::path::PathBuf::from(&d.path);
+        let short = super::plan::short_name(&d.path);
+        let (what, choice) = match self.flow.action {
+            Some(Action::Clone) => {
+                let Some(src) = &self.flow.source else {
+                    return;
+                };
+                (
+                    format!(
+                        "{} {} -> {short}",
+                        s::RUN_CLONE,
+                        super::plan::short_name(&src.disk.path)
+                    ),
+                    Choice::Clone(CloneChoice {
+                        source: src.disk.path.clone().into(),
+                        target,
+                        verify: true,
+                    }),
+                )
+            }
+            Some(Action::Restore) => {
+                let (
+                    Some(super::app::ChosenRepo {
+                        open: Some(repo), ..
+                    }),
+                    Some(img),
+                ) = (&self.flow.repo, &self.flow.image)
+                else {
+                    return;
+                };
+                (
+                    format!("{} {} -> {short}", s::RUN_RESTORE, img.image),
+                    Choice::Restore(RestoreChoice {
+                        repository: repo.clone(),
+                        image: img.image.clone(),
+                        target,
+                        verify: true,
+                    }),
+                )
+            }
+            _ => return,
+        };
+        self.flow.target = Some(d);
+        self.prepare(what, choice);
+    }
+
+    /// Prepares checking every chunk of `image` in the flow's repository.
+    pub(super) fn verify(&mut self, image: wraith_engine::repo::ImageRef) {
+        let Some(super::app::ChosenRepo {
+            open: Some(repo), ..
+        }) = &self.flow.repo
+        else {
+            return;
+        };
+        let choice = Choice::Verify(VerifyChoice {
+            repository: repo.clone(),
+            images: vec![image.clone()],
+            against: None,
+        });
+        self.prepare(format!("{} {image}", s::RUN_VERIFY), choice);
+    }
+}
