@@ -203,7 +203,7 @@ pub fn broadcast_of(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(addr) | (u32::MAX >> prefix))
 }
 
-pub use wraith_netconf::network_of;
+pub use wraith_live::net::network_of;
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -230,7 +230,7 @@ fn encode(kind: u16, flags: u16, seq: u32, body: &[u8], attrs: &[(u16, &[u8])]) 
 }
 
 /// The NLMSG_ERROR answering `seq` in a datagram: Ok for an ACK (error 0), the errno else.
-fn find_ack(mut b: &[u8], seq: u32) -> Option<io::Result<()>> {
+pub fn find_ack(mut b: &[u8], seq: u32) -> Option<io::Result<()>> {
     while b.len() >= 16 {
         let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
         let kind = u16::from_ne_bytes([b[4], b[5]]);

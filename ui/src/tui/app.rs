@@ -116,9 +116,9 @@ pub enum Exit {
 impl Exit {
     pub fn code(self, live: bool) -> u8 {
         match (self, live) {
-            (Exit::Shell, true) => 102,
-            (Exit::Reboot, true) => 101,
-            (Exit::PowerOff, true) => 100,
+            (Exit::Shell, true) => wraith_live::exit::SHELL,
+            (Exit::Reboot, true) => wraith_live::exit::REBOOT,
+            (Exit::PowerOff, true) => wraith_live::exit::POWEROFF,
             _ => crate::EXIT_OK,
         }
     }
@@ -840,7 +840,7 @@ impl App {
     }
 
     /// Sends `mode` to init from the network screen.
-    fn net_request(&mut self, mode: wraith_netconf::NetMode) {
+    fn net_request(&mut self, mode: wraith_live::NetMode) {
         let Screen::Network(n) = &mut self.screen else {
             return;
         };

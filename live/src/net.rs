@@ -1,8 +1,8 @@
 //! The `wraith.net=` grammar, parsed into a [`NetMode`]: one definition for the kernel
 //! command line (read by wraith-init), a job file's `net` key (read by the engine) and the
-//! terminal UI's network form, so the three never disagree on what a spelling means. Pure and
-//! dependency-free (init links it statically; the job parser that uses it is fuzzed), so
-//! every spelling is pinned by a test.
+//! terminal UI's network form, so the three never disagree on what a spelling means. Pure
+//! (init links it statically; the job parser that uses it is fuzzed), so every spelling is
+//! pinned by a test.
 //!
 //! ```text
 //! wraith.net=dhcp                 DHCP on every Ethernet NIC with a link (the default)
