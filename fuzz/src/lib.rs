@@ -99,7 +99,12 @@ pub fn walk_files(disk: &SparseDisk<'_>, kind: FsKind, pick: u8) {
         assert!(t.touches.len() <= WALK_LIMIT);
         assert!(t.skipped.len() <= wraith_engine::fs::SKIPPED_KEPT);
         assert!(t.skipped.len() <= t.skipped_total);
-        assert!(t.unclaimed <= bad.total(), "{} > {}", t.unclaimed, bad.total());
+        assert!(
+            t.unclaimed <= bad.total(),
+            "{} > {}",
+            t.unclaimed,
+            bad.total()
+        );
     }
 }
 

@@ -240,10 +240,13 @@ pub fn find_ack(mut b: &[u8], seq: u32) -> Option<io::Result<()>> {
         }
         if kind == NLMSG_ERROR && mseq == seq && len >= 20 {
             let err = i32::from_ne_bytes([b[16], b[17], b[18], b[19]]);
-            return Some(if err == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(-err))
+            // The kernel sends -errno; i32::MIN has no positive counterpart to negate to.
+            return Some(match err.checked_neg() {
+                Some(0) => Ok(()),
+                Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+                None => Err(io::Error::other(format!(
+                    "netlink answered with the impossible error code {err}"
+                ))),
             });
         }
         b = &b[align4(len).min(b.len())..];
@@ -279,6 +282,18 @@ mod tests {
         let e = find_ack(&ack, 9).unwrap().unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
         assert!(find_ack(&ack[..10], 9).is_none());
+    }
+
+    /// Found by the `netlink` fuzz target: an error code of i32::MIN overflowed the negation.
+    #[test]
+    fn an_error_code_that_cannot_be_negated_is_an_error_not_a_panic() {
+        let mut ack = vec![0u8; 36];
+        ack[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        ack[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        ack[8..12].copy_from_slice(&3u32.to_ne_bytes());
+        ack[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        let e = find_ack(&ack, 3).unwrap().unwrap_err();
+        assert!(e.to_string().contains("impossible error code"), "{e}");
     }
 
     #[test]

@@ -49,13 +49,12 @@ pub fn hrefs(xml: &str) -> Result<Vec<String>, String> {
                 text = (kind == Open::Href).then(String::new);
                 open.push(kind);
             }
-            Event::End(_) => {
-                if open.pop() == Some(Open::Href) {
-                    if let Some(t) = text.take() {
-                        let t = t.trim();
-                        if !t.is_empty() {
-                            out.push(t.to_string());
-                        }
+            // The guard pops for every end tag; only an href's end keeps its text.
+            Event::End(_) if open.pop() == Some(Open::Href) => {
+                if let Some(t) = text.take() {
+                    let t = t.trim();
+                    if !t.is_empty() {
+                        out.push(t.to_string());
                     }
                 }
             }
