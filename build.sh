@@ -170,7 +170,7 @@ cmd_test() {
         cargo test --release -p qemu-tests --tests -- --ignored --test-threads=1 --nocapture
 }
 
-FUZZ_TARGETS=(gpt mbr ext fat ntfs manifest index pack cpio job)
+FUZZ_TARGETS=(gpt mbr ext fat ntfs manifest index pack cpio job ext_files ntfs_files propfind html dhcp netlink cmdline live)
 
 # Fuzzes each parser of untrusted bytes (fuzz/) for $1 seconds. Only the stable toolchain is
 # needed: RUSTC_BOOTSTRAP lets cargo-fuzz pass its flags; without a sanitizer (-s none), since
@@ -180,9 +180,13 @@ cmd_fuzz() {
     local secs="${1:-300}"
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     # Seeds come from real disks, a real save and a real cpio archive, made here, not committed.
-    if [ ! -e fuzz/corpus/.seeded ]; then
+    # Made again when the seed maker changes, so a new target gets its seeds on a machine that
+    # already has a corpus.
+    local stamp
+    stamp=$(sha256sum engine/examples/fuzz_corpus.rs | cut -c1-16)
+    if [ "$(cat fuzz/corpus/.seeded 2>/dev/null)" != "$stamp" ]; then
         cargo run -q -p wraith-engine --example fuzz_corpus -- fuzz/corpus
-        touch fuzz/corpus/.seeded
+        echo "$stamp" >fuzz/corpus/.seeded
     fi
     export RUSTC_BOOTSTRAP=1
     cargo fuzz build -s none -O -a

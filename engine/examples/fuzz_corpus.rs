@@ -112,6 +112,43 @@ fn filesystem(c: &Corpus, target: &str, name: &str, disk: &kit::Disk, number: u3
     c.put(target, name, &rec.sparse());
 }
 
+/// Seeds for the file-name walkers: the bytes `files_touching` reads when asked about a 64 KiB
+/// range holding some file's data (so the walk goes on to name it through its directories),
+/// after the byte that chooses that range. The formula is `wraith_fuzz::bad_range`'s,
+/// repeated here because the engine cannot depend on the fuzz crate.
+fn file_walk(c: &Corpus, target: &str, name: &str, disk: &kit::Disk, number: u32) {
+    let dev = Device::open_read(&disk.path).unwrap();
+    let p = disk.part(number);
+    let part = Slice {
+        dev: &dev,
+        offset: p.start,
+        len: p.len,
+    };
+    let kind = wraith_engine::fs::probe(&part).unwrap().unwrap().kind;
+    let cancel = wraith_engine::events::Cancel::new();
+    let bad_range = |pick: u8| {
+        let start = (p.len / 256 * u64::from(pick)) & !4095;
+        let mut bad = wraith_engine::extent::ExtentList::new();
+        bad.push(start, (64u64 << 10).min(p.len - start));
+        bad
+    };
+    let names_a_file = |pick: u8| {
+        let t =
+            wraith_engine::fs::files_touching(&part, kind, &bad_range(pick), 16, &cancel).unwrap();
+        t.skipped.is_empty()
+            && t.touches
+                .iter()
+                .any(|t| t.kind == wraith_engine::fs::TouchKind::Data && t.path.starts_with('/'))
+    };
+    let pick = (0..=255u8)
+        .rev()
+        .find(|&p| names_a_file(p))
+        .unwrap_or_else(|| panic!("no 64 KiB range of {name} holds a named file's data"));
+    let rec = Recorder::new(&part);
+    let _ = wraith_engine::fs::files_touching(&rec, kind, &bad_range(pick), 16, &cancel);
+    c.put(target, name, &[&[pick][..], &rec.sparse()].concat());
+}
+
 fn repository(c: &Corpus, disk: &kit::Disk) {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::open_or_create(&dir.path().join("repo")).unwrap();
@@ -228,6 +265,155 @@ fn jobs(c: &Corpus) {
     }
 }
 
+/// WebDAV PROPFIND answers as nginx (dav_ext), Apache mod_dav and a prefix-happy server
+/// write them, and directory index pages of nginx, Apache and Python's http.server.
+fn listings(c: &Corpus) {
+    let propfind = [
+        (
+            "nginx",
+            r#"<?xml version="1.0" encoding="utf-8" ?>
+<D:multistatus xmlns:D="DAV:">
+<D:response><D:href>/dav/repo/packs/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+<D:response><D:href>/dav/repo/packs/0a/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+<D:response><D:href>/dav/repo/packs/a%20b&amp;c.pack</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+</D:multistatus>
+"#,
+        ),
+        (
+            "apache",
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<D:multistatus xmlns:D="DAV:" xmlns:ns0="DAV:">
+<D:response xmlns:lp1="DAV:" xmlns:lp2="http://apache.org/dav/props/">
+<D:href>/r/images/</D:href>
+<D:propstat>
+<D:prop>
+<lp1:resourcetype><D:collection/></lp1:resourcetype>
+</D:prop>
+<D:status>HTTP/1.1 200 OK</D:status>
+</D:propstat>
+</D:response>
+<D:response><a:href xmlns:a="DAV:"><![CDATA[/r/images/pc1/]]></a:href></D:response>
+</D:multistatus>
+"#,
+        ),
+        (
+            "default-ns",
+            "<multistatus xmlns=\"DAV:\"><response><href>/r/x.idx</href></response>\
+             <response><href xml:lang=\"en\">/r/&#x79;.idx</href></response><!-- c --></multistatus>",
+        ),
+    ];
+    for (name, text) in propfind {
+        c.put("propfind", name, text.as_bytes());
+    }
+    let html = [
+        (
+            "nginx",
+            "<html><head><title>Index of /r/packs/</title></head><body><h1>Index of /r/packs/</h1><hr><pre><a href=\"../\">../</a>\n<a href=\"0a/\">0a/</a>      01-Jan-2026 00:00       -\n</pre><hr></body></html>\n",
+        ),
+        (
+            "apache",
+            "<table><tr><th><a href=\"?C=N;O=D\">Name</a></th></tr>\n<tr><td><a href=\"/r/\">Parent Directory</a></td></tr>\n<tr><td><a href=\"x%20y.manifest\">x y.manifest</a></td></tr></table>",
+        ),
+        (
+            "python",
+            "<ul>\n<li><a href='wraith-repo.json'>wraith-repo.json</a></li>\n<li><a href=\"/r/index/\">abs</a></li><li><a href=https://other/>x</a></li></ul>",
+        ),
+    ];
+    for (name, text) in html {
+        c.put("html", name, text.as_bytes());
+    }
+}
+
+/// Seeds for wraith-init's parsers and the live-system formats: a DHCP ACK as a server sends
+/// it (options, overload into `file`, a compressed search list), netlink ACK and error
+/// datagrams, kernel command lines, request files and `wraith.net=` values.
+fn init_inputs(c: &Corpus) {
+    let mut ack = vec![0u8; 236];
+    ack[0] = 2; // BOOTREPLY
+    ack[1] = 1; // Ethernet
+    ack[2] = 6;
+    ack[4..8].copy_from_slice(&0xdead_beef_u32.to_be_bytes());
+    ack[16..20].copy_from_slice(&[10, 0, 2, 15]);
+    ack[20..24].copy_from_slice(&[10, 0, 2, 2]);
+    ack[28..34].copy_from_slice(&[0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    // Option overload 1: the `file` field (108..236) holds options too.
+    ack[108..115].copy_from_slice(&[15, 4, b'l', b'a', b'b', b'.', 255]);
+    ack.extend([99, 130, 83, 99]);
+    let options: [(u8, &[u8]); 10] = [
+        (53, &[5]),
+        (54, &[10, 0, 2, 2]),
+        (51, &[0, 1, 81, 128]),
+        (58, &[0, 0, 168, 192]),
+        (1, &[255, 255, 255, 0]),
+        (3, &[10, 0, 2, 2]),
+        (6, &[10, 0, 2, 3, 9, 9, 9, 9]),
+        (52, &[1]),
+        (
+            119,
+            &[
+                3, b'l', b'a', b'b', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0, 1, b'x', 0xC0,
+                0,
+            ],
+        ),
+        (26, &[5, 220]),
+    ];
+    for (code, data) in options {
+        ack.push(code);
+        ack.push(data.len() as u8);
+        ack.extend_from_slice(data);
+    }
+    ack.push(255);
+    ack.resize(300, 0);
+    c.put("dhcp", "ack", &ack);
+
+    let nlmsg = |seq: u32, errno: i32| {
+        let mut m = vec![0u8; 36];
+        m[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        m[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+        m[8..12].copy_from_slice(&seq.to_ne_bytes());
+        m[16..20].copy_from_slice(&errno.to_ne_bytes());
+        m
+    };
+    let mut two = nlmsg(6, 0);
+    two[4..6].copy_from_slice(&3u16.to_ne_bytes()); // NLMSG_DONE first, then the answer
+    two.extend(nlmsg(7, -17));
+    c.put(
+        "netlink",
+        "ack",
+        &[&7u32.to_le_bytes()[..], &nlmsg(7, 0)].concat(),
+    );
+    c.put(
+        "netlink",
+        "done-then-eexist",
+        &[&7u32.to_le_bytes()[..], &two].concat(),
+    );
+
+    let lines = [
+        ("live", "BOOT_IMAGE=/boot/bzImage console=tty0 console=ttyS0,115200n8 quiet wraith.wait=5 wraith.net=dhcp wraith.debug"),
+        ("job", r#"console=ttyS0 wraith.run="action=clone source=serial:ABC target=rule:only-internal after=poweroff" wraith.after=reboot wraith.onfail=shell wraith.netwait=30"#),
+        ("static", r#""wraith.net=static:192.168.1.50/24,gw=192.168.1.1,dns=9.9.9.9,if=eth0" wraith.job=http://10.0.2.2:8080/job.toml wraith.console=serial wraith.shell=0 wraith.bogus"#),
+    ];
+    for (name, line) in lines {
+        c.put("cmdline", name, line.as_bytes());
+    }
+    let live = [
+        (
+            "request",
+            "id=tui-42-1733040000
+net=static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,search=lab.example,if=eth0
+",
+        ),
+        ("net", "dhcp,if=eth1"),
+        (
+            "inline",
+            "action=save;source=serial:A%20B repo=/mnt/my%20images image=pc%3D1 verify=true",
+        ),
+    ];
+    for (name, text) in live {
+        c.put("live", name, text.as_bytes());
+    }
+}
+
 fn main() {
     let out = std::env::args()
         .nth(1)
@@ -247,7 +433,14 @@ fn main() {
     filesystem(&c, "fat", "mbr_disk-fat16", &mbr, 1);
     filesystem(&c, "fat", "mbr_disk-fat12", &mbr, 6);
     filesystem(&c, "ntfs", "gpt_disk-ntfs", &gpt, 3);
+    file_walk(&c, "ext_files", "gpt_disk-ext4", &gpt, 2);
+    file_walk(&c, "ext_files", "mbr_disk-ext3", &mbr, 5);
+    file_walk(&c, "ext_files", "mbr_disk-ext2", &mbr, 7);
+    file_walk(&c, "ext_files", "superfloppy-ext4", &floppy, 0);
+    file_walk(&c, "ntfs_files", "gpt_disk-ntfs", &gpt, 3);
     repository(&c, &mbr);
     cpio(&c);
     jobs(&c);
+    listings(&c);
+    init_inputs(&c);
 }

@@ -74,43 +74,54 @@ impl Job {
     /// `action=clone source=serial:ABC target=rule:only-internal after=poweroff` — the form
     /// that fits on a kernel command line. Values cannot contain spaces.
     pub fn from_inline(text: &str) -> Result<Job> {
-        let mut toml_text = String::new();
-        // Fields are separated by spaces or ';' (a kernel command line without quotes);
-        // values are percent-decoded after splitting (%20 space, %3B ';', %25 '%').
-        for word in text
-            .split(|c: char| c.is_whitespace() || c == ';')
-            .filter(|w| !w.is_empty())
-        {
-            let word = crate::repo::location::percent_decode(word);
-            let (k, v) = word
-                .as_str()
-                .split_once('=')
-                .ok_or_else(|| Error::Invalid(format!("inline job: {word:?} is not key=value")))?;
-            let key = match k {
-                "repo" => "repository",
-                other => other,
+        // One tokenizer for init's dry run and this parser (see wraith_live::inline): fields
+        // split on ASCII whitespace or ';', then key and value percent-decoded. The fields go
+        // into a table, never into TOML text, so a decoded value (a password may hold any
+        // character) cannot be read as more TOML.
+        let fields =
+            wraith_live::inline::fields(text).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut table = toml::Table::new();
+        for (k, v) in fields {
+            let key = match k.as_str() {
+                "repo" => "repository".to_string(),
+                _ => k,
             };
-            // A password may hold any character: percent-encode what a command line cannot.
             let value = if key == "verify" {
-                v.to_string()
+                match v.as_str() {
+                    "true" => toml::Value::Boolean(true),
+                    "false" => toml::Value::Boolean(false),
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "inline job: verify={v:?} is not true or false"
+                        )))
+                    }
+                }
             } else {
-                format!("{v:?}")
+                toml::Value::String(v)
             };
-            toml_text.push_str(&format!("{key} = {value}\n"));
+            if table.insert(key.clone(), value).is_some() {
+                return Err(Error::Invalid(format!(
+                    "inline job: `{key}` is given twice"
+                )));
+            }
         }
-        Self::from_toml(&toml_text)
+        let job: Job = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| Error::Invalid(format!("inline job: {e}")))?;
+        job.check()?;
+        Ok(job)
     }
 
     /// The `net` key, parsed (it was checked when the job was read).
-    pub fn net_mode(&self) -> Option<wraith_netconf::NetMode> {
+    pub fn net_mode(&self) -> Option<wraith_live::NetMode> {
         self.net
             .as_deref()
-            .and_then(|n| wraith_netconf::NetMode::parse(n).ok())
+            .and_then(|n| wraith_live::NetMode::parse(n).ok())
     }
 
     fn check(&self) -> Result<()> {
         if let Some(n) = &self.net {
-            wraith_netconf::NetMode::parse(n)
+            wraith_live::NetMode::parse(n)
                 .map_err(|e| Error::Invalid(format!("job: net = {n:?}: {e}")))?;
         }
         let need = |what: &Option<String>, name: &str| {
@@ -338,6 +349,32 @@ mod tests {
     }
 
     #[test]
+    fn an_inline_word_without_equals_is_an_error_naming_it() {
+        let e = Job::from_inline("action=save source=/dev/sda repo=/x verify")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`verify` is not key=value"), "{e}");
+    }
+
+    #[test]
+    fn decoded_inline_values_stay_values_and_keys_are_given_once() {
+        // A newline and quotes in a value (a password may hold anything) are data, not TOML.
+        let j =
+            Job::from_inline("action=verify repo=/x image=a%0Aaction%3D%22clone%22 verify=true")
+                .unwrap();
+        assert_eq!(j.action, Action::Verify);
+        assert_eq!(j.image.as_deref(), Some("a\naction=\"clone\""));
+        let e = Job::from_inline("action=verify repo=/x image=a verify=true%0Aafter%3Dshell")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not true or false"), "{e}");
+        let e = Job::from_inline("action=verify repo=/x repository=/y image=a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`repository` is given twice"), "{e}");
+    }
+
+    #[test]
     fn incomplete_or_unknown_job_fields_are_errors_that_say_what_is_missing() {
         let e = Job::from_inline("action=restore target=/dev/sda")
             .unwrap_err()
@@ -441,7 +478,7 @@ mod tests {
              net = \"static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,if=eth0\"\n",
         )
         .unwrap();
-        let Some(wraith_netconf::NetMode::Static(s)) = t.net_mode() else {
+        let Some(wraith_live::NetMode::Static(s)) = t.net_mode() else {
             panic!("{:?}", t.net)
         };
         assert_eq!(
@@ -458,7 +495,7 @@ mod tests {
         let d = Job::from_inline("action=verify repo=/x image=a net=dhcp").unwrap();
         assert_eq!(
             d.net_mode(),
-            Some(wraith_netconf::NetMode::Dhcp { iface: None })
+            Some(wraith_live::NetMode::Dhcp { iface: None })
         );
         assert_eq!(
             Job::from_inline("action=verify repo=/x image=a")

@@ -41,7 +41,7 @@ pub fn mount_device(device: &Path, name: &str) -> Result<(PathBuf, Option<Mounte
         ))
     })?;
     drop(dev);
-    let point = PathBuf::from("/run/wraith/mnt").join(name);
+    let point = PathBuf::from(wraith_live::paths::MOUNT_DIR).join(name);
     std::fs::create_dir_all(&point).map_err(|e| Error::io(&point, e))?;
     nix::mount::mount(
         Some(device),
@@ -66,7 +66,7 @@ pub fn mount_device(device: &Path, name: &str) -> Result<(PathBuf, Option<Mounte
 /// Mounts whatever filesystem `device` holds, read-only, trying the kernel's types in turn
 /// (for reading job files from a USB stick or the boot CD).
 pub fn mount_any_readonly(device: &Path, name: &str) -> Result<Mounted> {
-    let point = PathBuf::from("/run/wraith/mnt").join(name);
+    let point = PathBuf::from(wraith_live::paths::MOUNT_DIR).join(name);
     std::fs::create_dir_all(&point).map_err(|e| Error::io(&point, e))?;
     let mut last = None;
     for fstype in ["vfat", "ext4", "iso9660", "ntfs3"] {

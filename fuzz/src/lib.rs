@@ -9,6 +9,9 @@
 
 use wraith_engine::device::ReadAt;
 use wraith_engine::error::{Error, Result};
+use wraith_engine::events::Cancel;
+use wraith_engine::extent::ExtentList;
+use wraith_engine::fs::{files_touching, FsKind};
 
 /// Largest virtual disk: big enough for any layout a parser may compute, small enough that a
 /// parser sizing a bitmap by the disk stays inside the fuzzer's memory limit.
@@ -63,6 +66,45 @@ impl ReadAt for SparseDisk<'_> {
     }
     fn size(&self) -> u64 {
         self.size
+    }
+}
+
+/// Largest disk the file-name walkers are fuzzed on. Their cost is one pass over the
+/// filesystem's metadata by design (a cancel token bounds it in real use); a fuzzed
+/// superblock claiming a 64 GiB filesystem only makes the fuzzer slow, not find more.
+pub const WALK_MAX_SIZE: u64 = 1 << 30;
+/// Length of the unreadable range the walkers are asked about.
+pub const BAD_LEN: u64 = 64 << 10;
+/// Files named at most, as the rescue report asks.
+pub const WALK_LIMIT: usize = 16;
+
+/// The unreadable range for `pick`: 64 KiB at `pick`/256 of the disk, 4 KiB aligned. The
+/// seed corpus (engine/examples/fuzz_corpus.rs) uses the same formula with `pick` = 255, the
+/// end of the filesystem, so the walk reads everything before it.
+pub fn bad_range(pick: u8, size: u64) -> ExtentList {
+    let start = (size / 256 * u64::from(pick)) & !4095;
+    let mut bad = ExtentList::new();
+    bad.push(start, BAD_LEN.min(size.saturating_sub(start)));
+    bad
+}
+
+/// Runs the file-name walker of `kind` over `disk` for the range `pick` chooses, and checks
+/// what any answer must hold.
+pub fn walk_files(disk: &SparseDisk<'_>, kind: FsKind, pick: u8) {
+    if disk.size() > WALK_MAX_SIZE {
+        return;
+    }
+    let bad = bad_range(pick, disk.size());
+    if let Ok(t) = files_touching(disk, kind, &bad, WALK_LIMIT, &Cancel::new()) {
+        assert!(t.touches.len() <= WALK_LIMIT);
+        assert!(t.skipped.len() <= wraith_engine::fs::SKIPPED_KEPT);
+        assert!(t.skipped.len() <= t.skipped_total);
+        assert!(
+            t.unclaimed <= bad.total(),
+            "{} > {}",
+            t.unclaimed,
+            bad.total()
+        );
     }
 }
 

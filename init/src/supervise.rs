@@ -21,14 +21,15 @@ use crate::cmdline::{self, After, Config, JobSource, Terminal};
 use crate::log::{self, debug, error, info, warning};
 use crate::power::PowerAction;
 
-pub const UI_PATH: &str = "/usr/bin/wraith";
+pub const UI_PATH: &str = wraith_live::paths::UI_BINARY;
 pub const SHELL_PATH: &str = "/bin/sh";
 pub const CHILD_PATH_ENV: &str = "/usr/bin:/bin:/usr/sbin:/sbin";
 
-/// Exit codes by which the UI (or `wraith job`) asks PID 1 for something.
-pub const EXIT_POWEROFF: i32 = 100;
-pub const EXIT_REBOOT: i32 = 101;
-pub const EXIT_SHELL: i32 = 102;
+/// Exit codes by which the UI (or `wraith job`) asks PID 1 for something: the one definition
+/// in [`wraith_live::exit`], as `waitpid` reports them.
+pub const EXIT_POWEROFF: i32 = wraith_live::exit::POWEROFF as i32;
+pub const EXIT_REBOOT: i32 = wraith_live::exit::REBOOT as i32;
+pub const EXIT_SHELL: i32 = wraith_live::exit::SHELL as i32;
 
 /// More than this many abnormal UI exits within [`CRASH_WINDOW`] → rescue shell.
 pub const MAX_CRASHES: usize = 3;
@@ -69,12 +70,14 @@ fn after_to_step(a: After) -> Step {
 
 /// A request by exit code, honoured from the UI and from a job alike.
 fn requested(status: Status) -> Option<Step> {
-    match status {
-        Status::Exited(EXIT_POWEROFF) => Some(Step::Power(PowerAction::Poweroff)),
-        Status::Exited(EXIT_REBOOT) => Some(Step::Power(PowerAction::Reboot)),
-        Status::Exited(EXIT_SHELL) => Some(Step::Shell),
-        _ => None,
-    }
+    let Status::Exited(code) = status else {
+        return None;
+    };
+    Some(match wraith_live::exit::Request::from_code(code)? {
+        wraith_live::exit::Request::Poweroff => Step::Power(PowerAction::Poweroff),
+        wraith_live::exit::Request::Reboot => Step::Power(PowerAction::Reboot),
+        wraith_live::exit::Request::Shell => Step::Shell,
+    })
 }
 
 /// After `wraith job`: 0 → `wraith.after` (default power off), 100–102 → as requested (the

@@ -11,9 +11,9 @@ use wraith_engine::ops::{self, repository};
 use wraith_engine::{disks, live, mount};
 
 /// Exit codes understood by wraith-init.
-pub const EXIT_POWEROFF: u8 = 100;
-pub const EXIT_REBOOT: u8 = 101;
-pub const EXIT_SHELL: u8 = 102;
+pub use wraith_live::exit::{
+    POWEROFF as EXIT_POWEROFF, REBOOT as EXIT_REBOOT, SHELL as EXIT_SHELL,
+};
 
 pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
     let parsed = match (file, inline) {

@@ -6,15 +6,19 @@
 //! On a host without wraith-init there is no net.json: then nothing is waited for or
 //! requested, and the host's own network is used as it is.
 
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use wraith_netconf::NetMode;
+use wraith_live::paths;
+use wraith_live::state::{IfState, Method, NetRequest, RequestResult};
+use wraith_live::NetMode;
+
+/// net.json and its parts: one definition, shared with wraith-init, which writes it.
+pub use wraith_live::state::{Iface, NetState};
 
 /// Where init writes its state in the live system.
-pub const STATE_DIR: &str = "/run/wraith";
-/// The request file's name, as init's `net::request` reads it.
-pub const REQUEST_FILE: &str = "net-request";
+pub const STATE_DIR: &str = paths::STATE_DIR;
+/// The request file's name, as init reads it.
+pub const REQUEST_FILE: &str = paths::NET_REQUEST;
 /// How long a network repository waits for an address by default: init's `wraith.netwait`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
@@ -34,79 +38,15 @@ pub fn wait_limit() -> Duration {
         .map_or(DEFAULT_WAIT, Duration::from_secs)
 }
 
-/// net.json as init writes it (see init/README.md#networking).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct NetState {
-    #[serde(default)]
-    pub ready: bool,
-    /// Seconds since boot when written; lease times are on the same clock.
-    #[serde(default)]
-    pub uptime: f64,
-    #[serde(default)]
-    pub interfaces: Vec<Iface>,
-    #[serde(default)]
-    pub request: Option<RequestAnswer>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct Iface {
-    pub name: String,
-    #[serde(default)]
-    pub mac: String,
-    #[serde(default)]
-    pub link: bool,
-    #[serde(default)]
-    pub method: String,
-    #[serde(default)]
-    pub state: String,
-    pub address: Option<String>,
-    pub prefix: Option<u8>,
-    pub gateway: Option<String>,
-    #[serde(default)]
-    pub dns: Vec<String>,
-    #[serde(default)]
-    pub search: Vec<String>,
-    pub server: Option<String>,
-    pub lease_secs: Option<u64>,
-    pub lease_obtained: Option<f64>,
-    pub lease_expires: Option<f64>,
-    #[serde(default)]
-    pub renewals: u32,
-    pub error: Option<String>,
-}
-
-impl Iface {
-    /// `10.0.2.15/24`, if it has an address.
-    pub fn cidr(&self) -> Option<String> {
-        Some(format!("{}/{}", self.address.as_ref()?, self.prefix?))
-    }
-
-    /// Seconds the lease has left at uptime `now`; None for static or infinite leases.
-    pub fn lease_left(&self, now: f64) -> Option<u64> {
-        self.lease_expires.map(|e| (e - now).max(0.0) as u64)
-    }
-}
-
-/// Init's answer to the last request file.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct RequestAnswer {
-    pub id: String,
-    #[serde(default)]
-    pub net: String,
-    /// "applied" or "refused".
-    pub result: String,
-    pub error: Option<String>,
-}
-
 /// Reads net.json; None when there is none (no wraith-init here) or it cannot be read.
 pub fn read_state(dir: &Path) -> Option<NetState> {
-    let text = std::fs::read_to_string(dir.join("net.json")).ok()?;
+    let text = std::fs::read_to_string(dir.join(paths::NET_JSON)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
 /// Whether some interface has an address: init's `net-ready` marker.
 pub fn ready(dir: &Path) -> bool {
-    dir.join("net-ready").exists()
+    dir.join(paths::NET_READY).exists()
 }
 
 /// Seconds since boot (the clock of lease times in net.json).
@@ -140,17 +80,18 @@ pub fn new_request_id(who: &str) -> String {
 /// Asks init to apply `mode` (a `wraith.net=` value, already checked): writes the request
 /// file beside, then renames it into place, so init never reads half of one.
 pub fn write_request(dir: &Path, id: &str, mode: &NetMode) -> std::io::Result<()> {
+    let req = NetRequest::new(id, mode).map_err(std::io::Error::other)?;
     let tmp = dir.join(format!(".{REQUEST_FILE}.{id}"));
-    std::fs::write(&tmp, format!("id={id}\nnet={mode}\n"))?;
+    std::fs::write(&tmp, req.to_text())?;
     std::fs::rename(&tmp, dir.join(REQUEST_FILE))
 }
 
 /// Init's answer to request `id`, once there is one.
 pub fn answer(state: &NetState, id: &str) -> Option<Result<(), String>> {
     let a = state.request.as_ref().filter(|a| a.id == id)?;
-    Some(match a.result.as_str() {
-        "applied" => Ok(()),
-        _ => Err(a.error.clone().unwrap_or_else(|| "refused".into())),
+    Some(match a.result {
+        RequestResult::Applied => Ok(()),
+        RequestResult::Refused => Err(a.error.clone().unwrap_or_else(|| "refused".into())),
     })
 }
 
@@ -161,12 +102,14 @@ pub fn reached(state: &NetState, mode: &NetMode) -> bool {
     match mode {
         NetMode::Off => ifaces.iter().all(|i| i.address.is_none()),
         NetMode::Dhcp { iface } => ifaces.iter().any(|i| {
-            iface.as_ref().is_none_or(|n| *n == i.name) && i.method == "dhcp" && i.address.is_some()
+            iface.as_ref().is_none_or(|n| *n == i.name)
+                && i.method == Method::Dhcp.as_str()
+                && i.address.is_some()
         }),
         NetMode::Static(s) => ifaces.iter().any(|i| {
             s.iface.as_ref().is_none_or(|n| *n == i.name)
-                && i.method == "static"
-                && i.state == "configured"
+                && i.method == Method::Static.as_str()
+                && i.state == IfState::Configured.as_str()
                 && i.address.as_deref() == Some(s.address.to_string().as_str())
                 && i.prefix == Some(s.prefix)
         }),
@@ -232,7 +175,7 @@ pub fn wait_ready(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<(), WaitError> {
     poll(limit, cancelled, || {
-        (ready(dir) || !dir.join("net.json").exists()).then_some(Ok(()))
+        (ready(dir) || !dir.join(paths::NET_JSON).exists()).then_some(Ok(()))
     })
 }
 
@@ -395,5 +338,161 @@ mod tests {
             Ok(())
         );
         init.join().unwrap();
+    }
+
+    /// The live-system contract, both sides for real: init's state writer and request
+    /// answerer (wraith-init's library) against this module's readers and request writer.
+    #[test]
+    fn what_init_writes_the_ui_reads_field_for_field_and_a_request_round_trips() {
+        use std::collections::BTreeMap;
+        use std::net::Ipv4Addr;
+        use wraith_init::net::state::{IfState, IfaceState, Method, Shared};
+
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::new(Some(dir.path().to_path_buf()));
+        assert_eq!(read_state(dir.path()).map(|s| s.interfaces.len()), Some(0));
+        assert!(!ready(dir.path()));
+
+        let ip = Ipv4Addr::new;
+        let eth0 = IfaceState {
+            mac: "52:54:00:12:34:56".into(),
+            link: true,
+            method: Method::Dhcp,
+            state: IfState::Renewing,
+            address: Some((ip(10, 0, 2, 15), 24)),
+            gateway: Some(ip(10, 0, 2, 2)),
+            dns: vec![ip(10, 0, 2, 3), ip(9, 9, 9, 9)],
+            search: vec!["lab.example".into(), "odd \"name\"".into()],
+            server: Some(ip(10, 0, 2, 2)),
+            lease_secs: Some(86_400),
+            lease_obtained: Some(12.5),
+            lease_expires: Some(86_412.5),
+            renewals: 3,
+            error: None,
+        };
+        let eth1 = IfaceState {
+            mac: "52:54:00:12:34:57".into(),
+            method: Method::Static,
+            state: IfState::Failed,
+            error: Some("RTNETLINK: File exists".into()),
+            ..IfaceState::default()
+        };
+        shared.update("eth0", |i| *i = eth0.clone());
+        shared.update("eth1", |i| *i = eth1.clone());
+
+        let st = read_state(dir.path()).expect("init's net.json reads");
+        assert!(st.ready && ready(dir.path()));
+        assert!(st.uptime > 0.0);
+        let by_name: BTreeMap<&str, &Iface> =
+            st.interfaces.iter().map(|i| (i.name.as_str(), i)).collect();
+        assert_eq!(
+            *by_name["eth0"],
+            Iface {
+                name: "eth0".into(),
+                mac: "52:54:00:12:34:56".into(),
+                link: true,
+                method: "dhcp".into(),
+                state: "renewing".into(),
+                address: Some("10.0.2.15".into()),
+                prefix: Some(24),
+                gateway: Some("10.0.2.2".into()),
+                dns: vec!["10.0.2.3".into(), "9.9.9.9".into()],
+                search: vec!["lab.example".into(), "odd \"name\"".into()],
+                server: Some("10.0.2.2".into()),
+                lease_secs: Some(86_400),
+                lease_obtained: Some(12.5),
+                lease_expires: Some(86_412.5),
+                renewals: 3,
+                error: None,
+            }
+        );
+        assert_eq!(
+            *by_name["eth1"],
+            Iface {
+                name: "eth1".into(),
+                mac: "52:54:00:12:34:57".into(),
+                method: "static".into(),
+                state: "failed".into(),
+                error: Some("RTNETLINK: File exists".into()),
+                ..Iface::default()
+            }
+        );
+        assert!(reached(&st, &NetMode::Dhcp { iface: None }));
+
+        // The UI asks; init takes the file as its manager does and answers in net.json.
+        let mode = NetMode::parse("static:192.168.1.50/24,gw=192.168.1.1,if=eth1").unwrap();
+        write_request(dir.path(), "tui-9", &mode).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(REQUEST_FILE)).unwrap();
+        let mut applied = None;
+        let outcome = wraith_init::net::answer_request(&text, |m| {
+            applied = Some(m.clone());
+            Ok(())
+        });
+        assert_eq!(applied.as_ref(), Some(&mode));
+        shared.set_request(outcome);
+        let st = read_state(dir.path()).unwrap();
+        assert_eq!(answer(&st, "tui-9"), Some(Ok(())));
+        assert_eq!(
+            st.request.as_ref().map(|r| r.net.as_str()),
+            Some(mode.to_string().as_str())
+        );
+
+        // A refusal reaches the UI with init's words.
+        write_request(dir.path(), "tui-10", &NetMode::Off).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(REQUEST_FILE)).unwrap();
+        let outcome = wraith_init::net::answer_request(&text, |_| Err("no, because".into()));
+        shared.set_request(outcome);
+        let st = read_state(dir.path()).unwrap();
+        assert_eq!(answer(&st, "tui-10"), Some(Err("no, because".into())));
+        assert_eq!(answer(&st, "tui-9"), None);
+
+        shared.update("eth0", |i| i.address = None);
+        assert!(!ready(dir.path()));
+        assert!(!read_state(dir.path()).unwrap().ready);
+    }
+
+    /// One tokenizer: what init shows for `wraith.run=` and hands to `wraith job --inline`
+    /// is what the engine's job parser reads.
+    #[test]
+    fn init_and_the_engine_read_an_inline_job_alike() {
+        use wraith_engine::job::Job;
+        use wraith_init::cmdline::{self, JobSource};
+
+        let line = r#"quiet wraith.run="action=save;source=serial:A%20B repo=/mnt/my%20images image=pc%3D1 verify=true net=dhcp,if=eth0""#;
+        let cfg = cmdline::parse(line);
+        let Some(JobSource::Inline(text)) = &cfg.job else {
+            panic!("no inline job in {cfg:?}");
+        };
+        let argv = cmdline::ui_argv("/usr/bin/wraith", cfg.job.as_ref());
+        assert_eq!(argv[1..3], ["job", "--inline"]);
+        assert_eq!(&argv[3], text);
+        let fields = cmdline::inline_job_fields(text).unwrap();
+        let job = Job::from_inline(&argv[3]).unwrap();
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(job.source, get("source"));
+        assert_eq!(job.source.as_deref(), Some("serial:A B"));
+        assert_eq!(job.repository, get("repo"));
+        assert_eq!(job.image, get("image"));
+        assert_eq!(job.image.as_deref(), Some("pc=1"));
+        assert_eq!(job.net, get("net"));
+        assert_eq!(job.verify.to_string(), get("verify").unwrap());
+
+        // A lone word: init warns at boot, the engine refuses, with the same words.
+        let cfg = cmdline::parse("wraith.run=action=verify;repo=/x;image=a;verify");
+        let Some(JobSource::Inline(text)) = &cfg.job else {
+            panic!("no inline job");
+        };
+        let init_says = cmdline::inline_job_fields(text).unwrap_err().to_string();
+        let engine_says = Job::from_inline(text).unwrap_err().to_string();
+        assert!(
+            engine_says.contains(&init_says),
+            "{engine_says} / {init_says}"
+        );
+        assert!(cfg.warnings.iter().any(|w| w.contains(&init_says)));
     }
 }

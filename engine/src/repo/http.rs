@@ -11,6 +11,7 @@
 //! within a bounded time; answers that will not change (401, 403, 404, 507) are not. Every
 //! error names the location and the likely fix.
 
+use super::listing;
 use super::location::Credentials;
 use super::store::Store;
 use crate::error::{Error, Result};
@@ -330,7 +331,10 @@ impl HttpStore {
                 let text = resp
                     .text()
                     .map_err(|e| Error::network(self.where_(dir), format!("listing: {e}")))?;
-                Ok(Some(names_from_hrefs(&url, &dav_hrefs(&text))))
+                let hrefs = listing::propfind::hrefs(&text).map_err(|e| {
+                    Error::network(self.where_(dir), format!("listing (PROPFIND answer): {e}"))
+                })?;
+                Ok(Some(listing::names_from_hrefs(&url, &hrefs)))
             }
             404 => Ok(Some(Vec::new())),
             // No WebDAV here: the caller tries the HTML index.
@@ -356,7 +360,10 @@ impl HttpStore {
                 let text = resp
                     .text()
                     .map_err(|e| Error::network(self.where_(dir), format!("listing: {e}")))?;
-                Ok(names_from_hrefs(&url, &html_hrefs(&text)))
+                Ok(listing::names_from_hrefs(
+                    &url,
+                    &listing::html::hrefs(&text),
+                ))
             }
             200 | 403 => Err(Error::network(
                 self.where_(dir),
@@ -688,142 +695,9 @@ fn encode_segment(s: &str) -> String {
         .collect()
 }
 
-/// The text of every `<…href>` element of a WebDAV multistatus answer, whatever the namespace
-/// prefix.
-fn dav_hrefs(xml: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let lower = xml.to_ascii_lowercase();
-    let mut at = 0;
-    while let Some(i) = lower[at..].find("href>") {
-        let open = at + i;
-        at = open + 5;
-        // Only opening tags: `<href>` or `<d:href>`, not `</d:href>`.
-        let tag_start = lower[..open].rfind('<').unwrap_or(open);
-        let tag = &lower[tag_start..open];
-        if tag.starts_with("</") || tag.contains(' ') {
-            continue;
-        }
-        if let Some(end) = lower[at..].find('<') {
-            out.push(unescape_xml(xml[at..at + end].trim()));
-            at += end;
-        }
-    }
-    out
-}
-
-/// Link targets of an HTML directory index.
-fn html_hrefs(html: &str) -> Vec<String> {
-    let lower = html.to_ascii_lowercase();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(i) = lower[at..].find("href=") {
-        at += i + 5;
-        let rest = &html[at..];
-        let (quote, body) = match rest.chars().next() {
-            Some(q @ ('"' | '\'')) => (q, &rest[1..]),
-            _ => (' ', rest),
-        };
-        let end = body
-            .find(|c: char| c == quote || (quote == ' ' && c == '>'))
-            .unwrap_or(body.len());
-        out.push(unescape_xml(&body[..end]));
-    }
-    out
-}
-
-fn unescape_xml(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
-/// Entry names in a directory from the links of its listing: the directory's own entries only
-/// (not itself, its parent, sort links or other sites), decoded, without a trailing '/'.
-fn names_from_hrefs(dir_url: &str, hrefs: &[String]) -> Vec<String> {
-    let dir_path = {
-        let after_scheme = dir_url.find("://").map(|i| i + 3).unwrap_or(0);
-        let p = dir_url[after_scheme..]
-            .find('/')
-            .map(|i| &dir_url[after_scheme + i..])
-            .unwrap_or("/");
-        super::location::percent_decode(p)
-    };
-    let dir_path = dir_path.trim_end_matches('/').to_string() + "/";
-    let mut out: Vec<String> = hrefs
-        .iter()
-        .filter_map(|h| {
-            let h = h.split(['?', '#']).next().unwrap_or("");
-            let path = if let Some(i) = h.find("://") {
-                let rest = &h[i + 3..];
-                rest.find('/').map(|j| &rest[j..]).unwrap_or("/")
-            } else {
-                h
-            };
-            let path = super::location::percent_decode(path);
-            let rel = if path.starts_with('/') {
-                path.strip_prefix(&dir_path)?.to_string()
-            } else {
-                path
-            };
-            let name = rel.strip_prefix("./").unwrap_or(&rel).trim_end_matches('/');
-            (!name.is_empty() && !name.contains('/') && name != "." && name != "..")
-                .then(|| name.to_string())
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn webdav_listings_give_the_entries_of_the_directory() {
-        let xml = r#"<?xml version="1.0" encoding="utf-8" ?>
-<D:multistatus xmlns:D="DAV:">
-<D:response><D:href>/dav/my%20repo/images/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop></D:propstat></D:response>
-<D:response><D:href>/dav/my%20repo/images/pc1/</D:href></D:response>
-<D:response><D:href>http://h:8/dav/my%20repo/images/a&amp;b</D:href></D:response>
-</D:multistatus>"#;
-        let names = names_from_hrefs("http://h:8/dav/my%20repo/images/", &dav_hrefs(xml));
-        assert_eq!(names, vec!["a&b".to_string(), "pc1".to_string()]);
-        let bare = "<multistatus xmlns=\"DAV:\"><response><href>/r/x.idx</href></response>\
-                    <response><href>/r/</href></response></multistatus>";
-        assert_eq!(
-            names_from_hrefs("http://h/r/", &dav_hrefs(bare)),
-            vec!["x.idx"]
-        );
-    }
-
-    #[test]
-    fn html_indexes_of_nginx_apache_and_python_give_the_entries() {
-        let nginx = r#"<html><head><title>Index of /r/packs/</title></head><body><h1>Index of /r/packs/</h1><hr><pre><a href="../">../</a>
-<a href="0a/">0a/</a>                                                 01-Jan-2026 00:00       -
-<a href="ff/">ff/</a>                                                 01-Jan-2026 00:00       -
-</pre><hr></body></html>"#;
-        assert_eq!(
-            names_from_hrefs("http://h/r/packs/", &html_hrefs(nginx)),
-            vec!["0a", "ff"]
-        );
-        let apache = r#"<table><tr><th><a href="?C=N;O=D">Name</a></th></tr>
-<tr><td><a href="/r/">Parent Directory</a></td></tr>
-<tr><td><a href="x%20y.manifest">x y.manifest</a></td></tr></table>"#;
-        assert_eq!(
-            names_from_hrefs("http://h/r/images/pc/", &html_hrefs(apache)),
-            vec!["x y.manifest"]
-        );
-        let python = "<ul>\n<li><a href='wraith-repo.json'>wraith-repo.json</a></li>\n\
-                      <li><a href=\"/r/index/\">abs</a></li><li><a href=\"https://other/\">x</a></li></ul>";
-        assert_eq!(
-            names_from_hrefs("http://h/r/", &html_hrefs(python)),
-            vec!["index", "wraith-repo.json"]
-        );
-    }
 
     #[test]
     fn path_segments_are_percent_encoded() {

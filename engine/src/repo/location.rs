@@ -288,24 +288,8 @@ fn split_host_port(s: &str) -> std::result::Result<(String, Option<u16>), String
     Ok((host.to_ascii_lowercase(), port))
 }
 
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+/// One decoder for URLs, inline jobs and the kernel command line.
+pub(crate) use wraith_live::inline::percent_decode;
 
 /// A password that never shows: Debug and Display print a placeholder. It can be read from a
 /// job file, but not written back.

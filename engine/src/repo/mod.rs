@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod index;
+pub mod listing;
 pub mod local;
 pub mod location;
 pub mod manifest;

@@ -60,7 +60,7 @@ pub fn mount_point(kind: &str, shown: &str) -> Result<PathBuf> {
              the share yourself and give its directory",
         ));
     }
-    let p = PathBuf::from("/run/wraith/mnt").join(format!(
+    let p = PathBuf::from(wraith_live::paths::MOUNT_DIR).join(format!(
         "{kind}-{}-{}",
         std::process::id(),
         MOUNT_SEQ.fetch_add(1, Ordering::Relaxed)

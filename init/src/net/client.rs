@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use super::dhcp::{self, MessageType, Reply, Request};
 use super::lease::{discover_backoff, Lease, Phase};
 use super::netlink::{network_of, Netlink, Route, RTPROT_DHCP};
-use super::state::{uptime_at, Shared};
+use super::state::{uptime_at, IfState, Method, Shared};
 use super::{Iface, Stop};
 use crate::log::{info, warning};
 
@@ -82,7 +82,7 @@ impl Client {
         self.unconfigure();
     }
 
-    fn set_state(&self, state: &'static str) {
+    fn set_state(&self, state: IfState) {
         self.shared.update(&self.iface.name, |i| i.state = state);
     }
 
@@ -93,7 +93,7 @@ impl Client {
             if !said {
                 self.shared.update(&self.iface.name, |i| {
                     i.link = false;
-                    i.state = "no-link";
+                    i.state = IfState::NoLink;
                 });
                 said = true;
             }
@@ -114,7 +114,7 @@ impl Client {
             if self.stop.stopped() || (!self.iface.carrier() && !self.wait_for_link()) {
                 return None;
             }
-            self.set_state("discovering");
+            self.set_state(IfState::Discovering);
             let xid = random_u32();
             let secs = began.elapsed().as_secs().min(u16::MAX as u64) as u16;
             let discover = Request {
@@ -140,7 +140,7 @@ impl Client {
             ) else {
                 continue;
             };
-            self.set_state("requesting");
+            self.set_state(IfState::Requesting);
             let request = Request {
                 kind: MessageType::Request,
                 requested_ip: Some(offer.yiaddr),
@@ -199,7 +199,7 @@ impl Client {
                     lease.address,
                     phase.name()
                 );
-                self.set_state(phase.name());
+                self.set_state(phase.state());
             }
             match phase {
                 Phase::Bound => {
@@ -410,8 +410,8 @@ impl Client {
         }
         let expires = lease.expires().map(uptime_at);
         self.shared.update(&name, |i| {
-            i.method = "dhcp";
-            i.state = "bound";
+            i.method = Method::Dhcp;
+            i.state = IfState::Bound;
             i.address = Some((lease.address, lease.prefix));
             i.gateway = lease.gateway;
             i.dns = lease.dns.clone();

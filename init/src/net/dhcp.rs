@@ -351,8 +351,13 @@ fn printable(v: &[u8]) -> String {
         .to_string()
 }
 
+/// The longest domain name in text form (RFC 1035 §2.3.4: 255 bytes on the wire).
+const MAX_NAME: usize = 253;
+
 /// Option 119 (RFC 3397): DNS wire-format names, with compression pointers into the option
-/// data itself. Loops are cut off by a jump budget.
+/// data itself. Loops are cut off by a jump budget, and a name longer than DNS allows ends
+/// the list: otherwise 32 jumps over the whole option per name would let a 1 KiB option
+/// spell megabytes of "domains" into PID 1's memory and resolv.conf.
 pub fn decode_search(data: &[u8]) -> Vec<String> {
     let mut names = Vec::new();
     let mut pos = 0;
@@ -387,6 +392,9 @@ pub fn decode_search(data: &[u8]) -> Vec<String> {
                 return names;
             };
             labels.push(printable(label));
+            if labels.iter().map(|l| l.len() + 1).sum::<usize>() > MAX_NAME + 1 {
+                return names;
+            }
             at += 1 + len as usize;
         }
         pos = next_name.unwrap_or(at);
@@ -589,5 +597,27 @@ mod tests {
         assert_eq!(decode_search(&[0xC0, 0]), Vec::<String>::new());
         assert_eq!(decode_search(&[1, b'a', 0xC0, 0]), Vec::<String>::new());
         assert_eq!(decode_search(&[1, b'a', 0, 0xC0, 0]), vec!["a", "a"]);
+    }
+
+    #[test]
+    fn search_names_longer_than_dns_allows_end_the_list() {
+        // Four 63-byte labels: 255 characters, more than a domain name can have.
+        let mut long = Vec::new();
+        for _ in 0..4 {
+            long.push(63);
+            long.extend([b'x'; 63]);
+        }
+        long.push(0);
+        assert_eq!(decode_search(&long), Vec::<String>::new());
+        // Three are fine (191 characters); then pointers back to it, each a copy: every name
+        // stays within DNS's limit, so the list is linear in the option's size.
+        let mut ok: Vec<u8> = long[..3 * 64].to_vec();
+        ok.push(0);
+        for _ in 0..100 {
+            ok.extend([0xC0, 0]);
+        }
+        let names = decode_search(&ok);
+        assert_eq!(names.len(), 101);
+        assert!(names.iter().all(|n| n.len() == 191), "{:?}", names[0].len());
     }
 }

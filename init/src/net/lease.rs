@@ -7,6 +7,7 @@
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+use wraith_live::state::IfState;
 
 use super::dhcp::Reply;
 
@@ -49,13 +50,18 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn name(self) -> &'static str {
+    /// The interface's state in net.json during this phase.
+    pub fn state(self) -> IfState {
         match self {
-            Phase::Bound => "bound",
-            Phase::Renewing => "renewing",
-            Phase::Rebinding => "rebinding",
-            Phase::Expired => "expired",
+            Phase::Bound => IfState::Bound,
+            Phase::Renewing => IfState::Renewing,
+            Phase::Rebinding => IfState::Rebinding,
+            Phase::Expired => IfState::Expired,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.state().as_str()
     }
 }
 

@@ -12,7 +12,7 @@
 //! and [`netlink`].
 
 pub mod client;
-pub use wraith_netconf as config;
+pub use wraith_live::net as config;
 pub mod dhcp;
 pub mod lease;
 pub mod netlink;
@@ -32,10 +32,11 @@ pub use state::Shared;
 use crate::log::{info, warning};
 use netlink::{Netlink, Route, RTPROT_STATIC};
 use request::Want;
-use state::RequestOutcome;
+use state::{IfState, Method, RequestOutcome, RequestResult};
+use wraith_live::state::NetRequest;
 
 /// Where the state files go in the live system.
-pub const STATE_DIR: &str = "/run/wraith";
+pub const STATE_DIR: &str = wraith_live::paths::STATE_DIR;
 /// How long a static configuration without `if=` waits for some NIC to get a link.
 const STATIC_LINK_WAIT: Duration = Duration::from_secs(10);
 
@@ -146,8 +147,8 @@ pub fn start(mode: &NetMode, state_dir: Option<PathBuf>) -> Shared {
         let mac = i.mac_string();
         shared.update(&i.name, |s| {
             s.mac = mac;
-            s.method = "off";
-            s.state = "off";
+            s.method = Method::Off;
+            s.state = IfState::Off;
         });
     }
     let mut manager = Manager {
@@ -295,14 +296,18 @@ impl Manager {
         };
         let (shared, stop) = (self.shared.clone(), Stop::default());
         let method = match &want {
-            Want::Dhcp => "dhcp",
-            Want::Static(_) => "static",
-            Want::Off => "off",
+            Want::Dhcp => Method::Dhcp,
+            Want::Static(_) => Method::Static,
+            Want::Off => Method::Off,
         };
         shared.update(name, |s| {
             s.clear_config();
             s.method = method;
-            s.state = if want == Want::Off { "off" } else { "no-link" };
+            s.state = if want == Want::Off {
+                IfState::Off
+            } else {
+                IfState::NoLink
+            };
         });
         let thread = match want {
             Want::Off => {
@@ -318,7 +323,7 @@ impl Manager {
                         Err(e) => {
                             warning!("net: {name}: cannot start DHCP: {e}");
                             shared.update(&name, |s| {
-                                s.state = "failed";
+                                s.state = IfState::Failed;
                                 s.error = Some(e.to_string());
                             });
                         }
@@ -338,8 +343,8 @@ impl Manager {
 
     /// Takes request files from `dir` for as long as the system runs.
     fn watch(&mut self, dir: &Path) {
-        let path = dir.join(request::FILE);
-        let taken = dir.join(format!(".{}.taken", request::FILE));
+        let path = dir.join(wraith_live::paths::NET_REQUEST);
+        let taken = dir.join(format!(".{}.taken", wraith_live::paths::NET_REQUEST));
         loop {
             std::thread::sleep(REQUEST_POLL);
             // Renamed away before reading: a request written meanwhile lands in a new file
@@ -349,31 +354,44 @@ impl Manager {
             }
             let text = std::fs::read_to_string(&taken).unwrap_or_default();
             let _ = std::fs::remove_file(&taken);
-            let outcome = match request::parse(&text) {
-                Ok(r) => {
-                    info!("net: request {}: {}", r.id, r.net);
-                    let res = self.apply(&r.mode);
-                    if let Err(e) = &res {
-                        warning!("net: request {} refused: {e}", r.id);
-                    }
-                    RequestOutcome {
-                        id: r.id,
-                        net: r.net,
-                        result: if res.is_ok() { "applied" } else { "refused" },
-                        error: res.err(),
-                    }
-                }
-                Err((id, e)) => {
-                    warning!("net: request {id} refused: {e}");
-                    RequestOutcome {
-                        id,
-                        net: String::new(),
-                        result: "refused",
-                        error: Some(e),
-                    }
-                }
-            };
+            let outcome = answer_request(&text, |mode| self.apply(mode));
             self.shared.set_request(outcome);
+        }
+    }
+}
+
+/// Reads a request file's text, applies it with `apply` if it is one, and says how that went
+/// in the form net.json carries.
+pub fn answer_request(
+    text: &str,
+    apply: impl FnOnce(&NetMode) -> Result<(), String>,
+) -> RequestOutcome {
+    match NetRequest::parse(text) {
+        Ok(r) => {
+            info!("net: request {}: {}", r.id, r.net);
+            let res = apply(&r.mode);
+            if let Err(e) = &res {
+                warning!("net: request {} refused: {e}", r.id);
+            }
+            RequestOutcome {
+                id: r.id,
+                net: r.net,
+                result: if res.is_ok() {
+                    RequestResult::Applied
+                } else {
+                    RequestResult::Refused
+                },
+                error: res.err(),
+            }
+        }
+        Err(refusal) => {
+            warning!("net: request {} refused: {}", refusal.id, refusal.error);
+            RequestOutcome {
+                id: refusal.id,
+                net: String::new(),
+                result: RequestResult::Refused,
+                error: Some(refusal.error),
+            }
         }
     }
 }
@@ -393,7 +411,7 @@ fn static_config(iface: &Iface, cfg: &StaticConfig, shared: &Shared, stop: &Stop
         Err(e) => {
             warning!("net: {}: static configuration failed: {e}", iface.name);
             shared.update(&iface.name, |s| {
-                s.state = "failed";
+                s.state = IfState::Failed;
                 s.error = Some(e.to_string());
             });
             return;
@@ -423,14 +441,14 @@ fn static_config(iface: &Iface, cfg: &StaticConfig, shared: &Shared, stop: &Stop
         s.link = link;
         match result {
             Ok(()) => {
-                s.state = "configured";
+                s.state = IfState::Configured;
                 s.address = Some((cfg.address, cfg.prefix));
                 s.gateway = cfg.gateway;
                 s.dns = cfg.dns.clone();
                 s.search = cfg.search.clone();
             }
             Err(e) => {
-                s.state = "failed";
+                s.state = IfState::Failed;
                 s.error = Some(e.to_string());
             }
         }

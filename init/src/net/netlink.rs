@@ -203,7 +203,7 @@ pub fn broadcast_of(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(addr) | (u32::MAX >> prefix))
 }
 
-pub use wraith_netconf::network_of;
+pub use wraith_live::net::network_of;
 
 fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -230,7 +230,7 @@ fn encode(kind: u16, flags: u16, seq: u32, body: &[u8], attrs: &[(u16, &[u8])]) 
 }
 
 /// The NLMSG_ERROR answering `seq` in a datagram: Ok for an ACK (error 0), the errno else.
-fn find_ack(mut b: &[u8], seq: u32) -> Option<io::Result<()>> {
+pub fn find_ack(mut b: &[u8], seq: u32) -> Option<io::Result<()>> {
     while b.len() >= 16 {
         let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
         let kind = u16::from_ne_bytes([b[4], b[5]]);
@@ -240,10 +240,13 @@ fn find_ack(mut b: &[u8], seq: u32) -> Option<io::Result<()>> {
         }
         if kind == NLMSG_ERROR && mseq == seq && len >= 20 {
             let err = i32::from_ne_bytes([b[16], b[17], b[18], b[19]]);
-            return Some(if err == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(-err))
+            // The kernel sends -errno; i32::MIN has no positive counterpart to negate to.
+            return Some(match err.checked_neg() {
+                Some(0) => Ok(()),
+                Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+                None => Err(io::Error::other(format!(
+                    "netlink answered with the impossible error code {err}"
+                ))),
             });
         }
         b = &b[align4(len).min(b.len())..];
@@ -279,6 +282,18 @@ mod tests {
         let e = find_ack(&ack, 9).unwrap().unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
         assert!(find_ack(&ack[..10], 9).is_none());
+    }
+
+    /// Found by the `netlink` fuzz target: an error code of i32::MIN overflowed the negation.
+    #[test]
+    fn an_error_code_that_cannot_be_negated_is_an_error_not_a_panic() {
+        let mut ack = vec![0u8; 36];
+        ack[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        ack[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        ack[8..12].copy_from_slice(&3u32.to_ne_bytes());
+        ack[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        let e = find_ack(&ack, 3).unwrap().unwrap_err();
+        assert!(e.to_string().contains("impossible error code"), "{e}");
     }
 
     #[test]

@@ -3,35 +3,14 @@
 //! never configure anything themselves; they write a request file into the state directory
 //! and read the outcome back from net.json.
 //!
-//! The file is `net-request`, written atomically (beside, then renamed) by the requester:
+//! The file is `net-request` ([`wraith_live::paths::NET_REQUEST`]); its format and parser
+//! are the one definition in [`wraith_live::state::NetRequest`], shared with the UI that
+//! writes it.
 //!
-//! ```text
-//! id=4711-1733040000
-//! net=static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,if=eth0
-//! ```
-//!
-//! `net` is a `wraith.net=` value (the same grammar, [`wraith_netconf`]); `id` is any short
-//! token the requester chooses, echoed in net.json's `request` object with the result, so
-//! it can tell its own request's answer from an older one. Plain `key=value` text rather
-//! than JSON: init has no JSON parser and needs none for two fields.
-//!
-//! This module is pure: parsing, and turning a request into what each interface should
-//! run ([`plan`]); the manager in `mod.rs` does the switching.
+//! This module is pure: turning a request into what each interface should run ([`plan`]);
+//! the manager in `mod.rs` does the switching.
 
 use super::config::{NetMode, StaticConfig};
-
-/// The request file's name in the state directory.
-pub const FILE: &str = "net-request";
-/// Requests are a few hundred bytes; anything much larger is not one.
-const MAX_LEN: usize = 4096;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub id: String,
-    pub mode: NetMode,
-    /// The `net=` value as written, for net.json and the log.
-    pub net: String,
-}
 
 /// What one interface should run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,54 +18,6 @@ pub enum Want {
     Dhcp,
     Static(StaticConfig),
     Off,
-}
-
-/// Parses a request file. On error, the id (when one was readable) comes back with the
-/// message, so the refusal can still be matched to the request.
-pub fn parse(text: &str) -> Result<Request, (String, String)> {
-    if text.len() > MAX_LEN {
-        return Err((
-            String::new(),
-            format!("request of {} bytes is too long", text.len()),
-        ));
-    }
-    let mut id = None;
-    let mut net = None;
-    let mut bad = None;
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        match line.split_once('=') {
-            Some(("id", v)) => id = Some(v.trim().to_string()),
-            Some(("net", v)) => net = Some(v.trim().to_string()),
-            _ => bad = bad.or(Some(format!("`{line}` is not id=... or net=..."))),
-        }
-    }
-    let id = id.unwrap_or_default();
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
-    {
-        return Err((String::new(), format!("request id contains {c:?}")));
-    }
-    if id.len() > 64 {
-        return Err((
-            String::new(),
-            "request id is longer than 64 characters".into(),
-        ));
-    }
-    if let Some(b) = bad {
-        return Err((id, b));
-    }
-    let Some(net) = net else {
-        return Err((id, "the request has no net= line".into()));
-    };
-    match NetMode::parse(&net) {
-        Ok(mode) => Ok(Request { id, mode, net }),
-        Err(e) => Err((id, format!("net={net}: {e}"))),
-    }
 }
 
 /// Which interfaces change, and to what, for `mode` given the interfaces there are (name,
@@ -144,10 +75,11 @@ pub fn plan(mode: &NetMode, ifaces: &[(&str, bool)]) -> Result<Vec<(String, Want
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+    use wraith_live::state::NetRequest;
 
     #[test]
     fn a_static_request_becomes_that_interfaces_configuration() {
-        let r = parse(
+        let r = NetRequest::parse(
             "id=tui-42\nnet=static:192.168.1.50/24,gw=192.168.1.1,dns=192.168.1.1,dns=9.9.9.9,if=eth1\n",
         )
         .unwrap();
@@ -170,7 +102,7 @@ mod tests {
 
     #[test]
     fn dhcp_for_one_interface_leaves_the_others_alone() {
-        let r = parse("net=dhcp,if=eth0").unwrap();
+        let r = NetRequest::parse("net=dhcp,if=eth0").unwrap();
         assert_eq!(r.id, "");
         let ifaces = [("eth0", true), ("eth1", true)];
         assert_eq!(
@@ -193,18 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_requests_are_refused_with_their_id_and_a_reason() {
-        let (id, e) = parse("id=7\nnet=static:10.0.0.5\n").unwrap_err();
-        assert_eq!(id, "7");
-        assert!(e.contains("/PREFIX"), "{e}");
-        let (id, e) = parse("id=8\n").unwrap_err();
-        assert_eq!((id.as_str(), e.contains("no net=")), ("8", true));
-        let (_, e) = parse("id=9\nnet=dhcp\nrm -rf /\n").unwrap_err();
-        assert!(e.contains("rm -rf"), "{e}");
-        let (id, e) = parse("id=a b\nnet=dhcp\n").unwrap_err();
-        assert!(id.is_empty() && e.contains("' '"), "{e}");
-        let (_, e) = parse(&"x".repeat(5000)).unwrap_err();
-        assert!(e.contains("too long"), "{e}");
+    fn a_request_for_an_interface_that_is_not_there_is_refused_naming_those_that_are() {
         let m = NetMode::parse("dhcp,if=wlan0").unwrap();
         let e = plan(&m, &[("eth0", true)]).unwrap_err();
         assert!(

@@ -17,18 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cmdline::js;
+pub use wraith_live::state::{IfState, Method, RequestResult};
+use wraith_live::{paths, state as wire};
+
 use crate::log::{uptime_secs, warning};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IfaceState {
     pub mac: String,
     pub link: bool,
-    /// "dhcp", "static" or "off".
-    pub method: &'static str,
-    /// "no-link", "discovering", "requesting", "bound", "renewing", "rebinding",
-    /// "expired", "configured" (static), "off", "failed".
-    pub state: &'static str,
+    pub method: Method,
+    pub state: IfState,
     pub address: Option<(Ipv4Addr, u8)>,
     pub gateway: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
@@ -60,14 +59,7 @@ impl IfaceState {
 }
 
 /// The answer to the last request file (see `request`), echoed in net.json.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RequestOutcome {
-    pub id: String,
-    pub net: String,
-    /// "applied" (the interfaces were switched; addresses follow as they come) or "refused".
-    pub result: &'static str,
-    pub error: Option<String>,
-}
+pub type RequestOutcome = wire::RequestAnswer;
 
 pub struct NetState {
     dir: Option<PathBuf>,
@@ -170,17 +162,14 @@ impl Shared {
 }
 
 fn write_files(dir: &Path, ifaces: &BTreeMap<String, IfaceState>, req: Option<&RequestOutcome>) {
-    let ready: Vec<String> = ifaces
-        .iter()
-        .filter_map(|(n, i)| i.address.map(|(a, p)| format!("{n} {a}/{p}\n")))
-        .collect();
-    replace(dir, "net.json", &to_json(ifaces, req));
-    replace(dir, "resolv.conf", &resolv_conf(ifaces));
-    let marker = dir.join("net-ready");
-    if ready.is_empty() {
-        let _ = std::fs::remove_file(marker);
-    } else {
-        replace(dir, "net-ready", &ready.concat());
+    let st = to_wire(ifaces, req, uptime_secs());
+    replace(dir, paths::NET_JSON, &st.to_json());
+    replace(dir, paths::RESOLV_CONF, &resolv_conf(ifaces));
+    match st.ready_marker() {
+        Some(lines) => replace(dir, paths::NET_READY, &lines),
+        None => {
+            let _ = std::fs::remove_file(dir.join(paths::NET_READY));
+        }
     }
 }
 
@@ -192,61 +181,45 @@ fn replace(dir: &Path, name: &str, text: &str) {
     }
 }
 
-fn opt_ip(v: Option<Ipv4Addr>) -> String {
-    v.map_or("null".into(), |a| format!("\"{a}\""))
+/// Times to a tenth of a second: finer is noise for a lease and for a person reading.
+fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
-fn opt_f(v: Option<f64>) -> String {
-    v.map_or("null".into(), |x| format!("{x:.1}"))
-}
-
-pub fn to_json(ifaces: &BTreeMap<String, IfaceState>, req: Option<&RequestOutcome>) -> String {
-    let mut o = String::from("{\n");
-    let ready = ifaces.values().any(|i| i.address.is_some());
-    let _ = writeln!(o, "  \"ready\": {ready},");
-    let _ = writeln!(o, "  \"uptime\": {:.1},", uptime_secs());
-    if let Some(r) = req {
-        let _ = writeln!(
-            o,
-            "  \"request\": {{\"id\": {}, \"net\": {}, \"result\": {}, \"error\": {}}},",
-            js(&r.id),
-            js(&r.net),
-            js(r.result),
-            r.error.as_deref().map_or("null".into(), js)
-        );
+/// What net.json says about `ifaces` at uptime `uptime`: the one definition the UI reads
+/// ([`wraith_live::state::NetState`]).
+pub fn to_wire(
+    ifaces: &BTreeMap<String, IfaceState>,
+    req: Option<&RequestOutcome>,
+    uptime: f64,
+) -> wire::NetState {
+    let ip = |a: Option<Ipv4Addr>| a.map(|a| a.to_string());
+    wire::NetState {
+        ready: ifaces.values().any(|i| i.address.is_some()),
+        uptime: tenths(uptime),
+        request: req.cloned(),
+        interfaces: ifaces
+            .iter()
+            .map(|(name, i)| wire::Iface {
+                name: name.clone(),
+                mac: i.mac.clone(),
+                link: i.link,
+                method: i.method.as_str().into(),
+                state: i.state.as_str().into(),
+                address: ip(i.address.map(|a| a.0)),
+                prefix: i.address.map(|a| a.1),
+                gateway: ip(i.gateway),
+                dns: i.dns.iter().map(Ipv4Addr::to_string).collect(),
+                search: i.search.clone(),
+                server: ip(i.server),
+                lease_secs: i.lease_secs,
+                lease_obtained: i.lease_obtained.map(tenths),
+                lease_expires: i.lease_expires.map(tenths),
+                renewals: i.renewals,
+                error: i.error.clone(),
+            })
+            .collect(),
     }
-    o.push_str("  \"interfaces\": [");
-    for (n, (name, i)) in ifaces.iter().enumerate() {
-        if n > 0 {
-            o.push(',');
-        }
-        let list = |v: Vec<String>| v.join(", ");
-        let _ = write!(
-            o,
-            "\n    {{\"name\": {}, \"mac\": {}, \"link\": {}, \"method\": {}, \"state\": {}, \
-             \"address\": {}, \"prefix\": {}, \"gateway\": {}, \"dns\": [{}], \"search\": [{}], \
-             \"server\": {}, \"lease_secs\": {}, \"lease_obtained\": {}, \"lease_expires\": {}, \
-             \"renewals\": {}, \"error\": {}}}",
-            js(name),
-            js(&i.mac),
-            i.link,
-            js(i.method),
-            js(i.state),
-            opt_ip(i.address.map(|a| a.0)),
-            i.address.map_or("null".into(), |a| a.1.to_string()),
-            opt_ip(i.gateway),
-            list(i.dns.iter().map(|d| format!("\"{d}\"")).collect()),
-            list(i.search.iter().map(|s| js(s)).collect()),
-            opt_ip(i.server),
-            i.lease_secs.map_or("null".into(), |s| s.to_string()),
-            opt_f(i.lease_obtained),
-            opt_f(i.lease_expires),
-            i.renewals,
-            i.error.as_deref().map_or("null".into(), js),
-        );
-    }
-    o.push_str("\n  ]\n}\n");
-    o
 }
 
 /// Name servers in interface order without duplicates; glibc reads at most 3.
@@ -287,8 +260,8 @@ mod tests {
         assert!(!dir.join("net-ready").exists());
         s.update("eth0", |i| {
             i.mac = "52:54:00:12:34:56".into();
-            i.method = "dhcp";
-            i.state = "discovering";
+            i.method = Method::Dhcp;
+            i.state = IfState::Discovering;
         });
         let json = std::fs::read_to_string(dir.join("net.json")).unwrap();
         assert!(json.contains("\"ready\": false"), "{json}");
@@ -298,7 +271,7 @@ mod tests {
         );
 
         s.update("eth0", |i| {
-            i.state = "bound";
+            i.state = IfState::Bound;
             i.address = Some((Ipv4Addr::new(10, 0, 2, 15), 24));
             i.dns = vec![Ipv4Addr::new(10, 0, 2, 3)];
             i.search = vec!["lab.example".into(), "x\"y".into()];
@@ -330,7 +303,7 @@ mod tests {
         s.set_request(RequestOutcome {
             id: "tui-1".into(),
             net: "dhcp,if=eth1".into(),
-            result: "refused",
+            result: RequestResult::Refused,
             error: Some("there is no \"eth1\"".into()),
         });
         let v: serde_json::Value =

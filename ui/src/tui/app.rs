@@ -98,9 +98,9 @@ pub enum Exit {
 impl Exit {
     pub fn code(self, live: bool) -> u8 {
         match (self, live) {
-            (Exit::Shell, true) => 102,
-            (Exit::Reboot, true) => 101,
-            (Exit::PowerOff, true) => 100,
+            (Exit::Shell, true) => wraith_live::exit::SHELL,
+            (Exit::Reboot, true) => wraith_live::exit::REBOOT,
+            (Exit::PowerOff, true) => wraith_live::exit::POWEROFF,
             _ => crate::EXIT_OK,
         }
     }

@@ -14,7 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 use std::net::Ipv4Addr;
-use wraith_netconf::{NetMode, StaticConfig};
+use wraith_live::{NetMode, StaticConfig};
 
 /// A request sent to init and not yet in place.
 #[derive(Clone, Debug)]

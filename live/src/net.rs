@@ -1,8 +1,8 @@
 //! The `wraith.net=` grammar, parsed into a [`NetMode`]: one definition for the kernel
 //! command line (read by wraith-init), a job file's `net` key (read by the engine) and the
-//! terminal UI's network form, so the three never disagree on what a spelling means. Pure and
-//! dependency-free (init links it statically; the job parser that uses it is fuzzed), so
-//! every spelling is pinned by a test.
+//! terminal UI's network form, so the three never disagree on what a spelling means. Pure
+//! (init links it statically; the job parser that uses it is fuzzed), so every spelling is
+//! pinned by a test.
 //!
 //! ```text
 //! wraith.net=dhcp                 DHCP on every Ethernet NIC with a link (the default)
@@ -134,7 +134,7 @@ pub fn parse(value: &str) -> Result<NetMode, String> {
                 match k {
                     "gw" | "gateway" => s.gateway = Some(ip()?),
                     "dns" => s.dns.push(ip()?),
-                    "search" | "domain" => s.search.push(v.to_string()),
+                    "search" | "domain" => s.search.push(domain(v)?),
                     "if" => s.iface = Some(ifname(v)?),
                     _ => return Err(format!("`{k}=` is not gw, dns, search or if")),
                 }
@@ -199,10 +199,26 @@ pub fn network_of(a: Ipv4Addr, prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(a) & mask(prefix))
 }
 
-/// Interface names are at most 15 bytes (IFNAMSIZ - 1) and cannot contain '/' or spaces.
+/// Interface names are at most 15 bytes (IFNAMSIZ - 1) and cannot contain '/', ':' or
+/// whitespace (the kernel's `dev_valid_name`); control characters and our own separators
+/// (',' '=') are refused too, so every name survives being written back into this grammar.
 fn ifname(v: &str) -> Result<String, String> {
-    if v.is_empty() || v.len() > 15 || v.contains(['/', ' ', ':']) {
-        return Err(format!("`{v}` is not an interface name"));
+    let bad = |c: char| c.is_whitespace() || c.is_control() || "/:,=".contains(c);
+    if v.is_empty() || v.len() > 15 || v.contains(bad) {
+        return Err(format!("`{}` is not an interface name", v.escape_debug()));
+    }
+    Ok(v.to_string())
+}
+
+/// A search domain goes into resolv.conf as a whitespace-separated word: letters, digits,
+/// '-', '_' and '.', at most 253 characters (a DNS name), so no value can add a line there.
+fn domain(v: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if v.is_empty() || v.len() > 253 || !v.chars().all(ok) {
+        return Err(format!(
+            "search=`{}` is not a domain name",
+            v.escape_debug()
+        ));
     }
     Ok(v.to_string())
 }
@@ -249,6 +265,21 @@ mod tests {
         assert!(parse("static:10.9.9.9/32").is_ok());
     }
 
+    /// Found by the `live` fuzz target: a trailing newline in `if=` was accepted, then lost
+    /// when the value was written back and read again (the grammar trims the value).
+    #[test]
+    fn every_accepted_value_reads_back_the_same_after_display() {
+        for v in [
+            "dhcp,if=eth0",
+            "static:10.1.2.3/16,gw=10.1.0.1,dns=10.1.0.2,search=a-b.example,search=c_d,if=enp0s3",
+            "off",
+        ] {
+            let m = parse(v).unwrap();
+            assert_eq!(parse(&m.to_string()), Ok(m), "{v}");
+        }
+        assert!(parse("static:192.168.1.50/24,if=ch=l68.1l\u{e}\n").is_err());
+    }
+
     #[test]
     fn mistakes_are_named() {
         for (bad, says) in [
@@ -270,6 +301,13 @@ mod tests {
                 "outside 192.168.1.0/24",
             ),
             ("static:192.168.1.5/24,gw=192.168.1.5", "own address"),
+            ("dhcp,if=eth\t0", "eth\\t0"),
+            ("dhcp,if=a=b", "a=b"),
+            ("static:10.0.0.5/24,search=", "search=``"),
+            (
+                "static:10.0.0.5/24,search=lab\nnameserver 6.6.6.6",
+                "is not a domain",
+            ),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
