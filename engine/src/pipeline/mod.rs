@@ -3,6 +3,7 @@
 //! bounded queues, so all cores work and memory stays fixed whatever the disk size.
 
 pub mod clone;
+pub(crate) mod ordered;
 pub mod rescue;
 pub mod restore;
 pub mod save;
