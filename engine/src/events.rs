@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -55,6 +55,34 @@ impl Cancel {
         } else {
             Ok(())
         }
+    }
+}
+
+/// What every pipeline needs besides its inputs: where its events go, how it is told to stop,
+/// and how many threads it may keep busy.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub sink: &'a dyn Sink,
+    pub cancel: &'a Cancel,
+    /// Worker threads for hashing, compressing and decoding; at least 1.
+    pub threads: usize,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(sink: &'a dyn Sink, cancel: &'a Cancel, threads: usize) -> Self {
+        Ctx {
+            sink,
+            cancel,
+            threads: threads.max(1),
+        }
+    }
+}
+
+impl Ctx<'static> {
+    /// Events dropped, never cancelled, one thread per core: for tests and examples.
+    pub fn quiet() -> Self {
+        static NEVER: LazyLock<Cancel> = LazyLock::new(Cancel::new);
+        Ctx::new(&Quiet, &NEVER, crate::pipeline::worker_count())
     }
 }
 

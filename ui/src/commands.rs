@@ -9,7 +9,7 @@ use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::events::Cancel;
+use wraith_engine::events::{self, Cancel};
 use wraith_engine::human_bytes as hb;
 use wraith_engine::job::{Action, Job};
 use wraith_engine::pipeline::{self, verify::VerifyReport};
@@ -544,7 +544,7 @@ fn cmd_clone(
         r.warn(&w);
     }
     confirm(&target, yes || created, "clone")?;
-    let report = pipeline::clone::clone(&source, &plan, &target, r, cancel)?;
+    let report = pipeline::clone::clone(&source, &plan, &target, &events::Ctx::new(r, cancel, 1))?;
     let mut result = json!({ "result": "ok", "source": source.identity, "target": target.identity, "bytes": report.bytes });
     if !json {
         println!(
@@ -588,11 +588,9 @@ fn cmd_save(
     for w in plan.warnings() {
         ctx.r.warn(&w);
     }
-    let opts = pipeline::save::SaveOptions {
-        name,
-        threads: ctx.threads,
-    };
-    let rep = pipeline::save::save(&dev, &plan, repo, &opts, ctx.r, ctx.cancel)?;
+    let opts = pipeline::save::SaveOptions { name };
+    let run = events::Ctx::new(ctx.r, ctx.cancel, ctx.threads);
+    let rep = pipeline::save::save(&dev, &plan, repo, &opts, &run)?;
     let json = ctx.json;
     let mut result = json!({ "result": "ok", "image": rep.image, "stats": rep.stats,
         "source": dev.identity, "repository": repo_json(repo) });
@@ -785,8 +783,8 @@ fn cmd_restore(
         );
     }
     confirm(&target, yes || created, "restore")?;
-    let rep =
-        pipeline::restore::restore(repo, &image, &m, &target, ctx.threads, ctx.r, ctx.cancel)?;
+    let run = events::Ctx::new(ctx.r, ctx.cancel, ctx.threads);
+    let rep = pipeline::restore::restore(repo, &image, &m, &target, &run)?;
     let result = json!({ "result": "ok", "image": image, "target": target.identity,
         "bytes": rep.bytes, "repository": repo_json(repo) });
     if !json {
@@ -856,7 +854,8 @@ fn cmd_verify(
                 hb(m.table.min_disk_size)
             );
         }
-        let rep = pipeline::verify::verify_against(&dev, repo, &image, &m, ctx.r, ctx.cancel)?;
+        let run = events::Ctx::new(ctx.r, ctx.cancel, ctx.threads);
+        let rep = pipeline::verify::verify_against(&dev, repo, &image, &m, &run)?;
         return Ok(print_verify(
             json,
             &format!("{} against {image}", disk.display()),
@@ -867,7 +866,8 @@ fn cmd_verify(
         Some(n) => vec![repo.resolve(n, id.as_deref())?],
         None => repo.images()?,
     };
-    let rep = pipeline::verify::verify_repo(repo, &images, ctx.threads, ctx.r, ctx.cancel)?;
+    let run = events::Ctx::new(ctx.r, ctx.cancel, ctx.threads);
+    let rep = pipeline::verify::verify_repo(repo, &images, &run)?;
     let what = match &name {
         Some(n) => format!("{}:{n}", repo.location()),
         None => repo.location(),

@@ -11,6 +11,7 @@ pub mod verify;
 
 use crate::device::{Device, ReadAt};
 use crate::error::Result;
+use crate::events::Ctx;
 use crate::extent::ExtentList;
 use crate::plan::Region;
 use crate::table::{self, TableKind};
@@ -23,16 +24,17 @@ pub(crate) const QUEUE_PER_WORKER: usize = 4;
 const BRIDGE_GAP: u64 = 256 << 10;
 
 /// Runs `f` while a helper thread relays the repository's notices (a server being retried,
-/// see [`crate::repo::store::Store::take_notices`]) to `sink` as warnings, every fraction of
-/// a second: the thread doing the I/O is the one stuck in the retry, so it cannot tell.
+/// see [`crate::repo::store::Store::take_notices`]) to the job's sink as warnings, every
+/// fraction of a second: the thread doing the I/O is the one stuck in the retry, so it cannot
+/// tell.
 pub(crate) fn with_notices<T>(
     repo: &crate::repo::Repository,
-    sink: &dyn crate::events::Sink,
+    ctx: &Ctx<'_>,
     f: impl FnOnce() -> T,
 ) -> T {
     let relay = || {
         for message in repo.store().take_notices() {
-            sink.event(crate::events::Event::Warning { message });
+            ctx.sink.event(crate::events::Event::Warning { message });
         }
     };
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);

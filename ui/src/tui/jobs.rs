@@ -6,7 +6,7 @@ use super::running::Phase;
 use std::path::Path;
 use std::sync::mpsc::Sender;
 use wraith_engine::device::Device;
-use wraith_engine::events::{Cancel, Event};
+use wraith_engine::events::{Cancel, Ctx, Event};
 use wraith_engine::human_bytes as hb;
 use wraith_engine::pipeline;
 use wraith_engine::plan::Plan;
@@ -160,7 +160,7 @@ fn run(
     sink: &(dyn Fn(Event) + Send + Sync),
     cancel: &Cancel,
 ) -> wraith_engine::Result<(Ended, Vec<String>)> {
-    let threads = pipeline::worker_count();
+    let ctx = Ctx::new(&sink, cancel, pipeline::worker_count());
     match job {
         Job::Clone {
             source,
@@ -168,7 +168,7 @@ fn run(
             target,
             verify,
         } => {
-            let rep = pipeline::clone::clone(&source, &plan, &target, &sink, cancel)?;
+            let rep = pipeline::clone::clone(&source, &plan, &target, &ctx)?;
             let mut lines = vec![
                 format!("cloned {}", source.identity.describe()),
                 format!("onto   {}", target.identity.describe()),
@@ -193,7 +193,7 @@ fn run(
             if !verify {
                 return Ok((Ended::of(true, partial), lines));
             }
-            let v = pipeline::verify::verify_clone(&source, &plan, &target, &sink, cancel)?;
+            let v = pipeline::verify::verify_clone(&source, &plan, &target, &ctx)?;
             lines.extend(verify_lines(&v, "the target and the source"));
             Ok((Ended::of(v.problems.is_empty(), partial), lines))
         }
@@ -206,8 +206,8 @@ fn run(
             verify,
         } => {
             let repo = Repository::open_url(&repo, &creds, true)?;
-            let opts = pipeline::save::SaveOptions { name, threads };
-            let rep = pipeline::save::save(&source, &plan, &repo, &opts, &sink, cancel)?;
+            let opts = pipeline::save::SaveOptions { name };
+            let rep = pipeline::save::save(&source, &plan, &repo, &opts, &ctx)?;
             let mut lines = vec![
                 format!("saved {}", source.identity.describe()),
                 format!("as {} in {}", rep.image, repo.location()),
@@ -242,9 +242,7 @@ fn run(
             target,
             verify,
         } => {
-            let rep = pipeline::restore::restore(
-                &repo, &image, &manifest, &target, threads, &sink, cancel,
-            )?;
+            let rep = pipeline::restore::restore(&repo, &image, &manifest, &target, &ctx)?;
             let mut lines = vec![
                 format!("restored {image}"),
                 format!("onto {}", target.identity.describe()),
@@ -275,13 +273,7 @@ fn run(
             Ok((Ended::of(ok, partial), lines))
         }
         Job::Verify { repo, image } => {
-            let rep = pipeline::verify::verify_repo(
-                &repo,
-                std::slice::from_ref(&image),
-                threads,
-                &sink,
-                cancel,
-            )?;
+            let rep = pipeline::verify::verify_repo(&repo, std::slice::from_ref(&image), &ctx)?;
             let mut lines = vec![format!(
                 "{image}: {} chunks, {} checked, {} problem(s)",
                 rep.chunks,
@@ -315,7 +307,8 @@ fn verify_disk(
             &loaded
         }
     };
-    let rep = pipeline::verify::verify_against(disk, repo, image, m, &sink, cancel)?;
+    let ctx = Ctx::new(&sink, cancel, pipeline::worker_count());
+    let rep = pipeline::verify::verify_against(disk, repo, image, m, &ctx)?;
     lines.extend(verify_lines(&rep, "the disk and the image"));
     Ok(rep.problems.is_empty())
 }
