@@ -49,11 +49,11 @@ pub trait Store: Send + Sync {
     fn remote(&self) -> bool {
         false
     }
-    /// What happened on the way that the user should know, oldest first, each told once:
-    /// a server that stopped answering and is being retried, and when it answers again.
-    /// Pipelines relay these as warnings while they run.
-    fn take_notices(&self) -> Vec<String> {
-        Vec::new()
+    /// Where this location tells what happens on the way that the user should know (a
+    /// server that stopped answering and is being retried, and when it answers again), for
+    /// a job to listen to while it runs. None for a location that has nothing to tell.
+    fn notices(&self) -> Option<&crate::events::Notices> {
+        None
     }
     /// How the location is reached, when that is worth telling ("SMB 3.1.1", "NFS 4.2").
     fn connection(&self) -> Option<String> {
