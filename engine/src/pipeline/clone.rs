@@ -1,5 +1,5 @@
 //! Clone: disk to disk, used blocks only, through a reader thread and a writer (the caller's
-//! thread) so reading the source and writing the target overlap ([`super::ordered`]).
+//! thread) so reading the source and writing the target overlap (`ordered.rs`).
 
 use super::ordered::{self, Pool};
 use super::{

@@ -1,6 +1,8 @@
 //! The pipelines: clone (disk to disk), save (disk to repository), restore (repository to disk)
-//! and verify. Each overlaps reading, hashing/compressing and writing on separate threads with
-//! bounded queues, so all cores work and memory stays fixed whatever the disk size.
+//! and verify. Each overlaps reading, hashing/compressing and writing on separate threads
+//! through one bounded, ordered worker pipeline (`ordered.rs`), so all cores work and memory
+//! stays fixed whatever the disk size. Each takes an [`crate::events::Ctx`]: where events go,
+//! the cancel token, how many threads.
 
 pub mod clone;
 pub(crate) mod ordered;

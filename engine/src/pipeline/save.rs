@@ -1,6 +1,6 @@
 //! Save: a disk's plan becomes an image in a repository. Reader thread → hashing and
 //! compressing workers → the calling thread appends new chunks to packs, in disk order
-//! ([`super::ordered`]).
+//! (`ordered.rs`).
 //! A chunk already in the repository is hashed but never compressed or written again.
 
 use super::ordered::{self, Pool};
