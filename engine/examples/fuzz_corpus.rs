@@ -156,12 +156,11 @@ fn repository(c: &Corpus, disk: &kit::Disk) {
     let plan = wraith_engine::plan::plan(&dev, dev.identity.clone()).unwrap();
     let opts = wraith_engine::pipeline::save::SaveOptions {
         name: "seed".into(),
-        threads: 1,
     };
     let quiet = wraith_engine::events::Quiet;
     let cancel = wraith_engine::events::Cancel::new();
-    let saved =
-        wraith_engine::pipeline::save::save(&dev, &plan, &repo, &opts, &quiet, &cancel).unwrap();
+    let ctx = wraith_engine::events::Ctx::new(&quiet, &cancel, 1);
+    let saved = wraith_engine::pipeline::save::save(&dev, &plan, &repo, &opts, &ctx).unwrap();
     // Reopen: the index files are written now.
     let repo = Repository::open(&dir.path().join("repo")).unwrap();
     let file = repo.store().read(&saved.image.path()).unwrap();

@@ -1,8 +1,8 @@
 //! What the engine tells its user interface while it works, and how it is told to stop.
 
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -58,6 +58,96 @@ impl Cancel {
     }
 }
 
+/// What every pipeline needs besides its inputs: where its events go, how it is told to stop,
+/// and how many threads it may keep busy.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub sink: &'a dyn Sink,
+    pub cancel: &'a Cancel,
+    /// Worker threads for hashing, compressing and decoding; at least 1.
+    pub threads: usize,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(sink: &'a dyn Sink, cancel: &'a Cancel, threads: usize) -> Self {
+        Ctx {
+            sink,
+            cancel,
+            threads: threads.max(1),
+        }
+    }
+}
+
+impl Ctx<'static> {
+    /// Events dropped, never cancelled, one thread per core: for tests and examples.
+    pub fn quiet() -> Self {
+        static NEVER: LazyLock<Cancel> = LazyLock::new(Cancel::new);
+        Ctx::new(&Quiet, &NEVER, crate::pipeline::worker_count())
+    }
+}
+
+/// Where a repository's location tells, at the moment it happens, what the user should know
+/// but that does not stop the job: a server that stopped answering and is being retried, and
+/// when it answers again. The thread stuck in the retry is the one that tells, so a job that
+/// looks stalled is explained while it waits, not after. A job makes its sink listen with
+/// [`Notices::during`]; told with nobody listening, a notice is dropped.
+#[derive(Default)]
+pub struct Notices {
+    listeners: Mutex<Vec<Listener>>,
+    next_id: AtomicU64,
+}
+
+/// A sink borrowed by [`Notices::during`] for as long as that call lasts.
+struct Listener {
+    id: u64,
+    sink: *const (dyn Sink + 'static),
+}
+
+// SAFETY: the pointer comes from a `&dyn Sink`, and `Sink: Send + Sync`, so the sink may be
+// used from any thread; `Notices::during` keeps it alive for as long as it is listed.
+unsafe impl Send for Listener {}
+
+impl Notices {
+    /// Runs `f` while `sink` receives every notice as a warning event, from whichever thread
+    /// tells it. Several jobs may listen at once; each hears every notice told meanwhile.
+    pub fn during<T>(&self, sink: &dyn Sink, f: impl FnOnce() -> T) -> T {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let sink: *const (dyn Sink + '_) = sink;
+        // SAFETY: only the trait object's lifetime bound changes. The pointer is dereferenced
+        // only by `tell`, under the lock, and `Unlisten` removes it under the same lock
+        // before this function returns or unwinds, while `sink` is still borrowed.
+        let sink: *const (dyn Sink + 'static) = unsafe { std::mem::transmute(sink) };
+        self.lock().push(Listener { id, sink });
+        struct Unlisten<'n>(&'n Notices, u64);
+        impl Drop for Unlisten<'_> {
+            fn drop(&mut self) {
+                let id = self.1;
+                self.0.lock().retain(|l| l.id != id);
+            }
+        }
+        let _unlisten = Unlisten(self, id);
+        f()
+    }
+
+    /// Tells every listening sink, now, as a warning.
+    pub fn tell(&self, message: String) {
+        let listeners = self.lock();
+        for l in listeners.iter() {
+            // SAFETY: listed by `during`, which borrows the sink until it has removed it
+            // under this lock, which is held here.
+            let sink = unsafe { &*l.sink };
+            sink.event(Event::Warning {
+                message: message.clone(),
+            });
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Listener>> {
+        // A sink that panicked leaves the list intact: keep using it.
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Rate-limits progress events so a fast pipeline does not flood the UI.
 pub(crate) struct Progress<'a> {
     sink: &'a dyn Sink,
@@ -97,5 +187,59 @@ impl<'a> Progress<'a> {
         self.sink.event(Event::Finished {
             step: step.to_string(),
         });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_reaches_the_listening_sink_from_another_thread_at_once() {
+        let notices = Notices::default();
+        let heard = Mutex::new(Vec::new());
+        let sink = |e: Event| heard.lock().unwrap().push(e);
+        notices.during(&sink, || {
+            std::thread::scope(|s| {
+                s.spawn(|| notices.tell("server retried".into()));
+            });
+            // Told before `during` returns: no relay in between.
+            assert_eq!(heard.lock().unwrap().len(), 1);
+        });
+        notices.tell("nobody listens".into());
+        assert_eq!(
+            *heard.lock().unwrap(),
+            vec![Event::Warning {
+                message: "server retried".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_sink_stops_listening_when_its_job_ends_even_by_panic() {
+        let notices = Notices::default();
+        let heard = Mutex::new(0);
+        let sink = |_: Event| *heard.lock().unwrap() += 1;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            notices.during(&sink, || panic!("job failed"))
+        }));
+        assert!(r.is_err());
+        assert!(notices.lock().is_empty());
+        notices.tell("after".into());
+        assert_eq!(*heard.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn two_jobs_listening_at_once_each_hear_while_they_run() {
+        let notices = Notices::default();
+        let (a, b) = (Mutex::new(0), Mutex::new(0));
+        let sink_a = |_: Event| *a.lock().unwrap() += 1;
+        let sink_b = |_: Event| *b.lock().unwrap() += 1;
+        notices.during(&sink_a, || {
+            notices.during(&sink_b, || notices.tell("both".into()));
+            notices.tell("only a".into());
+        });
+        assert_eq!((*a.lock().unwrap(), *b.lock().unwrap()), (2, 1));
     }
 }

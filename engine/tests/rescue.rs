@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::events::{Cancel, Event, Quiet, Sink};
+use wraith_engine::events::{Cancel, Ctx, Event, Quiet, Sink};
 use wraith_engine::extent::ExtentList;
 use wraith_engine::pipeline::{clone, rescue, restore, save};
 use wraith_engine::repo::{manifest::Manifest, Repository};
@@ -93,16 +93,15 @@ fn save_to(
     let repo = Repository::open_or_create(repo_dir).unwrap();
     let opts = save::SaveOptions {
         name: "dying".into(),
-        threads: 2,
     };
-    save::save(source, p, &repo, &opts, sink, &Cancel::new()).unwrap()
+    save::save(source, p, &repo, &opts, &Ctx::new(sink, &Cancel::new(), 2)).unwrap()
 }
 
 /// Clones `source` onto a new image file of `size` bytes at `path`.
 fn clone_to(source: &dyn ReadAt, p: &plan::Plan, path: &Path, size: u64) -> clone::CloneReport {
     std::fs::File::create(path).unwrap().set_len(size).unwrap();
     let target = Device::open_write(path).unwrap();
-    clone::clone(source, p, &target, &Quiet, &Cancel::new()).unwrap()
+    clone::clone(source, p, &target, &Ctx::quiet()).unwrap()
 }
 
 /// Restores the image `rep` saved into `repo_dir` onto a new image file of `size` bytes at
@@ -118,7 +117,8 @@ fn restore_to(
     std::fs::File::create(path).unwrap().set_len(size).unwrap();
     let target = Device::open_write(path).unwrap();
     let repo = Repository::open(repo_dir).unwrap();
-    restore::restore(&repo, &rep.image, m, &target, 2, sink, &Cancel::new()).unwrap();
+    let cancel = Cancel::new();
+    restore::restore(&repo, &rep.image, m, &target, &Ctx::new(sink, &cancel, 2)).unwrap();
 }
 
 fn ranges(l: &ExtentList) -> Vec<(u64, u64)> {
@@ -189,9 +189,8 @@ fn a_vanished_disk_stops_the_job_instead_of_being_rescued() {
     let repo = Repository::open_or_create(&tmp.path().join("repo")).unwrap();
     let opts = save::SaveOptions {
         name: "gone".into(),
-        threads: 2,
     };
-    let e = save::save(&gone, &p, &repo, &opts, &Quiet, &Cancel::new()).unwrap_err();
+    let e = save::save(&gone, &p, &repo, &opts, &Ctx::quiet()).unwrap_err();
     assert!(e.to_string().contains("failing disk"), "{e}");
     assert!(
         repo.images().unwrap().is_empty(),

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::FileExt;
 use wraith_engine::device::Device;
-use wraith_engine::events::{Cancel, Quiet};
+use wraith_engine::events::Ctx;
 use wraith_engine::pipeline::{clone::clone, verify::verify_clone};
 use wraith_engine::plan::{plan, RegionKind};
 
@@ -14,8 +14,8 @@ fn a_clone_verifies_and_a_changed_byte_does_not() {
     let source = Device::open_read(&src.path).expect("open source");
     let p = plan(&source, source.identity.clone()).expect("plan");
     let target = Device::open_write(&dst.path).expect("open target");
-    clone(&source, &p, &target, &Quiet, &Cancel::new()).expect("clone");
-    let rep = verify_clone(&source, &p, &target, &Quiet, &Cancel::new()).expect("verify");
+    clone(&source, &p, &target, &Ctx::quiet()).expect("clone");
+    let rep = verify_clone(&source, &p, &target, &Ctx::quiet()).expect("verify");
     assert!(rep.problems.is_empty(), "{:?}", rep.problems);
     assert!(rep.bytes > 0);
 
@@ -35,7 +35,7 @@ fn a_clone_verifies_and_a_changed_byte_does_not() {
     f.write_all_at(&[b[0] ^ 0xff], at).expect("write");
     drop(f);
     let target = Device::open_read(&dst.path).expect("reopen target");
-    let rep = verify_clone(&source, &p, &target, &Quiet, &Cancel::new()).expect("verify");
+    let rep = verify_clone(&source, &p, &target, &Ctx::quiet()).expect("verify");
     assert_eq!(rep.problems.len(), 1, "{:?}", rep.problems);
     assert_eq!(rep.problems[0].region, r.describe());
     assert_eq!(rep.problems[0].offset, Some(at));

@@ -28,7 +28,7 @@ pub use verify::{prepare_verify, VerifyChoice};
 
 use crate::device::{Device, DiskIdentity};
 use crate::error::{Error, Result};
-use crate::events::{Cancel, Sink};
+use crate::events::Ctx;
 use crate::job::Action;
 use crate::plan::Plan;
 use crate::repo::{manifest::Manifest, ImageRef, Repository};
@@ -88,7 +88,6 @@ impl Summary {
 pub struct CheckedPlan {
     summary: Summary,
     op: Op,
-    threads: usize,
     /// A target image file `prepare_*` created: removed again if the plan is dropped unrun.
     created: Option<PathBuf>,
     keep_results: bool,
@@ -125,18 +124,12 @@ impl CheckedPlan {
         CheckedPlan {
             summary,
             op,
-            threads: crate::pipeline::worker_count(),
             created,
             keep_results: false,
         }
     }
     pub fn summary(&self) -> &Summary {
         &self.summary
-    }
-    /// Worker threads for hashing and compression (default: every core).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self
     }
     /// Verify the result afterwards, or not: the TUI lets the user change this on the plan it
     /// shows. The checks do not depend on it, so the plan stays checked.
@@ -172,10 +165,10 @@ impl Drop for CheckedPlan {
 /// Runs a checked plan: the operation, then the verification it asked for. The report says
 /// what was done and verified; with [`CheckedPlan::keep_results`] the result and the job's
 /// log are also stored in the repository, also when the job fails.
-pub fn run(mut plan: CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Report> {
+pub fn run(mut plan: CheckedPlan, ctx: &Ctx) -> Result<Report> {
     // From here the target is the user's result (even half-written): never removed.
     plan.created = None;
-    record::run_recorded(&plan, sink, cancel)
+    record::run_recorded(&plan, ctx)
 }
 
 /// Opens the target of a clone or restore for writing; a path that does not exist becomes a

@@ -5,7 +5,7 @@
 use super::{CheckedPlan, Op, Summary};
 use crate::device::DiskIdentity;
 use crate::error::{Error, Result};
-use crate::events::{Cancel, Event, Sink};
+use crate::events::{Ctx, Event, Sink};
 use crate::extent::ExtentList;
 use crate::job::Action;
 use crate::pipeline::{self, rescue::DamagedFiles, verify::VerifyReport};
@@ -204,14 +204,15 @@ fn plan_lines(s: &Summary) -> Vec<String> {
     out
 }
 
-pub(super) fn run_recorded(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Report> {
+pub(super) fn run_recorded(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
     let started = Instant::now();
+    let sink = ctx.sink;
     let rec = Recorder {
         inner: sink,
         started,
         lines: Mutex::new(Vec::new()),
     };
-    let result = execute(plan, &rec, cancel);
+    let result = execute(plan, &Ctx::new(&rec, ctx.cancel, ctx.threads));
     let mut log = plan_lines(&plan.summary);
     log.extend(rec.lines.into_inner().unwrap_or_else(|p| p.into_inner()));
     let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
@@ -321,8 +322,8 @@ fn outcome(r: &Report) -> Outcome {
     }
 }
 
-fn execute(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Report> {
-    let threads = plan.threads;
+fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
+    let sink = ctx.sink;
     let mut r = empty_report(&plan.summary);
     match &plan.op {
         Op::Clone {
@@ -330,13 +331,13 @@ fn execute(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Repor
             plan: copy,
             target,
         } => {
-            let rep = pipeline::clone::clone(source, copy, target, sink, cancel)?;
+            let rep = pipeline::clone::clone(source, copy, target, ctx)?;
             r.bytes = rep.bytes;
             r.mapfile = clone_mapfile(copy, &rep.unreadable, sink);
             r.unreadable = rep.unreadable;
             r.unreadable_files = rep.unreadable_files;
             if plan.summary.verify {
-                let v = pipeline::verify::verify_clone(source, copy, target, sink, cancel)?;
+                let v = pipeline::verify::verify_clone(source, copy, target, ctx)?;
                 r.verified = Some(Verified {
                     what: "the target against the source".into(),
                     report: v,
@@ -349,11 +350,8 @@ fn execute(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Repor
             repo,
             name,
         } => {
-            let opts = pipeline::save::SaveOptions {
-                name: name.clone(),
-                threads,
-            };
-            let rep = pipeline::save::save(source, copy, repo, &opts, sink, cancel)?;
+            let opts = pipeline::save::SaveOptions { name: name.clone() };
+            let rep = pipeline::save::save(source, copy, repo, &opts, ctx)?;
             r.repository = repo_shown(repo);
             r.bytes = rep.stats.image_bytes;
             r.stats = Some(rep.stats.clone());
@@ -369,8 +367,7 @@ fn execute(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Repor
             r.image = Some(rep.image.clone());
             if plan.summary.verify {
                 let m = repo.load_manifest(&rep.image)?;
-                let v =
-                    pipeline::verify::verify_against(source, repo, &rep.image, &m, sink, cancel)?;
+                let v = pipeline::verify::verify_against(source, repo, &rep.image, &m, ctx)?;
                 r.verified = Some(Verified {
                     what: format!("the disk against image {}", rep.image),
                     report: v,
@@ -383,16 +380,14 @@ fn execute(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Repor
             manifest,
             target,
         } => {
-            let rep =
-                pipeline::restore::restore(repo, image, manifest, target, threads, sink, cancel)?;
+            let rep = pipeline::restore::restore(repo, image, manifest, target, ctx)?;
             r.repository = repo_shown(repo);
             r.bytes = rep.bytes;
             // An image of a failing disk restores its zeros: the report names them again.
             r.unreadable = manifest.unreadable.clone();
             r.unreadable_files = manifest.unreadable_files.clone();
             if plan.summary.verify {
-                let v =
-                    pipeline::verify::verify_against(target, repo, image, manifest, sink, cancel)?;
+                let v = pipeline::verify::verify_against(target, repo, image, manifest, ctx)?;
                 r.verified = Some(Verified {
                     what: format!("the target against image {image}"),
                     report: v,
@@ -408,11 +403,11 @@ fn execute(plan: &CheckedPlan, sink: &dyn Sink, cancel: &Cancel) -> Result<Repor
             let (what, v) = match against {
                 Some((dev, m)) => {
                     let image = &images[0];
-                    let v = pipeline::verify::verify_against(dev, repo, image, m, sink, cancel)?;
+                    let v = pipeline::verify::verify_against(dev, repo, image, m, ctx)?;
                     (format!("{} against image {image}", dev.identity.path), v)
                 }
                 None => {
-                    let v = pipeline::verify::verify_repo(repo, images, threads, sink, cancel)?;
+                    let v = pipeline::verify::verify_repo(repo, images, ctx)?;
                     let what = match images.as_slice() {
                         [one] => format!("{}:{one}", repo.location()),
                         _ => repo.location(),

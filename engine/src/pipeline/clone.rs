@@ -1,16 +1,16 @@
 //! Clone: disk to disk, used blocks only, through a reader thread and a writer (the caller's
-//! thread) so reading the source and writing the target overlap.
+//! thread) so reading the source and writing the target overlap (`ordered.rs`).
 
+use super::ordered::{self, Pool};
 use super::{
     finish_table, read_window, region_is_written, rescue, windows, write_window, Window,
     QUEUE_PER_WORKER,
 };
 use crate::device::{Device, ReadAt};
 use crate::error::Result;
-use crate::events::{Cancel, Progress, Sink};
+use crate::events::{Ctx, Progress};
 use crate::extent::ExtentList;
 use crate::plan::Plan;
-use crossbeam_channel::bounded;
 
 #[derive(Debug, Clone, Default)]
 pub struct CloneReport {
@@ -22,12 +22,13 @@ pub struct CloneReport {
     pub unreadable_files: Vec<rescue::DamagedFiles>,
 }
 
-/// What the reader hands the writer: a window's bytes, or a window whose read failed and
-/// waits for the rescue pass.
+/// What reaches the writer for each window, in disk order.
 enum Read {
-    Data(Window, Vec<u8>),
+    /// The window's bytes, and whether they are all zero (then the target is zeroed cheaply).
+    Data(Window, Vec<u8>, bool),
     /// Copied by the kernel already; how many of its used bytes were holes (zeroed).
     Copied(Window, u64),
+    /// The read failed; the window waits for the rescue pass.
     Deferred(Window),
 }
 
@@ -38,9 +39,9 @@ pub fn clone(
     source: &dyn ReadAt,
     plan: &Plan,
     target: &Device,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<CloneReport> {
+    let (sink, cancel) = (ctx.sink, ctx.cancel);
     let kind = plan.table.kind;
     let regions: Vec<_> = plan
         .regions
@@ -51,27 +52,29 @@ pub fn clone(
     let total: u64 = regions.iter().map(|r| r.used.total()).sum();
     let mut progress = Progress::start(sink, "clone", total);
     let mut report = CloneReport::default();
-    let (tx, rx) = bounded::<Result<Read>>(QUEUE_PER_WORKER * 2);
     let mut deferred: Vec<Window> = Vec::new();
     let regions_ref = &regions;
+    // Windows are large (CLONE_CHUNK): a few in flight keep the reader and the writer busy.
+    let in_flight = QUEUE_PER_WORKER * 2;
     // Buffers return to the reader after writing, so memory is reused rather than faulted in.
-    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * 3);
-    std::thread::scope(|s| -> Result<()> {
-        s.spawn(move || {
+    let pool = Pool::new(QUEUE_PER_WORKER * 3);
+    let pool = &pool;
+    ordered::run(
+        cancel,
+        // One worker looks for all-zero windows, off the writer's thread: that is quick next
+        // to reading and writing them.
+        1,
+        in_flight,
+        |feed| {
             // Image file to image file where the target cannot be written directly: the kernel
             // copies, with no trip through our memory. A direct write is preferred: the kernel
             // copy goes through the page cache and pays its write-back at the end.
             let mut kernel = source.as_device().filter(|_| !target.writes_directly());
             for w in windows(regions_ref, CLONE_CHUNK) {
-                if cancel.is_cancelled() {
-                    return;
-                }
                 if let Some(src) = kernel {
                     match copy_window(src, target, &regions_ref[w.region].used, &w) {
                         Ok(Some(zero)) => {
-                            if tx.send(Ok(Read::Copied(w, zero))).is_err() {
-                                return;
-                            }
+                            feed.done(Read::Copied(w, zero))?;
                             continue;
                         }
                         Ok(None) => kernel = None,
@@ -79,42 +82,48 @@ pub fn clone(
                         Err(_) => {}
                     }
                 }
-                let mut buf = pool_rx.try_recv().unwrap_or_default();
-                let r = match read_window(source, &regions_ref[w.region].used, &w, &mut buf) {
-                    Ok(()) => Ok(Read::Data(w, buf)),
+                let mut buf = pool.take();
+                match read_window(source, &regions_ref[w.region].used, &w, &mut buf) {
+                    Ok(()) => feed.work((w, buf))?,
                     Err(e) if rescue::is_media_error(&e) => {
                         rescue::deferred(sink, &w, &e);
-                        Ok(Read::Deferred(w))
+                        feed.done(Read::Deferred(w))?;
                     }
-                    Err(e) => Err(e),
-                };
-                let failed = r.is_err();
-                if tx.send(r).is_err() || failed {
-                    return;
+                    Err(e) => return Err(e),
                 }
             }
-        });
-        for item in rx {
-            cancel.check()?;
-            let (w, buf) = match item? {
-                Read::Data(w, buf) => (w, buf),
+            Ok(())
+        },
+        || {
+            |(w, buf): (Window, Vec<u8>)| {
+                let zero = super::is_zero(&buf);
+                Ok(Read::Data(w, buf, zero))
+            }
+        },
+        |read| {
+            match read {
+                Read::Data(w, buf, zero) => {
+                    put(
+                        target,
+                        &regions_ref[w.region].used,
+                        &w,
+                        &buf,
+                        zero,
+                        &mut report,
+                    )?;
+                    progress.add(w.used);
+                    pool.give(buf);
+                }
                 Read::Copied(w, zero) => {
                     report.bytes += w.used;
                     report.zero_bytes += zero;
                     progress.add(w.used);
-                    continue;
                 }
-                Read::Deferred(w) => {
-                    deferred.push(w);
-                    continue;
-                }
-            };
-            put(target, &regions_ref[w.region].used, &w, &buf, &mut report)?;
-            progress.add(w.used);
-            let _ = pool_tx.try_send(buf);
-        }
-        cancel.check()
-    })?;
+                Read::Deferred(w) => deferred.push(w),
+            }
+            Ok(())
+        },
+    )?;
     // Second pass over what failed, now that the healthy rest is on the target.
     let mut buf = Vec::new();
     for w in deferred {
@@ -123,7 +132,8 @@ pub fn clone(
         for e in bad.iter() {
             report.unreadable.push(e.start, e.len);
         }
-        put(target, used, &w, &buf, &mut report)?;
+        let zero = super::is_zero(&buf);
+        put(target, used, &w, &buf, zero, &mut report)?;
         progress.add(w.used);
     }
     report.unreadable_files = rescue::damaged_files(
@@ -167,9 +177,9 @@ fn put(
     used: &ExtentList,
     w: &Window,
     buf: &[u8],
+    zero: bool,
     report: &mut CloneReport,
 ) -> Result<()> {
-    let zero = super::is_zero(buf);
     write_window(
         target,
         used,

@@ -1,8 +1,11 @@
 //! The pipelines: clone (disk to disk), save (disk to repository), restore (repository to disk)
-//! and verify. Each overlaps reading, hashing/compressing and writing on separate threads with
-//! bounded queues, so all cores work and memory stays fixed whatever the disk size.
+//! and verify. Each overlaps reading, hashing/compressing and writing on separate threads
+//! through one bounded, ordered worker pipeline (`ordered.rs`), so all cores work and memory
+//! stays fixed whatever the disk size. Each takes an [`crate::events::Ctx`]: where events go,
+//! the cancel token, how many threads.
 
 pub mod clone;
+pub(crate) mod ordered;
 pub mod rescue;
 pub mod restore;
 pub mod save;
@@ -10,6 +13,7 @@ pub mod verify;
 
 use crate::device::{Device, ReadAt};
 use crate::error::Result;
+use crate::events::Ctx;
 use crate::extent::ExtentList;
 use crate::plan::Region;
 use crate::table::{self, TableKind};
@@ -21,33 +25,17 @@ pub(crate) const QUEUE_PER_WORKER: usize = 4;
 /// cheaper than two small ones on every kind of disk (the gap is zeroed afterwards).
 const BRIDGE_GAP: u64 = 256 << 10;
 
-/// Runs `f` while a helper thread relays the repository's notices (a server being retried,
-/// see [`crate::repo::store::Store::take_notices`]) to `sink` as warnings, every fraction of
-/// a second: the thread doing the I/O is the one stuck in the retry, so it cannot tell.
+/// Runs `f` while the repository's location tells the job's sink, as it happens, what the
+/// user should know (a server being retried; see [`crate::events::Notices`]).
 pub(crate) fn with_notices<T>(
     repo: &crate::repo::Repository,
-    sink: &dyn crate::events::Sink,
+    ctx: &Ctx<'_>,
     f: impl FnOnce() -> T,
 ) -> T {
-    let relay = || {
-        for message in repo.store().take_notices() {
-            sink.event(crate::events::Event::Warning { message });
-        }
-    };
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                done_rx.recv_timeout(std::time::Duration::from_millis(250))
-            {
-                relay();
-            }
-            relay();
-        });
-        let out = f();
-        drop(done_tx);
-        out
-    })
+    match repo.store().notices() {
+        Some(n) => n.during(ctx.sink, f),
+        None => f(),
+    }
 }
 
 pub fn worker_count() -> usize {

@@ -5,13 +5,13 @@
 //! disk-offset order. Only the image's
 //! used bytes are written; chunks that are all zeros become zeroed ranges, not zero writes.
 
+use super::ordered::{self, Pool};
 use super::{finish_table, region_is_written, write_window, QUEUE_PER_WORKER};
 use crate::device::{Device, ReadAt};
 use crate::error::{Error, Result};
-use crate::events::{Cancel, Progress, Sink};
+use crate::events::{Ctx, Progress};
 use crate::repo::manifest::{ChunkRef, Manifest};
 use crate::repo::{pack, ImageRef, Repository};
-use crossbeam_channel::{bounded, Receiver};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Default)]
@@ -67,26 +67,14 @@ pub fn precheck(repo: &Repository, image: &ImageRef, m: &Manifest) -> Result<()>
 /// How many chunks ahead of the one being dispatched are announced to the repository.
 const PREFETCH_CHUNKS: usize = 32;
 
-/// A chunk to fetch and decode: region, chunk, id, and where its bytes go back in order.
-type Job = (
-    usize,
-    usize,
-    crate::repo::ChunkId,
-    crossbeam_channel::Sender<Result<Vec<u8>>>,
-);
-
 pub fn restore(
     repo: &Repository,
     image: &ImageRef,
     m: &Manifest,
     target: &Device,
-    threads: usize,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<RestoreReport> {
-    super::with_notices(repo, sink, || {
-        restore_inner(repo, image, m, target, threads, sink, cancel)
-    })
+    super::with_notices(repo, ctx, || restore_inner(repo, image, m, target, ctx))
 }
 
 fn restore_inner(
@@ -94,10 +82,9 @@ fn restore_inner(
     image: &ImageRef,
     m: &Manifest,
     target: &Device,
-    threads: usize,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<RestoreReport> {
+    let (sink, cancel) = (ctx.sink, ctx.cancel);
     let needed = m
         .table
         .min_disk_size
@@ -118,7 +105,6 @@ fn restore_inner(
         ));
     }
     precheck(repo, image, m)?;
-    let threads = threads.max(1);
     let kind = m.table.kind;
     let total: u64 = m
         .regions
@@ -135,18 +121,19 @@ fn restore_inner(
     let mut progress = Progress::start(sink, "restore", total);
     let mut report = RestoreReport::default();
 
-    let workers = threads.max(repo.store().parallel_reads());
-    // Chunks held at once (fetched or decoded, waiting for their turn) are bounded by the
-    // ordering queue: a few per worker.
-    let (work_tx, work_rx) = bounded::<Job>(workers * QUEUE_PER_WORKER / 2);
-    let (order_tx, order_rx) =
-        bounded::<(usize, usize, Option<Receiver<Result<Vec<u8>>>>)>(workers * QUEUE_PER_WORKER);
-
-    // Chunk buffers go round worker → writer → pool rather than being allocated per chunk.
-    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(workers * QUEUE_PER_WORKER * 2);
-
-    std::thread::scope(|s| -> Result<()> {
-        s.spawn(move || {
+    // Workers fetch as well as decode, so a network location has several requests in flight
+    // while chunks are still written in order.
+    let workers = ctx.threads.max(repo.store().parallel_reads()).max(1);
+    // Chunks held at once (fetched or decoded, waiting for their turn): a few per worker.
+    let in_flight = workers * QUEUE_PER_WORKER;
+    // Chunk buffers go round worker → writer → worker rather than being allocated per chunk.
+    let pool = Pool::new(workers * QUEUE_PER_WORKER * 2);
+    let pool = &pool;
+    ordered::run(
+        cancel,
+        workers,
+        in_flight,
+        |feed| {
             // Chunks are announced to the location this far ahead of their turn, so reading
             // from the repository's drive overlaps decoding and writing.
             let mut ahead = m
@@ -162,78 +149,49 @@ fn restore_inner(
                     continue;
                 }
                 for (ci, c) in r.chunks.iter().enumerate() {
-                    if cancel.is_cancelled() {
-                        return;
-                    }
                     if let Some(id) = ahead.next() {
                         repo.prefetch_chunk(&id);
                     }
-                    let Some(id) = c.id else {
-                        if order_tx.send((ri, ci, None)).is_err() {
-                            return;
-                        }
-                        continue;
-                    };
-                    let (tx, rx) = bounded(1);
-                    if order_tx.send((ri, ci, Some(rx))).is_err()
-                        || work_tx.send((ri, ci, id, tx)).is_err()
-                    {
-                        return;
+                    match c.id {
+                        Some(id) => feed.work((ri, ci, id))?,
+                        // All zeros: nothing to fetch.
+                        None => feed.done((ri, ci, None))?,
                     }
                 }
             }
-        });
-        // Workers fetch as well as decode, so a network location has several requests in
-        // flight while chunks are still written in order.
-        for _ in 0..workers {
-            let work_rx = work_rx.clone();
-            let pool_rx = pool_rx.clone();
-            s.spawn(move || {
-                let mut codec = pack::Codec::new(0);
-                let mut stored = Vec::new();
-                for (ri, ci, id, tx) in work_rx {
-                    let r = &m.regions[ri];
-                    let c = &r.chunks[ci];
-                    let res = repo.read_stored_into(&id, &mut stored).and_then(|loc| {
-                        let what = || {
-                            format!(
-                                "{} (pack {})",
-                                place(image, &r.region.describe(), c),
-                                loc.pack.short()
-                            )
-                        };
-                        let fresh = pool_rx.try_recv().unwrap_or_default();
-                        if loc.flags & pack::FLAG_ZSTD == 0 {
-                            // Stored as is: checked and passed on in the buffer it was read
-                            // into, no copy.
-                            pack::check(&id, &stored, loc.raw_len, &what())?;
-                            Ok(std::mem::replace(&mut stored, fresh))
-                        } else {
-                            let mut out = fresh;
-                            codec.decode_into(
-                                &id,
-                                &stored,
-                                loc.raw_len,
-                                loc.flags,
-                                &what(),
-                                &mut out,
-                            )?;
-                            Ok(out)
-                        }
-                    });
-                    let _ = tx.send(res);
-                }
-            });
-        }
-        drop(work_rx);
-        for (ri, ci, rx) in order_rx {
-            cancel.check()?;
+            Ok(())
+        },
+        || {
+            let mut codec = pack::Codec::new(0);
+            let mut stored = Vec::new();
+            move |(ri, ci, id): (usize, usize, crate::repo::ChunkId)| {
+                let r = &m.regions[ri];
+                let c = &r.chunks[ci];
+                let loc = repo.read_stored_into(&id, &mut stored)?;
+                let what = || {
+                    format!(
+                        "{} (pack {})",
+                        place(image, &r.region.describe(), c),
+                        loc.pack.short()
+                    )
+                };
+                let fresh = pool.take();
+                let data = if loc.flags & pack::FLAG_ZSTD == 0 {
+                    // Stored as is: checked and passed on in the buffer it was read into,
+                    // no copy.
+                    pack::check(&id, &stored, loc.raw_len, &what())?;
+                    std::mem::replace(&mut stored, fresh)
+                } else {
+                    let mut out = fresh;
+                    codec.decode_into(&id, &stored, loc.raw_len, loc.flags, &what(), &mut out)?;
+                    out
+                };
+                Ok((ri, ci, Some(data)))
+            }
+        },
+        |(ri, ci, data)| {
             let r = &m.regions[ri];
             let c = &r.chunks[ci];
-            let data = match rx {
-                Some(rx) => Some(rx.recv().map_err(|_| Error::Cancelled)??),
-                None => None,
-            };
             if let Some(d) = &data {
                 if d.len() != c.len as usize {
                     return Err(Error::corrupt(
@@ -251,15 +209,15 @@ fn restore_inner(
                 data.as_deref(),
             )?;
             if let Some(d) = data {
-                let _ = pool_tx.try_send(d);
+                pool.give(d);
             }
             let n = r.region.used.covered(c.offset, c.offset + c.len as u64);
             report.bytes += n;
             report.chunks += 1;
             progress.add(n);
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     finish_table(target, kind, m.table.sector_size)?;
     target.sync()?;
     progress.finish("restore");

@@ -1,20 +1,20 @@
 //! Save: a disk's plan becomes an image in a repository. Reader thread → hashing and
-//! compressing workers → the calling thread appends new chunks to packs, in disk order.
+//! compressing workers → the calling thread appends new chunks to packs, in disk order
+//! (`ordered.rs`).
 //! A chunk already in the repository is hashed but never compressed or written again.
 
+use super::ordered::{self, Pool};
 use super::{read_window, rescue, windows, QUEUE_PER_WORKER};
 use crate::device::ReadAt;
-use crate::error::{Error, Result};
-use crate::events::{Cancel, Progress, Sink};
+use crate::error::Result;
+use crate::events::{Ctx, Progress};
 use crate::extent::ExtentList;
 use crate::plan::Plan;
 use crate::repo::manifest::{ChunkRef, ImageRegion, ImageStats, Manifest, FORMAT_VERSION};
 use crate::repo::{check_image_name, pack, ChunkId, ImageRef, Repository};
-use crossbeam_channel::{bounded, Receiver, Sender};
 
 pub struct SaveOptions {
     pub name: String,
-    pub threads: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -43,19 +43,14 @@ enum Hashed {
     },
 }
 
-type Job = (super::Window, Vec<u8>, Sender<Result<Hashed>>);
-
 pub fn save(
     dev: &dyn ReadAt,
     plan: &Plan,
     repo: &Repository,
     opts: &SaveOptions,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<SaveReport> {
-    super::with_notices(repo, sink, || {
-        save_inner(dev, plan, repo, opts, sink, cancel)
-    })
+    super::with_notices(repo, ctx, || save_inner(dev, plan, repo, opts, ctx))
 }
 
 fn save_inner(
@@ -63,13 +58,13 @@ fn save_inner(
     plan: &Plan,
     repo: &Repository,
     opts: &SaveOptions,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<SaveReport> {
+    let (sink, cancel) = (ctx.sink, ctx.cancel);
     check_image_name(&opts.name)?;
     let chunk_size = repo.config.chunk_size;
     let level = repo.config.zstd_level;
-    let threads = opts.threads.max(1);
+    let threads = ctx.threads.max(1);
     let total: u64 = windows(&plan.regions, chunk_size).map(|w| w.used).sum();
     let mut regions: Vec<ImageRegion> = plan
         .regions
@@ -85,66 +80,48 @@ fn save_inner(
     let mut deferred: Vec<(usize, super::Window)> = Vec::new();
     let mut progress = Progress::start(sink, "save", total);
 
-    let (work_tx, work_rx) = bounded::<Job>(threads * QUEUE_PER_WORKER);
-    let (order_tx, order_rx) =
-        bounded::<(super::Window, Receiver<Result<Hashed>>)>(threads * QUEUE_PER_WORKER * 2);
-
-    // Chunk and compression buffers go round reader → worker → pack writer → pool instead of
-    // being allocated afresh for every window: fresh 1 MiB buffers cost a page fault per 4 KiB.
-    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(threads * QUEUE_PER_WORKER * 3);
-    let result: Result<()> = std::thread::scope(|s| {
-        let reader_pool = pool_rx.clone();
-        s.spawn(move || {
+    let in_flight = threads * QUEUE_PER_WORKER * 2;
+    // Chunk and compression buffers go round reader → worker → pack writer → reader.
+    let pool = Pool::new(threads * QUEUE_PER_WORKER * 3);
+    let pool = &pool;
+    let result = ordered::run(
+        cancel,
+        threads,
+        in_flight,
+        |feed| {
             for w in windows(&plan.regions, chunk_size) {
-                let (tx, rx) = bounded(1);
-                if order_tx.send((w, rx)).is_err() || cancel.is_cancelled() {
-                    return;
-                }
-                let mut buf = reader_pool.try_recv().unwrap_or_default();
+                let mut buf = pool.take();
                 match read_window(dev, &plan.regions[w.region].used, &w, &mut buf) {
-                    Ok(()) => {
-                        if work_tx.send((w, buf, tx)).is_err() {
-                            return;
-                        }
-                    }
+                    Ok(()) => feed.work((w, buf))?,
                     Err(e) if rescue::is_media_error(&e) => {
                         rescue::deferred(sink, &w, &e);
-                        let _ = tx.send(Ok(Hashed::Deferred));
+                        feed.done((w, Hashed::Deferred))?;
                     }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
+                    Err(e) => return Err(e),
                 }
             }
-        });
-        for _ in 0..threads {
-            let work_rx = work_rx.clone();
-            let pool_tx = pool_tx.clone();
-            s.spawn(move || {
-                let mut codec = pack::Codec::new(level);
-                let (mut out, mut scratch) = (Vec::new(), Vec::new());
-                for (_, data, tx) in work_rx {
-                    let (res, spare) =
-                        hash_and_compress(repo, data, &mut out, &mut codec, &mut scratch);
-                    let _ = tx.send(res);
-                    if let Some(b) = spare {
-                        let _ = pool_tx.try_send(b);
-                    }
+            Ok(())
+        },
+        || {
+            let mut codec = pack::Codec::new(level);
+            let (mut out, mut scratch) = (Vec::new(), Vec::new());
+            move |(w, data): (super::Window, Vec<u8>)| {
+                let (res, spare) =
+                    hash_and_compress(repo, data, &mut out, &mut codec, &mut scratch);
+                if let Some(b) = spare {
+                    pool.give(b);
                 }
-            });
-        }
-        drop(work_rx);
-        for (w, rx) in order_rx {
-            cancel.check()?;
-            let hashed = rx.recv().map_err(|_| Error::Cancelled)??;
+                res.map(|hashed| (w, hashed))
+            }
+        },
+        |(w, hashed)| {
             let is_deferred = matches!(hashed, Hashed::Deferred);
             if is_deferred {
                 deferred.push((regions[w.region].chunks.len(), w));
             }
             let (id, spare) = store(&mut writer, &mut stats, hashed)?;
             if let Some(b) = spare {
-                let _ = pool_tx.try_send(b);
+                pool.give(b);
             }
             stats.chunks += 1;
             stats.image_bytes += w.used;
@@ -156,9 +133,9 @@ fn save_inner(
             if !is_deferred {
                 progress.add(w.used);
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     // Second pass over what failed, now that the healthy rest is safe in the repository.
     let mut unreadable = ExtentList::new();
     let result = result.and_then(|()| {

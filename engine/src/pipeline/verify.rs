@@ -1,16 +1,16 @@
 //! Verify: re-read and re-hash what a repository holds, or compare a disk with an image.
 //! Problems are collected, not fatal, so one run reports every damaged image, region and offset.
 
+use super::ordered::{self, Pool};
 use super::{read_window, Window, QUEUE_PER_WORKER};
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
-use crate::events::{Cancel, Progress, Sink};
+use crate::events::{Ctx, Progress};
+use crate::repo::index::Location;
 use crate::repo::manifest::Manifest;
 use crate::repo::{pack, ChunkId, ImageRef, Repository};
-use crossbeam_channel::bounded;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -34,25 +34,27 @@ pub struct VerifyReport {
 
 /// Checks the given images: each manifest, then every chunk they reference, read from its
 /// pack, decompressed and re-hashed. Packs are read whole and checked on all cores.
-pub fn verify_repo(
-    repo: &Repository,
-    images: &[ImageRef],
-    threads: usize,
-    sink: &dyn Sink,
-    cancel: &Cancel,
-) -> Result<VerifyReport> {
-    super::with_notices(repo, sink, || {
-        verify_repo_inner(repo, images, threads, sink, cancel)
-    })
+pub fn verify_repo(repo: &Repository, images: &[ImageRef], ctx: &Ctx<'_>) -> Result<VerifyReport> {
+    super::with_notices(repo, ctx, || verify_repo_inner(repo, images, ctx))
+}
+
+/// What a worker found in one pack.
+struct PackChecked {
+    /// Chunks that failed, and why.
+    bad: Vec<(ChunkId, String)>,
+    /// Chunks that passed, and their uncompressed bytes.
+    chunks: u64,
+    bytes: u64,
+    /// The pack's stored bytes the image uses, for progress.
+    stored: u64,
 }
 
 fn verify_repo_inner(
     repo: &Repository,
     images: &[ImageRef],
-    threads: usize,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<VerifyReport> {
+    let sink = ctx.sink;
     let mut report = VerifyReport {
         images: images.len(),
         ..Default::default()
@@ -89,16 +91,15 @@ fn verify_repo_inner(
             }),
         }
     }
-    let mut by_pack: BTreeMap<String, Vec<(ChunkId, crate::repo::index::Location)>> =
-        BTreeMap::new();
-    let mut missing = Vec::new();
+    let mut by_pack: BTreeMap<String, Vec<(ChunkId, Location)>> = BTreeMap::new();
+    let mut bad = Vec::new();
     for id in users.keys() {
         match repo.locate(id) {
             Some(loc) => by_pack
                 .entry(Repository::pack_path(&loc.pack))
                 .or_default()
                 .push((*id, loc)),
-            None => missing.push((
+            None => bad.push((
                 *id,
                 "chunk is missing from the repository index".to_string(),
             )),
@@ -109,107 +110,51 @@ fn verify_repo_inner(
         .flatten()
         .map(|(_, l)| l.stored_len as u64)
         .sum();
-    let progress = Mutex::new(Progress::start(sink, "verify", total));
-    let bad = Mutex::new(missing);
-    let counted = Mutex::new((0u64, 0u64));
+    let mut progress = Progress::start(sink, "verify", total);
     // Each worker holds one whole pack (up to PACK_TARGET bytes): one more worker than cores,
     // so the cores still have work while a worker waits for the drive; a network location
     // gets a few more, but not many, so memory stays bounded.
-    let workers = (threads + 1)
+    let workers = (ctx.threads + 1)
         .max(repo.store().parallel_reads().min(4))
         .max(1);
-    let (tx, rx) = bounded::<(&String, &Vec<(ChunkId, crate::repo::index::Location)>)>(
+    ordered::run(
+        ctx.cancel,
+        workers,
         workers * QUEUE_PER_WORKER,
-    );
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            let rx = rx.clone();
-            let (bad, progress, counted) = (&bad, &progress, &counted);
-            s.spawn(move || {
-                let mut codec = pack::Codec::new(0);
-                // One pack buffer per worker, reused: a fresh 32 MiB buffer per pack costs
-                // 8192 page faults.
-                let (mut scratch, mut file) = (Vec::new(), Vec::new());
-                for (path, chunks) in rx {
-                    let stored_total: u64 = chunks.iter().map(|(_, l)| l.stored_len as u64).sum();
-                    let mut found = Vec::new();
-                    match repo.store().read_into(path, &mut file).map(|()| &file) {
-                        Err(e) => found.extend(
-                            chunks
-                                .iter()
-                                .map(|(id, _)| (*id, format!("pack {path}: {e}"))),
-                        ),
-                        Ok(file) => {
-                            if let Err(e) = pack::read_entries(path, file) {
-                                found.push((chunks[0].0, e.to_string()));
-                            }
-                            for (id, loc) in chunks {
-                                let range = loc.offset as usize
-                                    ..(loc.offset as usize).saturating_add(loc.stored_len as usize);
-                                let res = match file.get(range) {
-                                    // A chunk stored raw is hashed where it lies.
-                                    Some(stored) if loc.flags & pack::FLAG_ZSTD == 0 => {
-                                        pack::check(
-                                            id,
-                                            stored,
-                                            loc.raw_len,
-                                            &format!("pack {path}"),
-                                        )
-                                    }
-                                    Some(stored) => codec.decode_into(
-                                        id,
-                                        stored,
-                                        loc.raw_len,
-                                        loc.flags,
-                                        &format!("pack {path}"),
-                                        &mut scratch,
-                                    ),
-                                    None => Err(Error::corrupt(
-                                        format!("pack {path}"),
-                                        loc.offset,
-                                        "chunk lies past the end (truncated)",
-                                    )),
-                                };
-                                match res {
-                                    Ok(()) => {
-                                        let mut c =
-                                            counted.lock().unwrap_or_else(|p| p.into_inner());
-                                        c.0 += 1;
-                                        c.1 += loc.raw_len as u64;
-                                    }
-                                    Err(e) => found.push((*id, e.to_string())),
-                                }
-                            }
-                        }
-                    }
-                    bad.lock().unwrap_or_else(|p| p.into_inner()).extend(found);
-                    progress
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .add(stored_total);
-                }
-            });
-        }
-        drop(rx);
-        for (path, chunks) in &by_pack {
-            // Fetching starts as the pack is queued, so a share reads ahead of the workers
-            // (a local directory reads whole packs directly and ignores the hint).
-            repo.store().prefetch(path, 0, 0);
-            if cancel.is_cancelled() || tx.send((path, chunks)).is_err() {
-                break;
+        |feed| {
+            for (path, chunks) in &by_pack {
+                // Fetching starts as the pack is queued, so a share reads ahead of the workers
+                // (a local directory reads whole packs directly and ignores the hint).
+                repo.store().prefetch(path, 0, 0);
+                feed.work((path, chunks))?;
             }
-        }
-        drop(tx);
-    });
-    cancel.check()?;
-    progress
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .finish("verify");
-    let (chunks, bytes) = counted.into_inner().unwrap_or_else(|p| p.into_inner());
-    report.chunks = chunks;
-    report.bytes = bytes;
-    let mut bad = bad.into_inner().unwrap_or_else(|p| p.into_inner());
+            Ok(())
+        },
+        || {
+            let mut codec = pack::Codec::new(0);
+            // One pack buffer per worker, reused: a fresh 32 MiB buffer per pack costs 8192
+            // page faults.
+            let (mut scratch, mut file) = (Vec::new(), Vec::new());
+            move |(path, chunks): (&String, &Vec<(ChunkId, Location)>)| {
+                Ok(check_pack(
+                    repo,
+                    path,
+                    chunks,
+                    &mut codec,
+                    &mut file,
+                    &mut scratch,
+                ))
+            }
+        },
+        |checked| {
+            bad.extend(checked.bad);
+            report.chunks += checked.chunks;
+            report.bytes += checked.bytes;
+            progress.add(checked.stored);
+            Ok(())
+        },
+    )?;
+    progress.finish("verify");
     bad.sort_by_key(|(id, _)| *id);
     bad.dedup_by_key(|(id, _)| *id);
     for (id, detail) in bad {
@@ -228,15 +173,85 @@ fn verify_repo_inner(
     Ok(report)
 }
 
+/// Reads one pack whole and checks the given chunks in it; problems are found, not failed.
+fn check_pack(
+    repo: &Repository,
+    path: &str,
+    chunks: &[(ChunkId, Location)],
+    codec: &mut pack::Codec,
+    file: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> PackChecked {
+    let mut out = PackChecked {
+        bad: Vec::new(),
+        chunks: 0,
+        bytes: 0,
+        stored: chunks.iter().map(|(_, l)| l.stored_len as u64).sum(),
+    };
+    if let Err(e) = repo.store().read_into(path, file) {
+        out.bad.extend(
+            chunks
+                .iter()
+                .map(|(id, _)| (*id, format!("pack {path}: {e}"))),
+        );
+        return out;
+    }
+    if let Err(e) = pack::read_entries(path, file) {
+        if let Some((id, _)) = chunks.first() {
+            out.bad.push((*id, e.to_string()));
+        }
+    }
+    for (id, loc) in chunks {
+        let range =
+            loc.offset as usize..(loc.offset as usize).saturating_add(loc.stored_len as usize);
+        let res = match file.get(range) {
+            // A chunk stored raw is hashed where it lies.
+            Some(stored) if loc.flags & pack::FLAG_ZSTD == 0 => {
+                pack::check(id, stored, loc.raw_len, &format!("pack {path}"))
+            }
+            Some(stored) => codec.decode_into(
+                id,
+                stored,
+                loc.raw_len,
+                loc.flags,
+                &format!("pack {path}"),
+                scratch,
+            ),
+            None => Err(Error::corrupt(
+                format!("pack {path}"),
+                loc.offset,
+                "chunk lies past the end (truncated)",
+            )),
+        };
+        match res {
+            Ok(()) => {
+                out.chunks += 1;
+                out.bytes += loc.raw_len as u64;
+            }
+            Err(e) => out.bad.push((*id, e.to_string())),
+        }
+    }
+    out
+}
+
+/// One chunk or window compared: what differs, if anything, and the used bytes compared
+/// (None when it could not be compared at all).
+struct Compared {
+    problem: Option<Problem>,
+    used: Option<u64>,
+}
+
 /// Compares a disk with an image: every used byte the image holds must be on the disk.
+/// One thread reads and hashes: BLAKE3 runs several times faster than a disk is read, and
+/// hashing on other cores (tried) only added memory and thread hand-offs.
 pub fn verify_against(
     dev: &dyn ReadAt,
     repo: &Repository,
     image: &ImageRef,
     m: &Manifest,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<VerifyReport> {
+    let (sink, cancel) = (ctx.sink, ctx.cancel);
     let kind = m.table.kind;
     let mut report = VerifyReport {
         images: 1,
@@ -315,12 +330,13 @@ pub fn verify_against(
 /// Compares a cloned target with its source: the used bytes of every partition (or of the
 /// whole disk) must be equal. The boot area and table structures are left out: the clone
 /// rewrites the GPT headers and backup for the target's size, so they differ by design.
+/// The source is read by one thread while a worker reads the same window of the target, so
+/// the two reads overlap.
 pub fn verify_clone(
     source: &dyn ReadAt,
     plan: &crate::plan::Plan,
     target: &dyn ReadAt,
-    sink: &dyn Sink,
-    cancel: &Cancel,
+    ctx: &Ctx<'_>,
 ) -> Result<VerifyReport> {
     use crate::plan::RegionKind;
     let regions: Vec<_> = plan
@@ -329,31 +345,61 @@ pub fn verify_clone(
         .filter(|r| matches!(r.kind, RegionKind::Partition { .. } | RegionKind::WholeDisk))
         .cloned()
         .collect();
+    let regions = &regions;
     let total: u64 = regions.iter().map(|r| r.used.total()).sum();
-    let mut progress = Progress::start(sink, "verify", total);
+    let mut progress = Progress::start(ctx.sink, "verify", total);
     let mut report = VerifyReport {
         images: 0,
         ..Default::default()
     };
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for w in super::windows(&regions, 4 << 20) {
-        cancel.check()?;
-        let used = &regions[w.region].used;
-        read_window(source, used, &w, &mut a)?;
-        read_window(target, used, &w, &mut b)?;
-        report.chunks += 1;
-        report.bytes += w.used;
-        if a != b {
-            let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
-            report.problems.push(Problem {
-                image: String::new(),
-                region: regions[w.region].describe(),
-                offset: Some(w.offset + first as u64),
-                detail: "target differs from the source".into(),
-            });
-        }
-        progress.add(w.used);
-    }
+    // Windows are large: a few in flight are enough to keep both reads going.
+    let pool = Pool::new(QUEUE_PER_WORKER + 2);
+    let pool = &pool;
+    ordered::run(
+        ctx.cancel,
+        1,
+        QUEUE_PER_WORKER,
+        |feed| {
+            for w in super::windows(regions, CLONE_VERIFY_WINDOW) {
+                let mut a = pool.take();
+                read_window(source, &regions[w.region].used, &w, &mut a)?;
+                feed.work((w, a))?;
+            }
+            Ok(())
+        },
+        || {
+            let mut b = Vec::new();
+            move |(w, a): (Window, Vec<u8>)| {
+                read_window(target, &regions[w.region].used, &w, &mut b)?;
+                let problem = (a != b).then(|| {
+                    let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
+                    Problem {
+                        image: String::new(),
+                        region: regions[w.region].describe(),
+                        offset: Some(w.offset + first as u64),
+                        detail: "target differs from the source".into(),
+                    }
+                });
+                pool.give(a);
+                Ok(Compared {
+                    problem,
+                    used: Some(w.used),
+                })
+            }
+        },
+        |compared| {
+            report.problems.extend(compared.problem);
+            if let Some(used) = compared.used {
+                report.chunks += 1;
+                report.bytes += used;
+                progress.add(used);
+            }
+            Ok(())
+        },
+    )?;
     progress.finish("verify");
     Ok(report)
 }
+
+/// Windows compared at once by [`verify_clone`]: large reads, as the clone writes them.
+const CLONE_VERIFY_WINDOW: u64 = 4 << 20;

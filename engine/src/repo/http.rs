@@ -15,6 +15,7 @@ use super::listing;
 use super::location::Credentials;
 use super::store::Store;
 use crate::error::{Error, Result};
+use crate::events::Notices;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::{Method, StatusCode};
 use std::collections::HashSet;
@@ -48,8 +49,8 @@ pub struct HttpStore {
     made_dirs: Mutex<HashSet<String>>,
     tmp_seq: AtomicU64,
     tmp_tag: String,
-    /// Retries under way or over, for the job's log (see [`Store::take_notices`]).
-    notices: Mutex<Vec<String>>,
+    /// Told as retries start and end, to the job listening (see [`Store::notices`]).
+    notices: Notices,
 }
 
 impl HttpStore {
@@ -107,7 +108,7 @@ impl HttpStore {
             made_dirs: Mutex::new(HashSet::new()),
             tmp_seq: AtomicU64::new(0),
             tmp_tag: tag[..12].to_string(),
-            notices: Mutex::new(Vec::new()),
+            notices: Notices::default(),
         })
     }
 
@@ -192,10 +193,7 @@ impl HttpStore {
     }
 
     fn notice(&self, text: String) {
-        self.notices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(text);
+        self.notices.tell(text);
     }
 
     /// An error for an answer that is final and not what the operation wanted.
@@ -424,8 +422,8 @@ impl Store for HttpStore {
     fn location(&self) -> String {
         self.shown.clone()
     }
-    fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()))
+    fn notices(&self) -> Option<&Notices> {
+        Some(&self.notices)
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {

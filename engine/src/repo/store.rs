@@ -49,11 +49,11 @@ pub trait Store: Send + Sync {
     fn remote(&self) -> bool {
         false
     }
-    /// What happened on the way that the user should know, oldest first, each told once:
-    /// a server that stopped answering and is being retried, and when it answers again.
-    /// Pipelines relay these as warnings while they run.
-    fn take_notices(&self) -> Vec<String> {
-        Vec::new()
+    /// Where this location tells what happens on the way that the user should know (a
+    /// server that stopped answering and is being retried, and when it answers again), for
+    /// a job to listen to while it runs. None for a location that has nothing to tell.
+    fn notices(&self) -> Option<&crate::events::Notices> {
+        None
     }
     /// The directory on this machine the files are in, when they are in one (a local
     /// repository, or a mounted share): what the interlocks compare a target with.

@@ -217,10 +217,11 @@ pub fn confirm_and_run(ctx: &Ctx, plan: CheckedPlan, yes: bool) -> Result<Report
             &format!("{:?}", s.action).to_lowercase(),
         )?;
     }
-    let plan = plan
-        .with_threads(ctx.threads)
-        .keep_results(ctx.keep_results);
-    let report = ops::run(plan, ctx.r, ctx.cancel)?;
+    let plan = plan.keep_results(ctx.keep_results);
+    let report = ops::run(
+        plan,
+        &wraith_engine::events::Ctx::new(ctx.r, ctx.cancel, ctx.threads),
+    )?;
     if !ctx.json {
         for line in print::report(&report) {
             println!("{line}");

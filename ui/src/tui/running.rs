@@ -300,7 +300,12 @@ impl App {
                 // The UI may be gone (quit during a job); the job still ends through Cancel.
                 let _ = events.send(Msg::Engine(e));
             };
-            let outcome = match ops::run(plan.keep_results(true), &sink, &cancel) {
+            let ctx = wraith_engine::events::Ctx::new(
+                &sink,
+                &cancel,
+                wraith_engine::pipeline::worker_count(),
+            );
+            let outcome = match ops::run(plan.keep_results(true), &ctx) {
                 Ok(report) => Outcome::Finished(Box::new(report)),
                 Err(wraith_engine::Error::Cancelled) => Outcome::Cancelled,
                 Err(e) => Outcome::Failed(e.to_string()),

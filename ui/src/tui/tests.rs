@@ -867,9 +867,10 @@ fn saved_image() -> (ImageRef, wraith_engine::repo::manifest::Manifest) {
     let repo = wraith_engine::repo::Repository::open_or_create(dir.path()).expect("repo");
     let opts = SaveOptions {
         name: "Samsung_SSD_860-S3Z9NB0K".into(),
-        threads: 2,
     };
-    let rep = save(&dev, &p, &repo, &opts, &Quiet, &Cancel::new()).expect("save");
+    let cancel = Cancel::new();
+    let ctx = wraith_engine::events::Ctx::new(&Quiet, &cancel, 2);
+    let rep = save(&dev, &p, &repo, &opts, &ctx).expect("save");
     let mut m = repo.load_manifest(&rep.image).expect("manifest");
     m.created = 1_795_342_500; // 2026-11-22 10:15:00 UTC
     m.source.model = Some("Samsung SSD 860".into());
@@ -1582,7 +1583,7 @@ fn preparing_from_a_server_that_stops_answering_never_blocks_the_ui() {
         verify: false,
     })
     .expect("prepare the save");
-    wraith_engine::ops::run(plan, &wraith_engine::events::Quiet, &Cancel::new()).expect("save");
+    wraith_engine::ops::run(plan, &wraith_engine::events::Ctx::quiet()).expect("save");
     let nginx = wraith_testkit::servers::Nginx::start(root.path(), "unused").expect("nginx starts");
     let proxy = StallingProxy::start(nginx.daemon.port);
     let url = format!("http://127.0.0.1:{}/dav/lab", proxy.port);
