@@ -88,61 +88,53 @@ impl Ctx<'static> {
 
 /// Where a repository's location tells, at the moment it happens, what the user should know
 /// but that does not stop the job: a server that stopped answering and is being retried, and
-/// when it answers again. The thread stuck in the retry is the one that tells, so a job that
-/// looks stalled is explained while it waits, not after. A job makes its sink listen with
-/// [`Notices::during`]; told with nobody listening, a notice is dropped.
+/// when it answers again. The thread stuck in the retry sends the notice into a channel the
+/// job injected with [`Notices::during`]; a thread of the job blocked on that channel (woken
+/// by the notice, not polling) hands it to the job's sink at once, so a job that looks stalled
+/// is explained while it waits, not after. Told with nobody listening, a notice is dropped.
 #[derive(Default)]
 pub struct Notices {
-    listeners: Mutex<Vec<Listener>>,
+    listeners: Mutex<Vec<(u64, crossbeam_channel::Sender<String>)>>,
     next_id: AtomicU64,
 }
 
-/// A sink borrowed by [`Notices::during`] for as long as that call lasts.
-struct Listener {
-    id: u64,
-    sink: *const (dyn Sink + 'static),
-}
-
-// SAFETY: the pointer comes from a `&dyn Sink`, and `Sink: Send + Sync`, so the sink may be
-// used from any thread; `Notices::during` keeps it alive for as long as it is listed.
-unsafe impl Send for Listener {}
-
 impl Notices {
     /// Runs `f` while `sink` receives every notice as a warning event, from whichever thread
-    /// tells it. Several jobs may listen at once; each hears every notice told meanwhile.
+    /// tells it. Several jobs may listen at once; each hears every notice told meanwhile, and
+    /// all of them before `during` returns.
     pub fn during<T>(&self, sink: &dyn Sink, f: impl FnOnce() -> T) -> T {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let sink: *const (dyn Sink + '_) = sink;
-        // SAFETY: only the trait object's lifetime bound changes. The pointer is dereferenced
-        // only by `tell`, under the lock, and `Unlisten` removes it under the same lock
-        // before this function returns or unwinds, while `sink` is still borrowed.
-        let sink: *const (dyn Sink + 'static) = unsafe { std::mem::transmute(sink) };
-        self.lock().push(Listener { id, sink });
+        let (tx, rx) = crossbeam_channel::unbounded::<String>();
+        self.lock().push((id, tx));
+        /// Stops listening when the job ends, also by a panic: dropping the sender ends the
+        /// forwarding thread, which the scope then joins.
         struct Unlisten<'n>(&'n Notices, u64);
         impl Drop for Unlisten<'_> {
             fn drop(&mut self) {
                 let id = self.1;
-                self.0.lock().retain(|l| l.id != id);
+                self.0.lock().retain(|(l, _)| *l != id);
             }
         }
-        let _unlisten = Unlisten(self, id);
-        f()
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                for message in rx {
+                    sink.event(Event::Warning { message });
+                }
+            });
+            let _unlisten = Unlisten(self, id);
+            f()
+        })
     }
 
-    /// Tells every listening sink, now, as a warning.
+    /// Tells every listening job, now, as a warning.
     pub fn tell(&self, message: String) {
-        let listeners = self.lock();
-        for l in listeners.iter() {
-            // SAFETY: listed by `during`, which borrows the sink until it has removed it
-            // under this lock, which is held here.
-            let sink = unsafe { &*l.sink };
-            sink.event(Event::Warning {
-                message: message.clone(),
-            });
+        for (_, tx) in self.lock().iter() {
+            // A job that just stopped listening has nobody to tell: nothing is lost for it.
+            let _ = tx.send(message.clone());
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Listener>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(u64, crossbeam_channel::Sender<String>)>> {
         // A sink that panicked leaves the list intact: keep using it.
         self.listeners.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -204,8 +196,13 @@ mod tests {
             std::thread::scope(|s| {
                 s.spawn(|| notices.tell("server retried".into()));
             });
-            // Told before `during` returns: no relay in between.
-            assert_eq!(heard.lock().unwrap().len(), 1);
+            // Heard while the job still runs (a job stuck in a retry must be explained then),
+            // not only at its end: the forwarding thread wakes on the notice.
+            let since = std::time::Instant::now();
+            while heard.lock().unwrap().is_empty() {
+                assert!(since.elapsed().as_secs() < 10, "not heard while the job runs");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         });
         notices.tell("nobody listens".into());
         assert_eq!(

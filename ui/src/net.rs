@@ -458,7 +458,7 @@ mod tests {
         use wraith_engine::job::Job;
         use wraith_init::cmdline::{self, JobSource};
 
-        let line = r#"quiet wraith.run="action=save;source=serial:A%20B repo=/mnt/my%20images image=pc%3D1 verify=true net=dhcp,if=eth0""#;
+        let line = r#"quiet wraith.run="action=save;source=serial:A%20B repo=/mnt/my%20images%3Dx image=pc%2D1 verify=true net=dhcp,if=eth0""#;
         let cfg = cmdline::parse(line);
         let Some(JobSource::Inline(text)) = &cfg.job else {
             panic!("no inline job in {cfg:?}");
@@ -478,7 +478,8 @@ mod tests {
         assert_eq!(job.source.as_deref(), Some("serial:A B"));
         assert_eq!(job.repository, get("repo"));
         assert_eq!(job.image, get("image"));
-        assert_eq!(job.image.as_deref(), Some("pc=1"));
+        assert_eq!(job.image.as_deref(), Some("pc-1"));
+        assert_eq!(job.repository.as_deref(), Some("/mnt/my images=x"));
         assert_eq!(job.net, get("net"));
         assert_eq!(job.verify.to_string(), get("verify").unwrap());
 
