@@ -200,7 +200,10 @@ mod tests {
             // not only at its end: the forwarding thread wakes on the notice.
             let since = std::time::Instant::now();
             while heard.lock().unwrap().is_empty() {
-                assert!(since.elapsed().as_secs() < 10, "not heard while the job runs");
+                assert!(
+                    since.elapsed().as_secs() < 10,
+                    "not heard while the job runs"
+                );
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         });

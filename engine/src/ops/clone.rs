@@ -1,6 +1,6 @@
 //! Preparing a clone: a source disk copied onto a target disk.
 
-use super::{checked, open_source, open_target, source_warnings, CheckedPlan, Op, Summary};
+use super::{checked, open_source, open_target, CheckedPlan, Op, Summary};
 use crate::device::ReadAt;
 use crate::error::Result;
 use crate::job::Action;
@@ -40,7 +40,7 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
         name: None,
         min_target_size: plan.min_target_size(),
         bytes: plan.copy_bytes(),
-        warnings: source_warnings(&choice.source, &mounts, &plan),
+        warnings: plan.warnings(),
         source_mounts: mounts,
         layout: Some(plan.clone()),
         verify: choice.verify,

@@ -57,8 +57,11 @@ pub struct Summary {
     pub min_target_size: u64,
     /// Bytes the main step reads and writes (used data only).
     pub bytes: u64,
-    /// Mount points of a source that is mounted now (its files may change while read).
+    /// Mount points of a source that is mounted now (its files may change while read):
+    /// [`Summary::mount_warning`] words it.
     pub source_mounts: Vec<String>,
+    /// What else the user should know before confirming (raw copies and why, a damaged
+    /// image); [`Summary::all_warnings`] adds the mounted source's.
     pub warnings: Vec<String>,
     /// The job verifies its result afterwards.
     pub verify: bool,
@@ -75,11 +78,24 @@ impl Summary {
         }
     }
 
-    /// The warnings besides the one about a mounted source, for a front end that words that
-    /// one itself from `source_mounts` (the TUI's plan). [`source_warnings`] puts it first.
-    pub fn other_warnings(&self) -> &[String] {
-        let skip = usize::from(!self.source_mounts.is_empty()).min(self.warnings.len());
-        &self.warnings[skip..]
+    /// The warning about a source mounted now (its files may change while it is read).
+    pub fn mount_warning(&self) -> Option<String> {
+        if self.source_mounts.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "source {} is mounted at {}: files changing while it is read may be inconsistent in the copy",
+            self.source.as_ref().map(|d| d.path.as_str()).unwrap_or("?"),
+            self.source_mounts.join(", ")
+        ))
+    }
+
+    /// Every warning: the mounted source first, then [`Summary::warnings`].
+    pub fn all_warnings(&self) -> Vec<String> {
+        self.mount_warning()
+            .into_iter()
+            .chain(self.warnings.iter().cloned())
+            .collect()
     }
 }
 
@@ -213,21 +229,6 @@ fn open_source(path: &Path) -> Result<(Device, Plan, Vec<String>)> {
     let mounts = crate::safety::mounts_of(&dev);
     let plan = crate::plan::plan(&dev, dev.identity.clone())?;
     Ok((dev, plan, mounts))
-}
-
-/// The mount warning (when mounted) first, then the layout's: [`Summary::other_warnings`]
-/// relies on that order.
-fn source_warnings(path: &Path, mounts: &[String], plan: &Plan) -> Vec<String> {
-    let mut w = Vec::new();
-    if !mounts.is_empty() {
-        w.push(format!(
-            "source {} is mounted at {}: files changing while it is read may be inconsistent in the copy",
-            path.display(),
-            mounts.join(", ")
-        ));
-    }
-    w.extend(plan.warnings());
-    w
 }
 
 /// The smallest disk an image restores onto.

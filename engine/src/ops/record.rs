@@ -195,7 +195,7 @@ fn plan_lines(s: &Summary) -> Vec<String> {
             ));
         }
     }
-    for w in &s.warnings {
+    for w in &s.all_warnings() {
         out.push(format!("warning: {w}"));
     }
     if s.verify {

@@ -1,6 +1,6 @@
 //! Preparing a save: a disk stored as an image in a repository.
 
-use super::{open_source, source_warnings, CheckedPlan, Op, Summary};
+use super::{open_source, CheckedPlan, Op, Summary};
 use crate::error::Result;
 use crate::job::Action;
 use crate::repo::location::{Credentials, Location};
@@ -47,7 +47,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         name: Some(name.clone()),
         min_target_size: plan.min_target_size(),
         bytes: plan.copy_bytes(),
-        warnings: source_warnings(&choice.source, &mounts, &plan),
+        warnings: plan.warnings(),
         source_mounts: mounts,
         layout: Some(plan.clone()),
         verify: choice.verify,

@@ -206,7 +206,7 @@ pub fn confirm_and_run(ctx: &Ctx, plan: CheckedPlan, yes: bool) -> Result<Report
     if !ctx.json {
         print::summary(s);
     }
-    for w in &s.warnings {
+    for w in &s.all_warnings() {
         ctx.r.warn(w);
     }
     if let (Some(target), false) = (&s.target, s.target_created) {

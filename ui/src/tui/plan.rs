@@ -431,7 +431,7 @@ pub fn summary_lines(
         }
         _ => {}
     }
-    for w in sm.other_warnings() {
+    for w in &sm.warnings {
         if !lines.iter().any(|(_, l)| l == w) {
             lines.push((Tone::Warn, w.clone()));
         }
