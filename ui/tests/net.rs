@@ -217,12 +217,15 @@ fn a_password_logs_in_and_never_shows_in_output_results_or_the_repository() {
 
     // The job's result is kept beside the images, and nothing anywhere holds the password.
     let files = files_under(root.path());
-    assert!(
-        files
-            .iter()
-            .any(|p| p.to_string_lossy().contains("/vault/results/")),
-        "{files:?}"
-    );
+    for kept in [".json", ".log"] {
+        assert!(
+            files.iter().any(|p| {
+                let p = p.to_string_lossy();
+                p.contains("/vault/results/") && p.ends_with(kept)
+            }),
+            "no results/*{kept}: {files:?}"
+        );
+    }
     for f in files.iter().filter(|p| !p.ends_with("job.toml")) {
         let bytes = std::fs::read(f).expect("read");
         assert!(

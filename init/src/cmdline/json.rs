@@ -7,7 +7,7 @@ use super::{choose_terminal, inline_job_fields, ui_argv, Config, ConsoleKind, Jo
 
 #[derive(Serialize)]
 struct DryRun<'a> {
-    job: Option<Job<'a>>,
+    job: Option<JobShown<'a>>,
     /// The inline job's fields; empty without one, null when it does not split.
     job_fields: Option<Vec<(String, String)>>,
     console: Option<&'static str>,
@@ -26,7 +26,7 @@ struct DryRun<'a> {
 }
 
 #[derive(Serialize)]
-struct Job<'a> {
+struct JobShown<'a> {
     kind: &'static str,
     value: &'a str,
 }
@@ -42,11 +42,11 @@ pub fn to_json(cfg: &Config, ui_path: &str) -> String {
     let terminal = choose_terminal(cfg.console, &cfg.kernel_consoles);
     let doc = DryRun {
         job: cfg.job.as_ref().map(|j| match j {
-            JobSource::File(f) => Job {
+            JobSource::File(f) => JobShown {
                 kind: "file",
                 value: f,
             },
-            JobSource::Inline(t) => Job {
+            JobSource::Inline(t) => JobShown {
                 kind: "inline",
                 value: t,
             },
