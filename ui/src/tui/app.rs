@@ -167,6 +167,9 @@ pub struct Flow {
     pub target: Option<DiskInfo>,
     /// The engine's checked plan on the plan screen: what Enter runs.
     pub plan: Option<CheckedPlan>,
+    /// `REPO:NAME[@ID]` typed in the repository field: the name a save stores its image
+    /// under, or the image a restore or verify starts on in the list.
+    pub wanted: Option<(String, Option<String>)>,
 }
 
 impl Flow {

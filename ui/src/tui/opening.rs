@@ -68,11 +68,25 @@ impl App {
                     at,
                     open: Some(repo),
                 });
-                self.screen = Screen::Images(ImageList {
-                    location,
-                    rows,
-                    sel: 0,
+                // The image named in the field (its newest save, or the id's), if any.
+                let wanted = self.flow.wanted.clone();
+                let found = wanted.as_ref().map(|(name, id)| {
+                    rows.iter().rposition(|r| {
+                        r.image.name == *name
+                            && id.as_deref().is_none_or(|i| r.image.id.starts_with(i))
+                    })
                 });
+                self.screen = Screen::Images(ImageList {
+                    location: location.clone(),
+                    rows,
+                    sel: found.flatten().unwrap_or(0),
+                });
+                if let (Some((name, id)), Some(None)) = (wanted, found) {
+                    let id = id.map(|i| format!("@{i}")).unwrap_or_default();
+                    self.error(format!(
+                        "no image {name}{id} in {location}: pick one from the list"
+                    ));
+                }
             }
         }
     }

@@ -89,12 +89,16 @@ impl App {
         let Some(src) = &self.flow.source else {
             return;
         };
-        // Named after the disk as its list shows it (model and serial), as before the plan.
-        let name = wraith_engine::repo::default_image_name(
-            src.disk.model.as_deref(),
-            src.disk.serial.as_deref(),
-            std::path::Path::new(&src.disk.path),
-        );
+        // As typed (REPO:NAME), else named after the disk as its list shows it (model and
+        // serial), as before the plan.
+        let name = match &self.flow.wanted {
+            Some((name, _)) => name.clone(),
+            None => wraith_engine::repo::default_image_name(
+                src.disk.model.as_deref(),
+                src.disk.serial.as_deref(),
+                std::path::Path::new(&src.disk.path),
+            ),
+        };
         let what = format!(
             "{} {} -> {}",
             s::RUN_SAVE,

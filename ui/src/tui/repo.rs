@@ -321,6 +321,19 @@ pub fn render_images(f: &mut Frame, area: Rect, l: &ImageList) {
 impl App {
     /// Enter in the repository field.
     pub(super) fn typed_repo(&mut self, at: String) {
+        // The CLI's grammar: a bad name after ':' is an error naming the rule, never part of
+        // a directory's name (a directory with ':' in its name ends with '/').
+        let spec = match wraith_engine::ops::repository::parse_image_spec(&at) {
+            Ok(spec) => spec,
+            Err(e) => return self.error(e),
+        };
+        if spec.id.is_some() && self.flow.action == Some(Action::Save) {
+            return self.error(format!(
+                "{at}: a save chooses the image id; give REPO or REPO:NAME"
+            ));
+        }
+        self.flow.wanted = spec.name.map(|n| (n, spec.id));
+        let at = spec.repository;
         // A new location: a password typed for another one does not carry over.
         if self.flow.repo.as_ref().is_none_or(|r| r.at != at) {
             self.flow.creds = Credentials::none();

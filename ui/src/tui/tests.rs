@@ -1752,3 +1752,25 @@ fn a_clone_onto_the_source_by_another_path_is_refused_by_the_engine() {
     assert!(matches!(a.screen, Screen::PickDisk(_)));
     assert!(std::fs::read(&src.path).expect("read") == before);
 }
+
+/// The repository field reads `REPO:NAME` as the CLI does: a bad name after ':' is an error
+/// naming the rule, and nothing is opened or created under a directory named so.
+#[test]
+fn a_bad_image_name_in_the_repository_field_is_an_error_not_a_directory() {
+    let (mut a, _rx) = app();
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter);
+    typed(&mut a, "r:../../evil");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.opening.is_none(), "something was opened");
+    assert!(matches!(a.screen, Screen::RepoPath(_)));
+    match &a.popup {
+        Some(super::app::Popup::Error(e)) => {
+            assert!(e.contains("not an image name"), "{e}");
+            assert!(e.contains("trailing '/'"), "{e}");
+        }
+        _ => panic!("no error popup"),
+    }
+}
