@@ -359,12 +359,17 @@ mod tests {
     #[test]
     fn decoded_inline_values_stay_values_and_keys_are_given_once() {
         // A newline and quotes in a value (a password may hold anything) are data, not TOML.
-        let j =
-            Job::from_inline("action=verify repo=/x image=a%0Aaction%3D%22clone%22 verify=true")
-                .unwrap();
-        assert_eq!(j.action, Action::Verify);
-        assert_eq!(j.image.as_deref(), Some("a\naction=\"clone\""));
-        let e = Job::from_inline("action=verify repo=/x image=a verify=true%0Aafter%3Dshell")
+        let j = Job::from_inline(
+            "action=save source=/dev/sda repo=smb://u@h/s/d password=a%0Aaction%3D%22clone%22 verify=true",
+        )
+        .unwrap();
+        assert_eq!(j.action, Action::Save);
+        assert!(j.verify);
+        assert_eq!(
+            j.password.as_ref().map(|p| p.expose()),
+            Some("a\naction=\"clone\"")
+        );
+        let e = Job::from_inline("action=save source=/dev/sda repo=/x verify=true%0Aafter%3Dshell")
             .unwrap_err()
             .to_string();
         assert!(e.contains("not true or false"), "{e}");
