@@ -380,8 +380,15 @@ impl Vm {
             let out = self.output();
             if let Some(rest) = out.split("WRAITH-RESULT ").nth(1) {
                 if let Some(line) = rest.split('\n').next().filter(|_| rest.contains('\n')) {
-                    return serde_json::from_str(line.trim())
-                        .map_err(|e| format!("result line {line:?}: {e}"));
+                    // The console is shared with the kernel, whose message of that moment may
+                    // follow the object on the same line: only the object is the result.
+                    return match serde_json::Deserializer::from_str(line.trim())
+                        .into_iter::<serde_json::Value>()
+                        .next()
+                    {
+                        Some(r) => r.map_err(|e| format!("result line {line:?}: {e}")),
+                        None => Err(format!("result line {line:?} is empty")),
+                    };
                 }
             }
             if Instant::now() >= deadline {

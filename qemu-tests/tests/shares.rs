@@ -79,7 +79,14 @@ fn json_result(out: &str) -> serde_json::Value {
         .rev()
         .find(|l| l.starts_with("{\"") && l.contains("\"result\""))
         .unwrap_or_else(|| panic!("no JSON result in:\n{out}"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    // The serial console is shared with the kernel: a message it prints at that moment (the
+    // target's partitions being re-read after the restore closed it) can land on the same line
+    // right after the object. Only the object itself is wraith's.
+    serde_json::Deserializer::from_str(line)
+        .into_iter::<serde_json::Value>()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no JSON object at the start of: {line}"))
 }
 
 /// The host's own wraith (built by `./build.sh all` for the initramfs).
