@@ -10,10 +10,10 @@ export PATH="$PATH:/usr/sbin:/sbin"
 declare -A TOOL_PKG=(
     [sfdisk]=fdisk
     [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [e2fsck]=e2fsprogs [dumpe2fs]=e2fsprogs
-    [mkfs.vfat]=dosfstools [fsck.vfat]=dosfstools
+    [mkfs.vfat]=dosfstools [fsck.vfat]=dosfstools [mkfs.exfat]=exfatprogs
     [mcopy]=mtools [mdel]=mtools [mdir]=mtools [mtype]=mtools
     [mkntfs]=ntfs-3g [ntfscp]=ntfs-3g [ntfscat]=ntfs-3g [ntfsls]=ntfs-3g
-    [ntfsfix]=ntfs-3g [ntfsinfo]=ntfs-3g
+    [ntfsfix]=ntfs-3g [ntfsinfo]=ntfs-3g [ntfsresize]=ntfs-3g [resize2fs]=e2fsprogs
     [zstd]=zstd [pkg-config]=pkg-config
     [cc]=build-essential [make]=build-essential [curl]=curl
     [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso
@@ -48,9 +48,10 @@ Usage: $0 <command>
   all        iso and pxe
   run        build the ISO and boot it in QEMU with demo disks
   demo       demonstrate the wraith CLI on generated demo disk files (no VM)
-  test       every test: cargo tests, a short run of every fuzz target, the QEMU tests
+  test       every test: cargo tests, a short run of every fuzz target, the QEMU tests;
+             prints how long each phase took
   fuzz [S]   fuzz every parser of untrusted bytes for S seconds each (default 300)
-  build      cargo build --release
+  build      the release binaries (wraith, initramfs-tool, wraith-demo)
 EOF
 }
 
@@ -96,6 +97,13 @@ cmd_deps() {
 
 OUT=out
 
+# Every release build is this one command line. Cargo resolves the features of shared crates
+# (libc, serde, ...) from the packages an invocation names, and compiles a crate again for
+# each different feature set; one package list means each crate is compiled once, and
+# `./build.sh run` after `./build.sh test` compiles nothing. (The live system's init is built
+# apart by init/build-init.sh, for a static target.)
+RELEASE=(--release -p wraith -p initramfs-tool -p wraith-testkit)
+
 cmd_kernel() {
     KERNEL=$(kernel-config/build-kernel.sh | tail -n 1)
     echo "kernel: $KERNEL"
@@ -108,7 +116,7 @@ cmd_init() {
 
 cmd_initramfs() {
     cmd_init
-    cargo build --release -p wraith -p initramfs-tool
+    cargo build "${RELEASE[@]}"
     mkdir -p "$OUT"
     ./target/release/initramfs-tool build --config rootfs/rootfs.toml --overlay rootfs/overlay \
         --var INIT="$INIT" --var WRAITH="$PWD/target/release/wraith" -o "$OUT/initramfs.zst"
@@ -147,27 +155,119 @@ cmd_all() {
     cmd_pxe
 }
 
-cmd_test() {
-    cmd_deps
+# How long each phase of `./build.sh test` took, printed at its end (also when it fails), so
+# notes can quote figures and a slow phase is seen.
+PHASES=()
+phase() { # phase NAME COMMAND...: runs COMMAND in this shell and records its wall time
+    local name=$1 start=$SECONDS
+    shift
+    PHASES+=("$name|running")
+    "$@"
+    PHASES[-1]="$name|$((SECONDS - start))"
+}
+
+print_phases() {
+    local rc=$? p name secs total=0
+    [ "${#PHASES[@]}" -gt 0 ] || return "$rc"
+    echo
+    echo "Phase times of ./build.sh test:"
+    for p in "${PHASES[@]}"; do
+        name=${p%|*} secs=${p##*|}
+        if [ "$secs" = running ]; then
+            printf '  %-24s %s\n' "$name" "stopped here (exit $rc)"
+        else
+            printf '  %-24s %3d:%02d\n' "$name" $((secs / 60)) $((secs % 60))
+            total=$((total + secs))
+        fi
+    done
+    printf '  %-24s %3d:%02d\n' "total" $((total / 60)) $((total % 60))
+    if [ -n "${KERNEL_SECS:-}" ]; then
+        printf '  (the kernel build took %d:%02d in the background, from after deps)\n' \
+            $((KERNEL_SECS / 60)) $((KERNEL_SECS % 60))
+    elif [ -n "$KERNEL_PID" ] && kill -0 "$KERNEL_PID" 2>/dev/null; then
+        echo "  (the kernel build goes on in the background: $OUT/kernel.log)"
+    fi
+    return "$rc"
+}
+
+# The kernel's cold build (15-30 minutes) runs in the background from the start, at the
+# lowest priority, on what the other phases leave of the CPUs: linking, single-threaded
+# fuzzing, tests waiting on tools and servers. It is waited for before the ISO is built.
+# Warm, it is a cache hit in a second. (build-kernel.sh holds a lock: a second build of the
+# same kernel waits for this one.)
+KERNEL_PID=
+start_kernel() {
+    mkdir -p "$OUT"
+    rm -f "$OUT/kernel.secs"
+    (
+        start=$SECONDS
+        rc=0
+        nice -n 19 kernel-config/build-kernel.sh || rc=$?
+        echo $((SECONDS - start)) >"$OUT/kernel.secs"
+        exit "$rc"
+    ) >"$OUT/kernel.log" 2>&1 &
+    KERNEL_PID=$!
+}
+
+wait_kernel() {
+    if ! wait "$KERNEL_PID"; then
+        cat "$OUT/kernel.log" >&2
+        echo "the kernel build failed (log above, and in $OUT/kernel.log)" >&2
+        exit 1
+    fi
+    KERNEL=$(tail -n 1 "$OUT/kernel.log")
+    local secs
+    secs=$(cat "$OUT/kernel.secs")
+    echo "kernel: $KERNEL (ready $((secs / 60)):$(printf %02d $((secs % 60))) after it started)"
+    KERNEL_SECS=$secs
+}
+
+style() {
     # Style first: it takes seconds and fails fastest. The lints declared in Cargo.toml
     # (unwrap_used, panic outside tests) only bind when warnings are errors.
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    # Every tool is installed now: a test that would skip for a missing one fails instead.
-    export WRAITH_NO_SKIP=1
-    cargo test --workspace "$@"
+}
+
+# Every cargo command of the test phases selects the whole workspace, as `cargo test
+# --workspace` does, so they reuse its build: another package list would resolve other
+# features for shared crates and compile them (and what depends on them) again.
+dhcp_netns() {
     # The DHCP client against dnsmasq in network namespaces: needs root.
     if [ "$(id -u)" -eq 0 ]; then
-        cargo test -p wraith-init --test dhcp_netns -- --ignored --nocapture
+        cargo test --workspace --test dhcp_netns -- --ignored --nocapture
     else
         echo "NOTE: skipping init/tests/dhcp_netns.rs (needs root for network namespaces)" >&2
     fi
-    cmd_fuzz 10
-    # The end-to-end tests boot the real ISO and kernel: build them first (cached after once).
-    cmd_all
+}
+
+qemu_tests() {
+    # Every test file of qemu-tests, by name. Where another package has a test file of the
+    # same name (ui/tests/net.rs, engine/tests/rescue.rs) it runs too, but with --ignored only
+    # its #[ignore]d tests run, and those have none.
+    local t names=()
+    for t in qemu-tests/tests/*.rs; do
+        names+=(--test "$(basename "$t" .rs)")
+    done
     WRAITH_ISO="$PWD/$OUT/wraith.iso" WRAITH_KERNEL="$PWD/$OUT/pxe/vmlinuz" \
         WRAITH_INITRAMFS="$PWD/$OUT/pxe/initramfs.zst" \
-        cargo test --release -p qemu-tests --tests -- --ignored --test-threads=1 --nocapture
+        cargo test --workspace "${names[@]}" -- --ignored --test-threads=1 --nocapture
+}
+
+cmd_test() {
+    trap print_phases EXIT
+    phase "deps" cmd_deps
+    start_kernel
+    phase "fmt+clippy" style
+    # Every tool is installed now: a test that would skip for a missing one fails instead.
+    export WRAITH_NO_SKIP=1
+    phase "cargo test" cargo test --workspace "$@"
+    phase "dhcp netns" dhcp_netns
+    phase "fuzz" cmd_fuzz 10
+    # The end-to-end tests boot the real ISO and kernel: build them first (cached after once).
+    phase "kernel (waiting)" wait_kernel
+    phase "ISO and PXE build" cmd_all
+    phase "QEMU tests" qemu_tests
 }
 
 FUZZ_TARGETS=(gpt mbr ext fat ntfs manifest index pack cpio job ext_files ntfs_files propfind html dhcp netlink cmdline live)
@@ -185,23 +285,27 @@ cmd_fuzz() {
     local stamp
     stamp=$(sha256sum engine/examples/fuzz_corpus.rs | cut -c1-16)
     if [ "$(cat fuzz/corpus/.seeded 2>/dev/null)" != "$stamp" ]; then
-        cargo run -q -p wraith-engine --example fuzz_corpus -- fuzz/corpus
+        # Not `-p wraith-engine`: the whole workspace's features, so `cargo test --workspace`
+        # already built everything this needs.
+        cargo run -q --example fuzz_corpus -- fuzz/corpus
         echo "$stamp" >fuzz/corpus/.seeded
     fi
-    export RUSTC_BOOTSTRAP=1
-    cargo fuzz build -s none -O -a
+    # Only for cargo fuzz: exported, it would reach the release builds after this in
+    # `./build.sh test`, whose build scripts (anyhow, proc-macro2, thiserror) look at it and
+    # so build differently; `./build.sh run` without it would then compile them all again.
+    RUSTC_BOOTSTRAP=1 cargo fuzz build -s none -O -a
     local t
     for t in "${FUZZ_TARGETS[@]}"; do
         echo "fuzz: $t for ${secs}s"
         # 256 MiB is far above what any valid input needs (the sparse disks are at most 64 GiB).
-        cargo fuzz run -s none -O -a "$t" -- -max_total_time="$secs" -timeout=10 \
+        RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -O -a "$t" -- -max_total_time="$secs" -timeout=10 \
             -rss_limit_mb=1024 -malloc_limit_mb=256 -print_final_stats=0 2>&1 | tail -n 3
         [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: $t failed; see fuzz/artifacts/$t/" >&2; exit 1; }
     done
 }
 
 cmd_build() {
-    cargo build --release "$@"
+    cargo build "${RELEASE[@]}" "$@"
 }
 
 # Boots the ISO in QEMU with demo disks: a GPT disk (FAT32, ext4, NTFS) on SATA, an MBR disk on
@@ -209,15 +313,19 @@ cmd_build() {
 cmd_run() {
     cmd_deps
     cmd_iso
-    cargo build --release -p wraith-testkit
+    # Built by cmd_iso with the wraith binary (one release build): this compiles nothing.
+    cargo build "${RELEASE[@]}"
     mkdir -p "$OUT/demo"
     ./target/release/wraith-demo --disks "$OUT/demo"
     local display=(-nographic)
     if [ -n "${DISPLAY:-}" ]; then
         display=(-serial mon:stdio)
     else
-        echo "No display: the VM's serial console is this terminal. At the boot menu press 's'"
-        echo "for Wraith on the serial console. Quit QEMU with Ctrl-A then X."
+        # The SMBIOS OEM string makes the boot menu's default the serial-console entry
+        # (iso/grub.cfg), so Wraith comes up in this terminal with no key pressed.
+        display+=(-smbios type=11,value=wraith.console=serial)
+        echo "No display: the VM's serial console is this terminal; Wraith starts on it by"
+        echo "itself. Quit QEMU with Ctrl-A then X."
         sleep 2
     fi
     qemu-system-x86_64 -m 1024 -smp 2 "${display[@]}" \
@@ -235,7 +343,7 @@ cmd_run() {
 
 cmd_demo() {
     cmd_deps
-    cargo build --release -p wraith -p wraith-testkit
+    cargo build "${RELEASE[@]}"
     ./target/release/wraith-demo ./target/release/wraith "$OUT/demo-cli"
 }
 

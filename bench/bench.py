@@ -529,6 +529,30 @@ def main_bench(b, meta, disk):
     b.measure("wraith", "restore",
               f"'{w}' --json restore '{repo}:bench' '{tgt}' --yes 2>'{work}/ev-restore.jsonl'", [tgt])
     rm(tgt)
+    # -- restore onto a disk half the size (--layout fit: partitions and filesystems shrink;
+    # loop devices for the resize tools need root) ------------------------------------------
+    if os.geteuid() == 0:
+        half = (size // 2) // MiB * MiB
+        try:
+            r = b.measure("wraith", "restore fit 50%",
+                          f"truncate -s {half} '{tgt}'\n"
+                          f"'{w}' --json restore '{repo}:bench' '{tgt}' --yes --layout fit "
+                          f"--scratch '{work}' 2>'{work}/ev-restore-fit.jsonl'", [tgt],
+                          note="restore --layout fit onto a target of half the size")
+        except SystemExit:
+            # A disk fuller than half its size (with headroom) is refused: reported, not fatal.
+            with open(f"{work}/ev-restore-fit.jsonl", errors="replace") as f:
+                log("restore fit 50% refused: " + f.read().strip().splitlines()[-1][:400])
+            r = None
+        if r is None:
+            rm(tgt)
+            r = {}
+        shape = (r.get("result") or {}).get("layout") or {}
+        r["scratch_bytes"] = shape.get("scratch_bytes")
+        r["steps"] = [(st.get("number"), st.get("how"), st.get("old_len"), st.get("new_len"))
+                      for st in shape.get("steps", [])]
+        log(f"restore fit 50%: peak scratch {fmt_size(r['scratch_bytes'] or 0)}, steps {r['steps']}")
+        rm(tgt)
     script = [f"truncate -s {size} '{tgt}'",
               f"dd if='{pcdir}/head.bin' of='{tgt}' conv=notrunc status=none",
               f"sfdisk -q --no-reread --no-tell-kernel '{tgt}' < '{pcdir}/table.sfdisk'"]
@@ -667,6 +691,7 @@ TARGETS = [
     ("save stored wraith/partclone", "save_stored", "<=", 1.0),
     ("restore time wraith/partclone", "restore_time", "<=", 0.5),
     ("clone time wraith/partclone", "clone_time", "<=", 0.5),
+    ("restore onto half size / same-size restore", "fit_restore_time", "<=", 2.0),
     ("incremental stored % of full", "inc_stored_pct", "<=", 10.0),
     ("incremental time / full save", "inc_time", "<=", 0.3),
     ("wraith peak RSS MiB", "wraith_peak_rss_mib", "<=", 256.0),
@@ -694,6 +719,7 @@ def ratios(rows, sparse):
     ratio("save_time_vs_dd", ws, get("dd", "save"), "wall_s")
     ratio("restore_time", get("wraith", "restore"), get("partclone", "restore"), "wall_s")
     ratio("clone_time", get("wraith", "clone"), get("partclone", "clone"), "wall_s")
+    ratio("fit_restore_time", get("wraith", "restore fit 50%"), get("wraith", "restore"), "wall_s")
     inc = get("wraith", "save incremental")
     if inc and ws:
         out["inc_stored_pct"] = round(100 * inc["stored_bytes"] / ws["stored_bytes"], 2)

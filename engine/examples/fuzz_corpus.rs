@@ -156,6 +156,7 @@ fn repository(c: &Corpus, disk: &kit::Disk) {
     let plan = wraith_engine::plan::plan(&dev, dev.identity.clone()).unwrap();
     let opts = wraith_engine::pipeline::save::SaveOptions {
         name: "seed".into(),
+        machine: None,
     };
     let quiet = wraith_engine::events::Quiet;
     let cancel = wraith_engine::events::Cancel::new();

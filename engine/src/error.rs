@@ -28,13 +28,32 @@ pub enum Error {
         message: String,
     },
     /// A network location failed: `location` is its URL (never with a password), `detail`
-    /// says what happened and what to try.
+    /// says what happened and what to try, `cause` what kind of failure it was (so a front end
+    /// can offer the next step without reading the words).
     #[error("{location}: {detail}")]
-    Network { location: String, detail: String },
+    Network {
+        location: String,
+        detail: String,
+        cause: NetCause,
+    },
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error("cancelled")]
     Cancelled,
+}
+
+/// What kind of failure an [`Error::Network`] was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetCause {
+    /// The server refused the login: a wrong password, no user given where one is needed, or
+    /// a user (or this machine) the share does not let in.
+    Denied,
+    /// The server could not be reached: a name not resolved, no route, no answer, nothing
+    /// listening.
+    Unreachable,
+    /// Anything else: the server answered, but not as wanted.
+    #[default]
+    Other,
 }
 
 /// The safety rules a destructive operation can be refused by.
@@ -86,9 +105,24 @@ impl Error {
         }
     }
     pub fn network(location: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::network_because(NetCause::Other, location, detail)
+    }
+    pub fn network_because(
+        cause: NetCause,
+        location: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Error::Network {
             location: location.into(),
             detail: detail.into(),
+            cause,
+        }
+    }
+    /// What kind of network failure this is, if it is one.
+    pub fn net_cause(&self) -> Option<NetCause> {
+        match self {
+            Error::Network { cause, .. } => Some(*cause),
+            _ => None,
         }
     }
     pub fn corrupt(what: impl Into<String>, offset: u64, detail: impl Into<String>) -> Self {

@@ -61,6 +61,16 @@ pub struct Job {
     /// read, so a typo stops the job before any disk is touched.
     #[serde(default)]
     pub net: Option<String>,
+    /// Restore and clone onto a disk of another size: `keep`, `grow`, `fit`, `proportional`
+    /// (default `auto`: grow onto a larger disk, fit onto a smaller one).
+    #[serde(default)]
+    pub layout: Option<crate::layout::Policy>,
+    /// The partition that takes a larger disk's new space (`layout = "grow"`).
+    #[serde(default)]
+    pub grow: Option<u32>,
+    /// Where a shrink that does not fit on the target is staged (a directory).
+    #[serde(default)]
+    pub scratch: Option<String>,
 }
 
 impl Job {
@@ -86,7 +96,16 @@ impl Job {
                 "repo" => "repository".to_string(),
                 _ => k,
             };
-            let value = if key == "verify" {
+            let value = if key == "grow" {
+                match v.parse::<i64>() {
+                    Ok(n) => toml::Value::Integer(n),
+                    Err(_) => {
+                        return Err(Error::Invalid(format!(
+                            "inline job: grow={v:?} is not a partition number"
+                        )))
+                    }
+                }
+            } else if key == "verify" {
                 match v.as_str() {
                     "true" => toml::Value::Boolean(true),
                     "false" => toml::Value::Boolean(false),
@@ -156,6 +175,12 @@ impl Job {
                 "image = NAME@ID",
                 "a save chooses the id; give the name only",
             )?;
+        }
+        if !matches!(self.action, Action::Clone | Action::Restore) {
+            let why = "only a restore or a clone lays out partitions";
+            unused(self.layout.is_some(), "layout", why)?;
+            unused(self.grow.is_some(), "grow", why)?;
+            unused(self.scratch.is_some(), "scratch", why)?;
         }
         match self.action {
             Action::Clone => {

@@ -14,16 +14,20 @@ pub mod events;
 pub mod extent;
 pub mod fs;
 pub mod job;
+pub mod layout;
 pub mod live;
+pub mod loopdev;
+pub mod machine;
 pub mod mount;
 pub mod ops;
 pub mod pipeline;
 pub mod plan;
 pub mod repo;
+pub mod resize;
 pub mod safety;
 pub mod table;
 
-pub use error::{Error, Interlock, Result};
+pub use error::{Error, Interlock, NetCause, Result};
 
 /// Sizes for people: "1.5 GiB", "512 B".
 pub fn human_bytes(n: u64) -> String {

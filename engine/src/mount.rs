@@ -27,6 +27,11 @@ pub fn kernel_fstype(kind: FsKind) -> &'static str {
     }
 }
 
+/// An exFAT boot sector: its OEM name field reads "EXFAT   ".
+fn is_exfat(dev: &dyn crate::device::ReadAt) -> bool {
+    dev.read_vec(3, 8).is_ok_and(|b| b == b"EXFAT   ")
+}
+
 /// Mounts the filesystem on `device` read-write under /run/wraith/mnt/<name>. If it is already
 /// mounted somewhere, that mount point is used instead and nothing is unmounted later.
 pub fn mount_device(device: &Path, name: &str) -> Result<(PathBuf, Option<Mounted>)> {
@@ -34,30 +39,32 @@ pub fn mount_device(device: &Path, name: &str) -> Result<(PathBuf, Option<Mounte
     if let Some(existing) = crate::safety::mounts_of(&dev).into_iter().next() {
         return Ok((PathBuf::from(existing), None));
     }
-    let info = crate::fs::probe(&dev)?.ok_or_else(|| {
-        Error::Unsupported(format!(
-            "{}: no filesystem Wraith can store images on",
-            device.display()
-        ))
-    })?;
+    let (fstype, fs_name) = match crate::fs::probe(&dev)? {
+        Some(info) => (kernel_fstype(info.kind), info.kind.name()),
+        // exFAT holds no image Wraith copies by used blocks (yet), but it is what most large
+        // USB drives come formatted with: a repository may well live on one.
+        None if is_exfat(&dev) => ("exfat", "exFAT"),
+        None => {
+            return Err(Error::Unsupported(format!(
+                "{}: no filesystem Wraith can store images on",
+                device.display()
+            )))
+        }
+    };
     drop(dev);
     let point = PathBuf::from(wraith_live::paths::MOUNT_DIR).join(name);
     std::fs::create_dir_all(&point).map_err(|e| Error::io(&point, e))?;
     nix::mount::mount(
         Some(device),
         &point,
-        Some(kernel_fstype(info.kind)),
+        Some(fstype),
         nix::mount::MsFlags::MS_NOATIME,
         None::<&str>,
     )
     .map_err(|e| {
         Error::io(
             device,
-            std::io::Error::other(format!(
-                "mounting {} at {}: {e}",
-                info.kind.name(),
-                point.display()
-            )),
+            std::io::Error::other(format!("mounting {} at {}: {e}", fs_name, point.display())),
         )
     })?;
     Ok((point.clone(), Some(Mounted { point })))
@@ -89,4 +96,32 @@ pub fn mount_any_readonly(device: &Path, name: &str) -> Result<Mounted> {
             last.map(|e| e.to_string()).unwrap_or_default()
         )),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::Device;
+
+    #[test]
+    fn an_exfat_drive_is_known_for_what_it_is() {
+        let Some(_) = wraith_testkit::find_tool("mkfs.exfat") else {
+            return wraith_testkit::skip_missing_tool("mkfs.exfat", "the exFAT signature test");
+        };
+        let disk = wraith_testkit::blank_disk(16 << 20);
+        let made =
+            std::process::Command::new(wraith_testkit::find_tool("mkfs.exfat").expect("found"))
+                .args(["-L", "STICK"])
+                .arg(&disk.path)
+                .output()
+                .expect("mkfs.exfat");
+        assert!(made.status.success(), "{made:?}");
+        let dev = Device::open_read(&disk.path).expect("open");
+        assert!(is_exfat(&dev));
+        // Not one of the filesystems Wraith copies by used blocks: mount_device needs the
+        // signature to mount it at all.
+        assert!(crate::fs::probe(&dev).expect("probe").is_none());
+        let ext = wraith_testkit::images_drive(16 << 20, "IMAGES");
+        assert!(!is_exfat(&Device::open_read(&ext.path).expect("open")));
+    }
 }

@@ -93,6 +93,7 @@ fn save_to(
     let repo = Repository::open_or_create(repo_dir).unwrap();
     let opts = save::SaveOptions {
         name: "dying".into(),
+        machine: None,
     };
     save::save(source, p, &repo, &opts, &Ctx::new(sink, &Cancel::new(), 2)).unwrap()
 }
@@ -101,7 +102,7 @@ fn save_to(
 fn clone_to(source: &dyn ReadAt, p: &plan::Plan, path: &Path, size: u64) -> clone::CloneReport {
     std::fs::File::create(path).unwrap().set_len(size).unwrap();
     let target = Device::open_write(path).unwrap();
-    clone::clone(source, p, &target, &Ctx::quiet()).unwrap()
+    clone::clone(source, p, &target, None, &Ctx::quiet()).unwrap()
 }
 
 /// Restores the image `rep` saved into `repo_dir` onto a new image file of `size` bytes at
@@ -118,7 +119,15 @@ fn restore_to(
     let target = Device::open_write(path).unwrap();
     let repo = Repository::open(repo_dir).unwrap();
     let cancel = Cancel::new();
-    restore::restore(&repo, &rep.image, m, &target, &Ctx::new(sink, &cancel, 2)).unwrap();
+    restore::restore(
+        &repo,
+        &rep.image,
+        m,
+        &target,
+        None,
+        &Ctx::new(sink, &cancel, 2),
+    )
+    .unwrap();
 }
 
 fn ranges(l: &ExtentList) -> Vec<(u64, u64)> {
@@ -189,6 +198,7 @@ fn a_vanished_disk_stops_the_job_instead_of_being_rescued() {
     let repo = Repository::open_or_create(&tmp.path().join("repo")).unwrap();
     let opts = save::SaveOptions {
         name: "gone".into(),
+        machine: None,
     };
     let e = save::save(&gone, &p, &repo, &opts, &Ctx::quiet()).unwrap_err();
     assert!(e.to_string().contains("failing disk"), "{e}");

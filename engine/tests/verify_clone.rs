@@ -14,7 +14,7 @@ fn a_clone_verifies_and_a_changed_byte_does_not() {
     let source = Device::open_read(&src.path).expect("open source");
     let p = plan(&source, source.identity.clone()).expect("plan");
     let target = Device::open_write(&dst.path).expect("open target");
-    clone(&source, &p, &target, &Ctx::quiet()).expect("clone");
+    clone(&source, &p, &target, None, &Ctx::quiet()).expect("clone");
     let rep = verify_clone(&source, &p, &target, &Ctx::quiet()).expect("verify");
     assert!(rep.problems.is_empty(), "{:?}", rep.problems);
     assert!(rep.bytes > 0);

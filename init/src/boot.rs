@@ -53,7 +53,15 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
 
     let watch = disks::Watch::start();
     let udev = udev::start();
-    let wait = Duration::from_millis(cfg.wait_ms);
+    // A job names its disks and needs them present; the interactive UI does not: it shows a
+    // disk that comes late (USB storage takes about a second more) as it arrives, from udev.
+    // So a technician gets the UI seconds sooner, every boot.
+    let interactive = !cfg.shell && cfg.job.is_none();
+    let wait = if interactive {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(cfg.wait_ms)
+    };
     let mut found = disks::wait_for_disks(watch, started, wait);
     if let Some(u) = &udev {
         // Late disks queued new events: let udev name them before anyone looks.

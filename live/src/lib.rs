@@ -10,6 +10,8 @@
 //!   start the rescue shell;
 //! - [`state`]: `net.json` (init writes, the UI reads) and `net-request` (the UI writes, init
 //!   reads), as serde types with one definition;
+//! - [`cmdline`]: the kernel's split of its command line into parameters (init reads its
+//!   `wraith.*` settings with it, the UI the `wraith.repo=` repositories);
 //! - [`inline`]: the inline-job tokenizer (`wraith.run=` / `wraith job --inline`) and
 //!   `percent_decode`.
 //!
@@ -18,6 +20,7 @@
 //! when, where and what to do about an error stays with init and the UI. It depends on serde
 //! and serde_json only, because init links it statically into /init.
 
+pub mod cmdline;
 pub mod exit;
 pub mod inline;
 pub mod json;

@@ -82,6 +82,8 @@ pub struct VmBuilder {
     /// QEMU blkdebug rule files for disks (by index in `disks`) that fail chosen sectors.
     faults: std::collections::HashMap<usize, PathBuf>,
     nic: String,
+    /// SMBIOS OEM strings (type 11), in order.
+    oem_strings: Vec<String>,
     scratch: tempfile::TempDir,
 }
 
@@ -94,6 +96,7 @@ impl VmBuilder {
             disks: Vec::new(),
             faults: std::collections::HashMap::new(),
             nic: "user,model=virtio-net-pci".into(),
+            oem_strings: Vec::new(),
             scratch: tempfile::Builder::new()
                 .prefix("wraith-vm-")
                 .tempdir()
@@ -143,6 +146,13 @@ impl VmBuilder {
         self
     }
 
+    /// Adds an SMBIOS OEM string (type 11), as a BMC or a VM's configuration sets them.
+    /// `wraith.console=serial` makes the ISO's boot menu default to the serial console.
+    pub fn oem_string(mut self, value: &str) -> Self {
+        self.oem_strings.push(value.to_string());
+        self
+    }
+
     fn args(&self) -> Result<Vec<String>> {
         let mut a: Vec<String> = vec![
             "-m".into(),
@@ -172,6 +182,13 @@ impl VmBuilder {
                 "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
                 "-drive".into(),
                 format!("if=pflash,format=raw,file={}", vars.display()),
+            ]);
+        }
+        for value in &self.oem_strings {
+            // QEMU's option syntax: a comma in a value is written twice.
+            a.extend([
+                "-smbios".into(),
+                format!("type=11,value={}", value.replace(',', ",,")),
             ]);
         }
         match &self.boot {
@@ -379,9 +396,12 @@ impl Vm {
         loop {
             let out = self.output();
             if let Some(rest) = out.split("WRAITH-RESULT ").nth(1) {
+                // The console is shared with the kernel, which writes its messages whole into
+                // the middle of ours: take them out, so the line is the job's again.
+                let rest = without_kernel_messages(rest);
                 if let Some(line) = rest.split('\n').next().filter(|_| rest.contains('\n')) {
-                    // The console is shared with the kernel, whose message of that moment may
-                    // follow the object on the same line: only the object is the result.
+                    // A kernel message of that moment may also follow the object on the same
+                    // line: only the object is the result.
                     return match serde_json::Deserializer::from_str(line.trim())
                         .into_iter::<serde_json::Value>()
                         .next()
@@ -397,6 +417,40 @@ impl Vm {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// `text` without the kernel's console messages: `[   7.753751] text` up to the end of its
+/// line. printk writes each message whole, wherever the user-space line it interrupts stands.
+fn without_kernel_messages(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('[') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        match kernel_message_len(tail) {
+            Some(n) => rest = &tail[n..],
+            None => {
+                out.push('[');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length of the kernel message `s` starts with (through its line end), if it is one.
+fn kernel_message_len(s: &str) -> Option<usize> {
+    let inner = s.strip_prefix('[')?;
+    let close = inner.find("] ")?;
+    let stamp = inner[..close].trim_start();
+    let (secs, micros) = stamp.split_once('.')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(secs) || !digits(micros) || micros.len() != 6 {
+        return None;
+    }
+    let end = s.find('\n')? + 1;
+    Some(end)
 }
 
 impl Drop for Vm {
@@ -423,4 +477,25 @@ fn tail(text: &str) -> String {
         .collect();
     let lines: Vec<&str> = clean.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_kernel_messages;
+
+    #[test]
+    fn a_kernel_message_inside_a_result_line_is_taken_out() {
+        // As seen in CI: the partition rescan after a clone printed in the middle of the line.
+        let console = "{\"a\":1,\"re[    7.753751]  vdb: vdb1 vdb2 vdb3\r\ngion\":[2]}\r\nnext";
+        let clean = without_kernel_messages(console);
+        let line = clean.split('\n').next().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
+        assert_eq!(v["region"], serde_json::json!([2]), "{clean:?}");
+    }
+
+    #[test]
+    fn brackets_that_are_not_kernel_messages_stay() {
+        let text = "{\"unreadable\":[{\"len\":512}],\"x\":\"[1.5] y\"}\n";
+        assert_eq!(without_kernel_messages(text), text);
+    }
 }

@@ -873,7 +873,9 @@ fn walk(dir: &Path, prefix: &str, map: &mut BTreeMap<String, Vec<u8>>) -> Result
 
 fn ntfs_files(img: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
     // `ntfsls -R -F` prints "/dir/:" headers followed by entries, directories suffixed '/'.
-    let listing = run(tool("ntfsls").args(["-R", "-F"]).arg(img))?;
+    // `-f`: a volume resized by ntfsresize is marked for Windows' chkdsk, and the tools refuse
+    // to read it without force; reading changes nothing (fsck still judges the volume).
+    let listing = run(tool("ntfsls").args(["-f", "-R", "-F"]).arg(img))?;
     let mut dir = String::from("/");
     let mut map = BTreeMap::new();
     for line in listing.lines() {
@@ -891,7 +893,7 @@ fn ntfs_files(img: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
             continue;
         }
         let path = format!("{dir}{line}");
-        let o = tool("ntfscat").arg(img).arg(&path).output()?;
+        let o = tool("ntfscat").arg("-f").arg(img).arg(&path).output()?;
         if !o.status.success() {
             return Err(format!("ntfscat {path}: {}", String::from_utf8_lossy(&o.stderr)).into());
         }

@@ -18,6 +18,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("dumpe2fs", "e2fsprogs"),
     ("mkfs.vfat", "dosfstools"),
     ("fsck.vfat", "dosfstools"),
+    ("mkfs.exfat", "exfatprogs"),
     ("mcopy", "mtools"),
     ("mdel", "mtools"),
     ("mdir", "mtools"),

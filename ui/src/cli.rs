@@ -55,6 +55,8 @@ pub enum Command {
         /// Afterwards, compare every used byte of the target with the source.
         #[arg(long)]
         verify: bool,
+        #[command(flatten)]
+        layout: LayoutArgs,
     },
     /// Save a disk as an image in a repository (created if the directory is empty or missing).
     Save {
@@ -66,9 +68,19 @@ pub enum Command {
         #[arg(long)]
         verify: bool,
     },
-    /// List the images in a repository.
-    List { repo: String },
-    /// Write an image back onto a disk of the same size or larger.
+    /// List the images in a repository; with --find, every repository this machine can
+    /// reach without typing (attached drives, `wraith.repo=`, the remembered list).
+    List {
+        /// A directory, label:LABEL/dir, uuid:UUID/dir or a URL.
+        #[arg(required_unless_present = "find", conflicts_with = "find")]
+        repo: Option<String>,
+        /// Look for repositories: every attached filesystem (mounted read-only only while
+        /// looking), the kernel's wraith.repo= and the remembered repositories.toml.
+        #[arg(long)]
+        find: bool,
+    },
+    /// Write an image back onto a disk: larger disks get the new space, smaller ones take
+    /// the partitions shrunk to fit their data (see --layout).
     Restore {
         /// REPO:NAME or REPO:NAME@ID.
         image: String,
@@ -80,6 +92,8 @@ pub enum Command {
         /// Afterwards, compare the target with the image.
         #[arg(long)]
         verify: bool,
+        #[command(flatten)]
+        layout: LayoutArgs,
     },
     /// Run an unattended job (TOML file, or inline `key=value` words) and print a
     /// `WRAITH-RESULT {json}` line. Exit codes for the live system's init: 100 power off,
@@ -101,4 +115,22 @@ pub enum Command {
         #[arg(long)]
         against: Option<PathBuf>,
     },
+}
+
+/// How partitions fit a target of another size (restore, clone).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LayoutArgs {
+    /// Partitions on a disk of another size: keep (as saved; what auto does for now), grow
+    /// (the last data partition takes a larger disk's space), fit (shrink to fit a smaller
+    /// disk, in proportion to the used data), proportional (every partition scales).
+    #[arg(long, default_value = "auto")]
+    pub layout: wraith_engine::layout::Policy,
+    /// The partition that takes a larger disk's new space (default: the last one that can
+    /// grow).
+    #[arg(long, value_name = "N")]
+    pub grow: Option<u32>,
+    /// Directory for a shrink that cannot happen on the target itself (a sparse file of the
+    /// partition's used size; default: the repository's drive, then the temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
 }

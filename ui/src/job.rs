@@ -153,6 +153,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
             source: need(&source, "source")?,
             target: need(&target, "target")?,
             verify: job.verify,
+            layout: layout_of(job),
         })?,
         Action::Save => {
             let at = at()?;
@@ -165,17 +166,18 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
             })?
         }
         Action::Restore => {
-            let repo = open_repo(ctx, at()?)?;
+            let (repo, _) = open_repo(ctx, at()?)?;
             let image = find_image(&repo, &image_spec())?;
             ops::prepare_restore(&ops::RestoreChoice {
                 repository: repo,
                 image,
                 target: need(&target, "target")?,
                 verify: job.verify,
+                layout: layout_of(job),
             })?
         }
         Action::Verify => {
-            let repo = open_repo(ctx, at()?)?;
+            let (repo, _) = open_repo(ctx, at()?)?;
             let image = find_image(&repo, &image_spec())?;
             ops::prepare_verify(&ops::VerifyChoice {
                 repository: repo,
@@ -284,4 +286,13 @@ fn copy_to_other_consoles(line: &str) {
 /// O_NOCTTY: opening a console must not make it our controlling terminal.
 fn libc_noctty() -> i32 {
     nix::fcntl::OFlag::O_NOCTTY.bits()
+}
+
+/// The job's layout keys as the engine's choice.
+fn layout_of(job: &Job) -> ops::LayoutChoice {
+    ops::LayoutChoice {
+        policy: job.layout.unwrap_or_default(),
+        grow: job.grow,
+        scratch: job.scratch.as_ref().map(std::path::PathBuf::from),
+    }
 }

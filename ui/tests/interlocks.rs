@@ -714,7 +714,7 @@ fn shown(a: &App) -> Value {
         Some(Popup::Refused { interlock, message }) => {
             json!({ "refused": "engine", "interlock": interlock, "message": message })
         }
-        Some(Popup::Error(e)) => json!({ "refused": null, "error": e }),
+        Some(Popup::Error(e)) => json!({ "refused": null, "error": e.to_string() }),
         _ => json!({ "refused": null, "plan": matches!(a.screen, Screen::Plan(_)) }),
     }
 }
@@ -782,6 +782,7 @@ fn drive_tui(spec: &Value) -> Value {
         pump(&mut a, &rx);
     }
     if let Some(repo) = text("repo") {
+        key(&mut a, KeyCode::Char('t')); // type it, rather than pick a found one
         for c in repo.chars() {
             key(&mut a, KeyCode::Char(c));
         }
@@ -797,6 +798,10 @@ fn drive_tui(spec: &Value) -> Value {
             .iter()
             .position(|r| r.image.name == name)
             .expect("the image in the list");
+        // From the top: the list may have started on another image it preselected.
+        for _ in 0..l.rows.len() {
+            key(&mut a, KeyCode::Up);
+        }
         for _ in 0..i {
             key(&mut a, KeyCode::Down);
         }

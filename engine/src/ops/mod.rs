@@ -14,14 +14,18 @@
 
 pub mod catalog;
 mod clone;
+pub mod discover;
+pub mod known;
 pub mod record;
 pub mod repository;
+pub mod reshape;
 mod restore;
 mod save;
 mod verify;
 
 pub use clone::{prepare_clone, CloneChoice};
 pub use record::{Outcome, Report, Verified};
+pub use reshape::LayoutChoice;
 pub use restore::{prepare_restore, RestoreChoice};
 pub use save::{prepare_save, SaveChoice};
 pub use verify::{prepare_verify, VerifyChoice};
@@ -53,6 +57,9 @@ pub struct Summary {
     /// The layout and how each region is copied: the source's plan (clone, save) or the
     /// image's (restore, verify against a disk).
     pub layout: Option<Plan>,
+    /// Partitions moved, grown or shrunk for a target of another size (restore, clone); None
+    /// when the layout stays as it was saved.
+    pub reshape: Option<crate::pipeline::reshape::Reshape>,
     /// The smallest disk the result fits on.
     pub min_target_size: u64,
     /// Bytes the main step reads and writes (used data only).
@@ -114,18 +121,22 @@ enum Op {
         source: Device,
         plan: Plan,
         target: Device,
+        reshape: Option<crate::pipeline::reshape::Reshape>,
     },
     Save {
         source: Device,
         plan: Plan,
         repo: Repository,
         name: String,
+        /// This machine, when the source is one of its internal disks.
+        machine: Option<crate::machine::MachineIdentity>,
     },
     Restore {
         repo: Arc<Repository>,
         image: ImageRef,
         manifest: Box<Manifest>,
         target: Device,
+        reshape: Option<crate::pipeline::reshape::Reshape>,
     },
     Verify {
         repo: Arc<Repository>,
@@ -212,7 +223,7 @@ fn open_target(path: &Path, size: u64) -> Result<(Device, Option<PathBuf>)> {
 }
 
 /// Runs the interlocks; on a refusal, a target file created for this plan is removed again.
-fn checked(created: &Option<PathBuf>, checks: impl FnOnce() -> Result<()>) -> Result<()> {
+fn checked<T>(created: &Option<PathBuf>, checks: impl FnOnce() -> Result<T>) -> Result<T> {
     let r = checks();
     if r.is_err() {
         if let Some(p) = created {

@@ -48,6 +48,8 @@ pub struct Report {
     pub stats: Option<ImageStats>,
     /// The layout the job worked on (for naming regions in damage reports).
     pub layout: Option<Plan>,
+    /// Partitions moved and resized for the target, as planned and done.
+    pub reshape: Option<crate::pipeline::reshape::Reshape>,
     /// Source bytes that stayed unreadable (absolute disk offsets) and the files they hit.
     pub unreadable: ExtentList,
     pub unreadable_files: Vec<DamagedFiles>,
@@ -89,6 +91,7 @@ impl Report {
             v["bytes"] = json!(self.bytes);
         }
         put(&mut v, "stats", json!(self.stats));
+        put(&mut v, "layout", json!(self.reshape));
         if !self.unreadable.is_empty() {
             v["unreadable_bytes"] = json!(self.unreadable.total());
             v["unreadable"] = json!(self
@@ -299,6 +302,7 @@ fn empty_report(s: &Summary) -> Report {
         bytes: 0,
         stats: None,
         layout: s.layout.clone(),
+        reshape: s.reshape.clone(),
         unreadable: ExtentList::new(),
         unreadable_files: Vec::new(),
         mapfile: None,
@@ -330,8 +334,9 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             source,
             plan: copy,
             target,
+            reshape,
         } => {
-            let rep = pipeline::clone::clone(source, copy, target, ctx)?;
+            let rep = pipeline::clone::clone(source, copy, target, reshape.as_ref(), ctx)?;
             r.bytes = rep.bytes;
             r.mapfile = clone_mapfile(copy, &rep.unreadable, sink);
             r.unreadable = rep.unreadable;
@@ -349,8 +354,12 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             plan: copy,
             repo,
             name,
+            machine,
         } => {
-            let opts = pipeline::save::SaveOptions { name: name.clone() };
+            let opts = pipeline::save::SaveOptions {
+                name: name.clone(),
+                machine: machine.clone(),
+            };
             let rep = pipeline::save::save(source, copy, repo, &opts, ctx)?;
             r.repository = repo_shown(repo);
             r.bytes = rep.stats.image_bytes;
@@ -379,15 +388,22 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             image,
             manifest,
             target,
+            reshape,
         } => {
-            let rep = pipeline::restore::restore(repo, image, manifest, target, ctx)?;
+            let rep =
+                pipeline::restore::restore(repo, image, manifest, target, reshape.as_ref(), ctx)?;
             r.repository = repo_shown(repo);
             r.bytes = rep.bytes;
             // An image of a failing disk restores its zeros: the report names them again.
             r.unreadable = manifest.unreadable.clone();
             r.unreadable_files = manifest.unreadable_files.clone();
             if plan.summary.verify {
-                let v = pipeline::verify::verify_against(target, repo, image, manifest, ctx)?;
+                let v = match reshape {
+                    Some(shape) => pipeline::reshape::verify_restored(
+                        target, repo, image, manifest, shape, ctx,
+                    )?,
+                    None => pipeline::verify::verify_against(target, repo, image, manifest, ctx)?,
+                };
                 r.verified = Some(Verified {
                     what: format!("the target against image {image}"),
                     report: v,

@@ -130,6 +130,11 @@ pub fn parse_image_spec(s: &str) -> Result<ImageSpec> {
     let Some((repo, rest)) = s.rsplit_once(':') else {
         return Ok(whole());
     };
+    // The ':' of `label:`/`uuid:` is the location's own: `label:IMAGES` names no image.
+    let prefixed = ["label:", "uuid:"].iter().find(|p| s.starts_with(*p));
+    if prefixed.is_some_and(|p| repo.len() < p.len()) {
+        return Ok(whole());
+    }
     // The ':' of a URL's scheme or port, with no path after it, is not a separator.
     if location::is_url(s)
         && repo
@@ -211,6 +216,17 @@ mod tests {
         assert_eq!(
             ok("label:IMAGES/lab:pc1"),
             spec("label:IMAGES/lab", Some("pc1"), None)
+        );
+        // A drive's location alone: its prefix's ':' names no image.
+        assert_eq!(ok("label:IMAGES"), spec("label:IMAGES", None, None));
+        assert_eq!(ok("label:IMAGES/lab"), spec("label:IMAGES/lab", None, None));
+        assert_eq!(
+            ok("uuid:1234-ABCD/lab"),
+            spec("uuid:1234-ABCD/lab", None, None)
+        );
+        assert_eq!(
+            ok("uuid:1234-ABCD:pc17@2026"),
+            spec("uuid:1234-ABCD", Some("pc17"), Some("2026"))
         );
     }
 

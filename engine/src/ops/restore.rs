@@ -17,6 +17,8 @@ pub struct RestoreChoice {
     pub target: PathBuf,
     /// Compare the target with the image afterwards.
     pub verify: bool,
+    /// How the partitions fit a target of another size.
+    pub layout: super::LayoutChoice,
 }
 
 pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
@@ -24,7 +26,7 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
     let image = &choice.image;
     let m = repo.load_manifest(image)?;
     let (target, created) = open_target(&choice.target, m.source.size)?;
-    checked(&created, || {
+    let reshape = checked(&created, || {
         safety::check_not_mounted(&target)?;
         crate::live::check_not_boot_medium(&target)?;
         // A repository in a directory may be on the target itself; a share cannot be.
@@ -32,13 +34,26 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
             safety::check_not_holding(&target, &dir, "the repository")?;
         }
         safety::check_sector_size(m.table.sector_size, &target)?;
-        safety::check_size(
-            &target,
-            restore_needs(&m),
-            &format!("image {image} (from {})", m.source.describe()),
-        )?;
+        let regions: Vec<_> = m.regions.iter().map(|r| r.region.clone()).collect();
+        // Scratch space for a shrink: the repository's own drive first (it is not the target:
+        // checked above), then the temporary directory.
+        let dirs: Vec<PathBuf> = repo
+            .store()
+            .local_dir()
+            .into_iter()
+            .chain(std::iter::once(std::env::temp_dir()))
+            .collect();
+        let reshape = super::reshape::decide(&m.table, &regions, &target, &choice.layout, &dirs)?;
+        if reshape.is_none() {
+            safety::check_size(
+                &target,
+                restore_needs(&m),
+                &format!("image {image} (from {})", m.source.describe()),
+            )?;
+        }
         // Everything checkable without reading all data, before the first write.
-        crate::pipeline::restore::precheck(repo, image, &m)
+        crate::pipeline::restore::precheck(repo, image, &m)?;
+        Ok(reshape)
     })?;
     let mut warnings = Vec::new();
     if !m.unreadable.is_empty() {
@@ -57,6 +72,7 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
         min_target_size: restore_needs(&m),
         bytes: m.stats.image_bytes,
         layout: Some(image_layout(&m)),
+        reshape: reshape.clone(),
         source_mounts: Vec::new(),
         warnings,
         verify: choice.verify,
@@ -69,6 +85,7 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
             image: image.clone(),
             manifest: Box::new(m),
             target,
+            reshape,
         },
         created,
     ))

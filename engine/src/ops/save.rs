@@ -45,6 +45,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         repository: Some(repo.location()),
         image: None,
         name: Some(name.clone()),
+        reshape: None,
         min_target_size: plan.min_target_size(),
         bytes: plan.copy_bytes(),
         warnings: plan.warnings(),
@@ -60,6 +61,10 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
             plan,
             repo,
             name,
+            // A USB drive or an image file belongs to no machine in particular.
+            machine: crate::machine::is_internal_disk(&choice.source)
+                .then(crate::machine::this)
+                .flatten(),
         },
         None,
     ))

@@ -33,6 +33,7 @@ pub fn prepare_verify(choice: &VerifyChoice) -> Result<CheckedPlan> {
         image: None,
         name: None,
         layout: None,
+        reshape: None,
         min_target_size: 0,
         bytes: 0,
         source_mounts: Vec::new(),

@@ -2,6 +2,7 @@
 //! thread) so reading the source and writing the target overlap (`ordered.rs`).
 
 use super::ordered::{self, Pool};
+use super::reshape::{Dest, Reshape};
 use super::{
     finish_table, read_window, region_is_written, rescue, windows, write_window, Window,
     QUEUE_PER_WORKER,
@@ -39,21 +40,78 @@ pub fn clone(
     source: &dyn ReadAt,
     plan: &Plan,
     target: &Device,
+    reshape: Option<&Reshape>,
     ctx: &Ctx<'_>,
 ) -> Result<CloneReport> {
-    let (sink, cancel) = (ctx.sink, ctx.cancel);
+    let sink = ctx.sink;
     let kind = plan.table.kind;
-    let regions: Vec<_> = plan
-        .regions
-        .iter()
-        .filter(|r| region_is_written(kind, r))
-        .cloned()
+    let regions = &plan.regions;
+    let written: Vec<usize> = (0..regions.len())
+        .filter(|&ri| region_is_written(kind, &regions[ri]))
         .collect();
-    let total: u64 = regions.iter().map(|r| r.used.total()).sum();
+    let total: u64 = written.iter().map(|&ri| regions[ri].used.total()).sum();
     let mut progress = Progress::start(sink, "clone", total);
     let mut report = CloneReport::default();
+    match reshape {
+        None => {
+            let same = |_| Dest::same(target);
+            copy_regions(
+                source,
+                plan,
+                &written,
+                &same,
+                ctx,
+                &mut progress,
+                &mut report,
+            )?;
+        }
+        Some(shape) => {
+            super::reshape::run(
+                target,
+                &plan.table,
+                regions,
+                shape,
+                sink,
+                &mut |batch, dest| {
+                    copy_regions(source, plan, batch, dest, ctx, &mut progress, &mut report)
+                },
+            )?;
+        }
+    }
+    report.unreadable_files = rescue::damaged_files(
+        source,
+        &plan.regions,
+        &report.unreadable,
+        rescue::FILES_LISTED,
+        ctx.cancel,
+    )?;
+    rescue::report(sink, &report.unreadable, &report.unreadable_files);
+    if reshape.is_none() {
+        finish_table(target, kind, plan.table.sector_size)?;
+    }
+    target.sync()?;
+    progress.finish("clone");
+    Ok(report)
+}
+
+/// Copies the regions `which` (indices into the plan's regions, in disk order), each region's
+/// bytes going where `dest` says; windows that fail to read get a second, careful pass.
+fn copy_regions<'d>(
+    source: &dyn ReadAt,
+    plan: &Plan,
+    which: &[usize],
+    dest: &'d (dyn Fn(usize) -> Dest<'d> + Sync),
+    ctx: &Ctx<'_>,
+    progress: &mut Progress<'_>,
+    report: &mut CloneReport,
+) -> Result<()> {
+    let (sink, cancel) = (ctx.sink, ctx.cancel);
+    let regions: Vec<_> = which.iter().map(|&ri| plan.regions[ri].clone()).collect();
     let mut deferred: Vec<Window> = Vec::new();
     let regions_ref = &regions;
+    // Windows index `regions` (the batch); where they go is decided by the plan's index.
+    let dest_of = |w: &Window| dest(which[w.region]);
+    let dest_of = &dest_of;
     // Windows are large (CLONE_CHUNK): a few in flight keep the reader and the writer busy.
     let in_flight = QUEUE_PER_WORKER * 2;
     // Buffers return to the reader after writing, so memory is reused rather than faulted in.
@@ -69,17 +127,22 @@ pub fn clone(
             // Image file to image file where the target cannot be written directly: the kernel
             // copies, with no trip through our memory. A direct write is preferred: the kernel
             // copy goes through the page cache and pays its write-back at the end.
-            let mut kernel = source.as_device().filter(|_| !target.writes_directly());
+            let mut kernel = source.as_device();
             for w in windows(regions_ref, CLONE_CHUNK) {
                 if let Some(src) = kernel {
-                    match copy_window(src, target, &regions_ref[w.region].used, &w) {
-                        Ok(Some(zero)) => {
-                            feed.done(Read::Copied(w, zero))?;
-                            continue;
+                    let d = dest_of(&w);
+                    if d.dev.writes_directly() {
+                        kernel = None;
+                    } else {
+                        match copy_window(src, &d, &regions_ref[w.region].used, &w) {
+                            Ok(Some(zero)) => {
+                                feed.done(Read::Copied(w, zero))?;
+                                continue;
+                            }
+                            Ok(None) => kernel = None,
+                            // Copied through memory instead, where a read error is rescued.
+                            Err(_) => {}
                         }
-                        Ok(None) => kernel = None,
-                        // Copied through memory instead, where a read error is rescued.
-                        Err(_) => {}
                     }
                 }
                 let mut buf = pool.take();
@@ -104,12 +167,12 @@ pub fn clone(
             match read {
                 Read::Data(w, buf, zero) => {
                     put(
-                        target,
+                        &dest_of(&w),
                         &regions_ref[w.region].used,
                         &w,
                         &buf,
                         zero,
-                        &mut report,
+                        report,
                     )?;
                     progress.add(w.used);
                     pool.give(buf);
@@ -133,21 +196,10 @@ pub fn clone(
             report.unreadable.push(e.start, e.len);
         }
         let zero = super::is_zero(&buf);
-        put(target, used, &w, &buf, zero, &mut report)?;
+        put(&dest_of(&w), used, &w, &buf, zero, report)?;
         progress.add(w.used);
     }
-    report.unreadable_files = rescue::damaged_files(
-        source,
-        &plan.regions,
-        &report.unreadable,
-        rescue::FILES_LISTED,
-        cancel,
-    )?;
-    rescue::report(sink, &report.unreadable, &report.unreadable_files);
-    finish_table(target, kind, plan.table.sector_size)?;
-    target.sync()?;
-    progress.finish("clone");
-    Ok(report)
+    Ok(())
 }
 
 /// Copies a window's used bytes from file to file in the kernel; holes of the source become
@@ -155,16 +207,19 @@ pub fn clone(
 /// these two (block devices): the window is then copied through memory.
 fn copy_window(
     source: &Device,
-    target: &Device,
+    target: &Dest<'_>,
     used: &ExtentList,
     w: &Window,
 ) -> Result<Option<u64>> {
     let mut zero = 0;
     for e in used.clipped(w.offset, w.offset + w.len).iter() {
         if source.is_hole(e.start, e.len) {
-            target.zero_range(e.start, e.len)?;
+            target.dev.zero_range(target.at(e.start), e.len)?;
             zero += e.len;
-        } else if !target.copy_in_kernel(source, e.start, e.start, e.len)? {
+        } else if !target
+            .dev
+            .copy_in_kernel(source, e.start, target.at(e.start), e.len)?
+        {
             return Ok(None);
         }
     }
@@ -173,7 +228,7 @@ fn copy_window(
 
 /// Writes one window's used bytes (or zeroes them cheaply when all zero).
 fn put(
-    target: &Device,
+    target: &Dest<'_>,
     used: &ExtentList,
     w: &Window,
     buf: &[u8],

@@ -7,6 +7,7 @@
 pub mod clone;
 pub(crate) mod ordered;
 pub mod rescue;
+pub mod reshape;
 pub mod restore;
 pub mod save;
 pub mod verify;
@@ -145,7 +146,7 @@ pub(crate) fn read_window(
 /// write is much cheaper than many small ones, above all when writes bypass the page cache.
 /// Zeros in a filesystem's free space change nothing it can see.
 pub(crate) fn write_window(
-    target: &Device,
+    target: &reshape::Dest<'_>,
     used: &ExtentList,
     w_offset: u64,
     w_len: u64,
@@ -155,7 +156,7 @@ pub(crate) fn write_window(
     let exts = parts.as_slice();
     let Some(d) = data else {
         for e in exts {
-            target.zero_range(e.start, e.len)?;
+            target.dev.zero_range(target.at(e.start), e.len)?;
         }
         return Ok(());
     };
@@ -170,7 +171,9 @@ pub(crate) fn write_window(
             j += 1;
         }
         let (start, end) = (exts[i].start, exts[j].end());
-        target.write_all_at(&d[rel(start)..rel(end)], start)?;
+        target
+            .dev
+            .write_all_at(&d[rel(start)..rel(end)], target.at(start))?;
         i = j + 1;
     }
     Ok(())
@@ -306,7 +309,8 @@ mod tests {
         // that one must not be written; nor must a zero gap larger than BRIDGE_GAP.
         data[mb..mb + 4096].fill(0);
         data[3 * mb..3 * mb + mb / 2].fill(0);
-        write_window(&target, &used, 0, size as u64, Some(&data)).expect("write");
+        let dest = reshape::Dest::same(&target);
+        write_window(&dest, &used, 0, size as u64, Some(&data)).expect("write");
         target.sync().expect("sync");
         drop(target);
         let got = std::fs::read(&path).expect("read back");

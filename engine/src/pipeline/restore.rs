@@ -6,6 +6,7 @@
 //! used bytes are written; chunks that are all zeros become zeroed ranges, not zero writes.
 
 use super::ordered::{self, Pool};
+use super::reshape::{Dest, Reshape};
 use super::{finish_table, region_is_written, write_window, QUEUE_PER_WORKER};
 use crate::device::{Device, ReadAt};
 use crate::error::{Error, Result};
@@ -72,9 +73,12 @@ pub fn restore(
     image: &ImageRef,
     m: &Manifest,
     target: &Device,
+    reshape: Option<&Reshape>,
     ctx: &Ctx<'_>,
 ) -> Result<RestoreReport> {
-    super::with_notices(repo, ctx, || restore_inner(repo, image, m, target, ctx))
+    super::with_notices(repo, ctx, || {
+        restore_inner(repo, image, m, target, reshape, ctx)
+    })
 }
 
 fn restore_inner(
@@ -82,35 +86,41 @@ fn restore_inner(
     image: &ImageRef,
     m: &Manifest,
     target: &Device,
+    reshape: Option<&Reshape>,
     ctx: &Ctx<'_>,
 ) -> Result<RestoreReport> {
-    let (sink, cancel) = (ctx.sink, ctx.cancel);
-    let needed = m
-        .table
-        .min_disk_size
-        .max(if m.table.kind == crate::table::TableKind::None {
-            m.source.size
-        } else {
-            0
-        });
-    if target.size() < needed {
-        return Err(Error::refused(
-            crate::error::Interlock::TargetTooSmall,
-            format!(
-                "target {} is {} but image {image} needs at least {}",
-                target.identity.describe(),
-                crate::human_bytes(target.size()),
-                crate::human_bytes(needed)
-            ),
-        ));
+    let sink = ctx.sink;
+    let kind = m.table.kind;
+    // With a reshape the layout decided what fits (checked when the plan was made).
+    if reshape.is_none() {
+        let needed = m
+            .table
+            .min_disk_size
+            .max(if kind == crate::table::TableKind::None {
+                m.source.size
+            } else {
+                0
+            });
+        if target.size() < needed {
+            return Err(Error::refused(
+                crate::error::Interlock::TargetTooSmall,
+                format!(
+                    "target {} is {} but image {image} needs at least {}",
+                    target.identity.describe(),
+                    crate::human_bytes(target.size()),
+                    crate::human_bytes(needed)
+                ),
+            ));
+        }
     }
     precheck(repo, image, m)?;
-    let kind = m.table.kind;
-    let total: u64 = m
-        .regions
+    let written: Vec<usize> = (0..m.regions.len())
+        .filter(|&ri| region_is_written(kind, &m.regions[ri].region))
+        .collect();
+    let total: u64 = written
         .iter()
-        .filter(|r| region_is_written(kind, &r.region))
-        .map(|r| {
+        .map(|&ri| {
+            let r = &m.regions[ri];
             r.chunks
                 .iter()
                 .map(|c| r.region.used.covered(c.offset, c.offset + c.len as u64))
@@ -120,7 +130,54 @@ fn restore_inner(
     super::rescue::warn_image(sink, image, m);
     let mut progress = Progress::start(sink, "restore", total);
     let mut report = RestoreReport::default();
+    match reshape {
+        None => {
+            let same = |_| Dest::same(target);
+            copy_regions(
+                repo,
+                image,
+                m,
+                &written,
+                &same,
+                ctx,
+                &mut progress,
+                &mut report,
+            )?;
+            finish_table(target, kind, m.table.sector_size)?;
+        }
+        Some(shape) => {
+            let regions: Vec<_> = m.regions.iter().map(|r| r.region.clone()).collect();
+            super::reshape::run(
+                target,
+                &m.table,
+                &regions,
+                shape,
+                sink,
+                &mut |batch, dest| {
+                    copy_regions(repo, image, m, batch, dest, ctx, &mut progress, &mut report)
+                },
+            )?;
+        }
+    }
+    target.sync()?;
+    progress.finish("restore");
+    Ok(report)
+}
 
+/// Restores the regions `which` (indices into the manifest's regions, in disk order), each
+/// region's bytes going where `dest` says.
+#[allow(clippy::too_many_arguments)]
+fn copy_regions<'d>(
+    repo: &Repository,
+    image: &ImageRef,
+    m: &Manifest,
+    which: &[usize],
+    dest: &'d (dyn Fn(usize) -> Dest<'d> + Sync),
+    ctx: &Ctx<'_>,
+    progress: &mut Progress<'_>,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let cancel = ctx.cancel;
     // Workers fetch as well as decode, so a network location has several requests in flight
     // while chunks are still written in order.
     let workers = ctx.threads.max(repo.store().parallel_reads()).max(1);
@@ -136,18 +193,14 @@ fn restore_inner(
         |feed| {
             // Chunks are announced to the location this far ahead of their turn, so reading
             // from the repository's drive overlaps decoding and writing.
-            let mut ahead = m
-                .regions
+            let mut ahead = which
                 .iter()
-                .filter(|r| region_is_written(kind, &r.region))
-                .flat_map(|r| r.chunks.iter().filter_map(|c| c.id));
+                .flat_map(|&ri| m.regions[ri].chunks.iter().filter_map(|c| c.id));
             for id in ahead.by_ref().take(PREFETCH_CHUNKS) {
                 repo.prefetch_chunk(&id);
             }
-            for (ri, r) in m.regions.iter().enumerate() {
-                if !region_is_written(kind, &r.region) {
-                    continue;
-                }
+            for &ri in which {
+                let r = &m.regions[ri];
                 for (ci, c) in r.chunks.iter().enumerate() {
                     if let Some(id) = ahead.next() {
                         repo.prefetch_chunk(&id);
@@ -202,7 +255,7 @@ fn restore_inner(
                 }
             }
             write_window(
-                target,
+                &dest(ri),
                 &r.region.used,
                 c.offset,
                 c.len as u64,
@@ -217,9 +270,5 @@ fn restore_inner(
             progress.add(n);
             Ok(())
         },
-    )?;
-    finish_table(target, kind, m.table.sector_size)?;
-    target.sync()?;
-    progress.finish("restore");
-    Ok(report)
+    )
 }

@@ -15,6 +15,8 @@ use crate::repo::{check_image_name, pack, ChunkId, ImageRef, Repository};
 
 pub struct SaveOptions {
     pub name: String,
+    /// The machine the source disk is inside, recorded in the manifest.
+    pub machine: Option<crate::machine::MachineIdentity>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +186,7 @@ fn save_inner(
             .unwrap_or(0),
         tool: concat!("wraith ", env!("CARGO_PKG_VERSION")).to_string(),
         source: plan.disk.clone(),
+        machine: opts.machine.clone(),
         table: plan.table.clone(),
         chunk_size,
         regions,

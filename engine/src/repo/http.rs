@@ -14,7 +14,7 @@
 use super::listing;
 use super::location::Credentials;
 use super::store::Store;
-use crate::error::{Error, Result};
+use crate::error::{Error, NetCause, Result};
 use crate::events::Notices;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::{Method, StatusCode};
@@ -144,6 +144,8 @@ impl HttpStore {
         let mut internal_errors = 0;
         let mut retried = false;
         loop {
+            // Whether this try got no answer at all (rather than an unwanted one).
+            let mut unreachable = false;
             let failure = match build().send() {
                 Ok(resp) if !transient_status(resp.status()) => {
                     if retried {
@@ -165,10 +167,19 @@ impl HttpStore {
                     format!("the server answered {}", resp.status())
                 }
                 Ok(resp) => format!("the server answered {}", resp.status()),
-                Err(e) => describe_transport(&e, &self.shown),
+                Err(e) => {
+                    unreachable = true;
+                    describe_transport(&e, &self.shown)
+                }
             };
             if start.elapsed() + delay > self.retry {
-                return Err(Error::network(
+                let cause = if unreachable {
+                    NetCause::Unreachable
+                } else {
+                    NetCause::Other
+                };
+                return Err(Error::network_because(
+                    cause,
                     self.where_(rel),
                     format!(
                         "{failure} (gave up after {:.0} s of retries; once the server is back, \
@@ -201,13 +212,21 @@ impl HttpStore {
         let at = self.where_(rel);
         let detail = match status.as_u16() {
             401 if self.user.is_none() => {
-                "the server wants a user name and password (HTTP 401): write the user in the \
-                 URL (http://USER@host/path) and give the password"
-                    .to_string()
+                return Error::network_because(
+                    NetCause::Denied,
+                    at,
+                    "the server wants a user name and password (HTTP 401): write the user in \
+                     the URL (http://USER@host/path) and give the password",
+                )
             }
-            401 => "wrong user name or password (HTTP 401): check the user in the URL and the \
-                    password"
-                .to_string(),
+            401 => {
+                return Error::network_because(
+                    NetCause::Denied,
+                    at,
+                    "wrong user name or password (HTTP 401): check the user in the URL and the \
+                     password",
+                )
+            }
             403 => format!(
                 "permission denied (HTTP 403) for {op}: the server does not allow this user \
                  there; check the server's access rules"

@@ -29,6 +29,10 @@ pub struct Manifest {
     pub created: u64,
     pub tool: String,
     pub source: DiskIdentity,
+    /// The machine the source disk was inside (firmware vendor, product, serial), when it was
+    /// an internal disk whose firmware names one. Absent in images saved before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::machine::MachineIdentity>,
     pub table: PartitionTable,
     pub chunk_size: u64,
     pub regions: Vec<ImageRegion>,

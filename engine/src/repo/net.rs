@@ -4,7 +4,7 @@
 
 use super::local::LocalDir;
 use super::store::Store;
-use crate::error::{Error, Result};
+use crate::error::{Error, NetCause, Result};
 use crate::mount::Mounted;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,8 @@ pub fn resolve(host: &str, port: u16, shown: &str) -> Result<Vec<SocketAddr>> {
     let mut addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| {
-            Error::network(
+            Error::network_because(
+                NetCause::Unreachable,
                 shown,
                 format!(
                     "the name {host:?} is not resolved ({e}): check its spelling, that the \
@@ -27,7 +28,8 @@ pub fn resolve(host: &str, port: u16, shown: &str) -> Result<Vec<SocketAddr>> {
         .collect();
     addrs.sort_by_key(|a| !a.is_ipv4());
     if addrs.is_empty() {
-        return Err(Error::network(
+        return Err(Error::network_because(
+            NetCause::Unreachable,
             shown,
             format!("the name {host:?} has no address"),
         ));
@@ -209,13 +211,27 @@ pub fn try_mounts(
                 Failure::Retry(why) => tried.push(format!("{}: {why}", a.label)),
                 Failure::Fatal(why) => {
                     let _ = std::fs::remove_dir(&point);
-                    return Err(Error::network(shown, why));
+                    return Err(Error::network_because(cause_of(errno), shown, why));
                 }
             },
         }
     }
     let _ = std::fs::remove_dir(&point);
     Err(Error::network(shown, none_worked(&tried.join("; "))))
+}
+
+/// The kind of a mount's failure, from the errno the kernel's SMB and NFS clients give.
+fn cause_of(errno: nix::errno::Errno) -> NetCause {
+    use nix::errno::Errno;
+    match errno {
+        Errno::EACCES | Errno::EPERM | Errno::EKEYREJECTED => NetCause::Denied,
+        Errno::EHOSTUNREACH
+        | Errno::ENETUNREACH
+        | Errno::EHOSTDOWN
+        | Errno::ECONNREFUSED
+        | Errno::ETIMEDOUT => NetCause::Unreachable,
+        _ => NetCause::Other,
+    }
 }
 
 pub fn mount_once(
@@ -232,4 +248,24 @@ pub fn mount_once(
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME,
         Some(options),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    #[test]
+    fn a_refused_login_and_an_unreachable_server_are_told_apart() {
+        assert_eq!(cause_of(Errno::EACCES), NetCause::Denied);
+        assert_eq!(cause_of(Errno::EKEYREJECTED), NetCause::Denied);
+        assert_eq!(cause_of(Errno::EHOSTUNREACH), NetCause::Unreachable);
+        assert_eq!(cause_of(Errno::ECONNREFUSED), NetCause::Unreachable);
+        assert_eq!(cause_of(Errno::ENOENT), NetCause::Other);
+        let e = resolve("no-such-host.invalid", 445, "smb://no-such-host.invalid/s");
+        assert_eq!(
+            e.err().and_then(|e| e.net_cause()),
+            Some(NetCause::Unreachable)
+        );
+    }
 }

@@ -1,6 +1,7 @@
-//! GUID Partition Table (UEFI spec, chapter 5): reading a GPT from untrusted disk bytes, and
-//! laying a saved GPT out again on a target of another size (primary header rewritten, backup
-//! entry array and header moved to the target's end, protective MBR resized).
+//! GUID Partition Table (UEFI spec, chapter 5): reading a GPT from untrusted disk bytes, and laying
+//! a saved GPT out again on a target of another size (primary header rewritten, backup entry array
+//! and header moved to the target's end, protective MBR resized), with entries moved and resized
+//! for a new layout (`rewrite`).
 //!
 //! Owns: the GPT header and entry formats, their CRC32 checks, the fallback from a damaged
 //! primary header to the backup, and the size field of the protective MBR.
@@ -604,6 +605,95 @@ pub fn primary_area(dev: &dyn ReadAt, sector_size: u64) -> Result<Option<Vec<u8>
 /// protective MBR. A target on which some partition (or the usable area's first sector) would
 /// end after the new last usable LBA is `Error::Refused`, naming both sizes.
 pub fn relocate(primary: &[u8], sector_size: u64, target_size: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+    let saved = parse_saved(primary, sector_size)?;
+    let raw = saved.entries()?;
+    lay_out_area(&saved.header, saved.array, &raw, sector_size, target_size)
+}
+
+/// Like [`relocate`], and also moves and resizes partitions: each entry named in `parts`
+/// (GPT entry index = number - 1, as [`read`] numbers them) gets its first and last LBA from
+/// `new_start` and `new_len`; types, GUIDs, names and attributes stay. The entry array's CRC
+/// and both headers are recomputed for a target of `target_size` bytes.
+///
+/// A `Placed` that does not match the saved table (no such entry, other old start or length),
+/// is not sector-aligned, or makes partitions overlap or start before the first usable LBA is
+/// `Error::Invalid`: the layout was made for another table. A partition that would pass the
+/// target's last usable LBA is `Error::Refused` (`TargetTooSmall`). LBA 0 stays the caller's:
+/// [`protective_mbr_for`].
+pub fn rewrite(
+    primary: &[u8],
+    sector_size: u64,
+    target_size: u64,
+    parts: &[crate::layout::Placed],
+) -> Result<Vec<(u64, Vec<u8>)>> {
+    let ss = sector_size;
+    let saved = parse_saved(primary, ss)?;
+    let raw = saved.entries()?;
+    let h = &saved.header;
+    let mut array = saved.array.to_vec();
+    let esize = h.entry_size as usize;
+    for p in parts {
+        let e = p
+            .number
+            .checked_sub(1)
+            .and_then(|i| raw.iter().find(|e| e.index == i))
+            .ok_or_else(|| {
+                Error::Invalid(format!("partition {} is not in the saved GPT", p.number))
+            })?;
+        let old = (e.first * ss, (e.last - e.first + 1) * ss);
+        if old != (p.old_start, p.old_len) {
+            return Err(Error::Invalid(format!(
+                "partition {} is {} bytes at {} in the saved GPT, the layout says {} at {}",
+                p.number, old.1, old.0, p.old_len, p.old_start
+            )));
+        }
+        if p.new_len == 0 || p.new_start % ss != 0 || p.new_len % ss != 0 {
+            return Err(Error::Invalid(format!(
+                "partition {}: {} bytes at {} is not a whole number of {ss}-byte sectors",
+                p.number, p.new_len, p.new_start
+            )));
+        }
+        let first = p.new_start / ss;
+        let last = first + p.new_len / ss - 1;
+        // entry index < num_entries and the array holds num_entries * entry_size bytes.
+        let at = e.index as usize * esize;
+        put_u64(&mut array[at..at + esize], 32, first);
+        put_u64(&mut array[at..at + esize], 40, last);
+    }
+    // Overlaps and starts before the first usable LBA are checked here; the end against the
+    // target's last usable LBA in lay_out_area, which knows the target.
+    let mut unbounded = h.clone();
+    unbounded.last_usable = u64::MAX;
+    let raw = parse_entries(&unbounded, &array).map_err(|(i, detail)| {
+        Error::Invalid(format!("after the layout, partition {}: {detail}", i + 1))
+    })?;
+    lay_out_area(h, &array, &raw, ss, target_size)
+}
+
+/// A saved primary area whose header and entry array passed their checks.
+struct Saved<'a> {
+    header: Header,
+    /// The entry array: `num_entries * entry_size` bytes.
+    array: &'a [u8],
+    /// Where the array starts in the saved area, for error offsets.
+    array_off: usize,
+}
+
+impl Saved<'_> {
+    fn entries(&self) -> Result<Vec<RawEntry>> {
+        parse_entries(&self.header, self.array).map_err(|(i, detail)| {
+            Error::corrupt(
+                "GPT partition entry",
+                (self.array_off + i as usize * self.header.entry_size as usize) as u64,
+                detail,
+            )
+        })
+    }
+}
+
+/// Checks a saved primary area (header at LBA 1, then its entry array) as [`relocate`] and
+/// [`rewrite`] need it.
+fn parse_saved(primary: &[u8], sector_size: u64) -> Result<Saved<'_>> {
     check_sector_size(sector_size)?;
     let ss = sector_size;
     let what = "saved GPT primary area";
@@ -621,7 +711,7 @@ pub fn relocate(primary: &[u8], sector_size: u64, target_size: u64) -> Result<Ve
         .checked_mul(ss)
         .and_then(|o| usize::try_from(o).ok())
         .ok_or_else(|| Error::corrupt(what, H_ENTRY_LBA as u64, "entry array offset overflows"))?;
-    let entries = entry_off
+    let array = entry_off
         .checked_add(entry_bytes)
         .and_then(|end| primary.get(entry_off..end))
         .ok_or_else(|| {
@@ -631,22 +721,33 @@ pub fn relocate(primary: &[u8], sector_size: u64, target_size: u64) -> Result<Ve
                 format!("entry array goes past the {} saved bytes", primary.len()),
             )
         })?;
-    if crc32fast::hash(entries) != h.entries_crc {
+    if crc32fast::hash(array) != h.entries_crc {
         return Err(Error::corrupt(
             what,
             entry_off as u64,
             "entry array CRC32 mismatch",
         ));
     }
-    let raw = parse_entries(&h, entries).map_err(|(i, detail)| {
-        Error::corrupt(
-            "GPT partition entry",
-            (entry_off + i as usize * h.entry_size as usize) as u64,
-            detail,
-        )
-    })?;
+    Ok(Saved {
+        header: h,
+        array,
+        array_off: entry_off,
+    })
+}
+
+/// Both headers and both copies of `array` (whose used entries are `raw`) for a target of
+/// `target_size` bytes: the writes [`relocate`] and [`rewrite`] return. The entry array CRC is
+/// computed from `array`, so a rewritten array gets its own.
+fn lay_out_area(
+    h: &Header,
+    array: &[u8],
+    raw: &[RawEntry],
+    ss: u64,
+    target_size: u64,
+) -> Result<Vec<(u64, Vec<u8>)>> {
+    let what = "saved GPT primary area";
     let max_last = raw.iter().map(|e| e.last).max();
-    let needed = min_size(&h, max_last, ss)
+    let needed = min_size(h, max_last, ss)
         .ok_or_else(|| Error::corrupt(what, 0, "required size overflows"))?;
     let refuse = || {
         Error::refused(crate::error::Interlock::TargetTooSmall, format!(
@@ -667,13 +768,16 @@ pub fn relocate(primary: &[u8], sector_size: u64, target_size: u64) -> Result<Ve
     let mut primary_header = h.raw.clone();
     put_u64(&mut primary_header, H_ALTERNATE_LBA, last);
     put_u64(&mut primary_header, H_LAST_USABLE, last_usable);
+    if let Some(b) = primary_header.get_mut(H_ENTRIES_CRC..H_ENTRIES_CRC + 4) {
+        b.copy_from_slice(&crc32fast::hash(array).to_le_bytes());
+    }
     reseal(&mut primary_header)?;
     let mut backup_header = primary_header.clone();
     put_u64(&mut backup_header, H_MY_LBA, last);
     put_u64(&mut backup_header, H_ALTERNATE_LBA, 1);
     put_u64(&mut backup_header, H_ENTRY_LBA, backup_entries);
     reseal(&mut backup_header)?;
-    let mut array = entries.to_vec();
+    let mut array = array.to_vec();
     array.resize((entry_sectors * ss) as usize, 0);
 
     // All LBAs are <= last < target_size / ss, so the byte offsets cannot overflow.
@@ -1048,6 +1152,83 @@ mod tests {
         assert_eq!(le_u64(backup, H_ENTRY_LBA), Some(last - 4));
         assert_eq!(le_u64(backup, H_LAST_USABLE), Some(last - 5));
         assert_eq!(le_u64(&writes[0].1, H_ALTERNATE_LBA), Some(last));
+    }
+
+    fn placed(number: u32, old: (u64, u64), new: (u64, u64)) -> crate::layout::Placed {
+        crate::layout::Placed {
+            number,
+            old_start: old.0 * SS,
+            old_len: old.1 * SS,
+            new_start: new.0 * SS,
+            new_len: new.1 * SS,
+        }
+    }
+
+    #[test]
+    fn rewrite_moves_and_resizes_entries_and_reads_back() {
+        let d = disk(SS, 1 << 20, &[(0, 34, 100, "a"), (2, 200, 1000, "c")]);
+        let area = primary_area(&d, SS).unwrap().unwrap();
+        let target = 2 << 20;
+        let parts = [placed(3, (200, 801), (2048, 2000))];
+        let writes = rewrite(&area, SS, target, &parts).unwrap();
+        let mut t = vec![0u8; target as usize];
+        t[..512].copy_from_slice(&protective_mbr_for(&d[..512], SS, target));
+        for (off, bytes) in &writes {
+            t[*off as usize..*off as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        let got = read(&t, SS).unwrap().unwrap();
+        let spans: Vec<(u32, u64, u64, &str)> = got
+            .partitions
+            .iter()
+            .map(|p| (p.number, p.start / SS, p.len / SS, p.name.as_str()))
+            .collect();
+        assert_eq!(spans, [(1, 34, 67, "a"), (3, 2048, 2000, "c")]);
+        assert_eq!(
+            got.partitions[1].guid.as_deref(),
+            Some("03030303-0303-0303-0303-030303030303")
+        );
+        // Both headers agree: with the primary header gone the backup gives the same table.
+        t[512..1024].fill(0);
+        t[..512].fill(0);
+        assert_eq!(read(&t, SS).unwrap().unwrap().partitions, got.partitions);
+        // An empty layout is relocate.
+        assert_eq!(
+            rewrite(&area, SS, target, &[]).unwrap(),
+            relocate(&area, SS, target).unwrap()
+        );
+    }
+
+    #[test]
+    fn rewrite_refuses_what_does_not_fit_or_does_not_match() {
+        let d = disk(SS, 1 << 20, &[(0, 34, 100, "a"), (2, 200, 1000, "c")]);
+        let area = primary_area(&d, SS).unwrap().unwrap();
+        let target = 1 << 20; // 2048 sectors: last usable LBA 2014.
+        let r = rewrite(&area, SS, target, &[placed(3, (200, 801), (200, 1816))]);
+        assert!(matches!(
+            r,
+            Err(Error::Refused {
+                interlock: crate::error::Interlock::TargetTooSmall,
+                ..
+            })
+        ));
+        assert!(rewrite(&area, SS, target, &[placed(3, (200, 801), (200, 1815))]).is_ok());
+        let invalid = |parts: &[crate::layout::Placed]| {
+            matches!(rewrite(&area, SS, target, parts), Err(Error::Invalid(_)))
+        };
+        assert!(invalid(&[placed(2, (200, 801), (200, 100))]), "no entry 2");
+        assert!(invalid(&[placed(0, (200, 801), (200, 100))]), "number 0");
+        assert!(
+            invalid(&[placed(3, (201, 801), (200, 100))]),
+            "other old start"
+        );
+        assert!(invalid(&[placed(3, (200, 801), (50, 100))]), "overlap");
+        assert!(
+            invalid(&[placed(1, (34, 67), (2, 10))]),
+            "before first usable"
+        );
+        let mut odd = placed(3, (200, 801), (200, 100));
+        odd.new_len += 1;
+        assert!(invalid(&[odd]), "not whole sectors");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! DOS/MBR partition table with extended and logical partitions (EBR chains).
 //!
-//! Owns: the MBR entry format, telling a real partition table from a filesystem boot sector that
-//! merely ends in 0x55AA (a "superfloppy"), and walking EBR chains.
+//! Owns: the MBR entry format (with the CHS values sfdisk writes), telling a real partition table
+//! from a filesystem boot sector that merely ends in 0x55AA (a "superfloppy"), walking EBR chains,
+//! and writing a fresh chain for a new layout (`rewrite`).
 //!
 //! Must not: write to a device, trust an LBA or a chain link read from the disk (every one is
 //! bounds-checked, chains are bounded in length and checked for loops), or read disks that carry
@@ -308,6 +309,289 @@ fn walk_chain(
     }
 }
 
+/// Heads and sectors per track of the geometry util-linux's sfdisk/fdisk assume for a disk that
+/// reports none (every modern disk): CHS fields are written for it.
+const HEADS: u64 = 255;
+const SECTORS: u64 = 63;
+
+/// The 3 CHS bytes (head, sector with the cylinder's top two bits, cylinder's low byte) of
+/// `lba`, as sfdisk writes them; past cylinder 1023 the conventional maximum 1023/254/63
+/// (`fe ff ff`), which tells every reader to use the LBA fields instead.
+fn chs(lba: u64) -> [u8; 3] {
+    let per_cyl = HEADS * SECTORS;
+    let lba = if lba / per_cyl > 1023 {
+        per_cyl * 1024 - 1
+    } else {
+        lba
+    };
+    let (c, h, s) = (lba / per_cyl, lba % per_cyl / SECTORS, lba % SECTORS + 1);
+    [h as u8, (s as u8 & 0x3f) | ((c >> 2) as u8 & 0xc0), c as u8]
+}
+
+/// Writes entry `slot` of an MBR/EBR sector: `rel_start` as stored (relative to whatever the
+/// format says), CHS from the absolute `abs_start`.
+fn put(
+    sector: &mut [u8],
+    slot: usize,
+    boot: u8,
+    kind: u8,
+    rel_start: u32,
+    abs_start: u64,
+    len: u32,
+) {
+    let at = ENTRIES_AT + 16 * slot;
+    let e = &mut sector[at..at + 16];
+    e[0] = boot;
+    e[1..4].copy_from_slice(&chs(abs_start));
+    e[4] = kind;
+    e[5..8].copy_from_slice(&chs(abs_start + u64::from(len).max(1) - 1));
+    e[8..12].copy_from_slice(&rel_start.to_le_bytes());
+    e[12..16].copy_from_slice(&len.to_le_bytes());
+}
+
+/// A partition's place on the target, in sectors.
+struct Span<'a> {
+    part: &'a Partition,
+    start: u64,
+    len: u64,
+    changed: bool,
+}
+
+impl Span<'_> {
+    fn end(&self) -> u64 {
+        self.start + self.len
+    }
+}
+
+/// The MBR table of a target after a layout: returns `(byte offset, bytes)` writes in
+/// ascending order: LBA 0 (one sector), then one fresh EBR sector per logical partition.
+///
+/// `lba0` is the source's LBA 0 (boot code, disk signature and any bytes past the table are
+/// kept), `table` what [`read`] made of the source, `parts` the layout (partitions not named
+/// keep their place). Primary entries get their new start and size, and CHS values computed as
+/// sfdisk does, only where they changed; type and boot flag stay. The extended container keeps
+/// its type and is recomputed to span the first EBR to the last logical partition's end. Each
+/// logical partition gets an EBR 1 MiB before it, or right after the previous partition when
+/// less than 1 MiB is free there (a logical partition the layout left in place on an old
+/// cylinder-aligned disk): entry 1 the partition relative to its EBR, entry 2 the link to the
+/// next EBR relative to the container's start (type 0x05), then 0x55AA. The old EBR sectors are
+/// not cleared: nothing points at them any more.
+///
+/// A layout that does not match `table` or `lba0`, overlaps, or leaves no room for an EBR is
+/// `Error::Invalid`; a partition ending past 2^32 sectors (what an MBR can address) is
+/// `Error::Unsupported`.
+pub fn rewrite(
+    lba0: &[u8],
+    sector_size: u64,
+    table: &PartitionTable,
+    parts: &[crate::layout::Placed],
+) -> Result<Vec<(u64, Vec<u8>)>> {
+    check_sector_size(sector_size)?;
+    let ss = sector_size;
+    let invalid = |m: String| Error::Invalid(m);
+    let primaries = (has_signature(lba0))
+        .then(|| entries(lba0))
+        .flatten()
+        .ok_or_else(|| invalid("the saved LBA 0 holds no MBR table".into()))?;
+    for p in parts {
+        if !table.partitions.iter().any(|q| q.number == p.number) {
+            return Err(invalid(format!(
+                "partition {} is not in the MBR table",
+                p.number
+            )));
+        }
+    }
+    let mut spans = Vec::new();
+    for q in &table.partitions {
+        let placed = parts.iter().find(|p| p.number == q.number);
+        let (start, len) = match placed {
+            Some(p) if (p.old_start, p.old_len) != (q.start, q.len) => {
+                return Err(invalid(format!(
+                    "partition {} is {} bytes at {} in the table, the layout says {} at {}",
+                    q.number, q.len, q.start, p.old_len, p.old_start
+                )));
+            }
+            Some(p) => (p.new_start, p.new_len),
+            None => (q.start, q.len),
+        };
+        if len == 0 || start % ss != 0 || len % ss != 0 {
+            return Err(invalid(format!(
+                "partition {}: {len} bytes at {start} is not a whole number of {ss}-byte sectors",
+                q.number
+            )));
+        }
+        let (s, l) = (start / ss, len / ss);
+        if s.checked_add(l).is_none_or(|end| end > 1 << 32) {
+            return Err(Error::Unsupported(format!(
+                "partition {} would end at sector {}, past the 2^32 sectors an MBR can address ({}); use GPT for this disk",
+                q.number,
+                s.saturating_add(l),
+                crate::human_bytes((1u64 << 32) * ss)
+            )));
+        }
+        spans.push(Span {
+            part: q,
+            start: s,
+            len: l,
+            changed: (start, len) != (q.start, q.len),
+        });
+    }
+    let mut by_start: Vec<&Span> = spans.iter().collect();
+    by_start.sort_by_key(|s| s.start);
+    for w in by_start.windows(2) {
+        if w[1].start < w[0].end() {
+            return Err(invalid(format!(
+                "partitions {} and {} overlap after the layout",
+                w[0].part.number, w[1].part.number
+            )));
+        }
+    }
+
+    let mut out = vec![0u8; (ss as usize).max(512)];
+    let n = lba0.len().min(out.len());
+    out[..n].copy_from_slice(&lba0[..n]);
+    for s in spans.iter().filter(|s| !s.part.logical) {
+        let slot = s
+            .part
+            .number
+            .checked_sub(1)
+            .map(|i| i as usize)
+            .filter(|&i| i < 4);
+        let e = slot.map(|i| (i, primaries[i]));
+        let Some((slot, e)) = e.filter(|(_, e)| {
+            (u64::from(e.start) * ss, u64::from(e.len) * ss) == (s.part.start, s.part.len)
+        }) else {
+            return Err(invalid(format!(
+                "primary partition {} does not match the saved LBA 0",
+                s.part.number
+            )));
+        };
+        if s.changed {
+            // Both fit in 32 bits: checked against 2^32 above, and start >= 1.
+            put(
+                &mut out,
+                slot,
+                e.boot,
+                e.kind,
+                s.start as u32,
+                s.start,
+                s.len as u32,
+            );
+        }
+    }
+
+    let logicals: Vec<&Span> = spans.iter().filter(|s| s.part.logical).collect();
+    // The chain is rebuilt in number order, which Linux numbers them by: it must also be disk
+    // order, or a link would point backwards past the container's start.
+    if logicals.windows(2).any(|w| w[1].start < w[0].start) {
+        return Err(Error::Unsupported(
+            "logical partitions out of disk order in their EBR chain".into(),
+        ));
+    }
+    let ext_slot = primaries.iter().position(|e| is_extended(e.kind));
+    let mut writes = Vec::new();
+    match (ext_slot, logicals.is_empty()) {
+        (None, false) => {
+            return Err(invalid(
+                "logical partitions without an extended partition in LBA 0".into(),
+            ))
+        }
+        (None, true) => {}
+        (Some(slot), true) => {
+            // An empty container stays where it is, unless partitions moved into it.
+            let e = primaries[slot];
+            let (s, end) = (u64::from(e.start), u64::from(e.start) + u64::from(e.len));
+            if let Some(o) = spans.iter().find(|p| p.start < end && s < p.end()) {
+                return Err(Error::Unsupported(format!(
+                    "partition {} would overlap the empty extended partition at sectors {s}..{end}",
+                    o.part.number
+                )));
+            }
+        }
+        (Some(slot), false) => {
+            let mut ebrs = Vec::with_capacity(logicals.len());
+            for l in &logicals {
+                let floor = by_start
+                    .iter()
+                    .filter(|p| p.end() <= l.start)
+                    .map(|p| p.end())
+                    .max()
+                    .unwrap_or(1)
+                    .max(1);
+                let ebr = l.start.saturating_sub((1 << 20) / ss).max(floor);
+                if ebr >= l.start {
+                    return Err(invalid(format!(
+                        "no room for the EBR of logical partition {} before sector {}",
+                        l.part.number, l.start
+                    )));
+                }
+                ebrs.push(ebr);
+            }
+            let ext_start = ebrs[0];
+            let ext_end = logicals.iter().map(|l| l.end()).max().unwrap_or(ext_start);
+            if let Some(p) = spans
+                .iter()
+                .find(|p| !p.part.logical && p.start < ext_end && ext_start < p.end())
+            {
+                return Err(invalid(format!(
+                    "primary partition {} lies among the logical partitions after the layout",
+                    p.part.number
+                )));
+            }
+            let e = primaries[slot];
+            let len = ext_end - ext_start;
+            put(
+                &mut out,
+                slot,
+                e.boot,
+                e.kind,
+                ext_start as u32,
+                ext_start,
+                len as u32,
+            );
+            for (k, l) in logicals.iter().enumerate() {
+                let mut sector = vec![0u8; (ss as usize).max(512)];
+                let kind = u8::from_str_radix(l.part.type_id.trim_start_matches("0x"), 16)
+                    .map_err(|_| {
+                        invalid(format!(
+                            "partition {} has type {:?}",
+                            l.part.number, l.part.type_id
+                        ))
+                    })?;
+                let boot = if l.part.bootable { 0x80 } else { 0 };
+                put(
+                    &mut sector,
+                    0,
+                    boot,
+                    kind,
+                    (l.start - ebrs[k]) as u32,
+                    l.start,
+                    l.len as u32,
+                );
+                if let (Some(next), Some(&next_ebr)) = (logicals.get(k + 1), ebrs.get(k + 1)) {
+                    let link_len = (next.end() - next_ebr) as u32;
+                    put(
+                        &mut sector,
+                        1,
+                        0,
+                        0x05,
+                        (next_ebr - ext_start) as u32,
+                        next_ebr,
+                        link_len,
+                    );
+                }
+                sector[510] = 0x55;
+                sector[511] = 0xAA;
+                writes.push((ebrs[k] * ss, sector));
+            }
+        }
+    }
+    out[510] = 0x55;
+    out[511] = 0xAA;
+    writes.insert(0, (0, out));
+    Ok(writes)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -497,6 +781,108 @@ mod tests {
         }
         let (_, detail) = corrupt(read(&d, SS));
         assert!(detail.contains("more than 128"), "{detail}");
+    }
+
+    #[test]
+    fn chs_values_are_those_sfdisk_writes() {
+        // Read from a disk partitioned by sfdisk 2.38: LBA 2048..4095, 6144, 8191, 8192.
+        assert_eq!(chs(2048), [0x20, 0x21, 0x00]);
+        assert_eq!(chs(4095), [0x41, 0x01, 0x00]);
+        assert_eq!(chs(6144), [0x61, 0x22, 0x00]);
+        assert_eq!(chs(8191), [0x82, 0x02, 0x00]);
+        assert_eq!(chs(8192), [0x82, 0x03, 0x00]);
+        assert_eq!(chs(40_000_000), [0xfe, 0xff, 0xff]);
+    }
+
+    fn placed(number: u32, old: (u64, u64), new: (u64, u64)) -> crate::layout::Placed {
+        crate::layout::Placed {
+            number,
+            old_start: old.0 * SS,
+            old_len: old.1 * SS,
+            new_start: new.0 * SS,
+            new_len: new.1 * SS,
+        }
+    }
+
+    #[test]
+    fn rewrite_rebuilds_the_chain_and_reads_back() {
+        let d = disk_with_logicals(SS);
+        let t = read(&d, SS).unwrap().unwrap();
+        // Target of 16384 sectors: p1 grows, p5 moves right, p7 grows to the end.
+        let parts = [
+            placed(1, (64, 1024), (64, 2048)),
+            placed(5, (2112, 512), (8192, 512)),
+            placed(6, (3136, 512), (10752, 512)),
+            placed(7, (4160, 512), (12288, 4096)),
+        ];
+        let writes = rewrite(&d[..512], SS, &t, &parts).unwrap();
+        let offsets: Vec<u64> = writes.iter().map(|w| w.0 / SS).collect();
+        // EBRs 1 MiB (2048 sectors) before each, or right after the previous partition.
+        assert_eq!(offsets, [0, 6144, 8704, 11264]);
+        let mut n = vec![0u8; 16384 * 512];
+        n[..d.len()].copy_from_slice(&d);
+        for (off, bytes) in &writes {
+            n[*off as usize..*off as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        let got = read(&n, SS).unwrap().unwrap();
+        let spans: Vec<(u32, u64, u64, &str, bool)> = got
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    p.number,
+                    p.start / SS,
+                    p.len / SS,
+                    p.type_id.as_str(),
+                    p.bootable,
+                )
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (1, 64, 2048, "0x0c", true),
+                (5, 8192, 512, "0x83", false),
+                (6, 10752, 512, "0x82", false),
+                (7, 12288, 4096, "0x07", false),
+            ]
+        );
+        assert_eq!(got.disk_id.as_deref(), Some("0xdeadbeef"));
+        let ext = entries(&n[..512]).unwrap()[1];
+        assert_eq!((ext.kind, ext.start, ext.len), (0x0f, 6144, 16384 - 6144));
+    }
+
+    #[test]
+    fn rewrite_refuses_mismatches_and_the_2_tib_limit() {
+        let d = disk_with_logicals(SS);
+        let t = read(&d, SS).unwrap().unwrap();
+        let invalid = |parts: &[crate::layout::Placed]| {
+            matches!(rewrite(&d[..512], SS, &t, parts), Err(Error::Invalid(_)))
+        };
+        assert!(
+            invalid(&[placed(2, (2048, 6144), (2048, 10))]),
+            "the container"
+        );
+        assert!(
+            invalid(&[placed(1, (65, 1024), (64, 10))]),
+            "other old start"
+        );
+        assert!(invalid(&[placed(1, (64, 1024), (64, 3000))]), "overlap");
+        assert!(
+            invalid(&[placed(5, (2112, 512), (1088, 512))]),
+            "no room for its EBR"
+        );
+        let mut other = d.clone();
+        put_entry(&mut other, 0, 0, 0x80, 0x0c, 64, 1000);
+        assert!(matches!(
+            rewrite(&other[..512], SS, &t, &[]),
+            Err(Error::Invalid(_))
+        ));
+        let big = [placed(7, (4160, 512), (4160, (1 << 32) - 4000))];
+        assert!(matches!(
+            rewrite(&d[..512], SS, &t, &big),
+            Err(Error::Unsupported(_))
+        ));
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! The kernel command line turned into a [`Config`]. Pure: no I/O, so every rule is pinned by a
 //! unit test and can be tried from a shell with `wraith-init --dry-run-cmdline "..."`.
 //!
-//! Its parts: [`tokenizer`] splits the line into parameters as the kernel does; this module
+//! Its parts: [`wraith_live::cmdline`] splits the line into parameters as the kernel does; this module
 //! applies them to a [`Config`]; [`job`] is what a job parameter means and how `wraith job` is
 //! started; [`terminal`] picks the UI's console and TERM; [`json`] shows a [`Config`] for
 //! `--dry-run-cmdline`.
 //!
 //! Grammar (see also init/README.md):
-//! - The line is split into parameters the way the kernel does it ([`tokenizer`]).
+//! - The line is split into parameters the way the kernel does it ([`wraith_live::cmdline`]).
 //! - `wraith.*` parameters configure the init; unknown ones give a warning, never a failure,
 //!   because a typo in a boot menu must still boot into something usable.
 //! - A repeated key: the last one wins (like the kernel's own `console=` choice of
@@ -17,12 +17,11 @@
 pub mod job;
 pub mod json;
 pub mod terminal;
-pub mod tokenizer;
 
 pub use job::{inline_job_fields, ui_argv, InlineError, JobSource};
 pub use json::to_json;
 pub use terminal::{choose_terminal, Terminal};
-pub use tokenizer::split_params;
+pub use wraith_live::cmdline::split_params;
 
 use crate::net::config::{self as netcfg, NetMode};
 use job::is_http_url;
@@ -250,6 +249,18 @@ fn apply_wraith_param(cfg: &mut Config, key: &str, value: Option<String>) {
                 ),
             ),
         },
+        // For the UI, which reads it from /proc/cmdline and offers it on the repository list
+        // (it may be given more than once). Only an empty one is worth a word at boot.
+        "repo" => {
+            if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                warn(
+                    cfg,
+                    "wraith.repo needs a location (smb://host/share/dir, label:IMAGES/dir …); \
+                     ignored"
+                        .to_string(),
+                );
+            }
+        }
         _ => warn(cfg, format!("unknown parameter wraith.{key}; ignored")),
     }
 }
@@ -373,6 +384,15 @@ mod tests {
         assert_eq!(cfg.warnings.len(), 2);
         assert!(cfg.warnings[0].contains("wraith.frobnicate"));
         assert_eq!(cfg.wait_ms, DEFAULT_WAIT_MS);
+    }
+
+    #[test]
+    fn repositories_for_the_ui_are_known_parameters() {
+        let cfg = parse("wraith.repo=smb://tech@10.0.2.2/images wraith.repo=label:IMAGES/lab");
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        let cfg = parse("wraith.repo wraith.repo=");
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+        assert!(cfg.warnings[0].contains("needs a location"));
     }
 
     #[test]

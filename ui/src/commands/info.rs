@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, what: &str) -> Result<u8> {
             location::redact(what)
         ));
     }
-    let repo = open_repo(ctx, &spec.repository)?;
+    let (repo, _mounted) = open_repo(ctx, &spec.repository)?;
     let image = find_image(&repo, &spec)?;
     let m = repo.load_manifest(&image)?;
     if json {

@@ -21,7 +21,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wraith_engine::device::DiskIdentity;
 use wraith_engine::events::Cancel;
-use wraith_engine::ops::{self, repository::ImageSpec, CheckedPlan, Outcome, Report};
+use wraith_engine::ops::repository::{ImageSpec, Resolved};
+use wraith_engine::ops::{self, CheckedPlan, Outcome, Report};
 use wraith_engine::repo::location::Location;
 use wraith_engine::repo::{Credentials, ImageRef, Password, Repository};
 
@@ -85,11 +86,24 @@ pub fn credentials_for(ctx: &Ctx, at: &str) -> Result<Credentials> {
 
 /// Opens the repository at a directory or URL, logging in as the URL says. The password is
 /// never part of what is shown.
-pub fn open_repo(ctx: &Ctx, at: &str) -> Result<Arc<Repository>> {
-    let creds = credentials_for(ctx, at)?;
-    let repo = Repository::open_url(at, &creds, false)?;
+pub fn open_repo(ctx: &Ctx, at: &str) -> Result<(Arc<Repository>, Option<Resolved>)> {
+    let (at, mounted) = reach(at)?;
+    let creds = credentials_for(ctx, &at)?;
+    let repo = Repository::open_url(&at, &creds, false)?;
     say_connection(ctx, &repo);
-    Ok(Arc::new(repo))
+    Ok((Arc::new(repo), mounted))
+}
+
+/// A `label:`/`uuid:` location (as `wraith list --find` prints them) becomes the directory on
+/// that filesystem, mounted for as long as the returned guard lives; anything else is
+/// returned as given.
+pub fn reach(at: &str) -> Result<(String, Option<Resolved>)> {
+    if !(at.starts_with("label:") || at.starts_with("uuid:")) {
+        return Ok((at.to_string(), None));
+    }
+    let disks = wraith_engine::disks::list()?;
+    let r = ops::repository::resolve(at, &disks)?;
+    Ok((r.at.clone(), Some(r)))
 }
 
 fn say_connection(ctx: &Ctx, repo: &Repository) {
@@ -155,7 +169,10 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
     let report = match command {
         Command::Disks => return disks::run(ctx.json),
         Command::Info { what } => return info::run(&ctx, what),
-        Command::List { repo } => return list::run(&ctx, repo),
+        Command::List {
+            repo: Some(repo), ..
+        } => return list::run(&ctx, repo),
+        Command::List { repo: None, .. } => return list::find(&ctx),
         Command::Job { file, inline } => {
             return crate::job::run(file.as_deref(), inline.as_deref(), &ctx)
         }
@@ -164,14 +181,16 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             target,
             yes,
             verify,
-        } => clone(&ctx, source, target, *verify, *yes)?,
+            layout,
+        } => clone(&ctx, source, target, *verify, *yes, layout_choice(layout))?,
         Command::Save { disk, repo, verify } => save(&ctx, disk, repo, *verify)?,
         Command::Restore {
             image,
             target,
             yes,
             verify,
-        } => restore(&ctx, image, target, *verify, *yes)?,
+            layout,
+        } => restore(&ctx, image, target, *verify, *yes, layout_choice(layout))?,
         Command::Verify { what, against } => verify(&ctx, what, against.as_deref())?,
     };
     if ctx.json {
@@ -264,4 +283,12 @@ fn confirm(target: &DiskIdentity, yes: bool, json: bool, what: &str) -> Result<(
         bail!("not confirmed; {} was not touched", target.path);
     }
     Ok(())
+}
+
+fn layout_choice(a: &crate::cli::LayoutArgs) -> ops::LayoutChoice {
+    ops::LayoutChoice {
+        policy: a.layout,
+        grow: a.grow,
+        scratch: a.scratch.clone(),
+    }
 }

@@ -107,6 +107,19 @@ pub fn summary(s: &Summary) {
             plan(layout);
         }
     }
+    if let Some(r) = &s.reshape {
+        println!(
+            "  layout {} for {}:",
+            r.policy,
+            s.target.as_ref().map(|t| t.describe()).unwrap_or_default()
+        );
+        for line in r.describe() {
+            println!("    {line}");
+        }
+        if r.scratch_bytes > 0 {
+            println!("    scratch space needed at most: {}", hb(r.scratch_bytes));
+        }
+    }
     if let Some(d) = s.destroys() {
         println!("  destroys {d}");
     }

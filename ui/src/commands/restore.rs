@@ -5,15 +5,23 @@ use anyhow::Result;
 use std::path::Path;
 use wraith_engine::ops::{self, repository, Report, RestoreChoice};
 
-pub fn restore(ctx: &Ctx, image: &str, target: &Path, verify: bool, yes: bool) -> Result<Report> {
+pub fn restore(
+    ctx: &Ctx,
+    image: &str,
+    target: &Path,
+    verify: bool,
+    yes: bool,
+    layout: ops::LayoutChoice,
+) -> Result<Report> {
     let spec = repository::parse_image_spec(image)?;
-    let repo = open_repo(ctx, &spec.repository)?;
+    let (repo, _mounted) = open_repo(ctx, &spec.repository)?;
     let image = find_image(&repo, &spec)?;
     let plan = ops::prepare_restore(&RestoreChoice {
         repository: repo,
         image,
         target: target.to_path_buf(),
         verify,
+        layout,
     })?;
     confirm_and_run(ctx, plan, yes)
 }

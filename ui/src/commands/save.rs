@@ -13,10 +13,11 @@ pub fn save(ctx: &Ctx, disk: &Path, spec: &str, verify: bool) -> Result<Report> 
             wraith_engine::repo::location::redact(&spec.repository)
         );
     }
-    let credentials = credentials_for(ctx, &spec.repository)?;
+    let (at, _mounted) = super::reach(&spec.repository)?;
+    let credentials = credentials_for(ctx, &at)?;
     let plan = ops::prepare_save(&SaveChoice {
         source: disk.to_path_buf(),
-        repository: spec.repository.clone(),
+        repository: at,
         credentials,
         name: spec.name,
         verify,

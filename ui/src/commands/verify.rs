@@ -7,7 +7,7 @@ use wraith_engine::ops::{self, repository, Report, VerifyChoice};
 
 pub fn verify(ctx: &Ctx, what: &str, against: Option<&Path>) -> Result<Report> {
     let spec = repository::parse_image_spec(what)?;
-    let repo = open_repo(ctx, &spec.repository)?;
+    let (repo, _mounted) = open_repo(ctx, &spec.repository)?;
     let images = match (&spec.name, against) {
         (Some(_), _) | (None, Some(_)) => vec![find_image(&repo, &spec)?],
         (None, None) => Vec::new(),

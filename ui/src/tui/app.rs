@@ -5,7 +5,9 @@
 //! the dispatch of a key to the current screen. Each screen's own file reads its keys into an
 //! action (as `network.rs` does) and holds the transitions that action leads to.
 
+use super::advice::ErrorPopup;
 use super::confirm::TextInput;
+use super::help::Help;
 use super::home::{self, HomeKey};
 use super::image::{DetailsKey, ImageDetails};
 use super::input::is_ctrl;
@@ -15,9 +17,11 @@ use super::network::{NetAction, NetScreen};
 use super::opening::{Opened, Opening};
 use super::pick_disk::{PickDisk, PickKey, Role};
 use super::plan::{PlanKey, PlanScreen};
-use super::prepare::Preparing;
+use super::prepare::{Prepared, Preparing};
 use super::reading::{self, ReadingKey, Source};
+use super::remember::RememberAsk;
 use super::repo::{ImageKey, ImageList, PasswordKey, PasswordPrompt, RepoKey, WaitKey, WaitNet};
+use super::repos::{Finder, Finding, Found, FoundCache, RepoList, StickDir};
 use super::running::RunState;
 use super::save_log::{LogPick, LogPickKey};
 use super::strings as s;
@@ -30,6 +34,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::events::Event;
+use wraith_engine::machine::MachineIdentity;
+use wraith_engine::ops::repository::Resolved;
 use wraith_engine::ops::{CheckedPlan, Report};
 use wraith_engine::repo::{manifest::Manifest, Credentials, ImageRef, Repository};
 use wraith_engine::Interlock;
@@ -43,8 +49,11 @@ pub enum Msg {
     Tick,
     /// Hotplug: the disks as they are now (a disk came or went).
     Disks(Vec<DiskInfo>),
+    /// Hotplug: the disks holding a Wraith medium now. The UI starts before a late USB boot
+    /// stick has appeared; it must be marked (and not offered as a target) once it does.
+    BootMedia(Vec<String>),
     /// The worker reading the source disk is done.
-    Planned(Box<Result<Source, String>>),
+    Planned(Box<wraith_engine::Result<Source>>),
     /// The worker's job ended.
     Done(Outcome),
     /// The worker preparing the chosen job (the engine's `prepare_*`) is done: a checked plan
@@ -52,7 +61,7 @@ pub enum Msg {
     Prepared {
         /// Which preparation ([`Preparing::seq`]): one given up on answers too, and is dropped.
         seq: u64,
-        result: Box<wraith_engine::Result<CheckedPlan>>,
+        result: Box<wraith_engine::Result<Prepared>>,
     },
     /// The wait for a network address before opening the repository `at` ended.
     NetWaited {
@@ -66,7 +75,19 @@ pub enum Msg {
         /// Which opening ([`Opening::seq`]): one given up on answers too, and is dropped.
         seq: u64,
         at: String,
-        result: Box<Result<Opened, String>>,
+        result: Box<wraith_engine::Result<Opened>>,
+    },
+    /// A look for repositories (the repository list's worker) is done.
+    Found {
+        /// Which look ([`Finding::seq`]): a stale one's answer is dropped.
+        seq: u64,
+        found: Box<Found>,
+    },
+    /// A write to the list of known repositories on the stick is done: what to say.
+    StickWritten {
+        /// The location forgotten, when it was a forget.
+        forgot: Option<String>,
+        result: Result<String, String>,
     },
     /// The worker copying the job's log file `log` to another disk is done: the line that
     /// says where the copy is, or why there is none.
@@ -108,18 +129,24 @@ impl Exit {
 
 pub enum Popup {
     Menu(usize),
-    Error(String),
+    /// What failed, the engine's words, the next step (and its key).
+    Error(Box<ErrorPopup>),
     /// The engine refused the job: which rule, and its message (the words the CLI prints
     /// after "refused: ").
     Refused {
         interlock: Interlock,
         message: String,
     },
+    /// "Remember this share on the stick?", once a share opened.
+    Remember(RememberAsk),
 }
 
 pub enum Screen {
     Home,
     PickDisk(PickDisk),
+    /// The repositories found, known, or to make, and typing one.
+    Repos(Box<RepoList>),
+    /// A repository typed in.
     RepoPath(TextInput),
     /// A network repository before it is opened: no address yet.
     WaitNet(WaitNet),
@@ -140,10 +167,13 @@ pub enum Screen {
 
 /// The repository of the current flow.
 pub struct ChosenRepo {
-    /// As typed: a directory, or a URL without password.
+    /// As typed or chosen: a directory, `label:NAME/dir`, or a URL without password.
     pub at: String,
     /// The handle, once opened for its image list (a save's plan opens it itself).
     pub open: Option<Arc<Repository>>,
+    /// Keeps a drive named by label or UUID mounted while the flow uses it; the job's worker
+    /// takes it, so the drive stays mounted until the job ends.
+    pub mount: Option<Resolved>,
 }
 
 /// The image a restore writes.
@@ -170,10 +200,19 @@ pub struct Flow {
     /// `REPO:NAME[@ID]` typed in the repository field: the name a save stores its image
     /// under, or the image a restore or verify starts on in the list.
     pub wanted: Option<(String, Option<String>)>,
+    /// The repository was typed (Esc goes back to the field), not chosen from the list.
+    pub typed: bool,
+    /// The repository was a known one (it is not offered to be remembered again).
+    pub from_known: bool,
+    /// The whole disk holding the repository, when it was found on one: never this
+    /// machine's disk to match an image with, nor a target.
+    pub repo_disk: Option<String>,
+    /// The image list as it was when an image was taken: Esc on the target list.
+    pub images: Option<ImageList>,
 }
 
 impl Flow {
-    /// The repository as typed, or "" before one was.
+    /// The repository as typed or chosen, or "" before one was.
     pub fn repo_at(&self) -> String {
         self.repo.as_ref().map(|r| r.at.clone()).unwrap_or_default()
     }
@@ -205,8 +244,30 @@ pub struct App {
     pub opening: Option<Opening>,
     /// A job being prepared (checked) in the background; drawn over the screen it started from.
     pub preparing: Option<Preparing>,
-    /// Numbers the background openings and preparations, so a late answer is told apart.
+    /// Numbers the background openings, preparations and looks, so a late answer is told
+    /// apart.
     pub(super) seq: u64,
+    /// How the repository list looks for repositories; [`Finder::nothing`] until the front
+    /// end sets the system's (tests set their own).
+    pub finder: Finder,
+    /// The look running on a worker, if one is.
+    pub(super) finding: Option<Finding>,
+    /// The last look's answer, shown again when the technician comes back to the list in the
+    /// same flow.
+    pub(super) found_cache: Option<FoundCache>,
+    /// Where remembered shares are kept, once a look found it (kept mounted on the stick).
+    pub stick: Option<StickDir>,
+    /// This machine as its firmware names it (read once at start): the image list prefers
+    /// images saved on it. None in tests unless set.
+    pub this_machine: Option<MachineIdentity>,
+    /// The keys of the screen in front, shown over everything until a key closes them.
+    pub help: Option<Help>,
+    /// One line said over the bottom of the screen until the next key ("Remembered ...").
+    pub note: Option<String>,
+    /// Locations already offered to be remembered this session: asked once.
+    pub(super) remember_asked: Vec<String>,
+    /// What the running preparation checks, for its error popup.
+    pub(super) preparing_what: Option<String>,
     /// The repository URL to go back to when the network screen was opened from the wait
     /// for the network.
     pub(super) after_network: Option<String>,
@@ -232,6 +293,15 @@ impl App {
             opening: None,
             preparing: None,
             seq: 0,
+            finder: Finder::nothing(),
+            finding: None,
+            found_cache: None,
+            stick: None,
+            this_machine: None,
+            help: None,
+            note: None,
+            remember_asked: Vec::new(),
+            preparing_what: None,
             after_network: None,
             tx,
             started: Instant::now(),
@@ -246,7 +316,17 @@ impl App {
                 self.machine.disks = d;
                 self.refresh_pick();
                 self.refresh_log_places();
+                self.disks_changed();
             }
+            Msg::BootMedia(b) => {
+                if b != self.machine.boot {
+                    self.repaint = true;
+                    self.machine.boot = b;
+                    self.refresh_pick();
+                }
+            }
+            Msg::Found { seq, found } => self.found(seq, *found),
+            Msg::StickWritten { forgot, result } => self.stick_written(forgot, result),
             Msg::Planned(r) => self.planned(*r),
             Msg::Engine(ev) => {
                 self.tick();
@@ -321,12 +401,29 @@ impl App {
         }
     }
 
-    pub(super) fn error(&mut self, e: impl std::fmt::Display) {
-        self.popup = Some(Popup::Error(e.to_string()));
-    }
-
     /// Hands the key to the popup or the screen in front, and does what it asks.
     fn key(&mut self, k: KeyEvent) {
+        // The help closes on any key, and that key does nothing else.
+        if self.help.take().is_some() {
+            return;
+        }
+        self.note = None;
+        // An error or a refusal closes on any key, or takes its next step.
+        match self.popup.take() {
+            Some(Popup::Error(e)) => {
+                let c = match k.code {
+                    KeyCode::Char(c) => Some(c),
+                    _ => None,
+                };
+                return self.error_key(*e, c);
+            }
+            Some(Popup::Refused { .. }) => return,
+            other => self.popup = other,
+        }
+        if self.is_help_key(&k) {
+            self.help = Some(self.keys_help());
+            return;
+        }
         if self.opening.is_some() || self.preparing.is_some() {
             // Only "stop waiting": the worker's answer is dropped when it comes.
             if k.code == KeyCode::Esc || is_ctrl(&k, 'c') {
@@ -336,8 +433,9 @@ impl App {
             return;
         }
         match &mut self.popup {
-            Some(Popup::Error(_) | Popup::Refused { .. }) => {
-                self.popup = None;
+            Some(Popup::Remember(ask)) => {
+                let r = ask.key(&k);
+                self.remember_key(r);
                 return;
             }
             Some(Popup::Menu(sel)) => {
@@ -351,12 +449,13 @@ impl App {
                 }
                 return;
             }
-            None => {}
+            _ => {}
         }
         match &mut self.screen {
             Screen::Home => match home::key(&k) {
                 HomeKey::None => {}
                 HomeKey::Menu => self.popup = Some(Popup::Menu(0)),
+                HomeKey::Start(a) => self.choose(a),
                 HomeKey::Network => self.open_network(),
                 HomeKey::Quit => self.exit = Some(Exit::Quit),
             },
@@ -366,6 +465,10 @@ impl App {
                 PickKey::Source(d) => self.picked_source(d),
                 PickKey::Target(d) => self.picked_target(d),
             },
+            Screen::Repos(l) => {
+                let r = l.key(&k);
+                self.repos_key(r)
+            }
             Screen::RepoPath(input) => match super::repo::path_key(input, &k) {
                 RepoKey::None => {}
                 RepoKey::Back => self.back(),
@@ -447,13 +550,20 @@ impl App {
                 self.pick_source(s::PICK_SOURCE)
             }
             (Screen::PickDisk(p), Some(Action::Restore)) if p.role == Role::Target => {
-                let at = self.flow.repo_at();
-                self.picked_repo(at)
+                match self.flow.images.take() {
+                    Some(list) => self.screen = Screen::Images(list),
+                    None => {
+                        let at = self.flow.repo_at();
+                        self.picked_repo(at)
+                    }
+                }
             }
-            (Screen::RepoPath(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
+            (Screen::Repos(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
+            (Screen::RepoPath(_), _) => self.choose_repo(),
             (Screen::WaitNet(WaitNet { at, .. }), _)
             | (Screen::Password(PasswordPrompt { at, .. }), _) => {
-                self.screen = Screen::RepoPath(TextInput::new(at))
+                let at = at.clone();
+                self.back_from_repo(at)
             }
             (Screen::ImageInfo(..), _) => {
                 if let Screen::ImageInfo(_, list) =
@@ -469,9 +579,7 @@ impl App {
             }
             (Screen::Reading(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
             (Screen::Reading(_), _) => self.pick_source(s::PICK_SOURCE),
-            (Screen::Images(_), _) => {
-                self.screen = Screen::RepoPath(TextInput::new(&self.flow.repo_at()))
-            }
+            (Screen::Images(_), _) => self.back_from_repo(self.flow.repo_at()),
             (Screen::Plan(_), Some(Action::Clone)) => {
                 self.flow.target = None;
                 self.pick_target();
@@ -480,13 +588,21 @@ impl App {
                 self.flow.target = None;
                 self.pick_target();
             }
-            (Screen::Plan(_), Some(Action::Save)) => {
-                self.screen = Screen::RepoPath(TextInput::new(&self.flow.repo_at()))
-            }
+            (Screen::Plan(_), Some(Action::Save)) => self.back_from_repo(self.flow.repo_at()),
             _ => {
                 self.flow = Flow::default();
                 self.screen = Screen::Home;
             }
+        }
+    }
+
+    /// Back from a repository being opened, or opened: to the field it was typed in, else to
+    /// the list it was chosen from.
+    fn back_from_repo(&mut self, at: String) {
+        if self.flow.typed {
+            self.screen = Screen::RepoPath(TextInput::new(&at));
+        } else {
+            self.choose_repo();
         }
     }
 }

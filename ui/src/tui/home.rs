@@ -1,10 +1,12 @@
 //! The machine at a glance: disks with their partitions, then CPU, memory and network; the
-//! keys that open the menu, the network screen, or leave.
+//! keys that open the menu, start an action directly (`r` restore, `s` save, `c` clone: a
+//! technician's first key), open the network screen, or leave.
 
 use super::input::is_ctrl;
 use super::machine::Machine;
+use super::menu::Action;
 use super::{strings as s, theme};
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -17,6 +19,8 @@ use wraith_engine::human_bytes as hb;
 pub enum HomeKey {
     None,
     Menu,
+    /// An action straight from the home screen, without the menu.
+    Start(Action),
     Network,
     Quit,
 }
@@ -24,6 +28,13 @@ pub enum HomeKey {
 pub fn key(k: &KeyEvent) -> HomeKey {
     match k.code {
         KeyCode::Enter | KeyCode::Char('m') => HomeKey::Menu,
+        KeyCode::Char('r') => HomeKey::Start(Action::Restore),
+        KeyCode::Char('s') => HomeKey::Start(Action::Save),
+        KeyCode::Char('c') if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+            HomeKey::Start(Action::Clone)
+        }
+        KeyCode::Char('v') => HomeKey::Start(Action::Verify),
+        KeyCode::Char('b') => HomeKey::Start(Action::Browse),
         KeyCode::Char('n') => HomeKey::Network,
         KeyCode::Char('q') => HomeKey::Quit,
         _ if is_ctrl(k, 'c') => HomeKey::Quit,

@@ -27,7 +27,14 @@ pub fn spawn(tx: Sender<Msg>) {
 
 fn send_list(tx: &Sender<Msg>) -> bool {
     match wraith_engine::disks::list() {
-        Ok(d) => tx.send(Msg::Disks(d)).is_ok(),
+        Ok(d) => {
+            // Read here, off the UI thread: it opens every disk.
+            let boot = wraith_engine::live::wraith_media()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            tx.send(Msg::Disks(d)).is_ok() && tx.send(Msg::BootMedia(boot)).is_ok()
+        }
         // A failed listing is transient (udev busy); the next event or poll retries.
         Err(_) => true,
     }

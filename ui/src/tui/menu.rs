@@ -1,7 +1,6 @@
 //! The actions menu: a popup over the home screen, and where each action begins.
 
-use super::app::{App, Exit, Flow, Screen};
-use super::confirm::TextInput;
+use super::app::{App, Exit, Flow};
 use super::popup::centered;
 use super::{strings as s, theme};
 use crossterm::event::{KeyCode, KeyEvent};
@@ -61,12 +60,12 @@ impl App {
             action: Some(a),
             ..Flow::default()
         };
+        // A new flow looks at the drives afresh; the last look serves only coming back.
+        self.found_cache = None;
         match a {
             Action::Clone => self.pick_source(s::PICK_SOURCE),
             Action::Save => self.pick_source(s::PICK_SAVE_SOURCE),
-            Action::Restore | Action::Verify | Action::Browse => {
-                self.screen = Screen::RepoPath(TextInput::default())
-            }
+            Action::Restore | Action::Verify | Action::Browse => self.choose_repo(),
             Action::Shell => self.exit = Some(Exit::Shell),
             Action::Reboot => self.exit = Some(Exit::Reboot),
             Action::PowerOff => self.exit = Some(Exit::PowerOff),

@@ -3,9 +3,16 @@
 //! (the engine's checked plan) or run it. Nothing that reads a disk or waits on a server runs
 //! on the UI thread. Components render from state only, so each screen can be snapshot-tested
 //! on ratatui's TestBackend.
+//!
+//! The aim is a technician's few keystrokes: repositories are found on the drives and the
+//! stick rather than typed (`repos.rs`), the image and the disk of this machine are chosen by
+//! default (`preselect.rs`), every screen lists its keys on `?` (`help.rs`), and every error
+//! says what to do next (`advice.rs`).
 
+pub mod advice;
 pub mod app;
 pub mod confirm;
+pub mod help;
 pub mod home;
 pub mod hotplug;
 pub mod image;
@@ -18,14 +25,20 @@ pub mod pick_disk;
 pub mod plan;
 pub mod popup;
 pub mod prepare;
+pub mod preselect;
 pub mod reading;
+pub mod remember;
 pub mod repo;
+pub mod repos;
 pub mod running;
 pub mod save_log;
 pub mod strings;
 pub mod summary;
 pub mod theme;
 
+/// Pictures of drawn screens for docs/GUIDE.md, made by a test.
+#[cfg(test)]
+mod svg;
 #[cfg(test)]
 mod tests;
 
@@ -59,13 +72,20 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::PickDisk(_) | Screen::Images(_) => s::PICK_KEYS,
         Screen::ImageInfo(..) => s::DETAILS_KEYS,
         Screen::Reading(_) => s::READING_KEYS,
+        Screen::Repos(l) if l.forget.is_some() => s::REPOS_FORGET_KEYS,
+        Screen::Repos(l) if l.on_remembered() => s::REPOS_KNOWN_KEYS,
+        Screen::Repos(_) => s::REPOS_KEYS,
         Screen::RepoPath(_) => s::INPUT_KEYS,
         Screen::WaitNet(_) => s::WAITNET_KEYS,
         Screen::Password(_) => s::PASSWORD_KEYS,
         Screen::Network(n) if n.form.is_some() => s::NET_FORM_KEYS,
         Screen::Network(_) => s::NET_KEYS,
-        Screen::Plan(p) if p.verify.is_some() => s::CONFIRM_VERIFY_KEYS,
-        Screen::Plan(_) => s::CONFIRM_KEYS,
+        Screen::Plan(p) => match (p.verify.is_some(), p.confirm.is_some()) {
+            (true, true) => s::CONFIRM_VERIFY_KEYS,
+            (false, true) => s::CONFIRM_KEYS,
+            (true, false) => s::START_VERIFY_KEYS,
+            (false, false) => s::START_KEYS,
+        },
         Screen::Running(r) if r.asking_cancel => s::CANCEL_KEYS,
         Screen::Running(_) => s::RUN_KEYS,
         Screen::Summary(sm) if sm.offers_save() => s::SUMMARY_SAVE_KEYS,
@@ -76,6 +96,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     match &app.screen {
         Screen::Home => home::render(f, body, &app.machine),
         Screen::PickDisk(p) => pick_disk::render(f, body, p),
+        Screen::Repos(l) => repos::render(f, body, l),
         Screen::RepoPath(i) => repo::render_path(f, body, i),
         Screen::WaitNet(w) => repo::render_wait_net(f, body, w),
         Screen::Password(p) => repo::render_password(f, body, p),
@@ -110,12 +131,34 @@ pub fn draw(f: &mut Frame, app: &App) {
             s::MENU_KEYS
         }
         Some(Popup::Error(e)) => {
-            popup::error(f, body, e);
+            advice::render(f, body, e);
+            e.key
+                .as_ref()
+                .map_or(s::ERROR_KEYS, advice::NextKey::keys_line)
+        }
+        Some(Popup::Refused { interlock, message }) => {
+            popup::refused(f, body, message, advice::refusal_next(*interlock));
             s::ERROR_KEYS
         }
-        Some(Popup::Refused { message, .. }) => {
-            popup::refused(f, body, message);
-            s::ERROR_KEYS
+        Some(Popup::Remember(ask)) => {
+            remember::render(f, body, ask);
+            if ask.warning {
+                s::REMEMBER_WARN_KEYS
+            } else if ask.password {
+                s::REMEMBER_KEYS
+            } else {
+                s::REMEMBER_KEYS_NO_PASSWORD
+            }
+        }
+        None => help,
+    };
+    if let Some(note) = &app.note {
+        popup::note(f, body, note);
+    }
+    let help = match &app.help {
+        Some(h) => {
+            help::render(f, body, h);
+            s::HELP_CLOSE
         }
         None => help,
     };
@@ -202,6 +245,8 @@ pub fn run() -> anyhow::Result<u8> {
         let mut terminal = ratatui::Terminal::new(backend)?;
         terminal.clear()?;
         let mut app = App::new(machine, tx);
+        app.finder = repos::Finder::system();
+        app.this_machine = wraith_engine::machine::this();
         app.net_dir = Some(crate::net::state_dir());
         app.offer_log_save = live;
         app.refresh_net();

@@ -1,7 +1,8 @@
 //! Choosing a disk: unusable ones stay visible, greyed, with the reason they cannot be chosen.
 //! The source and target lists of each flow, and what picking a target leads to (the engine's
 //! checks, then the plan to confirm). Greying a disk here is a hint from what the list knows
-//! (the source's path, the boot medium, sizes); the engine's checks decide.
+//! (the source's path, the boot medium, the repository's drive, sizes); the engine's checks
+//! decide. A restore's target list starts on the disk the image came from (`preselect.rs`).
 
 use super::app::{App, Screen};
 use super::home::disk_line;
@@ -43,6 +44,8 @@ pub struct PickDisk {
     pub title: &'static str,
     pub items: Vec<Item>,
     pub sel: usize,
+    /// Why the list started where it did, when it chose for the technician.
+    pub why: Option<String>,
 }
 
 impl PickDisk {
@@ -54,7 +57,17 @@ impl PickDisk {
             title,
             items,
             sel,
+            why: None,
         }
+    }
+
+    /// Starts on item `sel`, saying why.
+    pub fn preselect(mut self, pick: Option<(usize, String)>) -> Self {
+        if let Some((sel, why)) = pick {
+            self.sel = sel;
+            self.why = Some(why);
+        }
+        self
     }
     pub fn up(&mut self) {
         self.sel = self.sel.saturating_sub(1);
@@ -74,8 +87,14 @@ impl PickDisk {
 
     pub fn key(&mut self, k: &KeyEvent) -> PickKey {
         match k.code {
-            KeyCode::Up | KeyCode::Char('k') => self.up(),
-            KeyCode::Down | KeyCode::Char('j') => self.down(),
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.up();
+                self.why = None;
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.down();
+                self.why = None;
+            }
             KeyCode::Esc => return PickKey::Back,
             KeyCode::Enter => {
                 if let Some(d) = self.chosen().cloned() {
@@ -113,7 +132,15 @@ impl App {
                     .as_ref()
                     .map(|i| wraith_engine::ops::restore_needs(&i.manifest))
                     .unwrap_or(0);
-                self.targets(needed, None)
+                let mut items = self.targets(needed, None);
+                // The engine refuses it; greyed here, it is not "the only disk that fits".
+                for it in &mut items {
+                    if it.disabled.is_none() && Some(&it.disk.path) == self.flow.repo_disk.as_ref()
+                    {
+                        it.disabled = Some(s::REASON_REPOSITORY.to_string());
+                    }
+                }
+                items
             }
             _ => {
                 let needed = self
@@ -145,8 +172,17 @@ impl App {
             Role::Source => self.source_items(),
             Role::Target => self.target_items(),
         };
+        let why = p.why.is_some();
         let mut fresh = PickDisk::new(role, title, items);
+        if role == Role::Target {
+            let pick = self.target_preselection(&fresh.items);
+            fresh = fresh.preselect(pick);
+        }
         if let Some(i) = kept.and_then(|k| fresh.items.iter().position(|i| i.disk.path == k)) {
+            // The cursor stays; the reason only while it stays on the disk it was given for.
+            if !(why && fresh.sel == i) {
+                fresh.why = None;
+            }
             fresh.sel = i;
         }
         self.screen = Screen::PickDisk(fresh);
@@ -179,7 +215,17 @@ impl App {
 
     pub(super) fn pick_target(&mut self) {
         let items = self.target_items();
-        self.screen = Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items));
+        let pick = self.target_preselection(&items);
+        self.screen =
+            Screen::PickDisk(PickDisk::new(Role::Target, s::PICK_TARGET, items).preselect(pick));
+    }
+
+    /// A restore's target: the disk its image came from.
+    fn target_preselection(&self, items: &[Item]) -> Option<(usize, String)> {
+        match (self.flow.action, &self.flow.image) {
+            (Some(Action::Restore), Some(img)) => super::preselect::target(items, &img.manifest),
+            _ => None,
+        }
     }
 
     /// A target picked: the engine checks it (on a worker) and the plan follows.
@@ -190,6 +236,9 @@ impl App {
 
 pub fn render(f: &mut Frame, area: Rect, p: &PickDisk) {
     let mut lines = Vec::new();
+    if let Some(why) = &p.why {
+        lines.push(Line::styled(why.clone(), theme::ok()));
+    }
     for (n, it) in p.items.iter().enumerate() {
         let base = if it.disabled.is_some() {
             theme::disabled()

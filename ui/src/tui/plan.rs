@@ -397,11 +397,13 @@ pub fn save_lines(sd: &DiskInfo, repository: &str, name: &str, plan: &Plan) -> V
     lines
 }
 
-/// The plan screen's lines for the engine's summary of a checked plan, with the disks as the
-/// lists showed them (their partitions are what the target loses). Warnings the engine adds
-/// beyond the layout's (an image of a failing disk, say) come last, each once.
+/// The plan screen's lines for the engine's summary of a checked plan, with the repository as
+/// chosen (when it says more than the engine's location) and the disks as the lists showed
+/// them (their partitions are what the target loses). Warnings the engine adds beyond the
+/// layout's (an image of a failing disk, say) come last, each once.
 pub fn summary_lines(
     sm: &ops::Summary,
+    repository: Option<&str>,
     source: Option<&DiskInfo>,
     target: Option<&DiskInfo>,
     image: Option<&Manifest>,
@@ -418,7 +420,7 @@ pub fn summary_lines(
             if let Some(sd) = source {
                 lines.extend(save_lines(
                     sd,
-                    sm.repository.as_deref().unwrap_or_default(),
+                    repository.or(sm.repository.as_deref()).unwrap_or_default(),
                     sm.name.as_deref().unwrap_or_default(),
                     layout,
                 ));
@@ -444,8 +446,17 @@ impl App {
     /// one, and verify-afterwards on as the engine was asked.
     pub(super) fn show_plan(&mut self, plan: CheckedPlan) {
         let sm = plan.summary();
+        // A drive chosen by its label reads better than where it was mounted: both.
+        let chosen = self.flow.repo_at();
+        let repository = match &sm.repository {
+            Some(r) if chosen.starts_with("label:") || chosen.starts_with("uuid:") => {
+                Some(format!("{chosen} ({r})"))
+            }
+            _ => None,
+        };
         let lines = summary_lines(
             sm,
+            repository.as_deref(),
             self.flow.source.as_ref().map(|s| &s.disk),
             self.flow.target.as_ref(),
             self.flow.image.as_ref().map(|i| &i.manifest),

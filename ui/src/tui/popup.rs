@@ -1,5 +1,5 @@
-//! Small overlays: an error message, the engine's refusal, "cancel the running job?", and a
-//! repository being opened or a job being prepared.
+//! Small overlays: the engine's refusal, "cancel the running job?", a one-line note, and a
+//! repository being opened or a job being prepared. Error popups are `advice.rs`.
 
 use super::{strings as s, theme};
 use ratatui::layout::Rect;
@@ -19,18 +19,20 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-pub fn error(f: &mut Frame, area: Rect, msg: &str) {
-    let r = centered(area, 70, 9);
-    let lines = vec![
-        Line::styled(msg.to_string(), theme::danger()),
-        Line::raw(""),
-        Line::styled(s::ERROR_KEYS, theme::normal()),
-    ];
+/// One line over the bottom of `area`: what a background write did ("Remembered ...").
+pub fn note(f: &mut Frame, area: Rect, text: &str) {
+    if area.height < 3 {
+        return;
+    }
+    let r = Rect::new(
+        area.x + 1,
+        area.y + area.height - 2,
+        area.width.saturating_sub(2),
+        1,
+    );
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines)
-            .block(theme::block(s::ERROR_TITLE))
-            .wrap(Wrap { trim: true }),
+        Paragraph::new(Line::styled(text.to_string(), theme::ok())),
         r,
     );
 }
@@ -86,13 +88,14 @@ pub fn preparing(f: &mut Frame, area: Rect, p: &super::prepare::Preparing) {
 }
 
 /// The engine's refusal, in its words: the same the CLI prints after "refused: ".
-pub fn refused(f: &mut Frame, area: Rect, message: &str) {
-    let r = centered(area, 70, 9);
+pub fn refused(f: &mut Frame, area: Rect, message: &str, next: &str) {
+    let r = centered(area, 70, 10);
     let lines = vec![
         Line::styled(message.to_string(), theme::danger()),
         Line::raw(""),
-        Line::styled(s::REFUSED_WHY, theme::normal()),
-        Line::styled(s::ERROR_KEYS, theme::normal()),
+        Line::styled(format!("{} {next}", s::REFUSED_WHY), theme::normal()),
+        Line::raw(""),
+        Line::styled(s::ERROR_KEYS, theme::title_style()),
     ];
     f.render_widget(Clear, r);
     f.render_widget(

@@ -3,31 +3,49 @@
 //! restore checks every pack of the image is there), so it runs on a worker while a
 //! "Preparing" overlay counts the seconds and Esc gives up; a late answer is dropped by its
 //! sequence number. The TUI decides no safety rule itself: it shows what the engine says.
+//!
+//! A save into a location on a drive named by its label (`label:IMAGES/lab`) has it mounted
+//! here, on the worker, and the mount comes back with the plan to live as long as the job.
 
-use super::app::{App, Msg, Popup, Screen};
+use super::app::{App, Msg, Screen};
 use super::menu::Action;
 use super::strings as s;
 use std::time::Instant;
+use wraith_engine::disks::DiskInfo;
+use wraith_engine::ops::repository::{self, Resolved};
 use wraith_engine::ops::{self, CheckedPlan, CloneChoice, RestoreChoice, SaveChoice, VerifyChoice};
 use wraith_engine::Error;
 
 /// What the user chose, as the engine takes it.
 pub enum Choice {
     Clone(CloneChoice),
-    Save(SaveChoice),
+    /// With the disks to find a `label:`/`uuid:` repository on.
+    Save(SaveChoice, Vec<DiskInfo>),
     Restore(RestoreChoice),
     Verify(VerifyChoice),
 }
 
+/// A checked plan, and the mount that reaches a save's repository (None for the others: their
+/// repository was opened, and its mount kept, before).
+pub struct Prepared {
+    pub plan: CheckedPlan,
+    pub mount: Option<Resolved>,
+}
+
 impl Choice {
     /// The engine's checks and plan: the blocking part, for the worker.
-    fn prepare(&self) -> wraith_engine::Result<CheckedPlan> {
-        match self {
-            Choice::Clone(c) => ops::prepare_clone(c),
-            Choice::Save(c) => ops::prepare_save(c),
-            Choice::Restore(c) => ops::prepare_restore(c),
-            Choice::Verify(c) => ops::prepare_verify(c),
-        }
+    fn prepare(self) -> wraith_engine::Result<Prepared> {
+        let (plan, mount) = match self {
+            Choice::Clone(c) => (ops::prepare_clone(&c)?, None),
+            Choice::Save(mut c, disks) => {
+                let mount = repository::resolve(&c.repository, &disks)?;
+                c.repository = mount.at.clone();
+                (ops::prepare_save(&c)?, Some(mount))
+            }
+            Choice::Restore(c) => (ops::prepare_restore(&c)?, None),
+            Choice::Verify(c) => (ops::prepare_verify(&c)?, None),
+        };
+        Ok(Prepared { plan, mount })
     }
 }
 
@@ -46,6 +64,7 @@ impl App {
     /// Hands `choice` to the engine on a worker; the answer comes back as `Msg::Prepared`.
     pub(super) fn prepare(&mut self, what: String, choice: Choice) {
         self.seq += 1;
+        self.preparing_what = Some(what.clone());
         self.preparing = Some(Preparing {
             seq: self.seq,
             what,
@@ -61,25 +80,45 @@ impl App {
 
     /// The engine's answer: a verify (which writes nothing) starts at once, as it always did;
     /// any other plan is shown to confirm. A refusal stays on the screen it was chosen on.
-    pub(super) fn prepared(&mut self, r: wraith_engine::Result<CheckedPlan>) {
+    pub(super) fn prepared(&mut self, r: wraith_engine::Result<Prepared>) {
         match r {
-            Ok(plan) if plan.summary().action == wraith_engine::job::Action::Verify => {
-                self.run(plan)
+            Ok(Prepared { plan, mount }) => {
+                if let (Some(m), Some(repo)) = (mount, &mut self.flow.repo) {
+                    repo.mount = Some(m);
+                }
+                if plan.summary().action == wraith_engine::job::Action::Verify {
+                    return self.run(plan);
+                }
+                let save = plan.summary().action == wraith_engine::job::Action::Save;
+                self.show_plan(plan);
+                if save {
+                    self.offer_remember();
+                }
             }
-            Ok(plan) => self.show_plan(plan),
             Err(e) => self.not_prepared(e),
         }
     }
 
-    /// A refusal names its rule and the engine's words; a failed login stays on the password
-    /// prompt for another try; anything else is an error as the engine words it.
+    /// A refusal names its rule and the engine's words; a save's share that cannot be opened
+    /// is said as opening it (a refused login on the password prompt stays there for another
+    /// try); anything else names what was being checked, and for a save the next step is
+    /// about its repository.
     fn not_prepared(&mut self, e: Error) {
-        match e {
-            Error::Refused { interlock, message } => {
-                self.popup = Some(Popup::Refused { interlock, message })
+        let what = format!(
+            "{} {}",
+            s::ERR_PREPARE,
+            self.preparing_what.take().unwrap_or_default()
+        );
+        match (&e, self.flow.action) {
+            (Error::Refused { .. }, _) => self.failed(what, e, None),
+            (_, Some(Action::Save)) => {
+                let at = self.flow.repo_at();
+                if e.net_cause().is_some() || matches!(self.screen, Screen::Password(_)) {
+                    return self.open_failed(&at, e);
+                }
+                self.failed(what, e, Some(&at))
             }
-            e if matches!(self.screen, Screen::Password(_)) => self.open_failed(e),
-            e => self.error(e),
+            _ => self.failed(what, e, None),
         }
     }
 
@@ -105,14 +144,21 @@ impl App {
             super::plan::short_name(&src.disk.path),
             super::opening::shown_location(&at)
         );
-        let choice = Choice::Save(SaveChoice {
-            source: src.disk.path.clone().into(),
-            repository: at.clone(),
-            credentials: self.flow.creds.clone(),
-            name: Some(name),
-            verify: true,
+        let choice = Choice::Save(
+            SaveChoice {
+                source: src.disk.path.clone().into(),
+                repository: at.clone(),
+                credentials: self.flow.creds.clone(),
+                name: Some(name),
+                verify: true,
+            },
+            self.machine.disks.clone(),
+        );
+        self.flow.repo = Some(super::app::ChosenRepo {
+            at,
+            open: None,
+            mount: None,
         });
-        self.flow.repo = Some(super::app::ChosenRepo { at, open: None });
         self.prepare(what, choice);
     }
 
@@ -135,6 +181,7 @@ impl App {
                         source: src.disk.path.clone().into(),
                         target,
                         verify: true,
+                        layout: Default::default(),
                     }),
                 )
             }
@@ -155,6 +202,7 @@ impl App {
                         image: img.image.clone(),
                         target,
                         verify: true,
+                        layout: Default::default(),
                     }),
                 )
             }

@@ -2,7 +2,6 @@
 //! disk, so a worker reads them while this screen says so, and Esc goes back meanwhile.
 
 use super::app::{App, Msg, Screen};
-use super::confirm::TextInput;
 use super::menu::Action;
 use super::plan;
 use super::{strings as s, theme};
@@ -24,11 +23,9 @@ pub struct Source {
 
 /// Reads the source's table and filesystems: seconds on a big or slow disk, so never on the
 /// UI thread.
-pub fn read_source(disk: DiskInfo) -> Result<Source, String> {
-    let dev = Device::open_read(std::path::Path::new(&disk.path))
-        .map_err(|e| format!("{}: {e}", disk.path))?;
-    let plan = wraith_engine::plan::plan(&dev, dev.identity.clone())
-        .map_err(|e| format!("{}: {e}", disk.path))?;
+pub fn read_source(disk: DiskInfo) -> wraith_engine::Result<Source> {
+    let dev = Device::open_read(std::path::Path::new(&disk.path))?;
+    let plan = wraith_engine::plan::plan(&dev, dev.identity.clone())?;
     Ok(Source { disk, plan })
 }
 
@@ -57,20 +54,22 @@ impl App {
     }
 
     /// The source is read: on to the repository (a save) or the target (a clone).
-    pub(super) fn planned(&mut self, r: Result<Source, String>) {
-        if !matches!(self.screen, Screen::Reading(_)) {
+    pub(super) fn planned(&mut self, r: wraith_engine::Result<Source>) {
+        let Screen::Reading(what) = &self.screen else {
             return; // the user went back meanwhile
-        }
+        };
+        let what = format!("{} {what}", s::ERR_READ_SOURCE);
         let src = match r {
             Ok(src) => src,
             Err(e) => {
                 self.back();
-                return self.error(e);
+                return self.failed(what, e, None);
             }
         };
         self.flow.source = Some(src);
         match self.flow.action {
-            Some(Action::Save) => self.screen = Screen::RepoPath(TextInput::default()),
+            // The source is read: the list offers new repositories with room for it.
+            Some(Action::Save) => self.choose_repo(),
             _ => self.pick_target(),
         }
     }

@@ -1,7 +1,9 @@
-//! The repository: its directory or URL typed in a field, the wait for the network and the
-//! password prompt a URL may need, and the list of images it holds; what each leads to in the
-//! flow. Opening the repository itself is `opening.rs`.
+//! The repository typed in a field (a directory, `label:NAME/dir`, a URL: the list of
+//! repositories found is `repos.rs`), the wait for the network and the password prompt a URL
+//! may need, and the list of images it holds; what each leads to in the flow. Opening the
+//! repository itself is `opening.rs`.
 
+use super::advice::NextKey;
 use super::app::{App, ChosenImage, Msg, Screen};
 use super::confirm::{self, TextInput};
 use super::image::ImageDetails;
@@ -46,13 +48,16 @@ pub fn render_path(f: &mut Frame, area: Rect, input: &TextInput) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [hint, _, field] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(2),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(inner);
     f.render_widget(
-        Paragraph::new(Line::styled(s::REPO_HINT, theme::normal())),
+        Paragraph::new(vec![
+            Line::styled(s::REPO_HINT, theme::normal()),
+            Line::styled(s::REPO_HINT_SHARE, theme::normal()),
+        ]),
         hint,
     );
     confirm::render(f, field, s::REPO_PROMPT, input);
@@ -227,10 +232,14 @@ pub fn render_wait_net(f: &mut Frame, area: Rect, w: &WaitNet) {
 pub struct ImageRow {
     pub image: ImageRef,
     pub saved: String,
+    /// When it was saved (seconds since the epoch): the list's order within a machine.
+    pub created: u64,
     pub source: String,
+    /// The machine it was saved on, or its source disk: the group it is listed under.
+    pub group: String,
     pub size: u64,
-    /// Compressed bytes of the chunks it references (shared chunks counted in full).
-    pub stored: u64,
+    /// Compressed bytes this save added to the repository (what an incremental save cost).
+    pub added: u64,
     /// None when the manifest could not be read; `source` then holds the error.
     pub manifest: Option<Manifest>,
 }
@@ -240,6 +249,8 @@ pub struct ImageList {
     pub location: String,
     pub rows: Vec<ImageRow>,
     pub sel: usize,
+    /// Why the list started where it did ("preselected: saved from this disk, S3Z9NB0K").
+    pub why: Option<String>,
 }
 
 impl ImageList {
@@ -285,15 +296,46 @@ fn short_bytes(n: u64) -> String {
     hb(n).replace(' ', "")
 }
 
+fn image_columns(name: &str, saved: &str, size: &str, added: &str) -> String {
+    format!("{name:<34} {saved:<23} {size:>9} {added:>9}")
+}
+
 pub fn render_images(f: &mut Frame, area: Rect, l: &ImageList) {
-    let mut lines = vec![
-        Line::styled(l.location.clone(), theme::title_style()),
-        Line::styled(s::IMAGE_COLUMNS, theme::title_style()),
-    ];
+    let block = theme::block(s::IMAGES);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut head = vec![Line::styled(l.location.clone(), theme::title_style())];
+    if let Some(why) = &l.why {
+        head.push(Line::styled(why.clone(), theme::ok()));
+    }
+    head.push(Line::styled(
+        image_columns(
+            s::IMAGE_COL_NAME,
+            s::IMAGE_COL_SAVED,
+            s::IMAGE_COL_SIZE,
+            s::IMAGE_COL_ADDED,
+        ),
+        theme::title_style(),
+    ));
+    let mut lines = Vec::new();
     if l.rows.is_empty() {
         lines.push(Line::styled(s::NO_IMAGES, theme::warn()));
     }
+    let mut sel_line = 0;
+    let mut group = None;
     for (n, r) in l.rows.iter().enumerate() {
+        if group != Some(&r.group) {
+            let title = if r.group.is_empty() {
+                s::IMAGE_DAMAGED_GROUP.to_string()
+            } else {
+                r.group.clone()
+            };
+            lines.push(Line::styled(title, theme::warn()));
+            group = Some(&r.group);
+        }
+        if n == l.sel {
+            sel_line = lines.len();
+        }
         let style = match (n == l.sel, r.manifest.is_some() || r.size > 0) {
             (true, _) => theme::selected(),
             (false, true) => theme::normal(),
@@ -301,12 +343,11 @@ pub fn render_images(f: &mut Frame, area: Rect, l: &ImageList) {
         };
         // Two lines per image so the name and the source disk fit 80 columns in full.
         lines.push(Line::styled(
-            format!(
-                "{:<34} {:<23} {:>9} {:>9}",
-                super::home::trunc(&r.image.name, 34),
-                r.saved,
-                short_bytes(r.size),
-                short_bytes(r.stored)
+            image_columns(
+                &format!("  {}", super::home::trunc(&r.image.name, 32)),
+                &r.saved,
+                &short_bytes(r.size),
+                &short_bytes(r.added),
             ),
             style,
         ));
@@ -315,7 +356,13 @@ pub fn render_images(f: &mut Frame, area: Rect, l: &ImageList) {
             theme::normal(),
         ));
     }
-    f.render_widget(Paragraph::new(lines).block(theme::block(s::IMAGES)), area);
+    let [top, body] =
+        Layout::vertical([Constraint::Length(head.len() as u16), Constraint::Min(1)]).areas(inner);
+    f.render_widget(Paragraph::new(head), top);
+    // Keep the selected image (two lines) in view.
+    let first = (sel_line + 2).saturating_sub(body.height as usize);
+    let lines: Vec<Line> = lines.into_iter().skip(first).collect();
+    f.render_widget(Paragraph::new(lines), body);
 }
 
 impl App {
@@ -325,12 +372,15 @@ impl App {
         // a directory's name (a directory with ':' in its name ends with '/').
         let spec = match wraith_engine::ops::repository::parse_image_spec(&at) {
             Ok(spec) => spec,
-            Err(e) => return self.error(e),
+            Err(e) => return self.failed(s::ERR_TYPED, e, Some(&at)),
         };
         if spec.id.is_some() && self.flow.action == Some(Action::Save) {
-            return self.error(format!(
-                "{at}: a save chooses the image id; give REPO or REPO:NAME"
-            ));
+            return self.error_with(
+                s::ERR_TYPED,
+                format!("{at}: a save chooses the image id"),
+                s::ERR_SAVE_ID_NEXT,
+                Some(NextKey::Type { at }),
+            );
         }
         self.flow.wanted = spec.name.map(|n| (n, spec.id));
         let at = spec.repository;
@@ -338,6 +388,9 @@ impl App {
         if self.flow.repo.as_ref().is_none_or(|r| r.at != at) {
             self.flow.creds = Credentials::none();
         }
+        self.flow.typed = true;
+        self.flow.from_known = false;
+        self.flow.repo_disk = None;
         self.picked_repo(at);
     }
 
@@ -349,7 +402,7 @@ impl App {
         }
         let loc = match Location::parse(&at) {
             Ok(l) => l,
-            Err(e) => return self.error(e),
+            Err(e) => return self.failed(s::ERR_TYPED, e, Some(&at)),
         };
         if !matches!(loc, Location::Dir(_)) {
             if let Some(dir) = self.net_dir.clone() {
@@ -391,17 +444,18 @@ impl App {
         match r {
             Ok(()) => match Location::parse(&at) {
                 Ok(loc) => self.login(at, &loc),
-                Err(e) => self.error(e),
+                Err(e) => self.failed(s::ERR_TYPED, e, Some(&at)),
             },
             Err(crate::net::WaitError::Cancelled) => self.back(),
             Err(_) => {
                 let shown = w.shown.clone();
                 self.back();
-                self.error(format!(
-                    "{shown}: {} {limit} s; {}",
-                    s::WAITNET_TIMEOUT,
-                    s::WAITNET_TIMEOUT_HINT
-                ));
+                self.error_with(
+                    format!("{} {shown}", s::ERR_NO_NETWORK),
+                    format!("{} {limit} s", s::WAITNET_TIMEOUT),
+                    s::WAITNET_TIMEOUT_HINT,
+                    Some(NextKey::Network { at: Some(at) }),
+                );
             }
         }
     }
@@ -419,34 +473,52 @@ impl App {
         self.open_repo(at);
     }
 
-    /// An engine error while opening: on the password prompt it stays there, with the
-    /// engine's message (a wrong password says so), for another try.
-    pub(super) fn open_failed(&mut self, e: impl std::fmt::Display) {
+    /// An engine error while opening the repository `at`: a refused login on the password
+    /// prompt stays there, with the engine's message, for another try; anything else says
+    /// what to do next.
+    pub(super) fn open_failed(&mut self, at: &str, e: wraith_engine::Error) {
         if let Screen::Password(p) = &mut self.screen {
-            p.failed(e.to_string());
             self.flow.creds = Credentials::none();
-            return;
+            if e.net_cause() == Some(wraith_engine::NetCause::Denied) {
+                p.failed(e.to_string());
+                return;
+            }
         }
-        self.error(e)
+        let what = format!("{} {}", s::ERR_OPEN, super::opening::shown_location(at));
+        self.failed(what, e, Some(at))
+    }
+
+    /// A damaged image picked: its manifest cannot be read, so it cannot be used.
+    fn damaged(&mut self, row: &ImageRow) {
+        self.error_with(
+            format!("{} {}", s::ERR_DAMAGED, row.image),
+            row.source.clone(),
+            s::ERR_DAMAGED_NEXT,
+            None,
+        )
     }
 
     /// An image chosen from the list: restore it, verify it, or show it in detail.
     pub(super) fn picked_image(&mut self, row: ImageRow) {
         match self.flow.action {
             Some(Action::Restore) => {
-                let Some(manifest) = row.manifest else {
-                    return self.error(row.source);
+                let Some(manifest) = row.manifest.clone() else {
+                    return self.damaged(&row);
                 };
                 self.flow.image = Some(ChosenImage {
                     image: row.image,
                     manifest,
                 });
+                // Kept for Esc on the target list: back to the list as it was.
+                if let Screen::Images(l) = &self.screen {
+                    self.flow.images = Some(l.clone());
+                }
                 self.pick_target();
             }
             Some(Action::Verify) => self.verify(row.image),
             Some(Action::Browse) => {
-                let Some(manifest) = row.manifest else {
-                    return self.error(row.source);
+                let Some(manifest) = row.manifest.clone() else {
+                    return self.damaged(&row);
                 };
                 let list = match std::mem::replace(&mut self.screen, Screen::Home) {
                     Screen::Images(l) => l,

@@ -267,10 +267,12 @@ pub fn title(sm: &Summary) -> String {
 impl App {
     /// Starts the plan confirmed on the plan screen, with verify-afterwards as chosen there.
     pub(super) fn start(&mut self, verify: bool) {
-        let flow = std::mem::take(&mut self.flow);
-        match flow.plan {
+        match self.flow.plan.take() {
             Some(plan) => self.run(plan.with_verify(verify)),
-            None => self.screen = Screen::Home,
+            None => {
+                self.flow = Flow::default();
+                self.screen = Screen::Home;
+            }
         }
     }
 
@@ -292,6 +294,8 @@ impl App {
         r.disks = disks;
         r.note(title);
         self.screen = Screen::Running(r);
+        // The drive the repository is on stays mounted until the job is done with it.
+        let mount = self.flow.repo.as_mut().and_then(|r| r.mount.take());
         self.flow = Flow::default();
         let tx = self.tx.clone();
         std::thread::spawn(move || {
@@ -310,6 +314,7 @@ impl App {
                 Err(wraith_engine::Error::Cancelled) => Outcome::Cancelled,
                 Err(e) => Outcome::Failed(e.to_string()),
             };
+            drop(mount);
             let _ = tx.send(Msg::Done(outcome));
         });
     }
