@@ -297,6 +297,38 @@ fn water_fill(items: &[Share], budget: u64) -> Vec<u64> {
 /// needed and why partitions could not shrink. Nonsense input (unaligned or overlapping
 /// partitions, an unknown `grow` number, a `grow` partition that cannot grow) is
 /// `Error::Invalid`.
+/// The smallest disk `fit` would lay these partitions out on (and the numbers of the
+/// partitions it would shrink to get there); never more than what they need unchanged.
+pub fn smallest_target(
+    kind: TableKind,
+    sector_size: u64,
+    parts: &[Input],
+    end_reserve: u64,
+) -> Result<(u64, Vec<u32>)> {
+    check_sector_size(sector_size)?;
+    if kind == TableKind::None {
+        return Err(invalid("no partition table: the disk keeps its size"));
+    }
+    let mut parts = parts.to_vec();
+    parts.sort_by_key(|p| p.start);
+    check_inputs(&parts, sector_size)?;
+    let source_end = parts.iter().map(|p| p.start + p.len).max().unwrap_or(0);
+    let needed = source_end.checked_add(end_reserve).ok_or_else(overflow)?;
+    let ctx = Ctx {
+        parts: &parts,
+        ss: sector_size,
+        usable_end: source_end,
+        end_reserve,
+        target_size: needed,
+        source_end,
+        needed,
+    };
+    let (shares, _) = ctx.fit_shares();
+    let old_lens: Vec<u64> = parts.iter().map(|p| p.len).collect();
+    let shrunk = shares.iter().map(|s| parts[s.index].number).collect();
+    Ok((ctx.smallest(&old_lens, &shares).min(needed), shrunk))
+}
+
 pub fn lay_out(
     kind: TableKind,
     sector_size: u64,
@@ -559,24 +591,7 @@ impl Ctx<'_> {
         if self.source_end <= self.usable_end {
             return Ok(self.identity(Policy::Fit, Vec::new()));
         }
-        let mut shares = Vec::new();
-        let mut kept = Vec::new();
-        for (i, p) in self.parts.iter().enumerate() {
-            let lo = p.min_len.map(|m| m.div_ceil(ALIGN));
-            match lo {
-                Some(lo) if p.can_shrink() && lo.saturating_mul(ALIGN) < p.len => {
-                    shares.push(Share {
-                        index: i,
-                        // Free space is shared in proportion to used data; an empty
-                        // filesystem counts as 1 MiB so it still gets some.
-                        weight: u128::from((p.used / ALIGN).max(1)),
-                        lo,
-                        hi: p.len / ALIGN,
-                    });
-                }
-                _ => kept.push(i),
-            }
-        }
+        let (shares, kept) = self.fit_shares();
         let members: Vec<usize> = shares.iter().map(|s| s.index).collect();
         let budget = self.budget(old_lens, &members)?;
         let sum_lo = shares.iter().fold(0u64, |a, s| a.saturating_add(s.lo));
@@ -620,19 +635,48 @@ impl Ctx<'_> {
         })
     }
 
-    /// The refusal of `fit`: the smallest target that would do, and why the others could not
-    /// shrink.
-    fn fit_refusal(&self, old_lens: &[u64], shares: &[Share], kept: &[usize]) -> Error {
+    /// What `fit` may shrink (each with its floor and ceiling in MiB), and the indexes of the
+    /// partitions that keep their size.
+    fn fit_shares(&self) -> (Vec<Share>, Vec<usize>) {
+        let mut shares = Vec::new();
+        let mut kept = Vec::new();
+        for (i, p) in self.parts.iter().enumerate() {
+            let lo = p.min_len.map(|m| m.div_ceil(ALIGN));
+            match lo {
+                Some(lo) if p.can_shrink() && lo.saturating_mul(ALIGN) < p.len => {
+                    shares.push(Share {
+                        index: i,
+                        // Free space is shared in proportion to used data; an empty
+                        // filesystem counts as 1 MiB so it still gets some.
+                        weight: u128::from((p.used / ALIGN).max(1)),
+                        lo,
+                        hi: p.len / ALIGN,
+                    });
+                }
+                _ => kept.push(i),
+            }
+        }
+        (shares, kept)
+    }
+
+    /// The smallest target `fit` accepts: every share at its floor, in the anchored layout.
+    fn smallest(&self, old_lens: &[u64], shares: &[Share]) -> u64 {
         let mut lens = old_lens.to_vec();
         for s in shares {
             lens[s.index] = s.lo.saturating_mul(ALIGN);
         }
-        let smallest = place(self.parts, &lens, self.ss, true)
+        place(self.parts, &lens, self.ss, true)
             .map(|p| end_of(&p))
             .unwrap_or(u64::MAX)
             .saturating_add(self.end_reserve)
             .checked_next_multiple_of(ALIGN)
-            .unwrap_or(u64::MAX);
+            .unwrap_or(u64::MAX)
+    }
+
+    /// The refusal of `fit`: the smallest target that would do, and why the others could not
+    /// shrink.
+    fn fit_refusal(&self, old_lens: &[u64], shares: &[Share], kept: &[usize]) -> Error {
+        let smallest = self.smallest(old_lens, shares);
         let mut msg = format!(
             "the target has {} bytes ({}); even with every partition shrunk to its minimum the \
              layout needs at least {} bytes ({})",
@@ -1072,8 +1116,14 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("partition 3 ("), "{msg}");
-        // And the smallest size it named really works.
+        // And the smallest size it named really works, and is what smallest_target says.
         lay(&parts, 353 * MIB, Policy::Fit, None).unwrap();
+        let (smallest, shrunk) = smallest_target(TableKind::Gpt, SS, &parts, GPT_END).unwrap();
+        assert_eq!((smallest, shrunk), (353 * MIB, vec![3]));
+        // A layout with nothing to shrink needs what it has.
+        let (unchanged, shrunk) =
+            smallest_target(TableKind::Gpt, SS, &parts[..2], GPT_END).unwrap();
+        assert_eq!((unchanged, shrunk), (301 * MIB + GPT_END, vec![]));
     }
 
     #[test]

@@ -109,15 +109,16 @@ fn clone_of_a_disk_with_failing_sectors_completes_and_names_them() {
     let dst = kit::blank_disk(256 * MIB);
     let r = run(
         &d,
-        "action=clone source=serial:DYING target=serial:FRESH after=poweroff",
+        "action=clone source=serial:DYING target=serial:FRESH layout=keep after=poweroff",
         &dst.path,
         "FRESH",
     );
     assert_names_the_damage(&d, &r);
     let src = &d.src;
 
-    // Everything else is identical: table, filesystems pass fsck, every file but the two
-    // touched ones identical, and those differ only by the zeroed sector.
+    // Everything else is identical (the layout is kept, so byte for byte): table,
+    // filesystems pass fsck, every file but the two touched ones identical, and those differ
+    // only by the zeroed sector.
     assert_eq!(table_of(&dst.path), table_of(&src.path));
     let copy = std::fs::read(&dst.path).expect("read copy");
     for (n, name, sector) in &d.failing {

@@ -1003,9 +1003,43 @@ pub fn table_of(disk: &Path) -> serde_json::Value {
     v
 }
 
-/// Every partition of `fixture` passes fsck on `copy` and holds exactly the fixture's files.
+/// The partitions of a disk image as sfdisk reads them: number → (start, size) in bytes.
+pub fn partition_ranges(disk: &Path) -> Result<Vec<(u32, u64, u64)>> {
+    let v: serde_json::Value = serde_json::from_str(&sfdisk_json(disk)?)?;
+    let ss = v["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
+    let parts = v["partitiontable"]["partitions"]
+        .as_array()
+        .ok_or_else(|| format!("sfdisk lists no partitions on {}", disk.display()))?;
+    Ok(parts
+        .iter()
+        .filter_map(|p| {
+            // The node is "<disk><n>" or "<disk>p<n>": the number is its trailing digits.
+            let node = p["node"].as_str()?;
+            let digits = node.len() - node.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let number: u32 = node[node.len() - digits..].parse().ok()?;
+            Some((number, p["start"].as_u64()? * ss, p["size"].as_u64()? * ss))
+        })
+        .collect())
+}
+
+/// Every partition of `fixture` passes fsck on `copy` and holds exactly the fixture's files,
+/// wherever the copy's own table puts it (a restore onto a larger disk grows the last data
+/// partition by default; a disk without a table keeps the fixture's offsets).
 pub fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
+    let placed = if fixture.table == Table::None {
+        Vec::new()
+    } else {
+        partition_ranges(copy).unwrap_or_else(|e| panic!("the copy's table: {e}"))
+    };
     for p in &fixture.parts {
+        let p = &match placed.iter().find(|(n, _, _)| *n == p.number) {
+            Some(&(_, start, len)) => Part {
+                start,
+                len,
+                ..p.clone()
+            },
+            None => p.clone(),
+        };
         fsck(copy, p).unwrap_or_else(|e| panic!("fsck of partition {} on the copy: {e}", p.number));
         let got = files(copy, p)
             .unwrap_or_else(|e| panic!("reading files of partition {}: {e}", p.number));
@@ -1020,6 +1054,74 @@ pub fn assert_same_filesystems(fixture: &Disk, copy: &Path) {
             "partition {} file contents differ",
             p.number
         );
+    }
+}
+
+/// The copy's table is the source's with one partition grown into the rest of a larger disk
+/// (what a restore or a clone does by default, `--layout auto`): every other partition and
+/// every table field equal, `number` starting where it did and ending within the last MiB
+/// the table may use.
+pub fn assert_table_grown(copy: &Path, source: &Path, number: u32) {
+    let v: serde_json::Value =
+        serde_json::from_str(&sfdisk_json(copy).expect("sfdisk")).expect("sfdisk prints JSON");
+    let ss = v["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
+    let (_, start, _) = partition_ranges(copy)
+        .expect("the copy's table")
+        .into_iter()
+        .find(|p| p.0 == number)
+        .unwrap_or_else(|| panic!("no partition {number} on the copy"));
+    let start = start / ss;
+    // The partition's size taken out of a table_of value (the partition found by its start).
+    let size_of = |t: &mut serde_json::Value| -> u64 {
+        t["partitiontable"]["partitions"]
+            .as_array_mut()
+            .and_then(|ps| ps.iter_mut().find(|p| p["start"].as_u64() == Some(start)))
+            .map_or(0, |p| p["size"].take().as_u64().unwrap_or(0))
+    };
+    let (mut c, mut s) = (table_of(copy), table_of(source));
+    let (grown, old) = (size_of(&mut c), size_of(&mut s));
+    assert_eq!(
+        c, s,
+        "the tables differ in more than partition {number}'s size"
+    );
+    let last = match v["partitiontable"]["lastlba"].as_u64() {
+        Some(l) => l + 1,
+        None => std::fs::metadata(copy).map(|m| m.len()).unwrap_or(0) / ss,
+    };
+    let end = start + grown;
+    assert!(
+        grown > old && end <= last && end + MIB / ss > last,
+        "partition {number} should have grown from {old} sectors to the end ({last}); it has {grown} from {start}"
+    );
+}
+
+/// `sfdisk --verify` finds nothing to say about the disk's partition table.
+pub fn assert_table_verifies(disk: &Path) {
+    let o = tool("sfdisk")
+        .arg("--verify")
+        .arg(disk)
+        .output()
+        .expect("sfdisk");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "sfdisk --verify {}: {}{}",
+        disk.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The table a restore or clone with the default layout (`auto`) leaves on a disk with room to
+/// spare: as root, where the resize tools run on loop devices, the source's with partition
+/// `number` grown to the end ([`assert_table_grown`]); otherwise the source's unchanged (the
+/// plan then says the extra space stays unused).
+pub fn assert_default_layout(copy: &Path, source: &Path, number: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if root {
+        assert_table_grown(copy, source, number);
+    } else {
+        assert_eq!(table_of(copy), table_of(source));
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use wraith_testkit::servers::Nginx;
-use wraith_testkit::{self as kit, assert_same_filesystems, files_under, table_of, MIB};
+use wraith_testkit::{self as kit, assert_same_filesystems, files_under, MIB};
 
 const PASSWORD: &str = "c0rrect-h0rse;battery";
 
@@ -111,7 +111,7 @@ fn saved_over_webdav_then_listed_verified_and_restored_from_a_static_server() {
         ],
         &[],
     );
-    assert_eq!(table_of(&target.path), table_of(&disk.path));
+    kit::assert_default_layout(&target.path, &disk.path, 3);
     assert_same_filesystems(&disk, &target.path);
     let against = wraith(&[
         "verify",

@@ -47,48 +47,11 @@ fn ready() -> bool {
     false
 }
 
-/// The target's partitions as sfdisk reads them: number → (start, size) in bytes.
-fn partitions(disk: &Path) -> Vec<(u32, u64, u64)> {
-    let v: Value =
-        serde_json::from_str(&kit::sfdisk_json(disk).unwrap_or_else(|e| panic!("sfdisk: {e}")))
-            .unwrap_or_else(|e| panic!("sfdisk json: {e}"));
-    let ss = v["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
-    v["partitiontable"]["partitions"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no partitions: {v}"))
-        .iter()
-        .filter_map(|p| {
-            let node = p["node"].as_str()?;
-            let number: u32 = node
-                .trim_start_matches(|c: char| !c.is_ascii_digit())
-                .rsplit(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()?;
-            Some((number, p["start"].as_u64()? * ss, p["size"].as_u64()? * ss))
-        })
-        .collect()
-}
-
-fn sfdisk_verify(disk: &Path) {
-    let o = Command::new("sfdisk")
-        .arg("--verify")
-        .arg(disk)
-        .output()
-        .expect("sfdisk");
-    assert!(
-        o.status.success() && o.stderr.is_empty(),
-        "sfdisk --verify: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// Every partition of `fixture` is on `target` where the job's layout says, passes its
 /// checker, holds exactly the fixture's files, and a resized filesystem fills its partition.
 fn assert_reshaped(fixture: &Disk, target: &Path, report: &Value) {
-    sfdisk_verify(target);
-    let now = partitions(target);
+    kit::assert_table_verifies(target);
+    let now = kit::partition_ranges(target).unwrap_or_else(|e| panic!("sfdisk: {e}"));
     let steps = report["layout"]["steps"]
         .as_array()
         .unwrap_or_else(|| panic!("no layout in the report: {report}"));
@@ -194,17 +157,13 @@ fn mbr_roomy() -> Disk {
         .expect("building the MBR fixture")
 }
 
-/// `wraith restore SPEC TARGET --layout LAYOUT --verify`: done and verified.
-fn restore_verified(spec: &str, target: &Disk, layout: &str) -> Value {
-    let r = json_ok(&[
-        "restore",
-        spec,
-        s(&target.path),
-        "--yes",
-        "--layout",
-        layout,
-        "--verify",
-    ]);
+/// `wraith restore SPEC TARGET [--layout LAYOUT] --verify`: done and verified.
+fn restore_verified(spec: &str, target: &Disk, layout: Option<&str>) -> Value {
+    let mut args = vec!["restore", spec, s(&target.path), "--yes", "--verify"];
+    if let Some(l) = layout {
+        args.extend(["--layout", l]);
+    }
+    let r = json_ok(&args);
     assert_eq!(r["result"], "ok", "{r}");
     assert_eq!(r["verified"], true, "the verification passes: {r}");
     r
@@ -232,7 +191,7 @@ fn gpt_image_restored_onto_a_smaller_disk_shrinks_to_fit_and_onto_a_larger_one_g
 
     // 40 % smaller: the ext4 and NTFS partitions shrink; the ESP keeps its size.
     let small = kit::blank_disk(disk.size / 10 * 6);
-    let r = restore_verified(&spec, &small, "fit");
+    let r = restore_verified(&spec, &small, Some("fit"));
     eprintln!("fit: {}", r["layout"]);
     assert_eq!(r["layout"]["policy"], "fit");
     assert_reshaped(&disk, &small.path, &r);
@@ -242,7 +201,7 @@ fn gpt_image_restored_onto_a_smaller_disk_shrinks_to_fit_and_onto_a_larger_one_g
 
     // Twice as large: the last data partition takes the new space.
     let large = kit::blank_disk(disk.size * 2);
-    let r = restore_verified(&spec, &large, "grow");
+    let r = restore_verified(&spec, &large, Some("grow"));
     eprintln!("grow: {}", r["layout"]);
     assert_reshaped(&disk, &large.path, &r);
     let last = r["layout"]["steps"]
@@ -263,31 +222,37 @@ fn mbr_image_with_logical_partitions_onto_smaller_and_larger_disks() {
     let disk = mbr_roomy();
     let (_repo, spec) = saved(&disk);
     let small = kit::blank_disk(disk.size / 10 * 7);
-    let r = restore_verified(&spec, &small, "fit");
+    let r = restore_verified(&spec, &small, Some("fit"));
     eprintln!("fit: {}", r["layout"]);
     assert_reshaped(&disk, &small.path, &r);
+    // No --layout: a larger disk grows by default, the last logical partition taking the
+    // new space (its extended partition grows around it).
     let large = kit::blank_disk(disk.size * 2);
-    let r = restore_verified(&spec, &large, "grow");
-    eprintln!("grow: {}", r["layout"]);
+    let r = restore_verified(&spec, &large, None);
+    eprintln!("auto: {}", r["layout"]);
+    assert_eq!(r["layout"]["policy"], "grow", "{r}");
     assert_reshaped(&disk, &large.path, &r);
+    let grown: Vec<u64> = r["layout"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["how"] == "grow")
+        .filter_map(|s| s["number"].as_u64())
+        .collect();
+    assert_eq!(grown, [6], "the last data partition grows: {r}");
 }
 
 #[test]
-fn clone_onto_a_smaller_disk_shrinks_to_fit() {
+fn clone_onto_a_smaller_disk_shrinks_to_fit_by_default_and_verifies() {
     kit::require_tools();
     if !ready() {
         return;
     }
     let disk = gpt_roomy();
     let small = kit::blank_disk(disk.size / 10 * 6);
-    let r = json_ok(&[
-        "clone",
-        s(&disk.path),
-        s(&small.path),
-        "--yes",
-        "--layout",
-        "fit",
-    ]);
+    let r = json_ok(&["clone", s(&disk.path), s(&small.path), "--yes", "--verify"]);
+    assert_eq!(r["layout"]["policy"], "fit", "{r}");
+    assert_eq!(r["verified"], true, "the verification passes: {r}");
     assert_reshaped(&disk, &small.path, &r);
 }
 

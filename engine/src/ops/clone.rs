@@ -22,30 +22,32 @@ pub struct CloneChoice {
 pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
     let (source, plan, mounts) = open_source(&choice.source)?;
     let (target, created) = open_target(&choice.target, source.size())?;
-    let reshape = checked(&created, || {
+    let decision = checked(&created, || {
         safety::check_not_source(&source, &target)?;
         safety::check_not_mounted(&target)?;
         crate::live::check_not_boot_medium(&target)?;
         safety::check_sector_size(plan.table.sector_size, &target)?;
         let dirs = [std::env::temp_dir()];
-        let reshape =
-            super::reshape::decide(&plan.table, &plan.regions, &target, &choice.layout, &dirs)?;
-        if reshape.is_none() {
+        let decision = super::reshape::decide(
+            &plan.table,
+            &plan.regions,
+            source.size(),
+            &target,
+            &choice.layout,
+            &dirs,
+        )?;
+        if decision.reshape.is_none() {
             safety::check_size(
                 &target,
                 plan.min_target_size(),
                 &format!("source {}", source.identity.describe()),
             )?;
         }
-        if reshape.is_some() && choice.verify {
-            // The comparison reads both sides at the same offsets: after a layout change the
-            // filesystems themselves differ. Until it compares files, say so before writing.
-            return Err(crate::error::Error::Unsupported(
-                "verifying after a layout change (the resized filesystems differ byte for byte from the source); run without --verify, or with --layout keep".into(),
-            ));
-        }
-        Ok(reshape)
+        Ok(decision)
     })?;
+    let reshape = decision.reshape;
+    let mut warnings = plan.warnings();
+    warnings.extend(decision.note);
     let summary = Summary {
         action: Action::Clone,
         source: Some(source.identity.clone()),
@@ -55,7 +57,7 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
         name: None,
         min_target_size: plan.min_target_size(),
         bytes: plan.copy_bytes(),
-        warnings: plan.warnings(),
+        warnings,
         source_mounts: mounts,
         layout: Some(plan.clone()),
         reshape: reshape.clone(),

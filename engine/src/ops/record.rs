@@ -342,7 +342,12 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             r.unreadable = rep.unreadable;
             r.unreadable_files = rep.unreadable_files;
             if plan.summary.verify {
-                let v = pipeline::verify::verify_clone(source, copy, target, ctx)?;
+                let v = match reshape {
+                    Some(shape) => {
+                        pipeline::reshape::verify_cloned(source, copy, target, shape, ctx)?
+                    }
+                    None => pipeline::verify::verify_clone(source, copy, target, ctx)?,
+                };
                 r.verified = Some(Verified {
                     what: "the target against the source".into(),
                     report: v,
@@ -419,7 +424,14 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             let (what, v) = match against {
                 Some((dev, m)) => {
                     let image = &images[0];
-                    let v = pipeline::verify::verify_against(dev, repo, image, m, ctx)?;
+                    // A disk restored with another layout is checked where its partitions
+                    // went, as the restore's own verification did.
+                    let v = match pipeline::reshape::found_layout(dev, &m.table) {
+                        Some(shape) => {
+                            pipeline::reshape::verify_restored(dev, repo, image, m, &shape, ctx)?
+                        }
+                        None => pipeline::verify::verify_against(dev, repo, image, m, ctx)?,
+                    };
                     (format!("{} against image {image}", dev.identity.path), v)
                 }
                 None => {

@@ -36,25 +36,37 @@ fn fixed_role(p: &Partition) -> Option<&'static str> {
     }
 }
 
-/// The reshape for `target`, or None when the layout stays as saved (then the target must be
-/// at least as large as the source's partitions, as before).
+/// What [`decide`] found: the reshape to run, if any, and a remark for the plan's warnings
+/// when `auto` had to leave a larger disk's new space unused.
+#[derive(Debug, Default)]
+pub struct Decision {
+    /// None when the layout stays as saved (then the target must be at least as large as the
+    /// source's partitions, as before).
+    pub reshape: Option<Reshape>,
+    pub note: Option<String>,
+}
+
+/// How the source's partitions are laid out on `target` (see [`Decision`]). `source_size` is
+/// the whole source disk's: `auto` grows only onto a disk larger than it (a disk of the same
+/// size gets an identical copy, free tail and all) and shrinks only what does not fit.
 pub fn decide(
     table: &PartitionTable,
     regions: &[Region],
+    source_size: u64,
     target: &Device,
     choice: &LayoutChoice,
     scratch_dirs: &[PathBuf],
-) -> Result<Option<Reshape>> {
-    // `auto` keeps the saved layout for now: every front end's tests and the live system's
-    // resize tools must be ready before a larger disk grows by default (issue 15's rollout).
-    let policy = match choice.policy {
-        Policy::Auto => Policy::Keep,
-        p => p,
+) -> Result<Decision> {
+    let reshape = |r| {
+        Ok(Decision {
+            reshape: r,
+            note: None,
+        })
     };
-    let choice = &LayoutChoice {
-        policy,
-        ..choice.clone()
-    };
+    let same_size = target.size() <= source_size && target.size() >= table.min_disk_size;
+    if choice.policy == Policy::Auto && same_size {
+        return reshape(None);
+    }
     if table.kind == TableKind::None || choice.policy == Policy::Keep {
         if choice.policy != Policy::Keep && choice.policy != Policy::Auto {
             return Err(Error::refused(
@@ -65,44 +77,10 @@ pub fn decide(
                 ),
             ));
         }
-        return Ok(None);
+        return reshape(None);
     }
     let ss = table.sector_size;
-    let mut parts: Vec<&Partition> = table.partitions.iter().collect();
-    parts.sort_by_key(|p| p.start);
-    let max_end = parts.iter().map(|p| p.start + p.len).max().unwrap_or(0);
-    let end_reserve = table.min_disk_size.saturating_sub(max_end);
-    let mut inputs = Vec::new();
-    let mut tools = Vec::new();
-    for p in &parts {
-        let region = regions
-            .iter()
-            .find(|r| r.kind == (RegionKind::Partition { number: p.number }));
-        let used = region.map_or(p.len, |r| r.used.total());
-        let ability = match region {
-            Some(r) => crate::resize::ability(r.fs.as_ref(), used, &r.method),
-            None => crate::resize::ability(
-                None,
-                used,
-                &crate::plan::Method::Raw {
-                    reason: "not in the plan".into(),
-                },
-            ),
-        };
-        let fixed = fixed_role(p).map(|role| format!("{role}: keeps its size"));
-        inputs.push(Input {
-            number: p.number,
-            start: p.start,
-            len: p.len,
-            logical: p.logical,
-            fixed,
-            min_len: ability.min_size,
-            no_shrink: ability.no_shrink.clone(),
-            no_grow: ability.no_grow.clone(),
-            used,
-        });
-        tools.push(ability.tool);
-    }
+    let (inputs, tools, end_reserve) = inputs_of(table, regions);
     let laid = layout::lay_out(
         table.kind,
         ss,
@@ -117,7 +95,40 @@ pub fn decide(
         .iter()
         .all(|p| p.new_start == p.old_start && p.new_len == p.old_len);
     if laid.policy == Policy::Keep || unchanged {
-        return Ok(None);
+        return reshape(None);
+    }
+    // Resizing runs the real tools on loop devices: where that cannot happen (a host without
+    // root or without the tool), `auto` keeps a larger disk's layout and says so; anything
+    // else is refused before a byte is written.
+    for placed in laid.parts.iter().filter(|p| p.new_len != p.old_len) {
+        let tool = inputs
+            .iter()
+            .position(|x| x.number == placed.number)
+            .map_or("", |i| tools[i]);
+        let Some(why) = crate::resize::unavailable(tool) else {
+            continue;
+        };
+        let change = format!(
+            "partition {} would be resized from {} to {} by {tool}, but {why}",
+            placed.number,
+            crate::human_bytes(placed.old_len),
+            crate::human_bytes(placed.new_len)
+        );
+        return match (choice.policy, laid.policy) {
+            (Policy::Auto, Policy::Grow) => Ok(Decision {
+                reshape: None,
+                note: Some(format!(
+                    "the partitions keep their saved sizes and the target's extra space stays unused: {change}"
+                )),
+            }),
+            (_, Policy::Fit) => Err(Error::refused(
+                Interlock::TargetTooSmall,
+                format!("the target is smaller than the saved partitions: {change}"),
+            )),
+            (_, policy) => Err(Error::Unsupported(format!(
+                "layout {policy}: {change}; use --layout keep"
+            ))),
+        };
     }
     let mut steps = Vec::new();
     let mut scratch_bytes = 0;
@@ -180,11 +191,67 @@ pub fn decide(
             how,
         });
     }
-    Ok(Some(Reshape {
+    reshape(Some(Reshape {
         policy: laid.policy.to_string(),
         steps,
         scratch_bytes,
     }))
+}
+
+/// The layout's view of each partition (by start), the tool that would resize each, and the
+/// bytes the table needs after the last partition.
+fn inputs_of(table: &PartitionTable, regions: &[Region]) -> (Vec<Input>, Vec<&'static str>, u64) {
+    let mut parts: Vec<&Partition> = table.partitions.iter().collect();
+    parts.sort_by_key(|p| p.start);
+    let max_end = parts.iter().map(|p| p.start + p.len).max().unwrap_or(0);
+    let end_reserve = table.min_disk_size.saturating_sub(max_end);
+    let mut inputs = Vec::new();
+    let mut tools = Vec::new();
+    for p in &parts {
+        let region = regions
+            .iter()
+            .find(|r| r.kind == (RegionKind::Partition { number: p.number }));
+        let used = region.map_or(p.len, |r| r.used.total());
+        let ability = match region {
+            Some(r) => crate::resize::ability(r.fs.as_ref(), used, &r.method),
+            None => crate::resize::ability(
+                None,
+                used,
+                &crate::plan::Method::Raw {
+                    reason: "not in the plan".into(),
+                },
+            ),
+        };
+        let fixed = fixed_role(p).map(|role| format!("{role}: keeps its size"));
+        inputs.push(Input {
+            number: p.number,
+            start: p.start,
+            len: p.len,
+            logical: p.logical,
+            fixed,
+            min_len: ability.min_size,
+            no_shrink: ability.no_shrink.clone(),
+            no_grow: ability.no_grow.clone(),
+            used,
+        });
+        tools.push(ability.tool);
+    }
+    (inputs, tools, end_reserve)
+}
+
+/// The smallest target a restore or clone of this layout is offered for under the default
+/// policy: what `fit` can shrink it to (never more than the partitions' own end). For lists
+/// that grey out disks too small; `decide` still has the last word (a host without root or
+/// without the resize tools refuses the shrink with its reason).
+pub fn smallest_target(table: &PartitionTable, regions: &[Region]) -> u64 {
+    if table.kind == TableKind::None {
+        return table.min_disk_size;
+    }
+    let (inputs, _, end_reserve) = inputs_of(table, regions);
+    layout::smallest_target(table.kind, table.sector_size, &inputs, end_reserve)
+        .map_or(table.min_disk_size, |(size, _)| {
+            size.min(table.min_disk_size)
+        })
 }
 
 /// The first scratch directory with room for `need` bytes (and a margin), or why none.

@@ -26,7 +26,7 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
     let image = &choice.image;
     let m = repo.load_manifest(image)?;
     let (target, created) = open_target(&choice.target, m.source.size)?;
-    let reshape = checked(&created, || {
+    let decision = checked(&created, || {
         safety::check_not_mounted(&target)?;
         crate::live::check_not_boot_medium(&target)?;
         // A repository in a directory may be on the target itself; a share cannot be.
@@ -43,8 +43,15 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
             .into_iter()
             .chain(std::iter::once(std::env::temp_dir()))
             .collect();
-        let reshape = super::reshape::decide(&m.table, &regions, &target, &choice.layout, &dirs)?;
-        if reshape.is_none() {
+        let decision = super::reshape::decide(
+            &m.table,
+            &regions,
+            m.source.size,
+            &target,
+            &choice.layout,
+            &dirs,
+        )?;
+        if decision.reshape.is_none() {
             safety::check_size(
                 &target,
                 restore_needs(&m),
@@ -53,9 +60,10 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
         }
         // Everything checkable without reading all data, before the first write.
         crate::pipeline::restore::precheck(repo, image, &m)?;
-        Ok(reshape)
+        Ok(decision)
     })?;
-    let mut warnings = Vec::new();
+    let reshape = decision.reshape;
+    let mut warnings: Vec<String> = decision.note.into_iter().collect();
     if !m.unreadable.is_empty() {
         warnings.push(format!(
             "image {image} was saved from a failing disk: {} could not be read and restore as zeros",

@@ -455,17 +455,10 @@ pub fn verify_restored(
         };
         if let Some(s) = step.filter(|s| s.old_len != s.new_len) {
             ctx.cancel.check()?;
-            let checked = match &region.fs {
-                Some(fs) => crate::loopdev::LoopDev::attach(target.path(), s.new_start, s.new_len)
-                    .and_then(|lo| crate::resize::check(lo.path(), fs)),
-                None => Err(Error::Invalid("no filesystem to check".into())),
-            };
-            if let Err(e) = checked {
-                report.problems.push(problem(
-                    region.describe(),
-                    Some(s.new_start),
-                    format!("the resized filesystem does not check clean: {e}"),
-                ));
+            if let Err(e) = check_resized(target, region, s) {
+                report
+                    .problems
+                    .push(problem(region.describe(), Some(s.new_start), e));
             }
             report.bytes += region.used.total();
             progress.add(region.used.total());
@@ -520,30 +513,168 @@ pub fn verify_restored(
             progress.add(w.used);
         }
     }
-    match crate::table::read(target, m.table.sector_size) {
-        Ok(t) => {
-            for s in &shape.steps {
-                let ok = t
-                    .partitions
-                    .iter()
-                    .any(|p| p.number == s.number && p.start == s.new_start && p.len == s.new_len);
-                if !ok {
-                    report.problems.push(problem(
-                        format!("partition {}", s.number),
-                        Some(s.new_start),
-                        "the partition table does not place it where the layout said".into(),
-                    ));
-                }
-            }
-        }
-        Err(e) => report.problems.push(problem(
-            "partition table".into(),
-            Some(0),
-            format!("unreadable on the target: {e}"),
-        )),
+    for (region, offset, detail) in check_table(target, m.table.sector_size, shape) {
+        report.problems.push(problem(region, Some(offset), detail));
     }
     progress.finish("verify");
     Ok(report)
+}
+
+/// The layout change a restore made, read back from the target's own table: each partition of
+/// the image found on the target under the same number and type but at another place or
+/// size. None when the target holds the image's layout unchanged (or no comparable table:
+/// then a byte-for-byte verification says what differs). What lets `verify --against` check
+/// a disk restored with `--layout grow|fit` as the restore's own verification did.
+pub fn found_layout(target: &dyn ReadAt, image: &PartitionTable) -> Option<Reshape> {
+    if image.kind == TableKind::None {
+        return None;
+    }
+    let now = crate::table::read(target, image.sector_size).ok()?;
+    if now.kind != image.kind || now.partitions.len() != image.partitions.len() {
+        return None;
+    }
+    let mut steps = Vec::new();
+    for old in &image.partitions {
+        let new = now
+            .partitions
+            .iter()
+            .find(|p| p.number == old.number && p.type_id == old.type_id)?;
+        steps.push(Step {
+            number: old.number,
+            old_start: old.start,
+            old_len: old.len,
+            new_start: new.start,
+            new_len: new.len,
+            used: 0,
+            tool: None,
+            how: match new.len.cmp(&old.len) {
+                std::cmp::Ordering::Equal => How::Copy,
+                std::cmp::Ordering::Greater => How::Grow,
+                std::cmp::Ordering::Less => How::ShrinkInPlace,
+            },
+        });
+    }
+    let changed = steps
+        .iter()
+        .any(|s| s.old_start != s.new_start || s.old_len != s.new_len);
+    changed.then(|| Reshape {
+        policy: "found".into(),
+        steps,
+        scratch_bytes: 0,
+    })
+}
+
+/// Verifies a target cloned with a layout change against its source: the partitions copied at
+/// their size are compared byte for byte where they now are (as [`super::verify::verify_clone`]
+/// compares an unchanged clone), each resized filesystem by its own checker, and the table
+/// read back must place every partition where the layout said.
+pub fn verify_cloned(
+    source: &dyn ReadAt,
+    plan: &crate::plan::Plan,
+    target: &Device,
+    shape: &Reshape,
+    ctx: &crate::events::Ctx<'_>,
+) -> Result<super::verify::VerifyReport> {
+    use super::verify::Problem;
+    let resized = |r: &Region| match r.kind {
+        RegionKind::Partition { number } => shape.step(number).filter(|s| s.old_len != s.new_len),
+        _ => None,
+    };
+    let copied = crate::plan::Plan {
+        regions: plan
+            .regions
+            .iter()
+            .filter(|r| resized(r).is_none())
+            .cloned()
+            .collect(),
+        ..plan.clone()
+    };
+    let view = Relocated {
+        dev: target,
+        steps: &shape.steps,
+    };
+    let mut report = super::verify::verify_clone(source, &copied, &view, ctx)?;
+    let problem = |region: String, offset: u64, detail: String| Problem {
+        image: String::new(),
+        region,
+        offset: Some(offset),
+        detail,
+    };
+    for r in &plan.regions {
+        if let Some(s) = resized(r) {
+            ctx.cancel.check()?;
+            if let Err(e) = check_resized(target, r, s) {
+                report.problems.push(problem(r.describe(), s.new_start, e));
+            }
+        }
+    }
+    for (region, offset, detail) in check_table(target, plan.table.sector_size, shape) {
+        report.problems.push(problem(region, offset, detail));
+    }
+    Ok(report)
+}
+
+/// A resized filesystem differs from its source by design: its own checker judges it,
+/// read-only, on a loop device over its new place.
+fn check_resized(target: &Device, region: &Region, s: &Step) -> std::result::Result<(), String> {
+    let checked = match &region.fs {
+        Some(fs) => crate::loopdev::LoopDev::attach(target.path(), s.new_start, s.new_len)
+            .and_then(|lo| crate::resize::check(lo.path(), fs)),
+        None => Err(Error::Invalid("no filesystem to check".into())),
+    };
+    checked.map_err(|e| format!("the resized filesystem does not check clean: {e}"))
+}
+
+/// The table read back from the target places every partition where the layout said; each
+/// problem as (what, disk offset, detail).
+fn check_table(target: &Device, sector_size: u64, shape: &Reshape) -> Vec<(String, u64, String)> {
+    let t = match crate::table::read(target, sector_size) {
+        Ok(t) => t,
+        Err(e) => {
+            return vec![(
+                "partition table".into(),
+                0,
+                format!("unreadable on the target: {e}"),
+            )]
+        }
+    };
+    shape
+        .steps
+        .iter()
+        .filter(|s| {
+            !t.partitions
+                .iter()
+                .any(|p| p.number == s.number && p.start == s.new_start && p.len == s.new_len)
+        })
+        .map(|s| {
+            (
+                format!("partition {}", s.number),
+                s.new_start,
+                "the partition table does not place it where the layout said".into(),
+            )
+        })
+        .collect()
+}
+
+/// The target read at the source's offsets: a byte of a partition that moved is read where
+/// the layout put it; anything else where it was.
+struct Relocated<'a> {
+    dev: &'a Device,
+    steps: &'a [Step],
+}
+
+impl ReadAt for Relocated<'_> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let at = self
+            .steps
+            .iter()
+            .find(|s| offset >= s.old_start && offset < s.old_start + s.old_len)
+            .map_or(offset, |s| offset - s.old_start + s.new_start);
+        self.dev.read_exact_at(buf, at)
+    }
+    fn size(&self) -> u64 {
+        self.dev.size()
+    }
 }
 
 impl Shifted<'_> {

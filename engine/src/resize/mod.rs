@@ -123,6 +123,32 @@ pub fn ability_with_boot(
     }
 }
 
+/// Why this process cannot resize with `tool` (the [`Ability::tool`] a plan names), or None
+/// when it can: every resize and check runs on a loop device over the partition's place, which
+/// needs root, and the real tools must be installed (the live system ships them).
+pub fn unavailable(tool: &str) -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("resizing a filesystem needs root (it works on a loop device)".into());
+    }
+    let programs: &[&str] = match tool {
+        "resize2fs" => &["resize2fs", "e2fsck"],
+        "ntfsresize" => &["ntfsresize", "ntfsfix"],
+        _ => &[],
+    };
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| !std::env::split_paths(&path).any(|d| is_executable(&d.join(p))))
+        .collect();
+    (!missing.is_empty()).then(|| format!("{} not installed here", missing.join(" and ")))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 fn tool_for(kind: FsKind) -> &'static str {
     match kind {
         FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => "resize2fs",

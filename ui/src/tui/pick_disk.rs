@@ -15,6 +15,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
+use wraith_engine::ops::reshape::smallest_target;
+use wraith_engine::table::TableKind;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Role {
@@ -130,7 +132,14 @@ impl App {
                     .flow
                     .image
                     .as_ref()
-                    .map(|i| wraith_engine::ops::restore_needs(&i.manifest))
+                    .map(|i| {
+                        let m = &i.manifest;
+                        let regions: Vec<_> = m.regions.iter().map(|r| r.region.clone()).collect();
+                        match m.table.kind {
+                            TableKind::None => wraith_engine::ops::restore_needs(m),
+                            _ => smallest_target(&m.table, &regions),
+                        }
+                    })
                     .unwrap_or(0);
                 let mut items = self.targets(needed, None);
                 // The engine refuses it; greyed here, it is not "the only disk that fits".
@@ -147,7 +156,7 @@ impl App {
                     .flow
                     .source
                     .as_ref()
-                    .map(|s| s.plan.min_target_size())
+                    .map(|s| smallest_target(&s.plan.table, &s.plan.regions))
                     .unwrap_or(0);
                 let src = self.flow.source.as_ref().map(|s| s.disk.path.as_str());
                 self.targets(needed, src)

@@ -16,6 +16,7 @@ use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
 use wraith_engine::job::Action;
 use wraith_engine::ops::{self, CheckedPlan};
+use wraith_engine::pipeline::reshape::Reshape;
 use wraith_engine::plan::{Method, Plan, Region};
 use wraith_engine::repo::{self, manifest::Manifest, ImageRef};
 
@@ -217,6 +218,33 @@ pub fn fit_line(target_size: u64, needed: u64) -> (Tone, String) {
             ),
         )
     }
+}
+
+/// What a layout change does, partition by partition: the engine's own wording of each step.
+pub fn layout_lines(shape: &Reshape, target_size: u64) -> Vec<(Tone, String)> {
+    let mut lines = vec![(
+        Tone::Warn,
+        format!(
+            "{} {}: {} {}",
+            s::PLAN_LAYOUT,
+            shape.policy,
+            s::PLAN_LAYOUT_FOR,
+            hb(target_size)
+        ),
+    )];
+    lines.extend(
+        shape
+            .describe()
+            .into_iter()
+            .map(|l| (Tone::Normal, format!("  {l}"))),
+    );
+    if shape.scratch_bytes > 0 {
+        lines.push((
+            Tone::Normal,
+            format!("  {} {}", s::PLAN_SCRATCH, hb(shape.scratch_bytes)),
+        ));
+    }
+    lines
 }
 
 /// A warning for each place the source is mounted: the copy is of a filesystem that may
@@ -432,6 +460,17 @@ pub fn summary_lines(
             }
         }
         _ => {}
+    }
+    if let Some(shape) = &sm.reshape {
+        // The partitions change size: the layout replaces the "fits" line.
+        let fit = lines
+            .iter()
+            .position(|(_, l)| l.starts_with(s::PLAN_FITS) || l.starts_with(s::PLAN_NOT_FIT));
+        let at = match fit {
+            Some(i) => i..i + 1,
+            None => lines.len()..lines.len(),
+        };
+        lines.splice(at, layout_lines(shape, target_size));
     }
     for w in &sm.warnings {
         if !lines.iter().any(|(_, l)| l == w) {

@@ -98,6 +98,9 @@ pub const PLAN_COLUMNS: &str =
     "  region          size       fs     label        how          bytes";
 pub const PLAN_FITS: &str = "fits";
 pub const PLAN_NOT_FIT: &str = "DOES NOT FIT";
+pub const PLAN_LAYOUT: &str = "layout";
+pub const PLAN_LAYOUT_FOR: &str = "partitions resized for a target of";
+pub const PLAN_SCRATCH: &str = "scratch space needed:";
 pub const PLAN_ESTIMATE: &str = "at 150 MB/s; an estimate";
 pub const TYPE_TO_CONFIRM: &str = "Type the target's name to start";
 pub const ENTER_TO_START: &str = "Press Enter to start";

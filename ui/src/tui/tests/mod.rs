@@ -1755,3 +1755,87 @@ fn a_bad_image_name_in_the_repository_field_is_an_error_not_a_directory() {
         _ => panic!("no error popup"),
     }
 }
+
+/// A restore onto a disk larger than the image's: the plan shows the new layout, partition by
+/// partition, in place of the "fits" line.
+#[test]
+fn restore_plan_onto_a_larger_disk_shows_the_new_layout() {
+    use wraith_engine::pipeline::reshape::{How, Reshape, Step};
+    let (image, m) = saved_image();
+    let t = fake_machine().disks[1].clone();
+    let last = m.table.partitions.iter().map(|p| p.number).max();
+    let steps = m
+        .table
+        .partitions
+        .iter()
+        .map(|p| {
+            let grows = Some(p.number) == last;
+            let used = m
+                .regions
+                .iter()
+                .find(|r| {
+                    r.region.kind == wraith_engine::plan::RegionKind::Partition { number: p.number }
+                })
+                .map_or(p.len, |r| r.region.used.total());
+            Step {
+                number: p.number,
+                old_start: p.start,
+                old_len: p.len,
+                new_start: p.start,
+                new_len: if grows {
+                    (t.size - p.start - (1 << 20)) >> 20 << 20
+                } else {
+                    p.len
+                },
+                used,
+                tool: grows.then(|| "ntfsresize".into()),
+                how: if grows { How::Grow } else { How::Copy },
+            }
+        })
+        .collect();
+    let sm = wraith_engine::ops::Summary {
+        action: wraith_engine::job::Action::Restore,
+        source: None,
+        target: Some(DiskIdentity {
+            model: t.model.clone(),
+            serial: t.serial.clone(),
+            size: t.size,
+            logical_sector_size: 512,
+            physical_sector_size: 512,
+            path: t.path.clone(),
+        }),
+        repository: Some("/mnt/usb/images".into()),
+        image: Some(image.clone()),
+        name: Some(image.name.clone()),
+        layout: Some(wraith_engine::ops::image_layout(&m)),
+        reshape: Some(Reshape {
+            policy: "grow".into(),
+            steps,
+            scratch_bytes: 0,
+        }),
+        min_target_size: wraith_engine::ops::restore_needs(&m),
+        bytes: m.stats.image_bytes,
+        source_mounts: Vec::new(),
+        warnings: Vec::new(),
+        verify: true,
+        target_created: false,
+    };
+    let lines = plan::summary_lines(&sm, None, None, Some(&t), Some(&m));
+    let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert!(
+        text.iter().any(|l| l.starts_with("layout grow")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|l| l.contains("grown by ntfsresize")),
+        "{text:#?}"
+    );
+    assert!(
+        !text.iter().any(|l| l.starts_with(s::PLAN_FITS)),
+        "{text:#?}"
+    );
+    let (mut a, _rx) = app();
+    a.flow.action = Some(super::menu::Action::Restore);
+    a.screen = Screen::Plan(PlanScreen::new(lines, Some("sdb".into()), Some(true)));
+    snap!("plan_restore_grown", a);
+}
