@@ -603,3 +603,101 @@ fn restore_and_clone_killed_midway_complete_when_run_again() {
         std::fs::remove_file(&target).expect("cleanup");
     }
 }
+
+/// A restore onto a larger disk changes the layout (`auto`: the ext4 partition grows, the raw
+/// one after it moves). Killed at writes spread over the job and at each of its last writes
+/// (the new table going in): the target shows either no partition table or the finished one —
+/// never the saved table over moved data — and running the job again completes; the result
+/// verifies where its partitions went and holds identical files and bytes. Root (the resize
+/// tools run on loop devices).
+#[test]
+fn a_restore_that_changes_the_layout_killed_midway_shows_no_stale_table_and_completes() {
+    kit::require_tools();
+    require_strace();
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("WRAITH_NO_SKIP").is_none(),
+            "resizing needs root (loop devices) and WRAITH_NO_SKIP is set"
+        );
+        eprintln!("SKIPPED: resizing needs root (loop devices)");
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = Source::new();
+    let expected = Expected::of(&src);
+    let repo = work.path().join("repo");
+    let spec = format!("{}:pc", s(&repo));
+    wraith_json(&["--threads", "1", "save", s(&src.disk.path), &spec]);
+    let blank = |name: &str| {
+        let p = work.path().join(name);
+        std::fs::File::create(&p)
+            .and_then(|f| f.set_len(2 * src.disk.size))
+            .expect("a larger blank target");
+        p
+    };
+    let census_target = blank("census.img");
+    let args = |t: &Path| -> Vec<String> {
+        ["--threads", "1", "restore", &spec, s(t), "--yes"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let a: Vec<String> = args(&census_target);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let calls = census("pwrite64", &a);
+    let finished = kit::table_of(&census_target);
+    let mut points = target_kill_points(&calls, &census_target, 4);
+    // The last writes put the new table and the boot area in place.
+    let last = points.last().map_or(0, |k| k.nth);
+    for nth in last.saturating_sub(3)..last {
+        points.push(KillPoint {
+            what: format!("write {nth} (of the last ones) to the target"),
+            nth,
+            ..points[0].clone()
+        });
+    }
+    for (i, k) in points.iter().enumerate() {
+        let target = blank(&format!("reshape-{i}.img"));
+        let mut k = k.clone();
+        k.path = Some(target.clone());
+        let a: Vec<String> = args(&target);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_killed(&k, &a);
+        let what = format!("restore with a layout change killed at {}", k.what);
+        if let Ok(json) = kit::sfdisk_json(&target) {
+            let seen: Value = serde_json::from_str(&json).expect("sfdisk json");
+            let any = seen["partitiontable"]["partitions"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty());
+            assert!(
+                !any || kit::table_of(&target) == finished,
+                "{what}: a table that is not the finished one: {seen}"
+            );
+        }
+        let o = wraith(&a);
+        assert!(
+            o.status.success(),
+            "{what}: rerun: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(kit::table_of(&target), finished, "{what}");
+        let v = wraith(&["verify", &spec, "--against", s(&target)]);
+        assert_eq!(
+            v.status.code(),
+            Some(0),
+            "{what}: verify --against: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
+        kit::assert_same_filesystems(&src.disk, &target);
+        let (_, raw_at, _) = kit::partition_ranges(&target)
+            .expect("table")
+            .into_iter()
+            .find(|p| p.0 == src.raw.number)
+            .expect("the raw partition");
+        assert!(
+            kit::read_at(&target, raw_at, src.raw.len as usize).expect("read") == expected.raw,
+            "{what}: the moved raw partition differs"
+        );
+        std::fs::remove_file(&target).expect("cleanup");
+    }
+}

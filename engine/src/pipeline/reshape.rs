@@ -18,8 +18,10 @@
 //! Growing is the easy direction: the filesystem is written, then grown in its partition.
 //!
 //! Crash safety: the source and the image are only read. The target's partition table is
-//! wiped before the first write and the new one written last, so a target cut off half way
-//! shows no table that points at half-written filesystems, and a rerun starts from nothing.
+//! wiped before the first write and the new one written last (merged into the saved boot area
+//! off the target, so the saved table never lands there), so a target cut off half way shows
+//! no table that points at half-written or misplaced filesystems, and a rerun starts from
+//! nothing.
 //! Scratch files are named after the target and partition, so a rerun replaces a killed run's.
 //!
 //! Must not: copy bytes itself (the restore and clone pipelines do, through [`Dest`]), or decide
@@ -259,17 +261,43 @@ pub(crate) fn run(
         let lo = crate::loopdev::LoopDev::attach(target.path(), s.new_start, s.new_len)?;
         resize(lo.path(), r, s, "growing", "on the target", sink)?;
     }
-    // Last, the boot area as saved (boot code, the post-MBR gap, the old table) and the new
-    // table over it: until now the target had no table at all.
+    // Last, the boot area as saved (boot code, the post-MBR gap) with the new table in it:
+    // until now the target had no table at all. The two are put together in a sparse scratch
+    // file the target's size first, so the target never holds the saved table (whose entries
+    // point where the partitions no longer are), not even for a moment.
     let boot: Vec<usize> = regions
         .iter()
         .enumerate()
         .filter(|(_, r)| r.kind == RegionKind::Boot)
         .map(|(i, _)| i)
         .collect();
-    copy(&boot, &dest)?;
-    target.sync()?;
-    write_table(target, table, reshape)
+    let path = scratch_path(&std::env::temp_dir(), target, 0);
+    let _ = std::fs::remove_file(&path);
+    let f = std::fs::File::create_new(&path).map_err(|e| Error::io(&path, e))?;
+    f.set_len(target.size()).map_err(|e| Error::io(&path, e))?;
+    drop(f);
+    let staged = Scratch {
+        dev: Device::open_write(&path)?,
+        path,
+    };
+    copy(&boot, &|_| Dest::same(&staged.dev))?;
+    let mut ranges = write_table(&staged.dev, table, reshape)?;
+    ranges.extend(boot.iter().map(|&i| (regions[i].start, regions[i].len)));
+    // What lies outside the first sectors first (a GPT's backup, MBR extended boot records:
+    // nothing points at them yet), the start of the disk last.
+    ranges.sort_by_key(|&(off, _)| std::cmp::Reverse(off));
+    let mut buf = Vec::new();
+    for (off, len) in ranges {
+        let mut at = off;
+        while at < off + len {
+            let n = (off + len - at).min(1 << 20) as usize;
+            buf.resize(n, 0);
+            staged.dev.read_exact_at(&mut buf, at)?;
+            target.write_all_at(&buf, at)?;
+            at += n as u64;
+        }
+    }
+    target.sync()
 }
 
 /// Resizes region `r`'s filesystem on `dev` to its new size, saying so first ("partition 3:
@@ -361,8 +389,14 @@ fn wipe_table(target: &Device, sector_size: u64) -> Result<()> {
 }
 
 /// The new table, over the saved one the boot area brought back (boot code and the disk's
-/// identifiers are kept; the entries and the GPT backup are made for the target).
-fn write_table(target: &Device, table: &PartitionTable, reshape: &Reshape) -> Result<()> {
+/// identifiers are kept; the entries and the GPT backup are made for the target's size,
+/// which `target` has). Returns the byte ranges written, as (offset, length).
+fn write_table(
+    target: &Device,
+    table: &PartitionTable,
+    reshape: &Reshape,
+) -> Result<Vec<(u64, u64)>> {
+    let mut written = Vec::new();
     let ss = table.sector_size;
     let placed: Vec<crate::layout::Placed> = reshape
         .steps
@@ -385,19 +419,22 @@ fn write_table(target: &Device, table: &PartitionTable, reshape: &Reshape) -> Re
                 &crate::table::gpt::protective_mbr_for(&lba0, ss, target.size()),
                 0,
             )?;
+            written.push((0, ss));
             for (off, bytes) in crate::table::gpt::rewrite(&primary, ss, target.size(), &placed)? {
                 target.write_all_at(&bytes, off)?;
+                written.push((off, bytes.len() as u64));
             }
         }
         TableKind::Mbr => {
             let lba0 = target.read_vec(0, ss as usize)?;
             for (off, bytes) in crate::table::mbr::rewrite(&lba0, ss, table, &placed)? {
                 target.write_all_at(&bytes, off)?;
+                written.push((off, bytes.len() as u64));
             }
         }
         TableKind::None => {}
     }
-    target.sync()
+    Ok(written)
 }
 
 /// Reads `dev` as if its bytes were where the source had them: disk offset `o` of the source
