@@ -158,6 +158,7 @@ nix::ioctl_read!(blk_getsize64, 0x12, 114, u64);
 nix::ioctl_read_bad!(blk_sszget, 0x1268, libc::c_int);
 nix::ioctl_read_bad!(blk_pbszget, 0x127B, libc::c_uint);
 nix::ioctl_write_ptr_bad!(blk_zeroout, 0x127F, [u64; 2]);
+nix::ioctl_none!(blk_rrpart, 0x12, 95);
 
 impl Device {
     /// Opens a source: read-only, always. Nothing in the engine can write through it.
@@ -252,6 +253,34 @@ impl Device {
     }
     pub fn is_block_device(&self) -> bool {
         self.is_block
+    }
+
+    /// Asks the kernel to read a written disk's partition table again, so its new partitions
+    /// appear (udev's own re-read on close can run while a loop device the job used over the
+    /// disk is still being torn down, and then the old partitions stay). A few tries while the
+    /// kernel says busy; an image file has nothing to do.
+    pub fn reread_partitions(&self) -> Result<()> {
+        if !self.is_block {
+            return Ok(());
+        }
+        use std::os::fd::AsRawFd;
+        let mut waits = [100u64, 200, 400, 800, 1500].into_iter();
+        loop {
+            // SAFETY: the fd is open; BLKRRPART takes no argument.
+            match unsafe { blk_rrpart(self.file.as_raw_fd()) } {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EBUSY) => match waits.next() {
+                    Some(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+                    None => {
+                        return Err(Error::io(
+                            &self.path,
+                            std::io::Error::from_raw_os_error(libc::EBUSY),
+                        ))
+                    }
+                },
+                Err(e) => return Err(Error::io(&self.path, std::io::Error::from(e))),
+            }
+        }
     }
     pub fn sector_size(&self) -> u64 {
         self.identity.logical_sector_size

@@ -120,9 +120,9 @@ fn assert_nowhere(dir: &Path, secret: &str) {
     }
 }
 
-/// The restored `copy` (a larger disk) has the source's partition table with its last data
-/// partition grown, as the default layout does (these tests run as root: their servers need
-/// it), and each filesystem passes fsck and holds exactly the source's files.
+/// The restored `copy` has the source's partition table, its last data partition grown when
+/// the copy is a larger disk, as the default layout does (these tests run as root: their
+/// servers need it), and each filesystem passes fsck and holds exactly the source's files.
 fn assert_restored(src: &kit::Disk, copy: &Path) {
     let last = src.parts.iter().map(|p| p.number).max().unwrap_or(1);
     kit::assert_default_layout(copy, &src.path, last);

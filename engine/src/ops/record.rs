@@ -353,6 +353,9 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
                     report: v,
                 });
             }
+            if reshape.is_some() {
+                show_new_table(target, sink);
+            }
         }
         Op::Save {
             source,
@@ -413,6 +416,9 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
                     what: format!("the target against image {image}"),
                     report: v,
                 });
+            }
+            if reshape.is_some() {
+                show_new_table(target, ctx.sink);
             }
         }
         Op::Verify {
@@ -481,5 +487,19 @@ fn clone_mapfile(plan: &Plan, bad: &ExtentList, sink: &dyn Sink) -> Option<Strin
             });
             None
         }
+    }
+}
+
+/// After a layout change the kernel is asked to read the target's new table, so its new
+/// partitions show at once (in the UI's disk list too); if it cannot, the job still succeeded
+/// and the user is told how to see them.
+fn show_new_table(target: &crate::device::Device, sink: &dyn crate::events::Sink) {
+    if let Err(e) = target.reread_partitions() {
+        sink.event(crate::events::Event::Warning {
+            message: format!(
+                "the new partitions of {} were written, but the kernel did not read them yet ({e}): unplug and plug the disk, or restart, to see them",
+                target.path().display()
+            ),
+        });
     }
 }

@@ -80,8 +80,8 @@ impl Reshape {
         self.steps.iter().find(|s| s.number == number)
     }
 
-    /// Human lines for the plan: "partition 3: 400 GiB → 180 GiB (used 80 GiB), shrunk by
-    /// ntfsresize in place".
+    /// Human lines for the plan, in ASCII (serial consoles show them): "partition 3: 400 GiB
+    /// -> 180 GiB (used 80 GiB), shrunk by ntfsresize on the target".
     pub fn describe(&self) -> Vec<String> {
         self.steps
             .iter()
@@ -90,7 +90,7 @@ impl Reshape {
                 let size = if s.old_len == s.new_len {
                     h(s.old_len)
                 } else {
-                    format!("{} → {}", h(s.old_len), h(s.new_len))
+                    format!("{} -> {}", h(s.old_len), h(s.new_len))
                 };
                 let moved = if s.old_start != s.new_start {
                     format!(", moved to {}", h(s.new_start))

@@ -205,7 +205,7 @@ pub fn try_mounts(
     let point = mount_point(kind, shown)?;
     let mut tried = Vec::new();
     for a in attempts {
-        match mount_once(source, &point, a.fstype, &a.options) {
+        match mount_retrying(source, &point, a.fstype, &a.options) {
             Ok(()) => return Ok((Mounted { point }, a.label)),
             Err(errno) => match explain(errno) {
                 Failure::Retry(why) => tried.push(format!("{}: {why}", a.label)),
@@ -231,6 +231,28 @@ fn cause_of(errno: nix::errno::Errno) -> NetCause {
         | Errno::ECONNREFUSED
         | Errno::ETIMEDOUT => NetCause::Unreachable,
         _ => NetCause::Other,
+    }
+}
+
+/// [`mount_once`], tried again for a while when the kernel says the host is down: its SMB
+/// client answers EHOSTDOWN while its session to that server from a job cut off moments ago
+/// is still being torn down (seen: a share re-run 0.7 s after the server came back). A server
+/// that is really down costs a few seconds more before the same error.
+fn mount_retrying(
+    source: &str,
+    point: &Path,
+    fstype: &str,
+    options: &str,
+) -> std::result::Result<(), nix::errno::Errno> {
+    let mut waits = [500u64, 1000, 2000, 3000, 4000].into_iter();
+    loop {
+        match mount_once(source, point, fstype, options) {
+            Err(nix::errno::Errno::EHOSTDOWN) => match waits.next() {
+                Some(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+                None => return Err(nix::errno::Errno::EHOSTDOWN),
+            },
+            other => return other,
+        }
     }
 }
 
