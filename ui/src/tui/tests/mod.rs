@@ -190,17 +190,22 @@ fn running_app_on(tx: mpsc::Sender<Msg>) -> App {
     a
 }
 
-/// The engine's report of a clone of the fake machine's sda onto sdb, as the worker hands it
-/// back.
-fn clone_report(bytes: u64) -> Report {
-    let id = |d: &DiskInfo| DiskIdentity {
+/// How the engine names one of the fake machine's disks (512-byte sectors).
+fn identity(d: &DiskInfo) -> DiskIdentity {
+    DiskIdentity {
         model: d.model.clone(),
         serial: d.serial.clone(),
         size: d.size,
         logical_sector_size: 512,
         physical_sector_size: 512,
         path: d.path.clone(),
-    };
+    }
+}
+
+/// The engine's report of a clone of the fake machine's sda onto sdb, as the worker hands it
+/// back.
+fn clone_report(bytes: u64) -> Report {
+    let id = identity;
     let m = fake_machine();
     Report {
         action: wraith_engine::job::Action::Clone,
@@ -1796,14 +1801,7 @@ fn restore_plan_onto_a_larger_disk_shows_the_new_layout() {
     let sm = wraith_engine::ops::Summary {
         action: wraith_engine::job::Action::Restore,
         source: None,
-        target: Some(DiskIdentity {
-            model: t.model.clone(),
-            serial: t.serial.clone(),
-            size: t.size,
-            logical_sector_size: 512,
-            physical_sector_size: 512,
-            path: t.path.clone(),
-        }),
+        target: Some(identity(&t)),
         repository: Some("/mnt/usb/images".into()),
         image: Some(image.clone()),
         name: Some(image.name.clone()),
