@@ -14,6 +14,7 @@ declare -A TOOL_PKG=(
     [mcopy]=mtools [mdel]=mtools [mdir]=mtools [mtype]=mtools
     [mkntfs]=ntfs-3g [ntfscp]=ntfs-3g [ntfscat]=ntfs-3g [ntfsls]=ntfs-3g
     [ntfsfix]=ntfs-3g [ntfsinfo]=ntfs-3g [ntfsresize]=ntfs-3g [resize2fs]=e2fsprogs
+    [ntfsfallocate]=ntfs-3g [ntfstruncate]=ntfs-3g [mkfs.xfs]=xfsprogs
     [zstd]=zstd [pkg-config]=pkg-config
     [cc]=build-essential [make]=build-essential [curl]=curl
     [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso

@@ -222,7 +222,9 @@ fn fs_region(
         Ok(Some(info)) => region_from_fs(start, len, info),
         Ok(None) => {
             let reason = why_raw.unwrap_or_else(|| {
-                if matches!(kind, RegionKind::WholeDisk) {
+                if let Some(name) = fs::foreign::identify(&slice) {
+                    fs::foreign::reason(name)
+                } else if matches!(kind, RegionKind::WholeDisk) {
                     "no partition table and no known filesystem".into()
                 } else {
                     "filesystem not recognised".into()

@@ -546,7 +546,11 @@ fn uuid(rng: &mut Prng) -> String {
 
 /// Pre-fills a partition file with recognisable non-zero garbage, so that whatever the
 /// filesystem leaves free still holds "old" data, as on a used disk. Every 8th 64 KiB block
-/// stays a hole, so images are partly sparse inside partitions too.
+/// stays a hole, so images are partly sparse inside partitions too. Past the first
+/// [`GARBAGE_DENSE`] bytes only one block in 16 holds garbage: a several-GiB fixture still has
+/// old data all over its free space, without costing seconds per GiB to build and copy.
+const GARBAGE_DENSE: u64 = 512 * MIB;
+
 fn fill_garbage(f: &File, len: u64, seed: u64) -> Result<()> {
     let mut rng = Prng::new(seed ^ 0x6a5b);
     let mut buf = vec![0u8; tools::BLOCK];
@@ -555,6 +559,7 @@ fn fill_garbage(f: &File, len: u64, seed: u64) -> Result<()> {
     while off < len {
         let n = (len - off).min(buf.len() as u64) as usize;
         match i % 8 {
+            _ if off >= GARBAGE_DENSE && i % 16 != 1 => {}
             7 => {}
             k if k % 2 == 0 => {
                 // 0xAA pattern stamped with the offset every 512 bytes.
@@ -978,6 +983,88 @@ pub fn put_files(disk: &Path, part: &mut Part, files: Vec<(String, Vec<u8>)>) ->
     write_back(disk, part.start, img.path())?;
     part.files.extend(files);
     Ok(())
+}
+
+/// Writes one file into partition `part` (ext or NTFS) so that its data lies at the end of
+/// the filesystem, past anything a shrink can keep in place: the filesystem's free space
+/// except the file's share is first taken by a filler file (allocated, not written), the file
+/// is written into what is left, and the filler is removed. The case that needs data moved
+/// (NTFS and ext both put files anywhere on a used disk).
+pub fn put_file_at_end(disk: &Path, part: &mut Part, name: &str, data: Vec<u8>) -> Result<()> {
+    let img = extract(disk, part.start, part.len)?;
+    let stage = tempfile::tempdir()?;
+    let src = stage.path().join("data");
+    fs::write(&src, &data)?;
+    let empty = stage.path().join("empty");
+    fs::write(&empty, b"")?;
+    // Room left for the file and the metadata that describes it.
+    let slack = data.len() as u64 + 4 * MIB;
+    if part.fs.is_ext() {
+        let (free, block) = ext_free(img.path())?;
+        let filler_blocks = (free * block).saturating_sub(slack) / block;
+        debugfs_w(
+            img.path(),
+            &[
+                format!("write {} /filler", empty.display()),
+                format!("fallocate /filler 0 {}", filler_blocks.saturating_sub(1)),
+                format!("write {} /{name}", src.display()),
+                "rm /filler".into(),
+            ],
+        )?;
+    } else if part.fs == FsType::Ntfs {
+        let info = run(tool("ntfsinfo").arg("-m").arg(img.path()))?;
+        let field = |key: &str| -> Result<u64> {
+            info.lines()
+                .find_map(|l| l.trim().strip_prefix(key))
+                .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+                .ok_or_else(|| format!("ntfsinfo -m shows no {key:?}").into())
+        };
+        let (free, cluster) = (field("Free Clusters:")?, field("Cluster Size:")?);
+        run(tool("ntfscp")
+            .arg("-q")
+            .arg(img.path())
+            .arg(&empty)
+            .arg("/filler"))?;
+        run(tool("ntfsfallocate")
+            .arg("-l")
+            .arg(((free * cluster).saturating_sub(slack)).to_string())
+            .arg(img.path())
+            .arg("/filler"))?;
+        run(tool("ntfscp")
+            .arg("-q")
+            .arg(img.path())
+            .arg(&src)
+            .arg(format!("/{name}")))?;
+        let listing = run(tool("ntfsls").arg("-i").arg(img.path()))?;
+        let inode = listing
+            .lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                let n = w.next()?;
+                (w.next() == Some("filler")).then(|| n.to_string())
+            })
+            .ok_or("ntfsls does not list the filler")?;
+        // Freeing the filler's clusters; its (empty) record stays, as a deleted file's would.
+        run(tool("ntfstruncate").arg(img.path()).arg(&inode).arg("0"))?;
+        part.files.insert("filler".into(), Vec::new());
+    } else {
+        return Err(format!("put_file_at_end: unsupported fs {:?}", part.fs).into());
+    }
+    write_back(disk, part.start, img.path())?;
+    part.files.insert(name.to_string(), data);
+    Ok(())
+}
+
+/// Free blocks and block size of an ext filesystem image (its superblock, via dumpe2fs).
+fn ext_free(img: &Path) -> Result<(u64, u64)> {
+    let out = run(tool("dumpe2fs").arg("-h").arg(img))?;
+    let field = |key: &str| -> Result<u64> {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("dumpe2fs shows no {key:?}").into())
+    };
+    Ok((field("Free blocks:")?, field("Block size:")?))
 }
 
 /// `sfdisk --json` of a disk with the fields that legitimately differ on another disk removed

@@ -276,3 +276,112 @@ fn a_target_too_small_for_the_data_is_refused_before_anything_is_written() {
         "the target is untouched"
     );
 }
+
+/// A GPT disk of several GiB as a dual-boot PC leaves it: ESP, a Microsoft-reserved
+/// partition, ext4 and NTFS, each of the last two with a file written at the very end of the
+/// filesystem, so a shrink has to move data (NTFS and a used ext4 put files anywhere).
+fn gpt_several_gib() -> Disk {
+    let mut disk = kit::DiskBuilder::new(3 * 1024 * MIB, kit::Table::Gpt)
+        .seed(0x7265_7302)
+        .part(256 * MIB, kit::FsType::Fat32, "ESP")
+        .with_type(kit::GPT_EFI)
+        .part(16 * MIB, kit::FsType::None, "MSR")
+        .with_type("E3C9E316-0B5C-4DB8-817D-F92DF00215AE")
+        .part(1792 * MIB, kit::FsType::Ext4, "root")
+        .part(960 * MIB, kit::FsType::Ntfs, "DATA")
+        .with_type(kit::GPT_BASIC_DATA)
+        .build()
+        .expect("building the several-GiB GPT fixture");
+    let mut rng = kit::Prng::new(0x656e_64);
+    for i in [2, 3] {
+        let data = rng.bytes(12 * MIB as usize + 4321);
+        kit::put_file_at_end(&disk.path, &mut disk.parts[i], "at-the-end.bin", data)
+            .expect("writing a file at the end of the filesystem");
+    }
+    disk
+}
+
+#[test]
+fn a_several_gib_disk_with_data_at_the_ends_restores_onto_a_disk_40_percent_smaller_and_twice_as_large(
+) {
+    kit::require_tools();
+    if !ready() {
+        return;
+    }
+    let disk = gpt_several_gib();
+    let (_repo, spec) = saved(&disk);
+
+    let small = kit::blank_disk(disk.size / 10 * 6);
+    let r = restore_verified(&spec, &small, None);
+    eprintln!("auto onto 60 %: {}", r["layout"]);
+    assert_eq!(r["layout"]["policy"], "fit", "{r}");
+    assert_reshaped(&disk, &small.path, &r);
+    let how = |r: &Value, n: u64| -> String {
+        r["layout"]["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|st| st["number"].as_u64() == Some(n)))
+            .map(|st| st["how"].to_string())
+            .unwrap_or_default()
+    };
+    // The files at the ends lie past the new ends: both shrinks go through the scratch space.
+    assert_eq!(how(&r, 3), "\"shrink_staged\"", "{r}");
+    assert_eq!(how(&r, 4), "\"shrink_staged\"", "{r}");
+
+    let large = kit::blank_disk(disk.size * 2);
+    let r = restore_verified(&spec, &large, None);
+    eprintln!("auto onto 200 %: {}", r["layout"]);
+    assert_eq!(r["layout"]["policy"], "grow", "{r}");
+    assert_reshaped(&disk, &large.path, &r);
+    assert_eq!(how(&r, 4), "\"grow\"", "{r}");
+    kit::assert_table_grown(&large.path, &disk.path, 4);
+}
+
+#[test]
+fn an_xfs_partition_that_would_have_to_shrink_is_refused_before_anything_is_written() {
+    kit::require_tools();
+    let mut disk = kit::DiskBuilder::new(448 * MIB, kit::Table::Gpt)
+        .seed(0x7265_7303)
+        .part(64 * MIB, kit::FsType::Ext4, "boot")
+        .part(360 * MIB, kit::FsType::None, "srv")
+        .build()
+        .expect("building the XFS fixture");
+    let p = disk.parts[1].clone();
+    let img = kit::extract(&disk.path, p.start, p.len).expect("extract");
+    let mkfs = Command::new(kit::find_tool("mkfs.xfs").expect("mkfs.xfs (xfsprogs)"))
+        .args(["-q", "-f", "-L", "srv"])
+        .arg(img.path())
+        .output()
+        .expect("running mkfs.xfs");
+    assert!(
+        mkfs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mkfs.stderr)
+    );
+    kit::write_back(&disk.path, p.start, img.path()).expect("write back");
+    disk.parts[1].label = "srv".into();
+
+    let (_repo, spec) = saved(&disk);
+    let target = kit::blank_disk(320 * MIB);
+    let before = std::fs::read(&target.path).expect("read target");
+    for layout in [None, Some("fit"), Some("proportional")] {
+        let mut args = vec!["restore", &spec, s(&target.path), "--yes"];
+        if let Some(l) = layout {
+            args.extend(["--layout", l]);
+        }
+        let o = wraith(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success(),
+            "{layout:?}: an XFS cannot shrink: {err}"
+        );
+        assert!(
+            err.contains("partition 2") && err.contains("XFS cannot shrink"),
+            "{layout:?}: the refusal names the partition and why: {err}"
+        );
+        assert_eq!(
+            std::fs::read(&target.path).expect("read target"),
+            before,
+            "{layout:?}: the target is untouched"
+        );
+    }
+}

@@ -8,6 +8,7 @@
 pub mod ext;
 mod ext_files;
 pub mod fat;
+pub mod foreign;
 pub mod ntfs;
 mod ntfs_files;
 
