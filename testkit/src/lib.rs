@@ -1016,7 +1016,7 @@ pub fn put_file_at_end(disk: &Path, part: &mut Part, name: &str, data: Vec<u8>) 
         let field = |key: &str| -> Result<u64> {
             info.lines()
                 .find_map(|l| l.trim().strip_prefix(key))
-                .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
                 .ok_or_else(|| format!("ntfsinfo -m shows no {key:?}").into())
         };
         let (free, cluster) = (field("Free Clusters:")?, field("Cluster Size:")?);
