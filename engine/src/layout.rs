@@ -52,6 +52,17 @@ impl Policy {
     ];
 }
 
+impl Policy {
+    /// The policy after this one, in the order a front end offers them (auto first).
+    pub fn next(self) -> Policy {
+        let i = Self::NAMES
+            .iter()
+            .position(|(_, p)| *p == self)
+            .unwrap_or(0);
+        Self::NAMES[(i + 1) % Self::NAMES.len()].1
+    }
+}
+
 impl std::fmt::Display for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = Self::NAMES
@@ -932,6 +943,17 @@ mod tests {
         let l = lay(&parts, exact - MIB, Policy::Auto, None).unwrap();
         assert_eq!(l.policy, Policy::Fit);
         assert_eq!(l.parts[1].new_end(), 30 * MIB);
+    }
+
+    #[test]
+    fn policies_cycle_in_the_order_they_are_offered() {
+        let mut p = Policy::Auto;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            p = p.next();
+            seen.push(p.to_string());
+        }
+        assert_eq!(seen, ["keep", "grow", "fit", "proportional", "auto"]);
     }
 
     #[test]

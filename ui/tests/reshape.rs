@@ -292,7 +292,7 @@ fn gpt_several_gib() -> Disk {
         .with_type(kit::GPT_BASIC_DATA)
         .build()
         .expect("building the several-GiB GPT fixture");
-    let mut rng = kit::Prng::new(0x656e_64);
+    let mut rng = kit::Prng::new(0x0065_6e64);
     for i in [2, 3] {
         let data = rng.bytes(12 * MIB as usize + 4321);
         kit::put_file_at_end(&disk.path, &mut disk.parts[i], "at-the-end.bin", data)

@@ -209,6 +209,8 @@ pub struct Flow {
     pub repo_disk: Option<String>,
     /// The image list as it was when an image was taken: Esc on the target list.
     pub images: Option<ImageList>,
+    /// The layout policy a clone or restore is planned with (F2 on the plan changes it).
+    pub layout: wraith_engine::layout::Policy,
 }
 
 impl Flow {
@@ -520,6 +522,7 @@ impl App {
                 PlanKey::None => {}
                 PlanKey::Back => self.back(),
                 PlanKey::Start { verify } => self.start(verify),
+                PlanKey::Layout => self.next_layout(),
             },
             Screen::Running(r) => r.key(&k),
             Screen::Summary(sm) => match sm.key(&k) {
@@ -580,12 +583,9 @@ impl App {
             (Screen::Reading(_), Some(Action::Save)) => self.pick_source(s::PICK_SAVE_SOURCE),
             (Screen::Reading(_), _) => self.pick_source(s::PICK_SOURCE),
             (Screen::Images(_), _) => self.back_from_repo(self.flow.repo_at()),
-            (Screen::Plan(_), Some(Action::Clone)) => {
+            (Screen::Plan(_), Some(Action::Clone | Action::Restore)) => {
                 self.flow.target = None;
-                self.pick_target();
-            }
-            (Screen::Plan(_), Some(Action::Restore)) => {
-                self.flow.target = None;
+                self.flow.layout = Default::default();
                 self.pick_target();
             }
             (Screen::Plan(_), Some(Action::Save)) => self.back_from_repo(self.flow.repo_at()),

@@ -80,6 +80,8 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Password(_) => s::PASSWORD_KEYS,
         Screen::Network(n) if n.form.is_some() => s::NET_FORM_KEYS,
         Screen::Network(_) => s::NET_KEYS,
+        Screen::Plan(p) if p.layout.is_some() && p.confirm.is_some() => s::CONFIRM_LAYOUT_KEYS,
+        Screen::Plan(p) if p.layout.is_some() => s::START_LAYOUT_KEYS,
         Screen::Plan(p) => match (p.verify.is_some(), p.confirm.is_some()) {
             (true, true) => s::CONFIRM_VERIFY_KEYS,
             (false, true) => s::CONFIRM_KEYS,

@@ -15,6 +15,7 @@ use ratatui::Frame;
 use wraith_engine::disks::DiskInfo;
 use wraith_engine::human_bytes as hb;
 use wraith_engine::job::Action;
+use wraith_engine::layout::Policy;
 use wraith_engine::ops::{self, CheckedPlan};
 use wraith_engine::pipeline::reshape::Reshape;
 use wraith_engine::plan::{Method, Plan, Region};
@@ -37,6 +38,8 @@ pub enum PlanKey {
     Start {
         verify: bool,
     },
+    /// Plan it again with the next layout policy.
+    Layout,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +52,9 @@ pub struct PlanScreen {
     pub scroll: usize,
     /// Verify after the job: None when the job offers no verify step.
     pub verify: Option<bool>,
+    /// The layout policy this plan was asked with: None when the job has no layout to choose
+    /// (a save), else F2 plans it again with the next one.
+    pub layout: Option<Policy>,
 }
 
 impl PlanScreen {
@@ -59,7 +65,14 @@ impl PlanScreen {
             input: TextInput::default(),
             scroll: 0,
             verify,
+            layout: None,
         }
+    }
+
+    /// Offers F2 to plan the job again with another layout policy; `asked` is this plan's.
+    pub fn with_layout(mut self, asked: Policy) -> Self {
+        self.layout = Some(asked);
+        self
     }
 
     /// Scrolls, toggles verify-after, edits the confirmation; Enter starts only when the
@@ -76,6 +89,7 @@ impl PlanScreen {
                     *v = !*v;
                 }
             }
+            KeyCode::F(2) if self.layout.is_some() => return PlanKey::Layout,
             KeyCode::Enter => {
                 let confirmed = match &self.confirm {
                     Some(name) => self.input.value == *name,
@@ -245,6 +259,25 @@ pub fn layout_lines(shape: &Reshape, target_size: u64) -> Vec<(Tone, String)> {
         ));
     }
     lines
+}
+
+/// The layout policy asked for, what `auto` chose, and the key that asks for another.
+pub fn policy_line(asked: Policy, shape: Option<&Reshape>) -> (Tone, String) {
+    let chosen = shape.map_or("keep".to_string(), |r| r.policy.clone());
+    let policy = if asked == Policy::Auto {
+        format!("{asked} ({chosen})")
+    } else {
+        asked.to_string()
+    };
+    (
+        Tone::Normal,
+        format!(
+            "{} {policy}   {} {}",
+            s::PLAN_POLICY,
+            s::PLAN_POLICY_KEY,
+            asked.next()
+        ),
+    )
 }
 
 /// A warning for each place the source is mounted: the copy is of a filesystem that may
@@ -493,7 +526,7 @@ impl App {
             }
             _ => None,
         };
-        let lines = summary_lines(
+        let mut lines = summary_lines(
             sm,
             repository.as_deref(),
             self.flow.source.as_ref().map(|s| &s.disk),
@@ -504,7 +537,13 @@ impl App {
             (Some(t), Some(_)) => Some(short_name(&t.path)),
             _ => None,
         };
-        self.screen = Screen::Plan(PlanScreen::new(lines, confirm, Some(sm.verify)));
+        let mut screen = PlanScreen::new(Vec::new(), confirm, Some(sm.verify));
+        if matches!(sm.action, Action::Clone | Action::Restore) {
+            lines.push(policy_line(self.flow.layout, sm.reshape.as_ref()));
+            screen = screen.with_layout(self.flow.layout);
+        }
+        screen.lines = lines;
+        self.screen = Screen::Plan(screen);
         self.flow.plan = Some(plan);
     }
 }

@@ -166,6 +166,10 @@ impl App {
     pub(super) fn prepare_onto(&mut self, d: wraith_engine::disks::DiskInfo) {
         let target = std::path::PathBuf::from(&d.path);
         let short = super::plan::short_name(&d.path);
+        let layout = wraith_engine::ops::LayoutChoice {
+            policy: self.flow.layout,
+            ..Default::default()
+        };
         let (what, choice) = match self.flow.action {
             Some(Action::Clone) => {
                 let Some(src) = &self.flow.source else {
@@ -181,7 +185,7 @@ impl App {
                         source: src.disk.path.clone().into(),
                         target,
                         verify: true,
-                        layout: Default::default(),
+                        layout: layout.clone(),
                     }),
                 )
             }
@@ -202,7 +206,7 @@ impl App {
                         image: img.image.clone(),
                         target,
                         verify: true,
-                        layout: Default::default(),
+                        layout: layout.clone(),
                     }),
                 )
             }
@@ -210,6 +214,16 @@ impl App {
         };
         self.flow.target = Some(d);
         self.prepare(what, choice);
+    }
+
+    /// F2 on a clone or restore plan: the same job planned with the next layout policy. A
+    /// refusal (a `keep` onto a smaller disk) leaves the plan shown as it was; F2 again goes on.
+    pub(super) fn next_layout(&mut self) {
+        let Some(target) = self.flow.target.clone() else {
+            return;
+        };
+        self.flow.layout = self.flow.layout.next();
+        self.prepare_onto(target);
     }
 
     /// Prepares checking every chunk of `image` in the flow's repository.

@@ -100,6 +100,8 @@ pub const PLAN_FITS: &str = "fits";
 pub const PLAN_NOT_FIT: &str = "DOES NOT FIT";
 pub const PLAN_LAYOUT: &str = "layout";
 pub const PLAN_LAYOUT_FOR: &str = "partitions resized for a target of";
+pub const PLAN_POLICY: &str = "layout policy:";
+pub const PLAN_POLICY_KEY: &str = "F2: plan with";
 pub const PLAN_SCRATCH: &str = "scratch space needed:";
 pub const PLAN_ESTIMATE: &str = "at 150 MB/s; an estimate";
 pub const TYPE_TO_CONFIRM: &str = "Type the target's name to start";
@@ -109,6 +111,11 @@ pub const CONFIRM_VERIFY_KEYS: &str =
     "PgUp/PgDn scroll   Tab verify on/off   Enter start   Esc back   F1 help";
 /// The plan of a job that destroys nothing (a save): no name to type, so `?` is not typed.
 pub const START_KEYS: &str = "PgUp/PgDn scroll   Enter start   Esc back   ? help";
+/// A clone or restore plan: its layout policy can be changed (F2).
+pub const CONFIRM_LAYOUT_KEYS: &str =
+    "PgUp/PgDn scroll  Tab verify  F2 layout  Enter start  Esc back  F1 help";
+pub const START_LAYOUT_KEYS: &str =
+    "PgUp/PgDn scroll  Tab verify  F2 layout  Enter start  Esc back  ? help";
 pub const START_VERIFY_KEYS: &str =
     "PgUp/PgDn scroll   Tab verify on/off   Enter start   Esc back   ? help";
 pub const PLAN_MORE_ABOVE: &str = "-- more above: PgUp --";
@@ -384,6 +391,7 @@ pub const HELP_READING: KeyHelp = &[("Esc", "back; nothing was written")];
 pub const HELP_PLAN: KeyHelp = &[
     ("Up/Down, PgUp/PgDn", "scroll the plan"),
     ("Tab", "verify afterwards: on or off"),
+    ("F2", "plan again with the next layout policy"),
     ("letters", "type the target's name (in quotes) to confirm"),
     ("Enter", "start"),
     ("Esc", "back: nothing was written"),

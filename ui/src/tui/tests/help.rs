@@ -75,6 +75,7 @@ fn every_screen_has_its_help() {
         s::PREPARING_KEYS,
         s::START_KEYS,
         s::START_VERIFY_KEYS,
+        s::START_LAYOUT_KEYS,
     ] {
         assert!(line.contains("? help"), "{line}");
         assert!(line.len() <= 78, "{line}: does not fit 80 columns");
@@ -84,6 +85,7 @@ fn every_screen_has_its_help() {
         s::PASSWORD_KEYS,
         s::CONFIRM_KEYS,
         s::CONFIRM_VERIFY_KEYS,
+        s::CONFIRM_LAYOUT_KEYS,
         s::NET_FORM_KEYS,
     ] {
         assert!(line.contains("F1 help"), "{line}");

@@ -362,19 +362,29 @@ fn info_for(d: &wraith_testkit::Disk, model: &str) -> DiskInfo {
     disk(&d.path.display().to_string(), model, "T1", d.size, "file")
 }
 
-/// Keys all the way through a real clone of two image files.
-#[test]
-fn clone_two_image_files_by_keys() {
-    let src = wraith_testkit::raw_disk();
-    let dst = wraith_testkit::blank_disk(src.size);
+/// A machine with two image-file disks, the clone chosen by keys and the first disk picked as
+/// its source (being read on a worker).
+fn clone_source_picked(
+    src: &wraith_testkit::Disk,
+    dst: &wraith_testkit::Disk,
+) -> (App, mpsc::Receiver<Msg>) {
     let (tx, rx) = mpsc::channel();
     let mut m = fake_machine();
-    m.disks = vec![info_for(&src, "Source"), info_for(&dst, "Target")];
+    m.disks = vec![info_for(src, "Source"), info_for(dst, "Target")];
     m.boot.clear();
     let mut a = App::new(m, tx);
     key(&mut a, KeyCode::Enter); // menu
     key(&mut a, KeyCode::Enter); // clone
     key(&mut a, KeyCode::Enter); // source: the first disk
+    (a, rx)
+}
+
+/// Keys all the way through a real clone of two image files.
+#[test]
+fn clone_two_image_files_by_keys() {
+    let src = wraith_testkit::raw_disk();
+    let dst = wraith_testkit::blank_disk(src.size);
+    let (mut a, rx) = clone_source_picked(&src, &dst);
     assert!(matches!(a.screen, Screen::Reading(_)));
     settle(&mut a, &rx);
     let Screen::PickDisk(p) = &a.screen else {
@@ -420,6 +430,58 @@ fn clone_two_image_files_by_keys() {
     let a_bytes = std::fs::read(&src.path).expect("read source");
     let b_bytes = std::fs::read(&dst.path).expect("read target");
     assert!(a_bytes == b_bytes, "target differs from source");
+}
+
+/// F2 on a clone plan plans the job again with the next layout policy, and the job runs as
+/// the plan then says: `keep` onto a disk twice the size leaves every partition where it was
+/// (auto would have grown the last one).
+#[test]
+fn f2_on_the_plan_plans_again_with_the_next_layout_policy() {
+    let src = wraith_testkit::gpt_disk();
+    let dst = wraith_testkit::blank_disk(src.size * 2);
+    let (mut a, rx) = clone_source_picked(&src, &dst);
+    settle(&mut a, &rx);
+    key(&mut a, KeyCode::Enter); // target: the other disk
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    let policy = |a: &App| -> String {
+        let Screen::Plan(p) = &a.screen else {
+            panic!("expected the plan");
+        };
+        p.lines
+            .iter()
+            .find(|(_, l)| l.starts_with(s::PLAN_POLICY))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| panic!("no layout policy line: {:#?}", p.lines))
+    };
+    assert!(
+        policy(&a).starts_with("layout policy: auto ("),
+        "{}",
+        policy(&a)
+    );
+    assert!(policy(&a).ends_with("F2: plan with keep"), "{}", policy(&a));
+
+    key(&mut a, KeyCode::F(2));
+    assert!(a.preparing.is_some(), "F2 plans again on a worker");
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    assert_eq!(policy(&a), "layout policy: keep   F2: plan with grow");
+    let Screen::Plan(p) = &a.screen else {
+        unreachable!()
+    };
+    assert!(
+        !p.lines.iter().any(|(_, l)| l.contains(s::PLAN_LAYOUT_FOR)),
+        "keep resizes nothing: {:#?}",
+        p.lines
+    );
+    typed(&mut a, "disk.img");
+    key(&mut a, KeyCode::Enter);
+    until_summary(&mut a, &rx);
+    assert_eq!(
+        wraith_testkit::partition_ranges(&dst.path).expect("target table"),
+        wraith_testkit::partition_ranges(&src.path).expect("source table"),
+        "kept where they were"
+    );
 }
 
 /// The save's plan comes from the engine's checked plan, prepared on a worker; the screen
