@@ -51,6 +51,9 @@ pub struct DiskInfo {
     pub fs: Option<String>,
     pub label: Option<String>,
     pub uuid: Option<String>,
+    /// What the drive says of its own health (SMART, the NVMe health log); None for an image
+    /// file's loop device, where it means nothing.
+    pub health: Option<crate::health::Health>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -98,15 +101,19 @@ pub fn list() -> crate::Result<Vec<DiskInfo>> {
                     ids.sort_by_key(|p| p.len());
                     ids.first().map(|s| s.to_string())
                 });
+                let serial = prop("ID_SERIAL_SHORT").or_else(|| attr(&sys, "serial"));
+                let transport = transport(&name, &sys, prop("ID_BUS"));
+                let health = crate::health::of(&node, &transport, serial.as_deref().unwrap_or(""));
                 disks.push(DiskInfo {
                     path: node,
                     by_id,
                     model: prop("ID_MODEL")
                         .map(|s| s.replace('_', " "))
                         .or_else(|| attr(&sys, "device/model")),
-                    serial: prop("ID_SERIAL_SHORT").or_else(|| attr(&sys, "serial")),
+                    serial,
                     size,
-                    transport: transport(&name, &sys, prop("ID_BUS")),
+                    transport,
+                    health,
                     removable: attr(&sys, "removable").as_deref() == Some("1"),
                     rotational: attr(&sys, "queue/rotational").as_deref() == Some("1"),
                     read_only: attr(&sys, "ro").as_deref() == Some("1"),
@@ -159,7 +166,7 @@ fn attr(sys: &std::path::Path, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn transport(name: &str, sys: &std::path::Path, bus: Option<String>) -> String {
+pub(crate) fn transport(name: &str, sys: &std::path::Path, bus: Option<String>) -> String {
     let real = std::fs::canonicalize(sys)
         .map(|p| p.display().to_string())
         .unwrap_or_default();

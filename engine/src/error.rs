@@ -80,6 +80,9 @@ pub enum Interlock {
     NotARepository,
     /// A device opened read-only was about to be written.
     ReadOnly,
+    /// The target drive says it is failing (SMART, NVMe critical warning) and the technician
+    /// has not accepted it.
+    FailingTarget,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -71,6 +71,9 @@ pub struct Job {
     /// Where a shrink that does not fit on the target is staged (a directory).
     #[serde(default)]
     pub scratch: Option<String>,
+    /// Write onto a target whose drive reports itself failing (refused otherwise).
+    #[serde(default)]
+    pub accept_failing_target: bool,
 }
 
 impl Job {
@@ -105,13 +108,13 @@ impl Job {
                         )))
                     }
                 }
-            } else if key == "verify" {
+            } else if key == "verify" || key == "accept_failing_target" {
                 match v.as_str() {
                     "true" => toml::Value::Boolean(true),
                     "false" => toml::Value::Boolean(false),
                     _ => {
                         return Err(Error::Invalid(format!(
-                            "inline job: verify={v:?} is not true or false"
+                            "inline job: {key}={v:?} is not true or false"
                         )))
                     }
                 }
@@ -181,6 +184,11 @@ impl Job {
             unused(self.layout.is_some(), "layout", why)?;
             unused(self.grow.is_some(), "grow", why)?;
             unused(self.scratch.is_some(), "scratch", why)?;
+            unused(
+                self.accept_failing_target,
+                "accept_failing_target",
+                "only a restore or a clone writes a disk",
+            )?;
         }
         match self.action {
             Action::Clone => {
@@ -333,6 +341,7 @@ mod tests {
             fs: None,
             label: None,
             uuid: None,
+            health: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod extent;
 pub mod fs;
+pub mod health;
 pub mod job;
 pub mod layout;
 pub mod live;

@@ -254,3 +254,26 @@ pub fn check_sector_size(source_sector: u64, target: &Device) -> Result<()> {
     }
     Ok(())
 }
+
+/// A target whose drive reports itself failing is refused unless the technician accepted it
+/// (a second typed word in the TUI, `--accept-failing-target`, `accept_failing_target = true`
+/// in a job): what is restored onto a dying disk may not be there tomorrow.
+pub fn check_target_health(
+    target: &Device,
+    health: Option<&crate::health::Health>,
+    accepted: bool,
+) -> Result<()> {
+    match health {
+        Some(h) if h.is_failing() && !accepted => Err(Error::refused(
+            Interlock::FailingTarget,
+            format!(
+                "target {} is failing ({}): what is written onto it may not last. Choose \
+                 another disk, or accept it knowingly (TUI: type \"failing\" after its name; \
+                 CLI: --accept-failing-target; job: accept_failing_target = true)",
+                target.identity.describe(),
+                h.problems.join("; ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -51,6 +51,9 @@ pub enum Bus {
     Virtio,
     Sata,
     Nvme,
+    /// An NVMe drive whose SMART / health log reports this critical warning byte (QEMU's
+    /// `smart_critical_warning`): bit 2 is "reliability degraded", a drive that is failing.
+    NvmeWarning(u8),
     Usb,
 }
 
@@ -238,6 +241,9 @@ impl VmBuilder {
             a.push(match bus {
                 Bus::Virtio => format!("virtio-blk-pci,drive={id},serial={serial}"),
                 Bus::Nvme => format!("nvme,drive={id},serial={serial}"),
+                Bus::NvmeWarning(w) => {
+                    format!("nvme,drive={id},serial={serial},smart_critical_warning={w}")
+                }
                 Bus::Sata => {
                     sata_port += 1;
                     format!(

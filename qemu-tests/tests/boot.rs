@@ -243,6 +243,68 @@ fn unattended_restore_onto_a_smaller_disk_shrinks_to_fit_in_256_mib() {
     assert_same_filesystems(&src, &target.path);
 }
 
+/// Disk health before a job, as the drives report it through the live system's kernel: an
+/// unattended restore onto an NVMe drive whose health log carries a critical warning
+/// (reliability degraded) is refused before anything is written, naming the warning; the job's
+/// log shows the SATA disk's SMART data (QEMU's emulated attributes: overall status,
+/// reallocated sectors, power-on hours, temperature) and the USB drive's health as unknown
+/// (its bridge passes no ATA commands), never as an error.
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn a_restore_onto_an_nvme_drive_with_a_critical_warning_is_refused_and_sata_smart_is_shown() {
+    let src = kit::gpt_disk();
+    let usb = support::repository_drive(&[("pc1", &src, "OLD-DISK")]);
+    let dying = kit::blank_disk(src.size);
+    let sata = kit::blank_disk(64 * MIB);
+    let restore =
+        "action=restore target=serial:DYING repo=label:IMAGES/lab image=pc1 after=poweroff";
+    let mut vm = VmBuilder::new(job_boot(restore))
+        .memory(256)
+        .disk(&usb.path, Bus::Usb, "USB-DRIVE")
+        .disk(&sata.path, Bus::Sata, "SATA-DISK")
+        .disk(&dying.path, Bus::NvmeWarning(0x04), "DYING")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r["result"], "error", "{r}");
+    assert_eq!(r["interlock"], "failing_target", "{r}");
+    let err = r["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("critical warning: reliability degraded") && err.contains("DYING"),
+        "the refusal names the drive and its warning: {err}"
+    );
+    let out = vm.output();
+    let health = |serial: &str| -> String {
+        out.lines()
+            .find(|l| l.contains("job: disk") && l.contains(serial))
+            .map(|l| l.trim_end().to_string())
+            .unwrap_or_else(|| panic!("no health line for {serial} in:\n{out}"))
+    };
+    let sata_line = health("SATA-DISK");
+    eprintln!("{sata_line}");
+    assert!(
+        sata_line.contains("health good: SMART passed, 0 reallocated")
+            && sata_line.contains(" h on")
+            && sata_line.ends_with(" C"),
+        "SMART data of the SATA disk: {sata_line}"
+    );
+    let nvme_line = health("DYING");
+    assert!(
+        nvme_line.contains("health FAILING: critical warning"),
+        "{nvme_line}"
+    );
+    assert!(
+        health("USB-DRIVE").contains("health unknown ("),
+        "{}",
+        health("USB-DRIVE")
+    );
+    let zeros = std::fs::read(&dying.path).expect("read target");
+    assert!(
+        zeros.iter().all(|&b| b == 0),
+        "nothing was written to the failing drive"
+    );
+}
+
 #[test]
 #[ignore = "boots the real ISO: run by ./build.sh test"]
 fn iso_job_entry_runs_the_job_file_from_a_usb_stick_and_never_touches_the_boot_medium() {

@@ -57,6 +57,10 @@ pub enum Command {
         verify: bool,
         #[command(flatten)]
         layout: LayoutArgs,
+        /// Write onto a target whose drive reports itself failing (SMART, NVMe critical
+        /// warning); refused without it.
+        #[arg(long)]
+        accept_failing_target: bool,
     },
     /// Save a disk as an image in a repository (created if the directory is empty or missing).
     Save {
@@ -94,6 +98,10 @@ pub enum Command {
         verify: bool,
         #[command(flatten)]
         layout: LayoutArgs,
+        /// Write onto a target whose drive reports itself failing (SMART, NVMe critical
+        /// warning); refused without it.
+        #[arg(long)]
+        accept_failing_target: bool,
     },
     /// Run an unattended job (TOML file, or inline `key=value` words) and print a
     /// `WRAITH-RESULT {json}` line. Exit codes for the live system's init: 100 power off,
@@ -120,9 +128,10 @@ pub enum Command {
 /// How partitions fit a target of another size (restore, clone).
 #[derive(clap::Args, Debug, Clone)]
 pub struct LayoutArgs {
-    /// Partitions on a disk of another size: keep (as saved; what auto does for now), grow
-    /// (the last data partition takes a larger disk's space), fit (shrink to fit a smaller
-    /// disk, in proportion to the used data), proportional (every partition scales).
+    /// Partitions on a disk of another size: auto (grow onto a larger disk, fit onto a smaller
+    /// one, keep otherwise), keep (as saved), grow (the last data partition takes a larger
+    /// disk's space), fit (shrink to fit a smaller disk, in proportion to the used data),
+    /// proportional (every partition scales).
     #[arg(long, default_value = "auto")]
     pub layout: wraith_engine::layout::Policy,
     /// The partition that takes a larger disk's new space (default: the last one that can

@@ -95,6 +95,19 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
         ctx.r.note(&format!("job: network: {mode} is in place"));
     }
     let list = disks::list()?;
+    // What each drive says of its health, in the job's log: the first thing to look at when
+    // a job on a room of machines fails on one of them.
+    for d in &list {
+        if let Some(h) = &d.health {
+            ctx.r.note(&format!(
+                "job: disk {} {} {}: health {}",
+                d.path,
+                d.transport,
+                d.serial.as_deref().unwrap_or("-"),
+                h.describe()
+            ));
+        }
+    }
     let boot: Vec<String> = live::wraith_media()
         .iter()
         .map(|p| p.display().to_string())
@@ -154,6 +167,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
             target: need(&target, "target")?,
             verify: job.verify,
             layout: layout_of(job),
+            accept_failing_target: job.accept_failing_target,
         })?,
         Action::Save => {
             let at = at()?;
@@ -174,6 +188,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
                 target: need(&target, "target")?,
                 verify: job.verify,
                 layout: layout_of(job),
+                accept_failing_target: job.accept_failing_target,
             })?
         }
         Action::Verify => {

@@ -705,6 +705,7 @@ fn listed(path: &str, model: &str, claims: Option<u64>) -> wraith_engine::disks:
         fs: None,
         label: None,
         uuid: None,
+        health: None,
     }
 }
 

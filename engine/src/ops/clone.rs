@@ -17,15 +17,24 @@ pub struct CloneChoice {
     pub verify: bool,
     /// How the partitions fit a target of another size.
     pub layout: super::LayoutChoice,
+    /// Write onto a target whose drive reports itself failing (else refused).
+    pub accept_failing_target: bool,
 }
 
 pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
     let (source, plan, mounts) = open_source(&choice.source)?;
     let (target, created) = open_target(&choice.target, source.size())?;
+    let source_health = crate::health::for_device(&choice.source);
+    let target_health = crate::health::for_device(&choice.target);
     let decision = checked(&created, || {
         safety::check_not_source(&source, &target)?;
         safety::check_not_mounted(&target)?;
         crate::live::check_not_boot_medium(&target)?;
+        safety::check_target_health(
+            &target,
+            target_health.as_ref(),
+            choice.accept_failing_target,
+        )?;
         safety::check_sector_size(plan.table.sector_size, &target)?;
         let dirs = [std::env::temp_dir()];
         let decision = super::reshape::decide(
@@ -48,6 +57,11 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
     let reshape = decision.reshape;
     let mut warnings = plan.warnings();
     warnings.extend(decision.note);
+    warnings.extend(super::health_warnings(
+        &source,
+        source_health.as_ref(),
+        target_health.as_ref(),
+    ));
     let summary = Summary {
         action: Action::Clone,
         source: Some(source.identity.clone()),
@@ -63,6 +77,8 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
         reshape: reshape.clone(),
         verify: choice.verify,
         target_created: created.is_some(),
+        source_health,
+        target_health,
     };
     Ok(CheckedPlan::new(
         summary,

@@ -74,6 +74,9 @@ pub struct Summary {
     pub verify: bool,
     /// The target is an image file `prepare_*` created (so nothing existed to destroy).
     pub target_created: bool,
+    /// What the source and target drives say of their health (None for image files).
+    pub source_health: Option<crate::health::Health>,
+    pub target_health: Option<crate::health::Health>,
 }
 
 impl Summary {
@@ -235,6 +238,35 @@ fn checked<T>(created: &Option<PathBuf>, checks: impl FnOnce() -> Result<T>) -> 
 
 /// Opens a source and reads its plan; a mounted source is a warning, not a refusal (its
 /// files may change while it is read).
+/// The plan's words for drives that are not well: a failing source (how it is read, what to
+/// do), a target or source with warnings. A failing target never gets here unaccepted.
+fn health_warnings(
+    dev: &Device,
+    source: Option<&crate::health::Health>,
+    target: Option<&crate::health::Health>,
+) -> Vec<String> {
+    use crate::health::State;
+    let mut out = Vec::new();
+    if let Some(h) = source {
+        match h.state {
+            State::Failing => out.push(crate::health::failing_source_advice(&dev.identity.path, h)),
+            State::Warning => out.push(format!("source drive health: {}", h.describe())),
+            _ => {}
+        }
+    }
+    if let Some(h) = target {
+        match h.state {
+            State::Failing => out.push(format!(
+                "target drive is FAILING: {}; what is written onto it may not last",
+                h.problems.join("; ")
+            )),
+            State::Warning => out.push(format!("target drive health: {}", h.describe())),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn open_source(path: &Path) -> Result<(Device, Plan, Vec<String>)> {
     let dev = Device::open_read(path)?;
     let mounts = crate::safety::mounts_of(&dev);

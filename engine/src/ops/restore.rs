@@ -19,6 +19,8 @@ pub struct RestoreChoice {
     pub verify: bool,
     /// How the partitions fit a target of another size.
     pub layout: super::LayoutChoice,
+    /// Write onto a target whose drive reports itself failing (else refused).
+    pub accept_failing_target: bool,
 }
 
 pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
@@ -26,9 +28,15 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
     let image = &choice.image;
     let m = repo.load_manifest(image)?;
     let (target, created) = open_target(&choice.target, m.source.size)?;
+    let target_health = crate::health::for_device(&choice.target);
     let decision = checked(&created, || {
         safety::check_not_mounted(&target)?;
         crate::live::check_not_boot_medium(&target)?;
+        safety::check_target_health(
+            &target,
+            target_health.as_ref(),
+            choice.accept_failing_target,
+        )?;
         // A repository in a directory may be on the target itself; a share cannot be.
         if let Some(dir) = repo.store().local_dir() {
             safety::check_not_holding(&target, &dir, "the repository")?;
@@ -64,6 +72,11 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
     })?;
     let reshape = decision.reshape;
     let mut warnings: Vec<String> = decision.note.into_iter().collect();
+    warnings.extend(super::health_warnings(
+        &target,
+        None,
+        target_health.as_ref(),
+    ));
     if !m.unreadable.is_empty() {
         warnings.push(format!(
             "image {image} was saved from a failing disk: {} could not be read and restore as zeros",
@@ -85,6 +98,8 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
         warnings,
         verify: choice.verify,
         target_created: created.is_some(),
+        source_health: None,
+        target_health,
     };
     Ok(CheckedPlan::new(
         summary,

@@ -38,6 +38,13 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         safety::check_repository_not_on(&source, &dir)?;
     }
     let repo = Repository::open_url(&choice.repository, &choice.credentials, true)?;
+    let source_health = crate::health::for_device(&choice.source);
+    let mut warnings = plan.warnings();
+    warnings.extend(super::health_warnings(
+        &source,
+        source_health.as_ref(),
+        None,
+    ));
     let summary = Summary {
         action: Action::Save,
         source: Some(source.identity.clone()),
@@ -48,11 +55,13 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         reshape: None,
         min_target_size: plan.min_target_size(),
         bytes: plan.copy_bytes(),
-        warnings: plan.warnings(),
+        warnings,
         source_mounts: mounts,
         layout: Some(plan.clone()),
         verify: choice.verify,
         target_created: false,
+        source_health,
+        target_health: None,
     };
     Ok(CheckedPlan::new(
         summary,

@@ -40,6 +40,8 @@ pub fn prepare_verify(choice: &VerifyChoice) -> Result<CheckedPlan> {
         warnings: Vec::new(),
         verify: false,
         target_created: false,
+        source_health: None,
+        target_health: None,
     };
     let against = match &choice.against {
         None => None,

@@ -241,17 +241,40 @@ pub(crate) fn run(
     }
     target.sync()?;
     // Staged shrinks: shrink in the scratch file, then copy the smaller filesystem's used
-    // blocks to its place.
-    for (n, sc) in &scratch {
-        let Some(s) = reshape.step(*n) else { continue };
-        let Some(r) = regions.iter().find(|r| number_of(r) == Some(*n)) else {
-            continue;
-        };
-        sc.dev.sync()?;
-        let place = format!("in {}", sc.path.display());
-        resize(&sc.path, r, s, "shrinking", &place, sink)?;
-        copy_used(&sc.dev, target, s)?;
-    }
+    // blocks to its place. Each works on its own scratch file and its own part of the target,
+    // so they run side by side: the resize tools are single-threaded, and with two staged
+    // partitions (a PC's Linux and Windows data) this halves the wait.
+    let staged: Vec<(&Scratch, &Step, &Region)> = scratch
+        .iter()
+        .filter_map(|(n, sc)| {
+            let s = reshape.step(*n)?;
+            let r = regions.iter().find(|r| number_of(r) == Some(*n))?;
+            Some((sc, s, r))
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = staged
+            .iter()
+            .map(|&(sc, s, r)| {
+                scope.spawn(move || -> Result<()> {
+                    sc.dev.sync()?;
+                    let place = format!("in {}", sc.path.display());
+                    resize(&sc.path, r, s, "shrinking", &place, sink)?;
+                    copy_used(&sc.dev, target, s)
+                })
+            })
+            .collect();
+        // Every one finishes before the first error is returned: a scratch file is never
+        // removed under a tool still running on it.
+        let results: Vec<Result<()>> = jobs
+            .into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err(Error::Invalid("a staged shrink panicked".into())))
+            })
+            .collect();
+        results.into_iter().collect::<Result<Vec<()>>>()
+    })?;
     // Growing last: each grows only inside its own new partition.
     for s in reshape.steps.iter().filter(|s| s.how == How::Grow) {
         let Some(r) = regions.iter().find(|r| number_of(r) == Some(s.number)) else {

@@ -12,12 +12,14 @@ pub fn clone(
     verify: bool,
     yes: bool,
     layout: ops::LayoutChoice,
+    accept_failing_target: bool,
 ) -> Result<Report> {
     let plan = ops::prepare_clone(&CloneChoice {
         source: source.to_path_buf(),
         target: target.to_path_buf(),
         verify,
         layout,
+        accept_failing_target,
     })?;
     confirm_and_run(ctx, plan, yes)
 }

@@ -1,4 +1,5 @@
-//! `wraith disks`: every local disk, and which one is the Wraith boot medium.
+//! `wraith disks`: every local disk, its health as the drive reports it, and which one is
+//! the Wraith boot medium.
 
 use anyhow::Result;
 use serde_json::json;
@@ -50,6 +51,9 @@ pub fn run(json: bool) -> Result<u8> {
                 format!("  [{flags}]")
             }
         );
+        if let Some(h) = &d.health {
+            println!("  health: {}", h.describe());
+        }
         for p in &d.partitions {
             println!(
                 "  {:<12} {:>10}  {:<7} {}",

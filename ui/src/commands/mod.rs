@@ -182,7 +182,16 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             yes,
             verify,
             layout,
-        } => clone(&ctx, source, target, *verify, *yes, layout_choice(layout))?,
+            accept_failing_target,
+        } => clone(
+            &ctx,
+            source,
+            target,
+            *verify,
+            *yes,
+            layout_choice(layout),
+            *accept_failing_target,
+        )?,
         Command::Save { disk, repo, verify } => save(&ctx, disk, repo, *verify)?,
         Command::Restore {
             image,
@@ -190,7 +199,16 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             yes,
             verify,
             layout,
-        } => restore(&ctx, image, target, *verify, *yes, layout_choice(layout))?,
+            accept_failing_target,
+        } => restore(
+            &ctx,
+            image,
+            target,
+            *verify,
+            *yes,
+            layout_choice(layout),
+            *accept_failing_target,
+        )?,
         Command::Verify { what, against } => verify(&ctx, what, against.as_deref())?,
     };
     if ctx.json {

@@ -12,6 +12,7 @@ pub fn restore(
     verify: bool,
     yes: bool,
     layout: ops::LayoutChoice,
+    accept_failing_target: bool,
 ) -> Result<Report> {
     let spec = repository::parse_image_spec(image)?;
     let (repo, _mounted) = open_repo(ctx, &spec.repository)?;
@@ -22,6 +23,7 @@ pub fn restore(
         target: target.to_path_buf(),
         verify,
         layout,
+        accept_failing_target,
     })?;
     confirm_and_run(ctx, plan, yes)
 }

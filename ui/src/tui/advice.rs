@@ -146,6 +146,9 @@ pub fn next_step(e: &Error, at: Option<&str>) -> (String, Option<NextKey>) {
 pub fn refusal_next(rule: Interlock) -> &'static str {
     match rule {
         Interlock::SameDisk => "Pick a different disk as the target.",
+        Interlock::FailingTarget => {
+            "Pick a healthy disk, or type \"failing\" after the name on the plan to use it anyway."
+        }
         Interlock::TargetMounted => {
             "Unmount it, or pick another target (the live system mounts nothing by itself)."
         }

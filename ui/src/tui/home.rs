@@ -67,6 +67,25 @@ pub fn disk_line(d: &DiskInfo) -> String {
     )
 }
 
+/// The drive's own word on its health under its line (home and target lists), coloured by
+/// state; None where health means nothing (an image file) or, with `only_bad`, is fine.
+pub fn health_line(d: &DiskInfo, only_bad: bool) -> Option<Line<'static>> {
+    use wraith_engine::health::State;
+    let h = d.health.as_ref()?;
+    let style = match h.state {
+        State::Failing => theme::danger(),
+        State::Warning => theme::warn(),
+        State::Good if only_bad => return None,
+        State::Unknown if only_bad => return None,
+        State::Good => theme::ok(),
+        State::Unknown => theme::title_style(),
+    };
+    Some(Line::styled(
+        trunc(&format!("  {} {}", s::PLAN_HEALTH, h.describe()), 78),
+        style,
+    ))
+}
+
 pub fn trunc(v: &str, n: usize) -> String {
     v.chars().take(n).collect()
 }
@@ -78,6 +97,7 @@ fn disk_lines(m: &Machine) -> Vec<Line<'static>> {
     }
     for d in &m.disks {
         out.push(Line::from(Span::styled(disk_line(d), theme::normal())));
+        out.extend(health_line(d, false));
         // On its own line: appended, it would fall off an 80-column console.
         if m.is_boot(d) {
             out.push(Line::styled(

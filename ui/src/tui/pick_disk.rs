@@ -260,6 +260,7 @@ pub fn render(f: &mut Frame, area: Rect, p: &PickDisk) {
             base
         };
         lines.push(Line::from(Span::styled(disk_line(&it.disk), style)));
+        lines.extend(super::home::health_line(&it.disk, true));
         if let Some(why) = &it.disabled {
             lines.push(Line::styled(
                 format!("    not available: {why}"),

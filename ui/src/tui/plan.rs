@@ -505,12 +505,60 @@ pub fn summary_lines(
         };
         lines.splice(at, layout_lines(shape, target_size));
     }
+    lines.extend(health_lines(sm));
     for w in &sm.warnings {
         if !lines.iter().any(|(_, l)| l == w) {
-            lines.push((Tone::Warn, w.clone()));
+            let tone = if w.contains("FAILING") {
+                Tone::Danger
+            } else {
+                Tone::Warn
+            };
+            lines.push((tone, w.clone()));
         }
     }
     lines
+}
+
+/// What must be typed before the plan starts: the target's name when it destroys one, and a
+/// second word when its drive reports itself failing (nobody restores onto it by habit).
+pub fn confirm_text(sm: &ops::Summary) -> Option<String> {
+    let failing = sm.target_health.as_ref().is_some_and(|h| h.is_failing());
+    match (&sm.target, sm.destroys()) {
+        (Some(t), Some(_)) if failing => {
+            Some(format!("{} {}", short_name(&t.path), s::FAILING_WORD))
+        }
+        (Some(t), Some(_)) => Some(short_name(&t.path)),
+        _ => None,
+    }
+}
+
+/// The drives' health as they report it: one line each for the source and the target.
+fn health_lines(sm: &ops::Summary) -> Vec<(Tone, String)> {
+    use wraith_engine::health::State;
+    [
+        (s::PLAN_SOURCE, &sm.source, &sm.source_health),
+        (s::PLAN_TARGET, &sm.target, &sm.target_health),
+    ]
+    .into_iter()
+    .filter_map(|(role, disk, health)| {
+        let (d, h) = (disk.as_ref()?, health.as_ref()?);
+        let tone = match h.state {
+            State::Good | State::Unknown => Tone::Normal,
+            State::Warning => Tone::Warn,
+            State::Failing => Tone::Danger,
+        };
+        Some((
+            tone,
+            format!(
+                "{} {} {}: {}",
+                s::PLAN_HEALTH,
+                role.to_lowercase(),
+                short_name(&d.path),
+                h.describe()
+            ),
+        ))
+    })
+    .collect()
 }
 
 impl App {
@@ -533,10 +581,7 @@ impl App {
             self.flow.target.as_ref(),
             self.flow.image.as_ref().map(|i| &i.manifest),
         );
-        let confirm = match (&sm.target, sm.destroys()) {
-            (Some(t), Some(_)) => Some(short_name(&t.path)),
-            _ => None,
-        };
+        let confirm = confirm_text(sm);
         let mut screen = PlanScreen::new(Vec::new(), confirm, Some(sm.verify));
         if matches!(sm.action, Action::Clone | Action::Restore) {
             lines.push(policy_line(self.flow.layout, sm.reshape.as_ref()));

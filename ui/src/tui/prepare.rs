@@ -170,6 +170,9 @@ impl App {
             policy: self.flow.layout,
             ..Default::default()
         };
+        // A failing target is planned, not refused: the plan says so and asks for a second
+        // typed word ("sdb failing") before it starts (`show_plan`).
+        let accept_failing_target = true;
         let (what, choice) = match self.flow.action {
             Some(Action::Clone) => {
                 let Some(src) = &self.flow.source else {
@@ -186,6 +189,7 @@ impl App {
                         target,
                         verify: true,
                         layout: layout.clone(),
+                        accept_failing_target,
                     }),
                 )
             }
@@ -207,6 +211,7 @@ impl App {
                         target,
                         verify: true,
                         layout: layout.clone(),
+                        accept_failing_target,
                     }),
                 )
             }

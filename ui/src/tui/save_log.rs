@@ -424,6 +424,7 @@ mod tests {
             fs: None,
             label: None,
             uuid: None,
+            health: None,
         }
     }
 

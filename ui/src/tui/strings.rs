@@ -100,6 +100,9 @@ pub const PLAN_FITS: &str = "fits";
 pub const PLAN_NOT_FIT: &str = "DOES NOT FIT";
 pub const PLAN_LAYOUT: &str = "layout";
 pub const PLAN_LAYOUT_FOR: &str = "partitions resized for a target of";
+pub const PLAN_HEALTH: &str = "health";
+/// The second word typed after a failing target's name.
+pub const FAILING_WORD: &str = "failing";
 pub const PLAN_POLICY: &str = "layout policy:";
 pub const PLAN_POLICY_KEY: &str = "F2: plan with";
 pub const PLAN_SCRATCH: &str = "scratch space needed:";

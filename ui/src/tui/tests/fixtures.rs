@@ -41,6 +41,7 @@ pub(crate) fn disk(path: &str, model: &str, serial: &str, size: u64, tr: &str) -
         fs: None,
         label: None,
         uuid: None,
+        health: None,
     }
 }
 

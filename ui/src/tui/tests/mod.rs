@@ -1792,6 +1792,7 @@ fn a_clone_onto_the_source_by_another_path_is_refused_by_the_engine() {
         target: link.clone(),
         verify: true,
         layout: Default::default(),
+        accept_failing_target: false,
     })
     .err()
     .map(|e| e.to_string());
@@ -1879,6 +1880,8 @@ fn restore_plan_onto_a_larger_disk_shows_the_new_layout() {
         warnings: Vec::new(),
         verify: true,
         target_created: false,
+        source_health: None,
+        target_health: None,
     };
     let lines = plan::summary_lines(&sm, None, None, Some(&t), Some(&m));
     let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
@@ -1898,4 +1901,43 @@ fn restore_plan_onto_a_larger_disk_shows_the_new_layout() {
     a.flow.action = Some(super::menu::Action::Restore);
     a.screen = Screen::Plan(PlanScreen::new(lines, Some("sdb".into()), Some(true)));
     snap!("plan_restore_grown", a);
+
+    // The same plan onto a drive that reports itself failing: the health line in red, and
+    // the name alone does not start it; the name and "failing" do.
+    let mut sm = sm;
+    sm.target_health = Some(wraith_engine::health::nvme_health(&{
+        let mut page = vec![0u8; 512];
+        page[0] = 0x04;
+        page
+    }));
+    let lines = plan::summary_lines(&sm, None, None, Some(&t), Some(&m));
+    let health = lines
+        .iter()
+        .find(|(_, l)| l.starts_with("health target"))
+        .unwrap_or_else(|| panic!("no target health line: {lines:#?}"));
+    assert_eq!(health.0, plan::Tone::Danger, "{health:?}");
+    assert!(
+        health
+            .1
+            .contains("FAILING: critical warning: reliability degraded"),
+        "{health:?}"
+    );
+    let confirm = plan::confirm_text(&sm).expect("a destructive plan is confirmed");
+    assert!(confirm.ends_with(" failing"), "{confirm}");
+    let mut p = PlanScreen::new(lines, Some(confirm.clone()), Some(true));
+    let name = confirm.trim_end_matches(" failing").to_string();
+    for c in name.chars() {
+        p.key(&KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    assert_eq!(
+        p.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        plan::PlanKey::None
+    );
+    for c in " failing".chars() {
+        p.key(&KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    assert_eq!(
+        p.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+        plan::PlanKey::Start { verify: true }
+    );
 }
