@@ -117,10 +117,13 @@ cmd_init() {
 
 cmd_initramfs() {
     cmd_init
+    # NIC firmware from Debian's non-free-firmware packages (fetched once, cached).
+    FIRMWARE=$(rootfs/firmware.sh | tail -n 1)
     cargo build "${RELEASE[@]}"
     mkdir -p "$OUT"
     ./target/release/initramfs-tool build --config rootfs/rootfs.toml --overlay rootfs/overlay \
-        --var INIT="$INIT" --var WRAITH="$PWD/target/release/wraith" -o "$OUT/initramfs.zst"
+        --var INIT="$INIT" --var WRAITH="$PWD/target/release/wraith" --var FIRMWARE="$FIRMWARE" \
+        -o "$OUT/initramfs.zst"
     echo "initramfs: $OUT/initramfs.zst ($(stat -c %s "$OUT/initramfs.zst") bytes)"
 }
 

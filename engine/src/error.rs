@@ -38,6 +38,18 @@ pub enum Error {
     },
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// The disk being written disappeared in the middle of the job (unplugged, its cable or
+    /// bridge failed): said as that, with the state it is left in, not as a write error.
+    #[error(
+        "the target {target} went away during the {action} ({cause}): it holds a partial \
+         copy that will neither boot nor mount as it is. Plug it back in and run the {action} \
+         again (it starts over); the source and the images are untouched"
+    )]
+    TargetGone {
+        target: String,
+        action: String,
+        cause: String,
+    },
     #[error("cancelled")]
     Cancelled,
 }

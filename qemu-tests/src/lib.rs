@@ -168,6 +168,9 @@ impl VmBuilder {
             "stdio".into(),
             "-monitor".into(),
             "none".into(),
+            // QMP on a socket in the scratch directory: tests plug and unplug devices.
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", self.qmp_path().display()),
             "-no-reboot".into(),
             "-nic".into(),
             self.nic.clone(),
@@ -238,23 +241,28 @@ impl VmBuilder {
             };
             a.push(format!("if=none,id={id},format=raw,file={file}"));
             a.push("-device".into());
+            // `dev{i}`: the device's id, for QMP (throttle, unplug).
             a.push(match bus {
-                Bus::Virtio => format!("virtio-blk-pci,drive={id},serial={serial}"),
-                Bus::Nvme => format!("nvme,drive={id},serial={serial}"),
+                Bus::Virtio => format!("virtio-blk-pci,drive={id},serial={serial},id=dev{i}"),
+                Bus::Nvme => format!("nvme,drive={id},serial={serial},id=dev{i}"),
                 Bus::NvmeWarning(w) => {
-                    format!("nvme,drive={id},serial={serial},smart_critical_warning={w}")
+                    format!("nvme,drive={id},serial={serial},smart_critical_warning={w},id=dev{i}")
                 }
                 Bus::Sata => {
                     sata_port += 1;
                     format!(
-                        "ide-hd,drive={id},bus=ahci.{},serial={serial}",
+                        "ide-hd,drive={id},bus=ahci.{},serial={serial},id=dev{i}",
                         sata_port - 1
                     )
                 }
-                Bus::Usb => format!("usb-storage,bus=xhci.0,drive={id},serial={serial}"),
+                Bus::Usb => format!("usb-storage,bus=xhci.0,drive={id},serial={serial},id=dev{i}"),
             });
         }
         Ok(a)
+    }
+
+    fn qmp_path(&self) -> PathBuf {
+        self.scratch.path().join("qmp.sock")
     }
 
     pub fn start(self) -> Result<Vm> {
@@ -295,6 +303,7 @@ impl VmBuilder {
             child,
             out,
             started: Instant::now(),
+            qmp: self.qmp_path(),
             _scratch: self.scratch,
         })
     }
@@ -304,6 +313,7 @@ pub struct Vm {
     child: Child,
     out: Arc<(Mutex<String>, Condvar)>,
     pub started: Instant,
+    qmp: PathBuf,
     _scratch: tempfile::TempDir,
 }
 
@@ -359,6 +369,90 @@ impl Vm {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// Runs one QMP command (`{"execute": ..., "arguments": ...}`) and returns its `return`
+    /// value; a QMP error is an Err with QEMU's words. One connection per command: QEMU's
+    /// socket takes one client at a time, and events in between are skipped.
+    pub fn qmp(&self, command: serde_json::Value) -> Result<serde_json::Value> {
+        use std::io::BufRead;
+        // The socket appears a moment after QEMU starts.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(&self.qmp) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!("QMP socket {}: {e}", self.qmp.display()))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let mut reader = std::io::BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+        let mut writer = stream;
+        // The greeting first, then capabilities negotiation, then the command.
+        let mut greeting = String::new();
+        reader
+            .read_line(&mut greeting)
+            .map_err(|e| format!("QMP greeting: {e}"))?;
+        let mut answer = |send: &serde_json::Value| -> Result<serde_json::Value> {
+            writeln!(writer, "{send}").map_err(|e| format!("QMP write: {e}"))?;
+            loop {
+                let mut line = String::new();
+                if reader
+                    .read_line(&mut line)
+                    .map_err(|e| format!("QMP read: {e}"))?
+                    == 0
+                {
+                    return Err("QMP closed the connection".into());
+                }
+                let v: serde_json::Value =
+                    serde_json::from_str(&line).map_err(|e| format!("QMP {line:?}: {e}"))?;
+                if let Some(r) = v.get("return") {
+                    return Ok(r.clone());
+                }
+                if let Some(e) = v.get("error") {
+                    return Err(format!("QMP {send}: {e}"));
+                }
+            }
+        };
+        answer(&serde_json::json!({ "execute": "qmp_capabilities" }))?;
+        answer(&command)
+    }
+
+    /// Plugs a USB stick (the raw image `path`, serial `serial`) into the running machine's
+    /// xHCI controller, as a technician plugs one in; `id` names it for [`Vm::unplug`].
+    pub fn plug_usb_stick(&self, path: &Path, serial: &str, id: &str) -> Result<()> {
+        self.qmp(
+            serde_json::json!({ "execute": "blockdev-add", "arguments": {
+            "driver": "raw", "node-name": format!("{id}-node"),
+            "file": { "driver": "file", "filename": path.display().to_string() } } }),
+        )?;
+        self.qmp(serde_json::json!({ "execute": "device_add", "arguments": {
+            "driver": "usb-storage", "bus": "xhci.0", "id": id,
+            "drive": format!("{id}-node"), "serial": serial, "removable": true } }))?;
+        Ok(())
+    }
+
+    /// Limits the writes of disk number `index` (in the order they were attached) to
+    /// `bytes_per_second`: a job on it then surely is in the middle when a test acts.
+    pub fn throttle_writes(&self, index: usize, bytes_per_second: u64) -> Result<()> {
+        self.qmp(
+            serde_json::json!({ "execute": "block_set_io_throttle", "arguments": {
+            // The drive's name, not the device's id: a USB stick's backend hangs off the SCSI
+            // device QEMU makes inside it, which has no id of ours.
+            "device": format!("d{index}"), "bps": 0, "bps_rd": 0, "bps_wr": bytes_per_second,
+            "iops": 0, "iops_rd": 0, "iops_wr": 0 } }),
+        )
+        .map(|_| ())
+    }
+
+    /// Pulls out the device plugged as `id` (`dev{i}` for the i-th disk given to the builder).
+    pub fn unplug(&self, id: &str) -> Result<()> {
+        self.qmp(serde_json::json!({ "execute": "device_del", "arguments": { "id": id } }))
+            .map(|_| ())
     }
 
     /// Types on the serial console.

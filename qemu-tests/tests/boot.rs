@@ -305,6 +305,82 @@ fn a_restore_onto_an_nvme_drive_with_a_critical_warning_is_refused_and_sata_smar
     );
 }
 
+/// The NIC firmware the built-in drivers of common desktop and laptop NICs load (Realtek
+/// r8169/r8152, Broadcom tg3 and bnx2x) is in the live system, with Debian's licence file of
+/// each firmware package, and the ISO stays small.
+#[test]
+#[ignore = "reads the built initramfs and ISO: run by ./build.sh test"]
+fn the_live_system_ships_nic_firmware_with_its_licences() {
+    let initramfs =
+        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("zstd -dc \"$1\" | cpio -it --quiet")
+        .arg("sh")
+        .arg(&initramfs)
+        .output()
+        .expect("zstd | cpio");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = String::from_utf8_lossy(&out.stdout);
+    for f in [
+        "lib/firmware/rtl_nic/rtl8168h-2.fw",
+        "lib/firmware/rtl_nic/rtl8153b-2.fw",
+        "lib/firmware/tigon/tg3_tso5.bin",
+        "lib/firmware/bnx2x/bnx2x-e2-7.13.21.0.fw",
+        "usr/share/doc/firmware/firmware-realtek.copyright",
+        "usr/share/doc/firmware/firmware-misc-nonfree.copyright",
+        "usr/share/doc/firmware/firmware-bnx2x.copyright",
+    ] {
+        assert!(
+            list.lines().any(|l| l.trim_start_matches("./") == f),
+            "{f} is not in {}",
+            initramfs.display()
+        );
+    }
+    let size = std::fs::metadata(iso()).map(|m| m.len()).unwrap_or(0);
+    assert!(size <= 48 * MIB, "ISO of {size} bytes (goal: 48 MiB)");
+}
+
+/// A target pulled out in the middle of an unattended restore (a USB disk whose cable slips):
+/// the job ends with an error that says the disk went away and what state it is left in, not
+/// a bare I/O error.
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn a_target_unplugged_in_the_middle_of_a_restore_ends_the_job_with_a_clear_error() {
+    let src = kit::gpt_disk();
+    let usb = support::repository_drive(&[("pc1", &src, "OLD-DISK")]);
+    let stick = kit::blank_disk(src.size);
+    let restore =
+        "action=restore target=serial:PULLED repo=label:IMAGES/lab image=pc1 after=poweroff";
+    let mut vm = VmBuilder::new(job_boot(restore))
+        .memory(256)
+        .disk(&usb.path, Bus::Usb, "USB-DRIVE")
+        .disk(&stick.path, Bus::Usb, "PULLED")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 256 KiB/s: the restore's writes take well over the seconds waited below.
+    vm.throttle_writes(1, 256 << 10)
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for("job: Restore", BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_secs(3));
+    vm.unplug("dev1").unwrap_or_else(|e| panic!("{e}"));
+    let r = vm.result(JOB_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r["result"], "error", "{r}");
+    let err = r["error"].as_str().unwrap_or_default();
+    eprintln!("unplugged mid-restore: {err}");
+    assert!(
+        err.contains("went away during the restore")
+            && err.contains("PULLED")
+            && err.contains("partial copy"),
+        "the error says the target went away and what state it is in: {err}"
+    );
+}
+
 #[test]
 #[ignore = "boots the real ISO: run by ./build.sh test"]
 fn iso_job_entry_runs_the_job_file_from_a_usb_stick_and_never_touches_the_boot_medium() {

@@ -72,6 +72,24 @@ impl Screen {
         }
     }
 
+    /// Waits until the screen no longer shows `what`.
+    fn wait_gone(&mut self, vm: &Vm, what: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.update(vm);
+            let text = self.text();
+            if !text.contains(what) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "after {:.0} s: {what:?} still on the screen:\n{text}",
+                vm.started.elapsed().as_secs_f64()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The screen row holding `what`, if any.
     fn row_of(&self, what: &str) -> Option<u16> {
         let s = self.parser.screen();
@@ -245,6 +263,25 @@ fn tui_restores_this_machines_image_from_a_usb_drive_then_clones_a_disk() {
     assert!(home.contains("SRC-SATA"), "{home}");
     assert!(home.contains("DST-VIRTIO"), "{home}");
     assert!(home.contains("WRAITH BOOT MEDIUM"), "{home}");
+    // The SATA disks' SMART data, under each of them.
+    assert!(home.contains("health good: SMART passed"), "{home}");
+
+    // Real hotplug: a USB stick plugged in while the home screen shows appears on it (udev's
+    // event, the UI's refresh), and is gone once pulled out.
+    let stick = kit::blank_disk(32 * MIB);
+    let plugged = Instant::now();
+    vm.plug_usb_stick(&stick.path, "HOTPLUG-STICK", "hotstick")
+        .unwrap_or_else(|e| panic!("{e}"));
+    screen.wait(&vm, "HOTPLUG-STICK", STEP_TIMEOUT);
+    let appeared = plugged.elapsed().as_secs_f64();
+    let pulled = Instant::now();
+    vm.unplug("hotstick").unwrap_or_else(|e| panic!("{e}"));
+    screen.wait_gone(&vm, "HOTPLUG-STICK", STEP_TIMEOUT);
+    eprintln!(
+        "hotplug: the stick on the home screen {appeared:.1} s after it was plugged in, gone \
+         {:.1} s after it was pulled out (TCG)",
+        pulled.elapsed().as_secs_f64()
+    );
 
     // Restore: the repository on the USB drive is found (the drive may arrive after the UI
     // started: the list looks again when it does), this machine's image and disk are
@@ -354,8 +391,28 @@ fn tui_restores_this_machines_image_from_a_usb_drive_then_clones_a_disk() {
     // the clone and the UI heard of it from udev (it does not poll).
     key(&mut vm, ENTER);
     screen.wait(&vm, "Enter actions", STEP_TIMEOUT);
-    // (The first of them: with four disks the home list is longer than the screen.)
-    screen.wait(&vm, "/dev/vda1", STEP_TIMEOUT);
+    // With four disks and their health the full list is longer than the screen: every disk
+    // stays, each with its partitions on one line under it (and its health where shown).
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        screen.update(&vm);
+        let rows: Vec<String> = screen.text().lines().map(str::to_string).collect();
+        let vda = rows.iter().position(|r| r.contains("DST-VIRTIO"));
+        if vda.is_some_and(|i| {
+            rows[i + 1..]
+                .iter()
+                .take(2)
+                .any(|r| r.contains("ext4 root"))
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cloned disk's partitions are not on the home screen:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // Power off from the menu (the last entry).
     key(&mut vm, ENTER);
     screen.wait(&vm, "Power off", STEP_TIMEOUT);

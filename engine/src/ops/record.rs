@@ -215,7 +215,8 @@ pub(super) fn run_recorded(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
         started,
         lines: Mutex::new(Vec::new()),
     };
-    let result = execute(plan, &Ctx::new(&rec, ctx.cancel, ctx.threads));
+    let result = execute(plan, &Ctx::new(&rec, ctx.cancel, ctx.threads))
+        .map_err(|e| target_gone(&plan.summary, e));
     let mut log = plan_lines(&plan.summary);
     log.extend(rec.lines.into_inner().unwrap_or_else(|p| p.into_inner()));
     let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
@@ -247,6 +248,33 @@ pub(super) fn run_recorded(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             }
             Err(e)
         }
+    }
+}
+
+/// A clone or restore that failed because its target disappeared (its device node is gone a
+/// moment after the failure) is said as that; any other error is returned as it was.
+fn target_gone(summary: &super::Summary, e: Error) -> Error {
+    let Some(t) = &summary.target else { return e };
+    if !matches!(summary.action, Action::Clone | Action::Restore)
+        || matches!(e, Error::Cancelled | Error::Refused { .. })
+        || !t.path.starts_with("/dev/")
+    {
+        return e;
+    }
+    // The kernel removes the node shortly after the device: give it a second.
+    let gone = (0..10).any(|i| {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        !std::path::Path::new(&t.path).exists()
+    });
+    if !gone {
+        return e;
+    }
+    Error::TargetGone {
+        target: t.describe(),
+        action: format!("{:?}", summary.action).to_lowercase(),
+        cause: e.to_string(),
     }
 }
 

@@ -134,6 +134,11 @@ pub fn next_step(e: &Error, at: Option<&str>) -> (String, Option<NextKey>) {
                 .to_string(),
             None,
         ),
+        Error::TargetGone { .. } => (
+            "Plug the disk back in (check its cable), then run the job again from the start"
+                .to_string(),
+            None,
+        ),
         Error::Refused { interlock, .. } => (refusal_next(*interlock).to_string(), None),
         Error::Cancelled => (
             "Nothing more happens: start again when ready".to_string(),

@@ -68,7 +68,8 @@ pub fn disk_line(d: &DiskInfo) -> String {
 }
 
 /// The drive's own word on its health under its line (home and target lists), coloured by
-/// state; None where health means nothing (an image file) or, with `only_bad`, is fine.
+/// state; None where health means nothing (an image file) or could not be read (a virtual
+/// disk, a USB bridge: `wraith disks` says why), and with `only_bad` where it is fine.
 pub fn health_line(d: &DiskInfo, only_bad: bool) -> Option<Line<'static>> {
     use wraith_engine::health::State;
     let h = d.health.as_ref()?;
@@ -76,9 +77,8 @@ pub fn health_line(d: &DiskInfo, only_bad: bool) -> Option<Line<'static>> {
         State::Failing => theme::danger(),
         State::Warning => theme::warn(),
         State::Good if only_bad => return None,
-        State::Unknown if only_bad => return None,
         State::Good => theme::ok(),
-        State::Unknown => theme::title_style(),
+        State::Unknown => return None,
     };
     Some(Line::styled(
         trunc(&format!("  {} {}", s::PLAN_HEALTH, h.describe()), 78),
@@ -90,14 +90,35 @@ pub fn trunc(v: &str, n: usize) -> String {
     v.chars().take(n).collect()
 }
 
-fn disk_lines(m: &Machine) -> Vec<Line<'static>> {
+/// The disk panel's lines, as detailed as `height` rows allow: every partition on its own line
+/// and each drive's health; then each disk's partitions on one line; then health only where
+/// it is not good. A machine with many disks still shows every disk.
+fn disk_lines(m: &Machine, height: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for detail in [Detail::Full, Detail::PartsInOneLine, Detail::BadHealthOnly] {
+        lines = disk_lines_at(m, detail);
+        if lines.len() <= height {
+            break;
+        }
+    }
+    lines
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Detail {
+    Full,
+    PartsInOneLine,
+    BadHealthOnly,
+}
+
+fn disk_lines_at(m: &Machine, detail: Detail) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     if m.disks.is_empty() {
         out.push(Line::styled(s::NO_DISKS, theme::warn()));
     }
     for d in &m.disks {
         out.push(Line::from(Span::styled(disk_line(d), theme::normal())));
-        out.extend(health_line(d, false));
+        out.extend(health_line(d, detail == Detail::BadHealthOnly));
         // On its own line: appended, it would fall off an 80-column console.
         if m.is_boot(d) {
             out.push(Line::styled(
@@ -114,6 +135,26 @@ fn disk_lines(m: &Machine) -> Vec<Line<'static>> {
                 ),
                 theme::title_style(),
             ));
+        }
+        if detail != Detail::Full && !d.partitions.is_empty() {
+            let parts: Vec<String> = d
+                .partitions
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        p.fs.as_deref().unwrap_or("-"),
+                        p.label.as_deref().unwrap_or("")
+                    )
+                    .trim()
+                    .to_string()
+                })
+                .collect();
+            out.push(Line::styled(
+                trunc(&format!("  {}", parts.join(", ")), 78),
+                theme::title_style(),
+            ));
+            continue;
         }
         for p in &d.partitions {
             out.push(Line::styled(
@@ -161,7 +202,8 @@ pub fn render(f: &mut Frame, area: Rect, m: &Machine) {
     let [disks, system] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(sys_h)]).areas(area);
     f.render_widget(
-        Paragraph::new(disk_lines(m)).block(theme::block(s::DISKS)),
+        Paragraph::new(disk_lines(m, usize::from(disks.height.saturating_sub(2))))
+            .block(theme::block(s::DISKS)),
         disks,
     );
     f.render_widget(Paragraph::new(sys).block(theme::block(s::SYSTEM)), system);
