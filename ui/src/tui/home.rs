@@ -86,6 +86,24 @@ pub fn health_line(d: &DiskInfo, only_bad: bool) -> Option<Line<'static>> {
     ))
 }
 
+/// A disk's partitions in one line: "vfat ESP, ext4 root, ntfs DATA".
+pub fn parts_summary(d: &DiskInfo) -> String {
+    let parts: Vec<String> = d
+        .partitions
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p.fs.as_deref().unwrap_or("-"),
+                p.label.as_deref().unwrap_or("")
+            )
+            .trim()
+            .to_string()
+        })
+        .collect();
+    parts.join(", ")
+}
+
 pub fn trunc(v: &str, n: usize) -> String {
     v.chars().take(n).collect()
 }
@@ -137,21 +155,8 @@ fn disk_lines_at(m: &Machine, detail: Detail) -> Vec<Line<'static>> {
             ));
         }
         if detail != Detail::Full && !d.partitions.is_empty() {
-            let parts: Vec<String> = d
-                .partitions
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} {}",
-                        p.fs.as_deref().unwrap_or("-"),
-                        p.label.as_deref().unwrap_or("")
-                    )
-                    .trim()
-                    .to_string()
-                })
-                .collect();
             out.push(Line::styled(
-                trunc(&format!("  {}", parts.join(", ")), 78),
+                trunc(&format!("  {}", parts_summary(d)), 78),
                 theme::title_style(),
             ));
             continue;

@@ -267,23 +267,9 @@ pub fn render(f: &mut Frame, area: Rect, p: &PickDisk) {
                 theme::warn(),
             ));
         } else {
-            let parts: Vec<String> = it
-                .disk
-                .partitions
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} {}",
-                        p.fs.as_deref().unwrap_or("-"),
-                        p.label.as_deref().unwrap_or("")
-                    )
-                    .trim()
-                    .to_string()
-                })
-                .collect();
-            if !parts.is_empty() {
+            if !it.disk.partitions.is_empty() {
                 lines.push(Line::styled(
-                    format!("    {}", parts.join(", ")),
+                    format!("    {}", super::home::parts_summary(&it.disk)),
                     theme::title_style(),
                 ));
             }
