@@ -304,6 +304,7 @@ impl VmBuilder {
             out,
             started: Instant::now(),
             qmp: self.qmp_path(),
+            scratch_dir: self.scratch.path().to_path_buf(),
             _scratch: self.scratch,
         })
     }
@@ -314,6 +315,7 @@ pub struct Vm {
     out: Arc<(Mutex<String>, Condvar)>,
     pub started: Instant,
     qmp: PathBuf,
+    scratch_dir: PathBuf,
     _scratch: tempfile::TempDir,
 }
 
@@ -436,6 +438,41 @@ impl Vm {
         Ok(())
     }
 
+    /// The VGA text memory (0xB8000, 32 KiB: the screen and what Linux's vgacon scrolled
+    /// past) as rows of 80 characters, read from guest memory over QMP: exact text, no OCR.
+    /// Where the screen starts in it is the VGA start address, which QMP cannot read: a
+    /// caller finds its screen by a line it knows (see [`screen_from`]).
+    pub fn vga_rows(&self) -> Result<Vec<String>> {
+        let file = self.scratch_dir.join("vga.bin");
+        let _ = std::fs::remove_file(&file);
+        self.qmp(serde_json::json!({ "execute": "pmemsave", "arguments": {
+            "val": 0xb8000, "size": 0x8000, "filename": file.display().to_string() } }))?;
+        let cells = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        // Each cell is a character (code page 437) and its colours.
+        Ok(cells
+            .chunks(160)
+            .map(|row| {
+                row.chunks(2)
+                    .map(|c| match c[0] {
+                        0x20..=0x7e => c[0] as char,
+                        0 => ' ',
+                        // Box drawing and the like: not text a test looks for.
+                        _ => '+',
+                    })
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect())
+    }
+
+    /// A screenshot of the display (QMP `screendump`, PPM) into `path`.
+    pub fn screendump(&self, path: &Path) -> Result<()> {
+        self.qmp(serde_json::json!({ "execute": "screendump", "arguments": {
+            "filename": path.display().to_string() } }))
+            .map(|_| ())
+    }
+
     /// Limits the writes of disk number `index` (in the order they were attached) to
     /// `bytes_per_second`: a job on it then surely is in the middle when a test acts.
     pub fn throttle_writes(&self, index: usize, bytes_per_second: u64) -> Result<()> {
@@ -517,6 +554,13 @@ impl Vm {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The 25 rows from the last one holding `first` (a screen's top line), joined; None when no
+/// row holds it.
+pub fn screen_from(rows: &[String], first: &str) -> Option<String> {
+    let top = rows.iter().rposition(|r| r.contains(first))?;
+    Some(rows[top..rows.len().min(top + 25)].join("\n"))
 }
 
 /// `text` without the kernel's console messages: `[   7.753751] text` up to the end of its

@@ -92,6 +92,41 @@ fn boots_to_ready(boot: Boot, firmware: Firmware, menu: Menu, what: &str) {
         // The UI takes the serial console over (its alternate screen) with no key pressed.
         vm.wait_for("\x1b[?1049h", BOOT_TIMEOUT)
             .unwrap_or_else(|e| panic!("{what}: the UI did not start on the serial console: {e}"));
+    } else if firmware == Firmware::SeaBios {
+        // The UI on the VGA screen (tty1), read from the text buffer itself: the home screen
+        // with the disk list, not a blank or a kernel log.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let text = loop {
+            let rows = vm.vga_rows().unwrap_or_else(|e| panic!("{what}: {e}"));
+            if let Some(text) = qemu_tests::screen_from(&rows, "Wraith - disk cloning")
+                .filter(|t| t.contains("Disks") && t.contains("QEMU DVD-ROM"))
+            {
+                break text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: no home screen on the VGA console:\n{}",
+                rows.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        assert!(text.contains("WRAITH BOOT MEDIUM"), "{what}:\n{text}");
+        assert!(
+            text.contains("Enter actions"),
+            "{what}: no key line:\n{text}"
+        );
+        eprintln!("{what}: the VGA text screen:\n{text}");
+        // And the display as a picture is not blank: more than one colour in it.
+        let shot = tempfile::NamedTempFile::new().expect("temp file");
+        vm.screendump(shot.path())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let ppm = std::fs::read(shot.path()).expect("read screendump");
+        let pixels = &ppm[ppm.len().saturating_sub(640 * 400 * 3)..];
+        let first = &pixels[..3];
+        assert!(
+            pixels.chunks(3).any(|p| p != first),
+            "{what}: the screendump is one flat colour"
+        );
     }
 }
 
