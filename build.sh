@@ -15,6 +15,8 @@ declare -A TOOL_PKG=(
     [mkntfs]=ntfs-3g [ntfscp]=ntfs-3g [ntfscat]=ntfs-3g [ntfsls]=ntfs-3g
     [ntfsfix]=ntfs-3g [ntfsinfo]=ntfs-3g [ntfsresize]=ntfs-3g [resize2fs]=e2fsprogs
     [ntfsfallocate]=ntfs-3g [ntfstruncate]=ntfs-3g [mkfs.xfs]=xfsprogs
+    # Console keymaps for the live system (rootfs/keymaps.sh compiles console-data's sources).
+    [loadkeys]=kbd
     [zstd]=zstd [pkg-config]=pkg-config
     [cc]=build-essential [make]=build-essential [curl]=curl
     [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso
@@ -30,6 +32,7 @@ declare -A FILE_PKG=(
     [/usr/lib/grub/x86_64-efi/modinfo.sh]=grub-efi-amd64-bin
     [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
     [/bin/busybox]=busybox-static
+    [/usr/share/keymaps/i386/qwerty/uk.kmap.gz]=console-data
     # nginx's WebDAV PROPFIND/OPTIONS module and ganesha's export of a plain directory.
     [/usr/lib/nginx/modules/ngx_http_dav_ext_module.so]=libnginx-mod-http-dav-ext
     [/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so]=nfs-ganesha-vfs
@@ -119,10 +122,13 @@ cmd_initramfs() {
     cmd_init
     # NIC firmware from Debian's non-free-firmware packages (fetched once, cached).
     FIRMWARE=$(rootfs/firmware.sh | tail -n 1)
+    # Console keymaps for wraith.keymap= (compiled once from console-data, cached).
+    KEYMAPS=$(rootfs/keymaps.sh | tail -n 1)
     cargo build "${RELEASE[@]}"
     mkdir -p "$OUT"
     ./target/release/initramfs-tool build --config rootfs/rootfs.toml --overlay rootfs/overlay \
         --var INIT="$INIT" --var WRAITH="$PWD/target/release/wraith" --var FIRMWARE="$FIRMWARE" \
+        --var KEYMAPS="$KEYMAPS" \
         -o "$OUT/initramfs.zst"
     echo "initramfs: $OUT/initramfs.zst ($(stat -c %s "$OUT/initramfs.zst") bytes)"
 }

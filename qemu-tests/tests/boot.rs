@@ -95,21 +95,7 @@ fn boots_to_ready(boot: Boot, firmware: Firmware, menu: Menu, what: &str) {
     } else if firmware == Firmware::SeaBios {
         // The UI on the VGA screen (tty1), read from the text buffer itself: the home screen
         // with the disk list, not a blank or a kernel log.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let text = loop {
-            let rows = vm.vga_rows().unwrap_or_else(|e| panic!("{what}: {e}"));
-            if let Some(text) = qemu_tests::screen_from(&rows, "Wraith - disk cloning")
-                .filter(|t| t.contains("Disks") && t.contains("QEMU DVD-ROM"))
-            {
-                break text;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{what}: no home screen on the VGA console:\n{}",
-                rows.join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        };
+        let text = vga_screen(&vm, &["Disks", "QEMU DVD-ROM"], Duration::from_secs(60));
         assert!(text.contains("WRAITH BOOT MEDIUM"), "{what}:\n{text}");
         assert!(
             text.contains("Enter actions"),
@@ -127,6 +113,26 @@ fn boots_to_ready(boot: Boot, firmware: Firmware, menu: Menu, what: &str) {
             pixels.chunks(3).any(|p| p != first),
             "{what}: the screendump is one flat colour"
         );
+    }
+}
+
+/// The UI's screen on the VGA console (read from the text buffer, found by its title line)
+/// once it shows everything in `want`.
+fn vga_screen(vm: &qemu_tests::Vm, want: &[&str], timeout: Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let rows = vm.vga_rows().unwrap_or_else(|e| panic!("{e}"));
+        if let Some(t) = qemu_tests::screen_from(&rows, "Wraith - disk cloning")
+            .filter(|t| want.iter().all(|w| t.contains(w)))
+        {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {want:?} on the VGA console:\n{}",
+            rows.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -338,6 +344,36 @@ fn a_restore_onto_an_nvme_drive_with_a_critical_warning_is_refused_and_sata_smar
         zeros.iter().all(|&b| b == 0),
         "nothing was written to the failing drive"
     );
+}
+
+/// `wraith.keymap=de` gives the VGA console a German keyboard: the home screen says so, and
+/// the key right of 0 with Shift (`-` and `_` on a US keyboard, `?` on a German one) opens
+/// the help, as `?` does. Keys go in through QEMU's PS/2 keyboard (QMP send-key); the screen
+/// is read from the VGA text buffer.
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn wraith_keymap_de_gives_the_vga_console_a_german_keyboard() {
+    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
+    let initramfs =
+        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    let vm = VmBuilder::new(Boot::Kernel {
+        kernel,
+        initramfs,
+        // The last console= is the UI's: the screen.
+        append: "console=ttyS0,115200 panic=-1 console=tty0 wraith.keymap=de".into(),
+    })
+    .memory(256)
+    .start()
+    .unwrap_or_else(|e| panic!("{e}"));
+    let screen = |want: &str| vga_screen(&vm, &[want], BOOT_TIMEOUT);
+    screen("keyboard de");
+    vm.qmp(
+        serde_json::json!({ "execute": "send-key", "arguments": { "keys": [
+        { "type": "qcode", "data": "shift" }, { "type": "qcode", "data": "minus" } ] } }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let help = screen("Keys - Home");
+    assert!(help.contains("the keyboard layout"), "{help}");
 }
 
 /// The NIC firmware the built-in drivers of common desktop and laptop NICs load (Realtek

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod damage;
 pub mod job;
+pub mod keymap;
 pub mod net;
 pub mod render;
 pub mod tui;

@@ -139,6 +139,8 @@ pub enum Popup {
     },
     /// "Remember this share on the stick?", once a share opened.
     Remember(RememberAsk),
+    /// The keyboard layouts to choose from.
+    Keymap(super::keyboard::KeymapPick),
 }
 
 pub enum Screen {
@@ -440,6 +442,7 @@ impl App {
                 self.remember_key(r);
                 return;
             }
+            Some(Popup::Keymap(_)) => return self.keymap_key(&k),
             Some(Popup::Menu(sel)) => {
                 match menu::key(sel, &k) {
                     MenuKey::None => {}
@@ -459,6 +462,7 @@ impl App {
                 HomeKey::Menu => self.popup = Some(Popup::Menu(0)),
                 HomeKey::Start(a) => self.choose(a),
                 HomeKey::Network => self.open_network(),
+                HomeKey::Keyboard => self.pick_keymap(),
                 HomeKey::Quit => self.exit = Some(Exit::Quit),
             },
             Screen::PickDisk(p) => match p.key(&k) {

@@ -22,6 +22,8 @@ pub enum HomeKey {
     /// An action straight from the home screen, without the menu.
     Start(Action),
     Network,
+    /// The keyboard layout picker.
+    Keyboard,
     Quit,
 }
 
@@ -29,6 +31,7 @@ pub fn key(k: &KeyEvent) -> HomeKey {
     match k.code {
         KeyCode::Enter | KeyCode::Char('m') => HomeKey::Menu,
         KeyCode::Char('r') => HomeKey::Start(Action::Restore),
+        KeyCode::Char('k') => HomeKey::Keyboard,
         KeyCode::Char('s') => HomeKey::Start(Action::Save),
         KeyCode::Char('c') if !k.modifiers.contains(KeyModifiers::CONTROL) => {
             HomeKey::Start(Action::Clone)
@@ -187,6 +190,12 @@ fn system_lines(m: &Machine) -> Vec<Line<'static>> {
         ),
         theme::normal(),
     )];
+    if let Some(k) = &m.keymap {
+        out.push(Line::styled(
+            format!("{} {k}   ({})", s::KEYBOARD_NOW, s::KEYBOARD_HOW),
+            theme::normal(),
+        ));
+    }
     for n in &m.nets {
         let ip = if n.ipv4.is_empty() {
             "no IPv4".to_string()

@@ -21,6 +21,8 @@ pub struct Machine {
     pub disks: Vec<DiskInfo>,
     /// Paths of disks holding the running Wraith system: never offered as targets.
     pub boot: Vec<String>,
+    /// The console keymap loaded (`wraith.keymap=` or the picker); None: the kernel's (us).
+    pub keymap: Option<String>,
 }
 
 impl Machine {
@@ -59,6 +61,7 @@ pub fn collect() -> Machine {
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
+        keymap: None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod home;
 pub mod hotplug;
 pub mod image;
 pub mod input;
+pub mod keyboard;
 pub mod machine;
 pub mod menu;
 pub mod network;
@@ -132,6 +133,10 @@ pub fn draw(f: &mut Frame, app: &App) {
             menu::render(f, body, *sel);
             s::MENU_KEYS
         }
+        Some(Popup::Keymap(p)) => {
+            keyboard::render(f, body, p);
+            s::KEYBOARD_KEYS
+        }
         Some(Popup::Error(e)) => {
             advice::render(f, body, e);
             e.key
@@ -227,6 +232,11 @@ pub fn run() -> anyhow::Result<u8> {
     }));
     let mut machine = machine::collect();
     machine.disks = wraith_engine::disks::list().unwrap_or_default();
+    // The keyboard the kernel command line asks for (a failure shows on the home screen as
+    // the layout in use: the kernel's own).
+    if live {
+        machine.keymap = crate::keymap::apply_boot_choice().and_then(Result::ok);
+    }
 
     let (tx, rx) = mpsc::channel();
     input::spawn(tx.clone());

@@ -101,6 +101,11 @@ pub const PLAN_NOT_FIT: &str = "DOES NOT FIT";
 pub const PLAN_LAYOUT: &str = "layout";
 pub const PLAN_LAYOUT_FOR: &str = "partitions resized for a target of";
 pub const PLAN_HEALTH: &str = "health";
+pub const KEYBOARD: &str = "Keyboard layout";
+pub const KEYBOARD_NOW: &str = "keyboard";
+pub const KEYBOARD_HOW: &str = "k changes it";
+pub const KEYBOARD_KEYS: &str = "Up/Down choose   Enter use it   Esc close";
+pub const ERR_KEYBOARD: &str = "changing the keyboard layout";
 /// The second word typed after a failing target's name.
 pub const FAILING_WORD: &str = "failing";
 pub const PLAN_POLICY: &str = "layout policy:";
@@ -309,6 +314,7 @@ pub const HELP_HOME: KeyHelp = &[
     ("v", "verify the images of a repository"),
     ("b", "browse a repository's images"),
     ("n", "the network: DHCP or a static address"),
+    ("k", "the keyboard layout (de, fr, uk, ...)"),
     (
         "Ctrl-L",
         "redraw the screen (after kernel messages garbled it)",

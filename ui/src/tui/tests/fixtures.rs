@@ -71,6 +71,7 @@ pub(crate) fn fake_machine() -> Machine {
         }],
         disks: vec![sda, sdb, sdc, small],
         boot: vec!["/dev/sdc".into()],
+        keymap: None,
     }
 }
 
