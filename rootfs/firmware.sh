@@ -51,8 +51,8 @@ apt_opts=(
     -o "Dir::State::Lists=$apt_dir/lists"
     -o "Dir::Cache=$apt_dir"
     -o "Dir::Cache::archives=$apt_dir/archives"
-    # apt's sandbox user cannot write into a root-owned cache under $HOME.
-    -o "APT::Sandbox::User=root"
+    # apt's sandbox user (_apt) cannot write into our cache under $HOME: download as ourselves.
+    -o "APT::Sandbox::User=$(id -un)"
 )
 say "fetching ${PACKAGES[*]} from $MIRROR $SUITE non-free-firmware"
 apt-get -q "${apt_opts[@]}" update >&2 || die "apt-get update of the non-free-firmware index failed"

@@ -163,6 +163,23 @@ fn real_rootfs_builds_with_stand_in_binaries() {
     // A static stand-in for init, a dynamic one (glibc, libzstd) for wraith.
     opts.vars.insert("INIT".into(), "/bin/busybox".into());
     opts.vars.insert("WRAITH".into(), "/usr/bin/zstd".into());
+    // Stand-ins for the fetched firmware and the compiled keymaps (rootfs/firmware.sh and
+    // rootfs/keymaps.sh make the real ones during ./build.sh iso).
+    let fetched = tempfile::tempdir().unwrap();
+    for (dir, file) in [
+        ("firmware/rtl_nic", "rtl8168h-2.fw"),
+        ("licences", "firmware-realtek.copyright"),
+        ("keymaps", "de.bmap"),
+    ] {
+        std::fs::create_dir_all(fetched.path().join(dir)).unwrap();
+        std::fs::write(fetched.path().join(dir).join(file), b"stand-in").unwrap();
+    }
+    opts.vars
+        .insert("FIRMWARE".into(), fetched.path().display().to_string());
+    opts.vars.insert(
+        "KEYMAPS".into(),
+        fetched.path().join("keymaps").display().to_string(),
+    );
     let built = build(&cfg, &opts).unwrap();
     let raw = write_image(&built.image, 0).unwrap();
     let names: BTreeSet<String> = read_newc(&raw)
@@ -180,6 +197,9 @@ fn real_rootfs_builds_with_stand_in_binaries() {
         "bin/udevadm",
         "lib/systemd/systemd-udevd",
         "lib/udev/ata_id",
+        "lib/firmware/rtl_nic/rtl8168h-2.fw",
+        "usr/share/doc/firmware/firmware-realtek.copyright",
+        "usr/share/wraith/keymaps/de.bmap",
         "lib/udev/scsi_id",
         "lib/udev/rules.d/50-udev-default.rules",
         "lib/udev/rules.d/60-persistent-storage.rules",
