@@ -11,12 +11,14 @@ declare -A TOOL_PKG=(
     [sfdisk]=fdisk
     [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [e2fsck]=e2fsprogs [dumpe2fs]=e2fsprogs
     [mkfs.vfat]=dosfstools [fsck.vfat]=dosfstools [mkfs.exfat]=exfatprogs
-    [mcopy]=mtools [mdel]=mtools [mdir]=mtools [mtype]=mtools
+    [mcopy]=mtools [mmd]=mtools [mdel]=mtools [mdir]=mtools [mtype]=mtools
     [mkntfs]=ntfs-3g [ntfscp]=ntfs-3g [ntfscat]=ntfs-3g [ntfsls]=ntfs-3g
     [ntfsfix]=ntfs-3g [ntfsinfo]=ntfs-3g [ntfsresize]=ntfs-3g [resize2fs]=e2fsprogs
     [ntfsfallocate]=ntfs-3g [ntfstruncate]=ntfs-3g [mkfs.xfs]=xfsprogs
     # Console keymaps for the live system (rootfs/keymaps.sh compiles console-data's sources).
     [loadkeys]=kbd
+    # depmod indexes the Secure Boot kernel's modules (iso/secureboot.sh).
+    [depmod]=kmod
     [zstd]=zstd [pkg-config]=pkg-config
     [cc]=build-essential [make]=build-essential [curl]=curl
     [qemu-system-x86_64]=qemu-system-x86 [grub-mkrescue]=grub-common [xorriso]=xorriso
@@ -142,12 +144,38 @@ cmd_iso() {
     cp "$KERNEL" "$tree/boot/vmlinuz"
     cp "$OUT/initramfs.zst" "$tree/boot/initramfs.zst"
     cp iso/grub.cfg "$tree/boot/grub/grub.cfg"
+    cmd_secureboot "$tree"
+    # BIOS: grub-mkrescue's own GRUB (i386-pc only). UEFI: Debian's signed chain in an El
+    # Torito EFI image, which xorriso also exposes as a partition for USB sticks.
     # The volume id marks a Wraith medium: the live system never writes to a disk that has it.
-    grub-mkrescue -o "$OUT/wraith.iso.tmp" --compress=xz --fonts= --locales= --themes= \
-        "$tree" -- -volid WRAITH >"$OUT/grub-mkrescue.log" 2>&1 ||
-        { cat "$OUT/grub-mkrescue.log" >&2; exit 1; }
+    grub-mkrescue -d /usr/lib/grub/i386-pc -o "$OUT/wraith.iso.tmp" --compress=xz --fonts= \
+        --locales= --themes= "$tree" -- -volid WRAITH \
+        -as mkisofs --efi-boot boot/efi.img -efi-boot-part --efi-boot-image -- \
+        >"$OUT/grub-mkrescue.log" 2>&1 || { cat "$OUT/grub-mkrescue.log" >&2; exit 1; }
     mv "$OUT/wraith.iso.tmp" "$OUT/wraith.iso"
     echo "iso: $OUT/wraith.iso ($(stat -c %s "$OUT/wraith.iso") bytes)"
+}
+
+# UEFI with Secure Boot: shim -> GRUB -> Debian's kernel, all signed (iso/secureboot.sh), with
+# the kernel's modules as a second initramfs that GRUB loads after ours (iso/grub.cfg). Puts
+# /boot/efi.img, /boot/sb/ and /.disk/info (how the signed GRUB finds the medium) into $1.
+cmd_secureboot() {
+    local tree=$1
+    local sb
+    sb=$(iso/secureboot.sh | tail -n 1)
+    mkdir -p "$tree/boot/sb" "$tree/.disk"
+    echo "Wraith live system" > "$tree/.disk/info"
+    cp "$sb/vmlinuz" "$tree/boot/sb/vmlinuz"
+    cp -r "$sb/licences" "$tree/boot/sb/licences"
+    ./target/release/initramfs-tool build --config rootfs/modules.toml \
+        --var MODULES="$sb/modules" -o "$tree/boot/sb/modules.zst"
+    local efi="$tree/boot/efi.img" kib
+    kib=$(( $(du -sk "$sb/efi" | cut -f1) + 512 ))
+    rm -f "$efi"
+    mkfs.vfat -C -n WRAITH-EFI "$efi" "$kib" >/dev/null
+    mmd -i "$efi" ::/EFI ::/EFI/BOOT
+    mcopy -i "$efi" "$sb"/efi/* ::/EFI/BOOT/
+    echo "secureboot: kernel $(cat "$sb/release"), modules $(stat -c %s "$tree/boot/sb/modules.zst") bytes"
 }
 
 cmd_pxe() {

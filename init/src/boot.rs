@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::log::{self, info, warning};
 use crate::power::{self, PowerAction};
 use crate::supervise::{self, Step};
-use crate::{cmdline, disks, mounts, net, udev};
+use crate::{cmdline, disks, firmware, mounts, net, udev};
 
 /// PID 1 proper. Never returns.
 pub fn boot() -> ! {
@@ -51,6 +51,7 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
         cfg.console
     );
 
+    let boot = firmware::detect();
     let watch = disks::Watch::start();
     let udev = udev::start();
     // A job names its disks and needs them present; the interactive UI does not: it shows a
@@ -73,9 +74,10 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
     let net = net::start(&cfg.net, Some(net::STATE_DIR.into()));
 
     log::console_line(&format!(
-        "WRAITH-READY uptime={:.2} disks={}",
+        "WRAITH-READY uptime={:.2} disks={} boot={}",
         log::uptime_secs(),
-        found.len()
+        found.len(),
+        boot.name()
     ));
 
     let first = if cfg.shell {

@@ -18,6 +18,7 @@
 pub mod boot;
 pub mod cmdline;
 pub mod disks;
+pub mod firmware;
 pub mod log;
 pub mod mounts;
 pub mod net;

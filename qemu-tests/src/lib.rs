@@ -61,6 +61,11 @@ pub enum Bus {
 pub enum Firmware {
     SeaBios,
     Ovmf,
+    /// UEFI with Secure Boot on and only Microsoft's keys enrolled, as PCs ship (Debian's
+    /// `OVMF_CODE_4M.secboot.fd` + `OVMF_VARS_4M.ms.fd`): it starts only images signed by
+    /// Microsoft's UEFI CA (shim), and shim only what Debian signed. Needs q35 with SMM, so
+    /// the variable store cannot be written around the firmware.
+    OvmfSecureBoot,
 }
 
 #[derive(Clone, Debug)]
@@ -179,13 +184,26 @@ impl VmBuilder {
             "-device".into(),
             "ahci,id=ahci".into(),
         ];
-        if self.firmware == Firmware::Ovmf {
+        let uefi = match self.firmware {
+            Firmware::SeaBios => None,
+            Firmware::Ovmf => Some(("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd")),
+            Firmware::OvmfSecureBoot => {
+                a.extend([
+                    "-machine".into(),
+                    "q35,smm=on".into(),
+                    "-global".into(),
+                    "driver=cfi.pflash01,property=secure,value=on".into(),
+                ]);
+                Some(("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"))
+            }
+        };
+        if let Some((code, vars_template)) = uefi {
             let vars = self.scratch.path().join("OVMF_VARS.fd");
-            std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
+            std::fs::copy(format!("/usr/share/OVMF/{vars_template}"), &vars)
                 .map_err(|e| format!("OVMF vars: {e} (./build.sh deps installs ovmf)"))?;
             a.extend([
                 "-drive".into(),
-                "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
+                format!("if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/{code}"),
                 "-drive".into(),
                 format!("if=pflash,format=raw,file={}", vars.display()),
             ]);
@@ -333,12 +351,34 @@ impl Vm {
     /// Waits until the console shows any of `needles`; returns which one and the seconds
     /// since the VM started.
     pub fn wait_for_any(&mut self, needles: &[&str], timeout: Duration) -> Result<(usize, f64)> {
+        self.wait_for_any_since(0, needles, timeout)
+    }
+
+    /// How much the console has shown so far: a mark for [`Vm::wait_for_since`].
+    pub fn mark(&self) -> usize {
+        self.out.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Waits until the console shows `needle` after `mark` (text shown before it, such as an
+    /// earlier drawing of the same boot menu, does not count).
+    pub fn wait_for_since(&mut self, mark: usize, needle: &str, timeout: Duration) -> Result<f64> {
+        self.wait_for_any_since(mark, &[needle], timeout)
+            .map(|(_, t)| t)
+    }
+
+    fn wait_for_any_since(
+        &mut self,
+        mark: usize,
+        needles: &[&str],
+        timeout: Duration,
+    ) -> Result<(usize, f64)> {
         let needle = needles.join(" | ");
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.out;
         let mut text = lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(i) = needles.iter().position(|n| text.contains(n)) {
+            let since = text.get(mark..).unwrap_or(text.as_str());
+            if let Some(i) = needles.iter().position(|n| since.contains(n)) {
                 return Ok((i, self.started.elapsed().as_secs_f64()));
             }
             let now = Instant::now();

@@ -71,6 +71,7 @@ fn boots_to_ready(boot: Boot, firmware: Firmware, menu: Menu, what: &str) {
         .wait_for("WRAITH-READY", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     eprintln!("{what}: boot to ready in {secs:.1} s (QEMU start to WRAITH-READY, TCG)");
+    assert_booted_as(&vm, firmware, what);
     // The kernel names the entry it was booted from: the last console= is the UI's terminal.
     let out = vm.output();
     let cmdline = out
@@ -112,6 +113,41 @@ fn boots_to_ready(boot: Boot, firmware: Firmware, menu: Menu, what: &str) {
         assert!(
             pixels.chunks(3).any(|p| p != first),
             "{what}: the screendump is one flat colour"
+        );
+    }
+}
+
+/// init's WRAITH-READY line names how the machine booted; under Secure Boot that is Debian's
+/// signed kernel, locked down by it, with its modules.
+fn assert_booted_as(vm: &qemu_tests::Vm, firmware: Firmware, what: &str) {
+    let out = vm.output();
+    let ready = out
+        .lines()
+        .find(|l| l.starts_with("WRAITH-READY"))
+        .unwrap_or_else(|| panic!("{what}: no WRAITH-READY line"));
+    let want = match firmware {
+        Firmware::SeaBios => "boot=bios",
+        Firmware::Ovmf => "boot=uefi",
+        Firmware::OvmfSecureBoot => "boot=uefi-secureboot",
+    };
+    assert!(
+        ready.split_whitespace().any(|w| w == want),
+        "{what}: {ready:?}, expected {want}"
+    );
+    let signed = out.contains("Command line: BOOT_IMAGE=/boot/sb/vmlinuz");
+    assert_eq!(
+        signed,
+        firmware == Firmware::OvmfSecureBoot,
+        "{what}: Debian's signed kernel must boot exactly when Secure Boot is on"
+    );
+    if signed {
+        assert!(
+            out.contains("Kernel is locked down from EFI Secure Boot"),
+            "{what}"
+        );
+        assert!(
+            out.contains("with its modules"),
+            "{what}: no modules for the kernel"
         );
     }
 }
@@ -159,7 +195,7 @@ fn iso_boots_as_a_cd_under_uefi_to_the_serial_console_its_oem_string_asks_for() 
 }
 
 // The ISO as a USB stick under UEFI with 's' pressed on the menu boots in tui.rs
-// (`a_usb_stick_with_a_data_partition_…`), which goes on to the UI: one boot, not two.
+// (`a_usb_stick_with_a_data_partition_…`, with Secure Boot on), which goes on to the UI: one boot, not two.
 
 fn hash(path: &Path) -> fnv::Digest {
     fnv::digest(&std::fs::read(path).expect("read"))
@@ -455,6 +491,29 @@ fn a_target_unplugged_in_the_middle_of_a_restore_ends_the_job_with_a_clear_error
 #[test]
 #[ignore = "boots the real ISO: run by ./build.sh test"]
 fn iso_job_entry_runs_the_job_file_from_a_usb_stick_and_never_touches_the_boot_medium() {
+    job_file_clone_from_the_iso(Firmware::SeaBios);
+}
+
+/// A PC as shipped: UEFI, Secure Boot on, only Microsoft's keys. The ISO boots as a CD through
+/// shim and Debian's signed GRUB and kernel, with no key enrolled, and runs a clone job (the
+/// disks' drivers and the stick's FAT come as modules). First, on GRUB's command line, the
+/// tiny unsigned kernel is refused: the firmware and GRUB really enforce signatures here.
+#[test]
+#[ignore = "boots the real ISO: run by ./build.sh test"]
+fn iso_boots_as_a_cd_with_secure_boot_on_and_runs_a_clone_job_while_an_unsigned_kernel_is_refused()
+{
+    job_file_clone_from_the_iso(Firmware::OvmfSecureBoot);
+}
+
+/// GRUB polls the serial port and loses characters that come faster than it reads them.
+fn type_slowly(vm: &mut qemu_tests::Vm, text: &str) {
+    for c in text.chars() {
+        vm.send(&c.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn job_file_clone_from_the_iso(firmware: Firmware) {
     let src = kit::gpt_disk();
     let dst = kit::blank_disk(200 * MIB);
     // The technician's stick: FAT, with wraith-job.toml at its root.
@@ -480,6 +539,7 @@ fn iso_job_entry_runs_the_job_file_from_a_usb_stick_and_never_touches_the_boot_m
     let iso = iso();
     let before = std::fs::read(&iso).expect("read iso");
     let mut vm = VmBuilder::new(Boot::Cd(iso.clone()))
+        .firmware(firmware)
         .memory(256)
         .disk(&src.path, Bus::Sata, "SRC-SATA")
         .disk(&dst.path, Bus::Virtio, "TARGET")
@@ -489,8 +549,23 @@ fn iso_job_entry_runs_the_job_file_from_a_usb_stick_and_never_touches_the_boot_m
     // The countdown shows once GRUB's menu is drawn and reading keys.
     vm.wait_for("executed automatically in", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
+    if firmware == Firmware::OvmfSecureBoot {
+        // GRUB's command line: the tiny kernel, unsigned, must not load.
+        vm.send("c").unwrap_or_else(|e| panic!("{e}"));
+        vm.wait_for("grub>", BOOT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        type_slowly(&mut vm, "linux /boot/vmlinuz\r");
+        vm.wait_for("bad shim signature", BOOT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("the unsigned kernel was not refused: {e}"));
+        // Back to the menu, read again from the medium.
+        let mark = vm.mark();
+        type_slowly(&mut vm, "configfile /boot/grub/grub.cfg\r");
+        vm.wait_for_since(mark, "executed automatically in", BOOT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
     vm.send("j").unwrap_or_else(|e| panic!("{e}"));
     let r = finish_job(&mut vm);
+    assert_booted_as(&vm, firmware, "job file");
     assert_eq!(r["target"]["serial"], "TARGET", "{r}");
     assert!(std::fs::read(&iso).expect("read iso") == before);
     // A larger disk: the last data partition (NTFS) takes the new space by default.
