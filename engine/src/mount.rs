@@ -54,14 +54,18 @@ pub fn mount_device(device: &Path, name: &str) -> Result<(PathBuf, Option<Mounte
     drop(dev);
     let point = PathBuf::from(wraith_live::paths::MOUNT_DIR).join(name);
     std::fs::create_dir_all(&point).map_err(|e| Error::io(&point, e))?;
-    nix::mount::mount(
+    let mounted = nix::mount::mount(
         Some(device),
         &point,
         Some(fstype),
         nix::mount::MsFlags::MS_NOATIME,
         None::<&str>,
-    )
-    .map_err(|e| {
+    );
+    let mounted = match mounted {
+        Err(nix::errno::Errno::ENODEV) if fstype == "ntfs3" => mount_ntfs_3g(device, &point, false),
+        other => other,
+    };
+    mounted.map_err(|e| {
         Error::io(
             device,
             std::io::Error::other(format!("mounting {} at {}: {e}", fs_name, point.display())),
@@ -85,6 +89,12 @@ pub fn mount_any_readonly(device: &Path, name: &str) -> Result<Mounted> {
             None::<&str>,
         ) {
             Ok(()) => return Ok(Mounted { point }),
+            Err(nix::errno::Errno::ENODEV) if fstype == "ntfs3" => {
+                match mount_ntfs_3g(device, &point, true) {
+                    Ok(()) => return Ok(Mounted { point }),
+                    Err(e) => last = Some(e),
+                }
+            }
             Err(e) => last = Some(e),
         }
     }
@@ -96,6 +106,29 @@ pub fn mount_any_readonly(device: &Path, name: &str) -> Result<Mounted> {
             last.map(|e| e.to_string()).unwrap_or_default()
         )),
     ))
+}
+
+/// NTFS through FUSE, for a kernel without ntfs3 (Debian's signed kernel, which the live
+/// system runs under Secure Boot, has none). ntfs-3g returns once the filesystem is mounted;
+/// unmounting it ends the helper. ENODEV stays the answer where ntfs-3g is missing too.
+fn mount_ntfs_3g(device: &Path, point: &Path, readonly: bool) -> nix::Result<()> {
+    let options = if readonly { "ro,noatime" } else { "noatime" };
+    let out = std::process::Command::new("ntfs-3g")
+        .arg("-o")
+        .arg(options)
+        .arg(device)
+        .arg(point)
+        .stdin(std::process::Stdio::null())
+        .output()
+        // Not installed: the kernel's "no such filesystem" stands.
+        .map_err(|_| nix::errno::Errno::ENODEV)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        // ntfs-3g explains on stderr (an unclean volume, a hibernated Windows): keep the errno
+        // generic, the caller names device and filesystem.
+        Err(nix::errno::Errno::EIO)
+    }
 }
 
 #[cfg(test)]

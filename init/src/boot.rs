@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::log::{self, info, warning};
 use crate::power::{self, PowerAction};
 use crate::supervise::{self, Step};
-use crate::{cmdline, disks, firmware, mounts, net, udev};
+use crate::{cmdline, disks, firmware, modules, mounts, net, udev};
 
 /// PID 1 proper. Never returns.
 pub fn boot() -> ! {
@@ -52,6 +52,7 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
     );
 
     let boot = firmware::detect();
+    modules::preload();
     let watch = disks::Watch::start();
     let udev = udev::start();
     // A job names its disks and needs them present; the interactive UI does not: it shows a

@@ -20,6 +20,7 @@ pub mod cmdline;
 pub mod disks;
 pub mod firmware;
 pub mod log;
+pub mod modules;
 pub mod mounts;
 pub mod net;
 pub mod power;

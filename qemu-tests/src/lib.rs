@@ -351,34 +351,12 @@ impl Vm {
     /// Waits until the console shows any of `needles`; returns which one and the seconds
     /// since the VM started.
     pub fn wait_for_any(&mut self, needles: &[&str], timeout: Duration) -> Result<(usize, f64)> {
-        self.wait_for_any_since(0, needles, timeout)
-    }
-
-    /// How much the console has shown so far: a mark for [`Vm::wait_for_since`].
-    pub fn mark(&self) -> usize {
-        self.out.0.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Waits until the console shows `needle` after `mark` (text shown before it, such as an
-    /// earlier drawing of the same boot menu, does not count).
-    pub fn wait_for_since(&mut self, mark: usize, needle: &str, timeout: Duration) -> Result<f64> {
-        self.wait_for_any_since(mark, &[needle], timeout)
-            .map(|(_, t)| t)
-    }
-
-    fn wait_for_any_since(
-        &mut self,
-        mark: usize,
-        needles: &[&str],
-        timeout: Duration,
-    ) -> Result<(usize, f64)> {
         let needle = needles.join(" | ");
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.out;
         let mut text = lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            let since = text.get(mark..).unwrap_or(text.as_str());
-            if let Some(i) = needles.iter().position(|n| since.contains(n)) {
+            if let Some(i) = needles.iter().position(|n| text.contains(n)) {
                 return Ok((i, self.started.elapsed().as_secs_f64()));
             }
             let now = Instant::now();
