@@ -123,7 +123,7 @@ fn assert_booted_as(vm: &qemu_tests::Vm, firmware: Firmware, what: &str) {
     let out = vm.output();
     let ready = out
         .lines()
-        .find(|l| l.starts_with("WRAITH-READY"))
+        .find_map(|l| l.find("WRAITH-READY").map(|at| &l[at..]))
         .unwrap_or_else(|| panic!("{what}: no WRAITH-READY line"));
     let want = match firmware {
         Firmware::SeaBios => "boot=bios",
@@ -191,19 +191,6 @@ fn iso_boots_as_a_cd_under_uefi_to_the_serial_console_its_oem_string_asks_for() 
         Firmware::Ovmf,
         Menu::OemSerial,
         "OVMF CD, OEM string",
-    );
-}
-
-/// A PC as shipped: UEFI with Secure Boot on and only Microsoft's keys enrolled. The ISO boots
-/// as a CD through Debian's signed shim, GRUB and kernel (no key enrolled) to the UI.
-#[test]
-#[ignore = "boots the real ISO: run by ./build.sh test"]
-fn iso_boots_as_a_cd_with_secure_boot_on_through_the_signed_chain() {
-    boots_to_ready(
-        Boot::Cd(iso()),
-        Firmware::OvmfSecureBoot,
-        Menu::OemSerial,
-        "OVMF Secure Boot CD",
     );
 }
 

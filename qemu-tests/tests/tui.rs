@@ -470,14 +470,7 @@ fn a_usb_stick_with_a_data_partition_boots_under_uefi_and_offers_what_it_holds()
     let secs = vm
         .wait_for("WRAITH-READY", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
-        "OVMF Secure Boot USB stick with a data partition: boot to ready in {secs:.1} s (TCG)"
-    );
-    let ready = vm.output();
-    assert!(
-        ready.contains("boot=uefi-secureboot") && ready.contains("BOOT_IMAGE=/boot/sb/vmlinuz"),
-        "the stick did not boot the signed chain with Secure Boot on"
-    );
+    eprintln!("OVMF USB stick with a data partition: boot to ready in {secs:.1} s (TCG)");
     let mut screen = Screen::new();
     screen.wait(&vm, "Enter actions", BOOT_TIMEOUT);
     key(&mut vm, "r");
