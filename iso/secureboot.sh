@@ -21,12 +21,15 @@
 # Environment: WRAITH_CACHE (default $HOME/.cache/wraith); we use <root>/secureboot.
 set -euo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${WRAITH_CACHE:-$HOME/.cache/wraith}/secureboot"
 say() { printf 'secureboot: %s\n' "$*" >&2; }
 die() { printf 'secureboot: error: %s\n' "$*" >&2; exit 1; }
 
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
+# The kernel's security updates are published here.
+SECURITY=http://deb.debian.org/debian-security
 # linux-image-amd64 is the metapackage: it names the current signed kernel of the suite.
 KERNEL_META=linux-image-amd64
 
@@ -67,7 +70,8 @@ MODULES=(
 # Left out although a glob above names them: clustered RAID (pulls in DLM) and bcache.
 SKIP='^kernel/drivers/md/(md-cluster|bcache)'
 
-key=$(sha256sum < "$0" | cut -c1-16)
+. "$here/../rootfs/debian-apt.sh"
+key=$(cat "$0" "$here/../rootfs/debian-apt.sh" | sha256sum | cut -c1-16)
 out="$cache/$key"
 if [[ -f $out/.done ]]; then
     say "cached: $out"
@@ -77,23 +81,9 @@ fi
 
 command -v apt-get >/dev/null || die "apt-get is needed to fetch Debian's signed boot chain"
 command -v depmod >/dev/null || die "depmod (package kmod) is needed: ./build.sh deps"
-apt_dir="$cache/apt"
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
-    "$MIRROR" "$SUITE" > "$apt_dir/sources.list"
-printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s-security main\n' \
-    "http://deb.debian.org/debian-security" "$SUITE" >> "$apt_dir/sources.list"
-apt_opts=(
-    -o "Dir::Etc::SourceList=$apt_dir/sources.list"
-    -o "Dir::Etc::SourceParts=/dev/null"
-    -o "Dir::State::Lists=$apt_dir/lists"
-    -o "Dir::Cache=$apt_dir"
-    -o "Dir::Cache::archives=$apt_dir/archives"
-    # apt's sandbox user (_apt) cannot write into our cache under $HOME: download as ourselves.
-    -o "APT::Sandbox::User=$(id -un)"
-)
 say "fetching shim-signed, grub-efi-amd64-signed and the signed kernel from $MIRROR $SUITE"
-apt-get -q "${apt_opts[@]}" update >&2 || die "apt-get update of Debian's main index failed"
+private_apt "$cache/apt" "$MIRROR $SUITE main" "$SECURITY $SUITE-security main" ||
+    die "apt-get update of Debian's main index failed"
 # The metapackage's dependency is the kernel package of the day.
 kernel_pkg=$(apt-cache "${apt_opts[@]}" depends "$KERNEL_META" |
     sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n 1)

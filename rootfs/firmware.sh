@@ -32,7 +32,8 @@ declare -A KEEP=(
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 
-key=$(cat "$0" | sha256sum | cut -c1-16)
+. "$here/debian-apt.sh"
+key=$(cat "$0" "$here/debian-apt.sh" | sha256sum | cut -c1-16)
 out="$cache/$key"
 if [[ -f $out/.done ]]; then
     say "cached: $out"
@@ -41,21 +42,9 @@ if [[ -f $out/.done ]]; then
 fi
 
 command -v apt-get >/dev/null || die "apt-get is needed to fetch Debian's firmware packages"
-apt_dir="$cache/apt"
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s non-free-firmware\n' \
-    "$MIRROR" "$SUITE" > "$apt_dir/sources.list"
-apt_opts=(
-    -o "Dir::Etc::SourceList=$apt_dir/sources.list"
-    -o "Dir::Etc::SourceParts=/dev/null"
-    -o "Dir::State::Lists=$apt_dir/lists"
-    -o "Dir::Cache=$apt_dir"
-    -o "Dir::Cache::archives=$apt_dir/archives"
-    # apt's sandbox user (_apt) cannot write into our cache under $HOME: download as ourselves.
-    -o "APT::Sandbox::User=$(id -un)"
-)
 say "fetching ${PACKAGES[*]} from $MIRROR $SUITE non-free-firmware"
-apt-get -q "${apt_opts[@]}" update >&2 || die "apt-get update of the non-free-firmware index failed"
+private_apt "$cache/apt" "$MIRROR $SUITE non-free-firmware" ||
+    die "apt-get update of the non-free-firmware index failed"
 work=$(mktemp -d "$cache/tmp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get -q "${apt_opts[@]}" download "${PACKAGES[@]}" >&2) ||
