@@ -459,9 +459,11 @@ fn a_usb_stick_with_a_data_partition_boots_under_uefi_and_offers_what_it_holds()
     )
     .expect("repositories.toml");
     let stick = stick_with_data_partition(&iso, &[&repo.path().join("lab"), &list]);
+    // Secure Boot on, as shipped PCs are: the stick's USB drivers are modules of the signed
+    // kernel, so the stick appears seconds into the boot, after the UI may have listed disks.
     let mut vm = VmBuilder::new(Boot::UsbStick(stick.path.clone()))
-        .firmware(Firmware::Ovmf)
-        .memory(256)
+        .firmware(Firmware::OvmfSecureBoot)
+        .memory(512)
         .start()
         .unwrap_or_else(|e| panic!("{e}"));
     vm.wait_for("executed automatically in", BOOT_TIMEOUT)
@@ -470,7 +472,14 @@ fn a_usb_stick_with_a_data_partition_boots_under_uefi_and_offers_what_it_holds()
     let secs = vm
         .wait_for("WRAITH-READY", BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("OVMF USB stick with a data partition: boot to ready in {secs:.1} s (TCG)");
+    eprintln!(
+        "OVMF Secure Boot USB stick with a data partition: boot to ready in {secs:.1} s (TCG)"
+    );
+    let out = vm.output();
+    assert!(
+        out.contains("boot=uefi-secureboot") && out.contains("Kernel is locked down"),
+        "the stick did not boot with Secure Boot on"
+    );
     let mut screen = Screen::new();
     screen.wait(&vm, "Enter actions", BOOT_TIMEOUT);
     key(&mut vm, "r");

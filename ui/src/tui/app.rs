@@ -327,6 +327,10 @@ impl App {
                     self.repaint = true;
                     self.machine.boot = b;
                     self.refresh_pick();
+                    // What a look skips on the boot medium depends on which disk it is.
+                    if matches!(self.screen, Screen::Repos(_)) {
+                        self.look();
+                    }
                 }
             }
             Msg::Found { seq, found } => self.found(seq, *found),

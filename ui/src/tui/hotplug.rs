@@ -25,7 +25,9 @@ pub fn spawn(tx: Sender<Msg>) {
     });
 }
 
-fn send_list(tx: &Sender<Msg>) -> bool {
+/// Sends the disk list and the boot media: Some(false) when the listing failed (transient:
+/// udev busy) and must be tried again, None when the UI has closed.
+fn send_list(tx: &Sender<Msg>) -> Option<bool> {
     match wraith_engine::disks::list() {
         Ok(d) => {
             // Read here, off the UI thread: it opens every disk.
@@ -33,15 +35,22 @@ fn send_list(tx: &Sender<Msg>) -> bool {
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect();
-            tx.send(Msg::Disks(d)).is_ok() && tx.send(Msg::BootMedia(boot)).is_ok()
+            tx.send(Msg::Disks(d)).ok()?;
+            tx.send(Msg::BootMedia(boot)).ok()?;
+            Some(true)
         }
-        // A failed listing is transient (udev busy); the next event or poll retries.
-        Err(_) => true,
+        Err(_) => Some(false),
     }
 }
 
 fn watch(socket: udev::MonitorSocket, tx: Sender<Msg>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // The UI listed the disks before this monitor existed: a disk that came in between (a
+    // stick whose USB driver is a module loads seconds into the boot) sent its events to no
+    // one, so list once now that nothing more can be missed.
+    let Some(mut listed) = send_list(&tx) else {
+        return;
+    };
     loop {
         let ready = {
             let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
@@ -53,6 +62,12 @@ fn watch(socket: udev::MonitorSocket, tx: Sender<Msg>) {
                 if tx.send(Msg::Tick).is_err() {
                     return;
                 }
+                // A listing that failed is retried on the quiet poll, not left to the next
+                // event, which may never come.
+                if !listed {
+                    let Some(l) = send_list(&tx) else { return };
+                    listed = l;
+                }
                 continue;
             }
             Ok(_) => {}
@@ -62,9 +77,9 @@ fn watch(socket: udev::MonitorSocket, tx: Sender<Msg>) {
         }
         std::thread::sleep(SETTLE);
         // Drain the burst; what changed does not matter, the whole list is re-read.
-        let n = socket.iter().count();
-        if n > 0 && !send_list(&tx) {
-            return;
+        if socket.iter().count() > 0 || !listed {
+            let Some(l) = send_list(&tx) else { return };
+            listed = l;
         }
     }
 }
@@ -72,7 +87,7 @@ fn watch(socket: udev::MonitorSocket, tx: Sender<Msg>) {
 fn poll_loop(tx: Sender<Msg>) {
     loop {
         std::thread::sleep(POLL);
-        if !send_list(&tx) {
+        if send_list(&tx).is_none() {
             return;
         }
     }
