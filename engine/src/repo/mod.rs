@@ -6,6 +6,7 @@
 //! plan does) nor talk to the user; every byte it reads back is checked against its hash.
 
 pub mod http;
+pub mod image_disk;
 pub mod index;
 pub mod listing;
 pub mod local;
