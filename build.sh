@@ -27,6 +27,10 @@ declare -A TOOL_PKG=(
     [dnsmasq]=dnsmasq-base [ip]=iproute2 [python3]=python3
     # Real servers for the network repository tests (started by the tests on loopback).
     [nginx]=nginx [smbd]=samba [smbclient]=smbclient [ganesha.nfsd]=nfs-ganesha
+    # Opening images without restoring them: real NBD clients and VM-disk checkers, Clonezilla's
+    # partclone and compressors to build its image directories, FUSE helpers for mounting.
+    [qemu-img]=qemu-utils [nbd-client]=nbd-client [partclone.ext4]=partclone
+    [gzip]=gzip [xz]=xz-utils [lz4]=lz4 [bzip2]=bzip2 [split]=coreutils [fuse2fs]=fuse2fs
 )
 # Packages that ship files rather than commands.
 declare -A FILE_PKG=(
