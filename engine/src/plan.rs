@@ -92,6 +92,32 @@ impl Plan {
             .map(|r| r.used.total())
             .sum()
     }
+    /// Forensic acquisition: every sector of the disk, free space and unallocated areas
+    /// included, as one raw region (still deduplicated and compressed, all-zero windows
+    /// recorded, not stored). The table is kept for what `info` shows; the image restores only
+    /// onto a disk at least as large, byte for byte.
+    pub fn all_sectors(mut self) -> Plan {
+        let size = self.disk.size;
+        let mut used = ExtentList::new();
+        used.push(0, size);
+        self.regions = vec![Region {
+            kind: RegionKind::WholeDisk,
+            start: 0,
+            len: size,
+            method: Method::Raw {
+                reason: "every sector (forensic acquisition)".into(),
+            },
+            fs: None,
+            used,
+        }];
+        self.table.min_disk_size = size;
+        self
+    }
+    /// Whether this is an all-sectors plan (one raw region over the whole disk).
+    pub fn is_all_sectors(&self) -> bool {
+        matches!(self.regions.as_slice(), [r] if r.kind == RegionKind::WholeDisk
+            && r.start == 0 && r.len == self.disk.size && r.used.total() == r.len)
+    }
     /// The smallest target that can hold this disk.
     pub fn min_target_size(&self) -> u64 {
         self.table.min_disk_size

@@ -71,6 +71,11 @@ pub enum Command {
         /// Afterwards, compare the disk with the stored image.
         #[arg(long)]
         verify: bool,
+        /// Forensic acquisition: store every sector (free space and unallocated areas too,
+        /// still deduplicated and compressed) and record the whole disk's SHA-256 and MD5,
+        /// computed while reading; `export` of the image to .raw reproduces them.
+        #[arg(long)]
+        all_sectors: bool,
     },
     /// List the images in a repository; with --find, every repository this machine can
     /// reach without typing (attached drives, `wraith.repo=`, the remembered list).

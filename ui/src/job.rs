@@ -177,6 +177,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
                 credentials: credentials_for(ctx, at)?,
                 name: job.image.clone(),
                 verify: job.verify,
+                all_sectors: false,
             })?
         }
         Action::Restore => {

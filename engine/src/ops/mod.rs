@@ -131,6 +131,7 @@ enum Op {
         plan: Plan,
         repo: Repository,
         name: String,
+        all_sectors: bool,
         /// This machine, when the source is one of its internal disks.
         machine: Option<crate::machine::MachineIdentity>,
     },

@@ -391,10 +391,12 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             repo,
             name,
             machine,
+            all_sectors,
         } => {
             let opts = pipeline::save::SaveOptions {
                 name: name.clone(),
                 machine: machine.clone(),
+                all_sectors: *all_sectors,
             };
             let rep = pipeline::save::save(source, copy, repo, &opts, ctx)?;
             r.repository = repo_shown(repo);

@@ -20,10 +20,17 @@ pub struct SaveChoice {
     pub name: Option<String>,
     /// Compare the disk with the stored image afterwards.
     pub verify: bool,
+    /// Forensic acquisition: every sector, with the whole disk's SHA-256 and MD5.
+    pub all_sectors: bool,
 }
 
 pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
     let (source, plan, mounts) = open_source(&choice.source)?;
+    let plan = if choice.all_sectors {
+        plan.all_sectors()
+    } else {
+        plan
+    };
     let name = match &choice.name {
         Some(n) => n.clone(),
         None => repo::default_image_name(
@@ -70,6 +77,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
             plan,
             repo,
             name,
+            all_sectors: choice.all_sectors,
             // A USB drive or an image file belongs to no machine in particular.
             machine: crate::machine::is_internal_disk(&choice.source)
                 .then(crate::machine::this)

@@ -4,6 +4,7 @@
 //! stays fixed whatever the disk size. Each takes an [`crate::events::Ctx`]: where events go,
 //! the cancel token, how many threads.
 
+pub mod acquire;
 pub mod clone;
 pub(crate) mod ordered;
 pub mod rescue;

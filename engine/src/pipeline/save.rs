@@ -17,6 +17,9 @@ pub struct SaveOptions {
     pub name: String,
     /// The machine the source disk is inside, recorded in the manifest.
     pub machine: Option<crate::machine::MachineIdentity>,
+    /// Forensic acquisition: the plan covers every sector (see [`crate::plan::Plan::all_sectors`])
+    /// and the whole disk's SHA-256 and MD5 are computed while reading and kept in the manifest.
+    pub all_sectors: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +85,10 @@ fn save_inner(
     let mut deferred: Vec<(usize, super::Window)> = Vec::new();
     let mut progress = Progress::start(sink, "save", total);
 
+    // Digests need the bytes in disk order: an all-sectors save retries a failing window in
+    // place (the unreadable ranges found are kept here) instead of after the rest.
+    let mut hasher = opts.all_sectors.then(super::acquire::Hasher::start);
+    let unreadable_inline = std::sync::Mutex::new(ExtentList::new());
     let in_flight = threads * QUEUE_PER_WORKER * 2;
     // Chunk and compression buffers go round reader → worker → pack writer → reader.
     let pool = Pool::new(threads * QUEUE_PER_WORKER * 3);
@@ -93,8 +100,25 @@ fn save_inner(
         |feed| {
             for w in windows(&plan.regions, chunk_size) {
                 let mut buf = pool.take();
-                match read_window(dev, &plan.regions[w.region].used, &w, &mut buf) {
-                    Ok(()) => feed.work((w, buf))?,
+                let used = &plan.regions[w.region].used;
+                match read_window(dev, used, &w, &mut buf) {
+                    Ok(()) => {
+                        if let Some(h) = &mut hasher {
+                            h.feed(&buf);
+                        }
+                        feed.work((w, buf))?
+                    }
+                    Err(e) if rescue::is_media_error(&e) && hasher.is_some() => {
+                        let bad = rescue::reread_window(dev, used, &w, &mut buf, cancel)?;
+                        let mut list = unreadable_inline.lock().unwrap_or_else(|p| p.into_inner());
+                        for e in bad.iter() {
+                            list.push(e.start, e.len);
+                        }
+                        if let Some(h) = &mut hasher {
+                            h.feed(&buf);
+                        }
+                        feed.work((w, buf))?
+                    }
                     Err(e) if rescue::is_media_error(&e) => {
                         rescue::deferred(sink, &w, &e);
                         feed.done((w, Hashed::Deferred))?;
@@ -139,7 +163,10 @@ fn save_inner(
         },
     );
     // Second pass over what failed, now that the healthy rest is safe in the repository.
-    let mut unreadable = ExtentList::new();
+    let mut unreadable = unreadable_inline
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let acquisition = hasher.map(super::acquire::Hasher::finish);
     let result = result.and_then(|()| {
         let mut codec = pack::Codec::new(level);
         let (mut buf, mut out, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
@@ -193,6 +220,7 @@ fn save_inner(
         stats: stats.clone(),
         unreadable: unreadable.clone(),
         unreadable_files: unreadable_files.clone(),
+        acquisition: acquisition.clone(),
     };
     rescue::report(sink, &unreadable, &unreadable_files);
     let image = writer.commit(&manifest)?;

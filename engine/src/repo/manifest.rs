@@ -46,6 +46,10 @@ pub struct Manifest {
     /// ignores fields it does not know).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable_files: Vec<crate::pipeline::rescue::DamagedFiles>,
+    /// A forensic acquisition: the image holds every sector of the source (one whole-disk raw
+    /// region), and these are the whole disk's digests as read. Absent for ordinary images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<crate::pipeline::acquire::Acquisition>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -45,6 +45,7 @@ pub fn run(ctx: &Ctx, what: &str) -> Result<u8> {
             "{}",
             json!({ "result": "ok", "image": image, "manifest": {
                 "created": m.created, "tool": m.tool, "source": m.source, "table": m.table, "stats": m.stats,
+                "acquisition": m.acquisition,
                 "regions": m.regions.iter().map(|r| json!({"region": r.region.describe(), "start": r.region.start,
                     "len": r.region.len, "method": r.region.method, "fs": r.region.fs, "bytes": r.region.used.total()})).collect::<Vec<_>>(),
             }})
@@ -55,6 +56,12 @@ pub fn run(ctx: &Ctx, what: &str) -> Result<u8> {
             repo::timestamp_text(m.created),
             m.tool
         );
+        if let Some(a) = &m.acquisition {
+            println!(
+                "  complete: every sector of the source ({} bytes), as read\n  sha256 {}\n  md5    {}",
+                a.bytes, a.sha256, a.md5
+            );
+        }
         print::plan(&wraith_engine::ops::image_layout(&m));
         println!(
             "  stored {} for this image ({} chunks, {} all-zero)",

@@ -26,7 +26,8 @@ pub fn run(ctx: &Ctx, at: &str) -> Result<u8> {
         let v: Vec<_> = rows
             .iter()
             .map(|(i, m, e)| match m {
-                Some(m) => json!({"name": i.name, "id": i.id, "created": m.created, "source": m.source, "stats": m.stats}),
+                Some(m) => json!({"name": i.name, "id": i.id, "created": m.created, "source": m.source, "stats": m.stats,
+                    "acquisition": m.acquisition}),
                 None => json!({"name": i.name, "id": i.id, "error": e}),
             })
             .collect();
@@ -56,6 +57,11 @@ pub fn run(ctx: &Ctx, at: &str) -> Result<u8> {
                 hb(m.stats.stored_bytes),
                 hb(m.stats.new_stored_bytes),
                 m.source.describe()
+                    + if m.acquisition.is_some() {
+                        "  [all sectors, sha256+md5]"
+                    } else {
+                        ""
+                    }
             ),
             None => println!("{:<40} DAMAGED: {}", i.to_string(), e.unwrap_or_default()),
         }

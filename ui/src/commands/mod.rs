@@ -192,7 +192,12 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             layout_choice(layout),
             *accept_failing_target,
         )?,
-        Command::Save { disk, repo, verify } => save(&ctx, disk, repo, *verify)?,
+        Command::Save {
+            disk,
+            repo,
+            verify,
+            all_sectors,
+        } => save(&ctx, disk, repo, *verify, *all_sectors)?,
         Command::Restore {
             image,
             target,

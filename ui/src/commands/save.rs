@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use std::path::Path;
 use wraith_engine::ops::{self, repository, Report, SaveChoice};
 
-pub fn save(ctx: &Ctx, disk: &Path, spec: &str, verify: bool) -> Result<Report> {
+pub fn save(ctx: &Ctx, disk: &Path, spec: &str, verify: bool, all_sectors: bool) -> Result<Report> {
     let spec = repository::parse_image_spec(spec)?;
     if spec.id.is_some() {
         bail!(
@@ -21,6 +21,7 @@ pub fn save(ctx: &Ctx, disk: &Path, spec: &str, verify: bool) -> Result<Report> 
         credentials,
         name: spec.name,
         verify,
+        all_sectors,
     })?;
     if let Some(repo) = plan.repository() {
         super::say_connection(ctx, repo);

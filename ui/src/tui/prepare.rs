@@ -151,6 +151,8 @@ impl App {
                 credentials: self.flow.creds.clone(),
                 name: Some(name),
                 verify: true,
+                // Forensic acquisition is a command-line choice (`save --all-sectors`).
+                all_sectors: false,
             },
             self.machine.disks.clone(),
         );
