@@ -256,3 +256,168 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A hand-rolled client for what qemu never sends: the old-fashioned replies, refusals and
+/// malformed input. Big-endian, as on the wire.
+struct Raw(std::net::TcpStream);
+
+impl Raw {
+    fn connect(url: &str) -> Raw {
+        let addr = url.trim_start_matches("nbd://").split('/').next().unwrap();
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        Raw(s)
+    }
+    fn put(&mut self, b: &[u8]) {
+        use std::io::Write;
+        self.0.write_all(b).unwrap();
+    }
+    fn get(&mut self, n: usize) -> Vec<u8> {
+        use std::io::Read;
+        let mut b = vec![0u8; n];
+        self.0.read_exact(&mut b).unwrap();
+        b
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes(self.get(2).try_into().unwrap())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.get(4).try_into().unwrap())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_be_bytes(self.get(8).try_into().unwrap())
+    }
+    fn hello(&mut self) {
+        assert_eq!(self.u64(), 0x4e42_444d_4147_4943, "NBDMAGIC");
+        assert_eq!(self.u64(), 0x4948_4156_454f_5054, "IHAVEOPT");
+        assert_eq!(self.u16(), 3, "fixed newstyle, no zeroes");
+        self.put(&3u32.to_be_bytes());
+    }
+    fn option(&mut self, opt: u32, data: &[u8]) {
+        let mut b = 0x4948_4156_454f_5054u64.to_be_bytes().to_vec();
+        b.extend_from_slice(&opt.to_be_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        b.extend_from_slice(data);
+        self.put(&b);
+    }
+    /// One option reply: (type, data).
+    fn reply(&mut self, opt: u32) -> (u32, Vec<u8>) {
+        assert_eq!(self.u64(), 0x0003_e889_0455_65a9, "option reply magic");
+        assert_eq!(self.u32(), opt);
+        let kind = self.u32();
+        let n = self.u32() as usize;
+        (kind, self.get(n))
+    }
+    fn request(&mut self, kind: u16, handle: u64, offset: u64, len: u32, data: &[u8]) {
+        let mut b = 0x2560_9513u32.to_be_bytes().to_vec();
+        b.extend_from_slice(&0u16.to_be_bytes());
+        b.extend_from_slice(&kind.to_be_bytes());
+        b.extend_from_slice(&handle.to_be_bytes());
+        b.extend_from_slice(&offset.to_be_bytes());
+        b.extend_from_slice(&len.to_be_bytes());
+        b.extend_from_slice(data);
+        self.put(&b);
+    }
+    /// A simple reply: its error, after checking the magic and the handle.
+    fn simple(&mut self, handle: u64) -> u32 {
+        assert_eq!(self.u32(), 0x6744_6698, "simple reply magic");
+        let error = self.u32();
+        assert_eq!(self.u64(), handle);
+        error
+    }
+}
+
+#[test]
+fn negotiation_and_simple_replies_refuse_what_they_must_and_keep_the_stream_in_step() {
+    let disk: Vec<u8> = (0..(8u32 << 20)).map(|i| (i % 253) as u8).collect();
+    let served = serve(Arc::new(disk.clone()));
+
+    // Junk where an option belongs: that connection is dropped, the server goes on.
+    let mut junk = Raw::connect(&served.url);
+    junk.hello();
+    junk.put(&[0x55; 64]);
+    let mut b = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut junk.0, &mut b).unwrap_or(0), 0);
+
+    let mut c = Raw::connect(&served.url);
+    c.hello();
+    c.option(42, b"hello");
+    assert_eq!(
+        c.reply(42).0,
+        (1 << 31) | 1,
+        "unknown option: NBD_REP_ERR_UNSUP"
+    );
+    c.option(42, &vec![0u8; 1 << 20]);
+    assert_eq!(
+        c.reply(42).0,
+        (1 << 31) | 9,
+        "an option too long is refused"
+    );
+    c.option(3, &[]);
+    let (kind, data) = c.reply(3);
+    assert_eq!(
+        (kind, &data[4..]),
+        (2, &b"pc"[..]),
+        "NBD_OPT_LIST names the export"
+    );
+    assert_eq!(c.reply(3).0, 1);
+    // NBD_OPT_INFO for the empty default name, asking for the name.
+    c.option(6, &[0, 0, 0, 0, 0, 1, 0, 1]);
+    let (kind, info) = c.reply(6);
+    assert_eq!((kind, &info[..2]), (3, &[0u8, 0][..]));
+    assert_eq!(u64::from_be_bytes(info[2..10].try_into().unwrap()), 8 << 20);
+    let flags = u16::from_be_bytes(info[10..12].try_into().unwrap());
+    assert_eq!(flags & 2, 2, "read-only without an overlay");
+    let mut names = Vec::new();
+    loop {
+        let (kind, d) = c.reply(6);
+        if kind == 1 {
+            break;
+        }
+        if d[..2] == [0, 1] {
+            names.push(d[2..].to_vec());
+        }
+        if d[..2] == [0, 3] {
+            let max = u32::from_be_bytes(d[10..14].try_into().unwrap());
+            assert_eq!(max, 32 << 20, "the largest request is advertised");
+        }
+    }
+    assert_eq!(names, vec![b"pc".to_vec()]);
+    // Block status needs structured replies first.
+    c.option(10, &[0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(c.reply(10).0, (1 << 31) | 3);
+    c.option(7, &[0, 0, 0, 3, b'a', b'n', b'y', 0, 0]);
+    assert_eq!(c.reply(7).0, 3);
+    loop {
+        if c.reply(7).0 == 1 {
+            break;
+        }
+    }
+
+    // Transmission with simple replies.
+    c.request(0, 1, 1000, 5000, &[]);
+    assert_eq!(c.simple(1), 0);
+    assert_eq!(c.get(5000), disk[1000..6000]);
+    c.request(0, 2, 0, 33 << 20, &[]);
+    assert_eq!(c.simple(2), 22, "a read over 32 MiB: EINVAL, no data");
+    c.request(0, 3, (8 << 20) - 10, 11, &[]);
+    assert_eq!(c.simple(3), 22, "a read past the end: EINVAL");
+    c.request(1, 4, 0, 512, &[0xee; 512]);
+    assert_eq!(c.simple(4), 1, "a write without an overlay: EPERM");
+    c.request(4, 5, 0, 512, &[]);
+    assert_eq!(c.simple(5), 1, "a trim without an overlay: EPERM");
+    c.request(7, 6, 0, 512, &[]);
+    assert_eq!(c.simple(6), 22, "block status without a context: EINVAL");
+    c.request(3, 7, 0, 0, &[]);
+    assert_eq!(c.simple(7), 0, "flush");
+    c.request(0, 8, 0, 512, &[]);
+    assert_eq!(c.simple(8), 0);
+    assert_eq!(c.get(512), disk[..512], "the write changed nothing");
+    c.request(2, 9, 0, 0, &[]);
+    assert_eq!(
+        std::io::Read::read(&mut c.0, &mut b).unwrap_or(0),
+        0,
+        "closed"
+    );
+}
