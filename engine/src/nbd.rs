@@ -331,7 +331,8 @@ pub fn serve(
     let lock = || open.lock().unwrap_or_else(|p| p.into_inner());
     std::thread::scope(|scope| {
         let mut next_id = 0u64;
-        while !cancel.is_cancelled() && !(once && first_gone.load(Ordering::SeqCst)) {
+        let done = || cancel.is_cancelled() || (once && first_gone.load(Ordering::SeqCst));
+        while !done() {
             let (stream, client) = match listener.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {

@@ -466,7 +466,7 @@ fn read_map(path: &Path, image: &str, size: u64) -> Result<Bits> {
         pages,
         dirty: false,
     };
-    if blocks % PAGE_BLOCKS != 0 && bits.any(blocks, PAGE_BLOCKS - blocks % PAGE_BLOCKS) {
+    if !blocks.is_multiple_of(PAGE_BLOCKS) && bits.any(blocks, PAGE_BLOCKS - blocks % PAGE_BLOCKS) {
         return Err(Error::corrupt(
             &what,
             0,
