@@ -420,4 +420,14 @@ fn negotiation_and_simple_replies_refuse_what_they_must_and_keep_the_stream_in_s
         0,
         "closed"
     );
+
+    // The oldest way in, NBD_OPT_EXPORT_NAME, with any name: size and flags, no zeroes.
+    let mut c = Raw::connect(&served.url);
+    c.hello();
+    c.option(1, b"whatever");
+    assert_eq!(c.u64(), 8 << 20);
+    assert_eq!(c.u16() & 3, 3, "has flags, read-only");
+    c.request(0, 10, (8 << 20) - 512, 512, &[]);
+    assert_eq!(c.simple(10), 0);
+    assert_eq!(c.get(512), disk[(8 << 20) - 512..]);
 }

@@ -228,9 +228,26 @@ fn writes_through_an_overlay_read_back_and_survive_a_restart_while_the_repositor
         "qemu-io",
         &["-f", "raw", "-c", "write -P 0xcd 12000 500", &server.url],
     );
+    // NBD_CMD_WRITE_ZEROES, unaligned at both ends, over data the image holds.
+    let (zat, zlen) = (2 * (1 << 20) + 1000, 300_000);
+    run_ok(
+        "qemu-io",
+        &[
+            "-f",
+            "raw",
+            "-c",
+            &format!("write -z {zat} {zlen}"),
+            &server.url,
+        ],
+    );
+    assert!(
+        original[zat..zat + zlen].iter().any(|b| *b != 0),
+        "the zeroed range held data"
+    );
     let mut want = original.clone();
     want[1 << 20..(1 << 20) + (64 << 10)].fill(0xab);
     want[12000..12500].fill(0xcd);
+    want[zat..zat + zlen].fill(0);
     let copy = work.path().join("copy.img");
     run_ok(
         "qemu-img",

@@ -289,16 +289,63 @@ impl Overlay {
         Ok(())
     }
 
-    /// Makes `[offset, offset + len)` read as zeros, without a buffer of `len` bytes.
+    /// Makes `[offset, offset + len)` read as zeros, without a buffer of `len` bytes: whole
+    /// blocks become holes of the overlay file (marked written, so they read as its zeros and
+    /// not as the image), partial blocks at the ends are written.
     pub fn write_zeroes(&self, disk: &dyn ReadAt, offset: u64, len: u64) -> Result<()> {
-        self.check_range(offset, len)?;
+        let end = self.check_range(offset, len)?;
+        let first_whole = offset.next_multiple_of(BLOCK);
+        let last_whole = if end == self.size {
+            end
+        } else {
+            end / BLOCK * BLOCK
+        };
+        if first_whole >= last_whole {
+            return self.write(disk, &vec![0u8; len as usize], offset);
+        }
+        if offset < first_whole {
+            self.write(disk, &vec![0u8; (first_whole - offset) as usize], offset)?;
+        }
+        if last_whole < end {
+            self.write(disk, &vec![0u8; (end - last_whole) as usize], last_whole)?;
+        }
+        let _w = self.lock_writing();
+        self.zero_file(first_whole, last_whole - first_whole)?;
+        self.lock_bits().set_range(
+            first_whole / BLOCK,
+            (last_whole - first_whole).div_ceil(BLOCK),
+        );
+        Ok(())
+    }
+
+    /// Zeros in the overlay file: a punched hole, or zeros written where the filesystem
+    /// cannot punch.
+    fn zero_file(&self, offset: u64, len: u64) -> Result<()> {
+        use nix::fcntl::{fallocate, FallocateFlags};
+        use std::os::fd::AsRawFd;
+        let punched = i64::try_from(offset)
+            .ok()
+            .zip(i64::try_from(len).ok())
+            .is_some_and(|(o, l)| {
+                fallocate(
+                    self.file.as_raw_fd(),
+                    FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+                    o,
+                    l,
+                )
+                .is_ok()
+            });
+        if punched {
+            return Ok(());
+        }
         const PIECE: u64 = 1 << 20;
-        let zeros = vec![0u8; PIECE as usize];
+        let zeros = vec![0u8; PIECE.min(len) as usize];
         let mut pos = offset;
-        let end = offset + len;
-        while pos < end {
-            let n = (end - pos).min(PIECE);
-            self.write(disk, &zeros[..n as usize], pos)?;
+        while pos < offset + len {
+            let n = (offset + len - pos).min(PIECE);
+            self.file
+                .write_all_at(&zeros[..n as usize], pos)
+                .map_err(|e| Error::io(&self.path, e))?;
             pos += n;
         }
         Ok(())
@@ -535,11 +582,14 @@ mod tests {
         }
         o.write_zeroes(&d, 7 * BLOCK + 5, 10).unwrap();
         want[7 * BLOCK as usize + 5..7 * BLOCK as usize + 15].fill(0);
+        // Whole blocks (one of them written before) and partial ends: punched or written.
+        o.write_zeroes(&d, 2 * BLOCK + 100, 3 * BLOCK).unwrap();
+        want[2 * BLOCK as usize + 100..5 * BLOCK as usize + 100].fill(0);
         let mut got = vec![0u8; size];
         o.read_merged(&d, &mut got, 0).unwrap();
         assert_eq!(got, want);
         assert!(o.any_written(4000, 1));
-        assert!(!o.any_written(5 * BLOCK, BLOCK));
+        assert!(!o.any_written(6 * BLOCK, BLOCK));
         o.flush().unwrap();
         drop(o);
         let o = Overlay::open(&path, "pc@1", size as u64).unwrap();
