@@ -367,9 +367,25 @@ pub fn serve(
                 notify(Notice::Connected {
                     client: client.clone(),
                 });
-                let reason = match Conn::new(stream, export, &client, notify) {
-                    Ok(mut c) => c.run().err(),
-                    Err(e) => Some(e.to_string()),
+                let reason = match stream.try_clone() {
+                    Ok(w) => {
+                        // An idle client (a mounted nbd device) may stay silent for as long
+                        // as it likes once negotiated; during negotiation it may not.
+                        let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+                        let r = BufReader::with_capacity(64 << 10, stream);
+                        let mut c = Conn::new(
+                            r,
+                            BufWriter::with_capacity(64 << 10, w),
+                            export,
+                            &client,
+                            notify,
+                        );
+                        c.after_negotiation = Some(Box::new(|r: &BufReader<Stream>| {
+                            let _ = r.get_ref().set_read_timeout(None);
+                        }));
+                        c.run().err()
+                    }
+                    Err(e) => Some(io_err(e)),
                 };
                 if let Some(o) = &export.overlay {
                     if let Err(e) = o.flush() {
@@ -415,9 +431,26 @@ fn io_err(e: std::io::Error) -> String {
     }
 }
 
-struct Conn<'a> {
-    r: BufReader<Stream>,
-    w: BufWriter<Stream>,
+/// Serves one client connection given as its two directions, to its end: what the server
+/// runs for every client, open for tests and fuzzing with any byte source. Returns why it
+/// ended early, if it did.
+pub fn serve_connection<R: Read, W: Write>(
+    r: R,
+    w: W,
+    export: &Export,
+    client: &str,
+    notify: &(dyn Fn(Notice) + Sync),
+) -> Option<String> {
+    Conn::new(r, w, export, client, notify).run().err()
+}
+
+type AfterNegotiation<'a, R> = Box<dyn FnOnce(&R) + 'a>;
+
+struct Conn<'a, R: Read, W: Write> {
+    r: R,
+    w: W,
+    /// Run once the client chose the export (the TCP server lifts the handshake timeout).
+    after_negotiation: Option<AfterNegotiation<'a, R>>,
     export: &'a Export,
     client: &'a str,
     notify: &'a (dyn Fn(Notice) + Sync),
@@ -435,35 +468,33 @@ struct Request {
     len: u32,
 }
 
-impl<'a> Conn<'a> {
+impl<'a, R: Read, W: Write> Conn<'a, R, W> {
     fn new(
-        stream: Stream,
+        r: R,
+        w: W,
         export: &'a Export,
         client: &'a str,
         notify: &'a (dyn Fn(Notice) + Sync),
-    ) -> ConnResult<Conn<'a>> {
-        let w = stream.try_clone().map_err(io_err)?;
-        Ok(Conn {
-            r: BufReader::with_capacity(64 << 10, stream),
-            w: BufWriter::with_capacity(64 << 10, w),
+    ) -> Conn<'a, R, W> {
+        Conn {
+            r,
+            w,
+            after_negotiation: None,
             export,
             client,
             notify,
             structured: false,
             allocation: false,
-        })
+        }
     }
 
     fn run(&mut self) -> ConnResult<()> {
-        self.r
-            .get_ref()
-            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-            .map_err(io_err)?;
         if !self.negotiate()? {
             return Ok(());
         }
-        // An idle client (a mounted nbd device) may stay silent for as long as it likes.
-        self.r.get_ref().set_read_timeout(None).map_err(io_err)?;
+        if let Some(f) = self.after_negotiation.take() {
+            f(&self.r);
+        }
         self.transmit()
     }
 
