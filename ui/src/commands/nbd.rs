@@ -95,14 +95,22 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<u8> {
             "  for example: qemu-img convert -O qcow2 {} disk.qcow2",
             urls[0]
         );
-        if let Listener::Tcp(l) = &listener {
-            let at = l.local_addr()?;
-            println!(
-                "  or as a device: nbd-client {} {} -N {} /dev/nbd0",
-                at.ip(),
-                at.port(),
+        match (&listener, a.socket) {
+            (Listener::Tcp(l), _) => {
+                let at = l.local_addr()?;
+                println!(
+                    "  or as a device: nbd-client {} {} -N {} /dev/nbd0",
+                    at.ip(),
+                    at.port(),
+                    image.name
+                );
+            }
+            (Listener::Unix(_), Some(path)) => println!(
+                "  or as a device: nbd-client -unix {} -N {} /dev/nbd0",
+                path.display(),
                 image.name
-            );
+            ),
+            (Listener::Unix(_), None) => {}
         }
         println!(
             "{}",
