@@ -20,6 +20,7 @@ pub mod live;
 pub mod loopdev;
 pub mod machine;
 pub mod mount;
+pub mod nbd;
 pub mod ops;
 pub mod pipeline;
 pub mod plan;

@@ -120,6 +120,31 @@ pub enum Command {
         #[arg(long)]
         inline: Option<String>,
     },
+    /// Serve an image as a block device over NBD, without restoring it: qemu-img, qemu-io,
+    /// nbd-client or a VM read it as the saved disk (free space reads as zeros, and is told
+    /// to clients as holes). Read-only unless --writable-overlay. Prints the URL to use
+    /// (nbd://127.0.0.1:10809/NAME, or nbd+unix:///NAME?socket=PATH) and runs until Ctrl-C
+    /// (exit code 0).
+    Nbd {
+        /// REPO:NAME or REPO:NAME@ID.
+        image: String,
+        /// Address and port to listen on; port 0 takes any free port (the URL printed says
+        /// which). Only this machine can connect unless ADDR is one other machines reach.
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:10809")]
+        listen: String,
+        /// Listen on a Unix socket at PATH instead of TCP.
+        #[arg(long, value_name = "PATH", conflicts_with = "listen")]
+        socket: Option<PathBuf>,
+        /// Let clients write: writes go to FILE (a sparse file, created if missing), with
+        /// FILE.map beside it recording the written blocks and the image they belong to.
+        /// Served again with the same FILE, the writes are still there. The image and the
+        /// repository never change; FILE made for another image is refused.
+        #[arg(long, value_name = "FILE")]
+        writable_overlay: Option<PathBuf>,
+        /// Stop when the first client disconnects (for scripts).
+        #[arg(long)]
+        once: bool,
+    },
     /// Re-hash every chunk of a repository's images, or compare a disk with an image.
     Verify {
         /// REPO (every image), REPO:NAME (its newest) or REPO:NAME@ID.

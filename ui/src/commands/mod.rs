@@ -7,6 +7,7 @@ mod clone;
 mod disks;
 mod info;
 mod list;
+mod nbd;
 pub mod print;
 mod restore;
 mod save;
@@ -173,6 +174,24 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             repo: Some(repo), ..
         } => return list::run(&ctx, repo),
         Command::List { repo: None, .. } => return list::find(&ctx),
+        Command::Nbd {
+            image,
+            listen,
+            socket,
+            writable_overlay,
+            once,
+        } => {
+            return nbd::run(
+                &ctx,
+                &nbd::Args {
+                    image,
+                    listen,
+                    socket: socket.as_deref(),
+                    overlay: writable_overlay.as_deref(),
+                    once: *once,
+                },
+            )
+        }
         Command::Job { file, inline } => {
             return crate::job::run(file.as_deref(), inline.as_deref(), &ctx)
         }
