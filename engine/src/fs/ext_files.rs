@@ -19,25 +19,25 @@ use crate::events::Cancel;
 use crate::extent::ExtentList;
 use std::collections::{HashMap, HashSet};
 
-const INCOMPAT_FILETYPE: u32 = 0x2;
-const INCOMPAT_64BIT: u32 = 0x80;
+pub(super) const INCOMPAT_FILETYPE: u32 = 0x2;
+pub(super) const INCOMPAT_64BIT: u32 = 0x80;
 
-const FL_EXTENTS: u32 = 0x0008_0000;
+pub(super) const FL_EXTENTS: u32 = 0x0008_0000;
 const FL_EA_INODE: u32 = 0x0020_0000;
-const FL_INLINE_DATA: u32 = 0x1000_0000;
+pub(super) const FL_INLINE_DATA: u32 = 0x1000_0000;
 
-const S_IFMT: u16 = 0xF000;
-const S_IFDIR: u16 = 0x4000;
-const S_IFREG: u16 = 0x8000;
-const S_IFLNK: u16 = 0xA000;
+pub(super) const S_IFMT: u16 = 0xF000;
+pub(super) const S_IFDIR: u16 = 0x4000;
+pub(super) const S_IFREG: u16 = 0x8000;
+pub(super) const S_IFLNK: u16 = 0xA000;
 
-const EXTENT_MAGIC: u16 = 0xF30A;
+pub(super) const EXTENT_MAGIC: u16 = 0xF30A;
 /// The kernel allows at most 5 levels of extent index.
-const MAX_EXTENT_DEPTH: u16 = 5;
+pub(super) const MAX_EXTENT_DEPTH: u16 = 5;
 /// An extent longer than this is unwritten (preallocated): its length is `len - 32768`.
-const EXT_INIT_MAX_LEN: u16 = 32768;
+pub(super) const EXT_INIT_MAX_LEN: u16 = 32768;
 
-const ROOT_INO: u64 = 2;
+pub(super) const ROOT_INO: u64 = 2;
 const RESIZE_INO: u64 = 7;
 /// Path components followed upwards before a name is given up as looping.
 const MAX_PATH_DEPTH: usize = 4096;
@@ -769,7 +769,7 @@ impl Walk<'_> {
 
 /// Appends the live entries of a block of directory entries, stopping at the first entry that
 /// does not fit (a damaged block keeps what came before).
-fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(u64, Vec<u8>)>) {
+pub(super) fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(u64, Vec<u8>)>) {
     let mut pos = 0usize;
     while pos + 8 <= b.len() {
         let ino = le32(b, pos);
@@ -793,7 +793,7 @@ fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(u64, Vec<u8>)>) {
 }
 
 /// The value of the in-inode `system.data` xattr (the rest of an inline directory), or empty.
-fn inline_xattr_data(raw: &[u8], inode_size: u64) -> Vec<u8> {
+pub(super) fn inline_xattr_data(raw: &[u8], inode_size: u64) -> Vec<u8> {
     const XATTR_MAGIC: u32 = 0xEA02_0000;
     const INDEX_SYSTEM: u8 = 7;
     if inode_size <= 128 {

@@ -1,0 +1,320 @@
+//! Reading files of an NTFS volume without mounting it: MFT records through `$MFT`'s runlist
+//! (update sequences checked), directories from their `$I30` index (root and allocation
+//! blocks), times and attributes from `$STANDARD_INFORMATION`, a file's unnamed `$DATA`
+//! resident or through its runlist (sparse runs and bytes past the initialised size read as
+//! zeros). Hard links are one record under several names.
+//!
+//! Must not: write, or pretend to read what it cannot: compressed (LZNT1) and encrypted (EFS)
+//! files, reparse points, and files whose `$DATA` is spread over extension records (attribute
+//! list) are refused by name. Never allocates by on-disk sizes beyond a record or an index
+//! block (both bounded by the boot sector's checks).
+
+use super::ntfs::{
+    apply_fixups, attributes, data_runs, parse_boot, read_record, Boot, Run,
+    ATTR_DATA,
+};
+use super::ntfs_files::{
+    dir_index, resident, FileName, ATTR_ATTRIBUTE_LIST, FIRST_USER_RECORD, NAMESPACE_DOS, REC_DIRECTORY,
+    REC_IN_USE, ROOT,
+};
+use super::reader::{nt_time, Entry, EntryKind, FileData, Piece, MAX_DIR_ENTRIES};
+use super::{le16, le32, le64, FsKind, FsReader};
+use crate::device::ReadAt;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+
+const ATTR_STANDARD_INFORMATION: u32 = 0x10;
+/// `$DATA` attribute flags.
+const DATA_COMPRESSED: u16 = 0x0001;
+const DATA_ENCRYPTED: u16 = 0x4000;
+/// File attribute bits in `$STANDARD_INFORMATION`.
+const FILE_REPARSE_POINT: u32 = 0x400;
+const FILE_COMPRESSED: u32 = 0x800;
+const FILE_ENCRYPTED: u32 = 0x4000;
+
+pub(super) struct NtfsReader<'a> {
+    dev: &'a dyn ReadAt,
+    boot: Boot,
+    mft: Vec<Run>,
+    /// Records `$MFT`'s data holds.
+    records: u64,
+}
+
+pub(super) fn open(dev: &dyn ReadAt) -> Result<Option<NtfsReader<'_>>> {
+    if dev.size() < 512 {
+        return Ok(None);
+    }
+    let Some(boot) = parse_boot(&dev.read_vec(0, 512)?, dev.size())? else {
+        return Ok(None);
+    };
+    let at = boot
+        .mft_lcn
+        .checked_mul(boot.cluster_size)
+        .filter(|a| a.saturating_add(boot.record_size) <= dev.size())
+        .ok_or_else(|| Error::corrupt("NTFS boot sector", 0x30, "MFT outside the volume"))?;
+    let mut rec0 = dev.read_vec(at, boot.record_size as usize)?;
+    apply_fixups(&mut rec0, at, "NTFS MFT record 0")?;
+    let (mft, size, _) = data_runs(&rec0, &boot, at, "NTFS MFT record 0 ($MFT)")?;
+    let records = size / boot.record_size;
+    Ok(Some(NtfsReader {
+        dev,
+        boot,
+        mft,
+        records,
+    }))
+}
+
+/// What a record says of its unnamed `$DATA`: resident bytes, or a non-resident attribute's
+/// runs with its sizes; with the attribute's flags.
+enum Data {
+    Resident(Vec<u8>),
+    Runs {
+        runs: Vec<Run>,
+        size: u64,
+        init: u64,
+    },
+    /// In extension records: not read.
+    Listed,
+    None,
+}
+
+impl NtfsReader<'_> {
+    fn record(&self, n: u64) -> Result<Vec<u8>> {
+        if n >= self.records {
+            return Err(Error::corrupt(
+                "NTFS index entry",
+                0,
+                format!("MFT record {n} past the MFT's {} records", self.records),
+            ));
+        }
+        read_record(self.dev, &self.boot, &self.mft, n)
+    }
+
+    /// The unnamed `$DATA` of a fixed-up record, and its flags.
+    fn data(&self, n: u64, rec: &[u8]) -> Result<(Data, u16)> {
+        let what = format!("NTFS MFT record {n}");
+        let attrs = attributes(rec, 0, &what)?;
+        for a in &attrs {
+            let b = &rec[a.start..a.start + a.len];
+            if a.ty != ATTR_DATA || a.name_len != 0 {
+                continue;
+            }
+            let flags = le16(b, 0x0C);
+            if b[8] == 0 {
+                let v = resident(b)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| {
+                        Error::corrupt(&what, a.start as u64, "resident $DATA past its attribute")
+                    })?;
+                return Ok((Data::Resident(v), flags));
+            }
+            if flags & (DATA_COMPRESSED | DATA_ENCRYPTED) != 0 {
+                return Ok((Data::None, flags));
+            }
+            let (runs, size, init) = data_runs(rec, &self.boot, 0, &what)?;
+            return Ok((Data::Runs { runs, size, init }, flags));
+        }
+        if attrs.iter().any(|a| a.ty == ATTR_ATTRIBUTE_LIST) {
+            return Ok((Data::Listed, 0));
+        }
+        Ok((Data::None, 0))
+    }
+
+    fn entry(&self, n: u64, name: &FileName, rec: &[u8]) -> Result<Entry> {
+        let flags = le16(rec, 0x16);
+        let si = attributes(rec, 0, "")
+            .ok()
+            .and_then(|v| v.into_iter().find(|a| a.ty == ATTR_STANDARD_INFORMATION))
+            .and_then(|a| {
+                let b = &rec[a.start..a.start + a.len];
+                let voff = usize::from(le16(b, 0x14));
+                (b[8] == 0).then(|| b.get(voff..).unwrap_or(&[]).to_vec())
+            })
+            .unwrap_or_default();
+        let attrs = le32(&si, 0x20);
+        let is_dir = flags & REC_DIRECTORY != 0;
+        let mut unsupported = None;
+        let mut size = 0;
+        let kind = if attrs & FILE_REPARSE_POINT != 0 {
+            unsupported = Some(format!(
+                "NTFS reparse point (symlink or junction), MFT record {n}: not supported"
+            ));
+            EntryKind::Other
+        } else if is_dir {
+            EntryKind::Dir
+        } else {
+            EntryKind::File
+        };
+        if kind == EntryKind::File {
+            let (data, dflags) = self.data(n, rec)?;
+            size = match &data {
+                Data::Resident(v) => v.len() as u64,
+                Data::Runs { size, .. } => *size,
+                _ => 0,
+            };
+            if dflags & DATA_COMPRESSED != 0 || attrs & FILE_COMPRESSED != 0 {
+                unsupported = Some(format!(
+                    "compressed NTFS file (LZNT1), MFT record {n}: not supported"
+                ));
+            } else if dflags & DATA_ENCRYPTED != 0 || attrs & FILE_ENCRYPTED != 0 {
+                unsupported = Some(format!(
+                    "encrypted NTFS file (EFS), MFT record {n}: not supported"
+                ));
+            } else if matches!(data, Data::Listed) {
+                unsupported = Some(format!(
+                    "NTFS file whose data is spread over extension records (attribute list), MFT record {n}: not supported"
+                ));
+            }
+            if unsupported.is_some() && matches!(data, Data::None | Data::Listed) {
+                // The size the directory index keeps, for the listing.
+                size = 0;
+            }
+        }
+        Ok(Entry {
+            name: name.name.clone().into_bytes(),
+            id: n,
+            kind,
+            size,
+            mtime: nt_time(le64(&si, 0x08)),
+            atime: nt_time(le64(&si, 0x18)),
+            ctime: nt_time(le64(&si, 0x10)),
+            mode: None,
+            uid: None,
+            gid: None,
+            nlink: u32::from(le16(rec, 0x12)),
+            target: None,
+            unsupported,
+        })
+    }
+}
+
+impl FsReader for NtfsReader<'_> {
+    fn kind(&self) -> FsKind {
+        FsKind::Ntfs
+    }
+
+    fn root(&self) -> Result<Entry> {
+        let rec = self.record(ROOT)?;
+        let name = FileName {
+            parent: ROOT,
+            parent_seq: 0,
+            namespace: 0,
+            name: String::new(),
+        };
+        self.entry(ROOT, &name, &rec)
+    }
+
+    fn list(&self, dir: &Entry) -> Result<Vec<Entry>> {
+        let rec = self.record(dir.id)?;
+        if le16(&rec, 0x16) & REC_DIRECTORY == 0 {
+            return Err(Error::Invalid(format!(
+                "NTFS MFT record {}: not a directory",
+                dir.id
+            )));
+        }
+        let mut found = Vec::new();
+        let mut failed: Option<Error> = None;
+        let notes = dir_index(
+            &rec,
+            &self.boot,
+            &mut |buf, at| match self.dev.read_exact_at(buf, at) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    false
+                }
+            },
+            &mut found,
+        );
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if let Some(n) = notes.first() {
+            return Err(Error::corrupt(
+                format!("NTFS directory MFT record {}", dir.id),
+                0,
+                n.clone(),
+            ));
+        }
+        // One entry per (record, name): DOS 8.3 aliases only where a record has no other name
+        // in this directory.
+        let mut by_rec: HashMap<u64, Vec<FileName>> = HashMap::new();
+        let mut order = Vec::new();
+        for (r, f) in found {
+            if r < FIRST_USER_RECORD || r == dir.id || f.parent != dir.id {
+                continue; // the volume's own files, and "." of the root
+            }
+            let v = by_rec.entry(r).or_insert_with(|| {
+                order.push(r);
+                Vec::new()
+            });
+            if !v.iter().any(|x| x.name == f.name) {
+                v.push(f);
+            }
+        }
+        let mut out = Vec::new();
+        for r in order.into_iter().take(MAX_DIR_ENTRIES) {
+            let names = by_rec.remove(&r).unwrap_or_default();
+            let long: Vec<&FileName> = names.iter().filter(|f| f.namespace != NAMESPACE_DOS).collect();
+            let chosen: Vec<&FileName> = if long.is_empty() {
+                names.iter().take(1).collect()
+            } else {
+                long
+            };
+            let child = self.record(r)?;
+            if le16(&child, 0x16) & REC_IN_USE == 0 {
+                continue; // a stale index entry
+            }
+            for f in chosen {
+                out.push(self.entry(r, f, &child)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn open(&self, file: &Entry) -> Result<FileData<'_>> {
+        if let Some(u) = &file.unsupported {
+            return Err(Error::Unsupported(u.clone()));
+        }
+        if file.kind != EntryKind::File {
+            return Err(Error::Invalid(format!(
+                "NTFS MFT record {}: not a regular file",
+                file.id
+            )));
+        }
+        let rec = self.record(file.id)?;
+        let what = format!("NTFS MFT record {} $DATA", file.id);
+        match self.data(file.id, &rec)?.0 {
+            Data::Resident(v) => {
+                let n = v.len() as u64;
+                Ok(FileData::inline(self.dev, v, n, what))
+            }
+            Data::Runs { runs, size, init } => {
+                let cs = self.boot.cluster_size;
+                let init = init.min(size);
+                let mut pieces = Vec::new();
+                for r in runs {
+                    let Some(lcn) = r.lcn else { continue };
+                    let logical = r.vcn.saturating_mul(cs);
+                    if logical >= init {
+                        continue; // past the initialised size: zeros
+                    }
+                    pieces.push(Piece {
+                        logical,
+                        len: r.len.saturating_mul(cs).min(init - logical),
+                        phys: lcn * cs,
+                    });
+                }
+                FileData::mapped(self.dev, size, pieces, what)
+            }
+            Data::Listed => Err(Error::Unsupported(format!(
+                "NTFS file whose data is spread over extension records (attribute list), MFT record {}: not supported",
+                file.id
+            ))),
+            Data::None => Err(Error::Unsupported(format!(
+                "NTFS MFT record {} has no readable unnamed $DATA",
+                file.id
+            ))),
+        }
+    }
+}
