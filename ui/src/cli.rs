@@ -44,6 +44,33 @@ pub enum Command {
         /// A disk, a disk image file, or REPO:NAME[@ID].
         what: String,
     },
+    /// List a directory of a partition inside a saved image (or disk image file), like `ls -l`,
+    /// without restoring or mounting it: ext2/3/4, FAT12/16/32 and NTFS.
+    Files {
+        /// REPO:NAME[@ID], or a disk image file.
+        source: String,
+        /// PARTITION[:/path]: the partition's number as `wraith info` shows it (0 for a disk
+        /// without a partition table), then a directory or file in it (default: /).
+        at: String,
+    },
+    /// Copy a file or a directory tree out of a partition inside a saved image (or disk image
+    /// file), without restoring or mounting it. Keeps times, and on ext the mode bits,
+    /// symlinks and hard links (owners too when run as root). Names from the image that are
+    /// unsafe (`/`, NUL, `.`, `..`) are skipped with a warning; nothing is written outside DEST
+    /// or through a symlink. Compressed or encrypted files are refused by name. Exit code 3
+    /// when some entries were skipped.
+    Extract {
+        /// REPO:NAME[@ID], or a disk image file.
+        source: String,
+        /// PARTITION:/path: the partition's number, then the file or directory to copy.
+        at: String,
+        /// Where to put it: a new path, or an existing directory to put it in (the root
+        /// partition's contents go straight into it).
+        dest: PathBuf,
+        /// Replace files and symlinks already at DEST (directories are merged, never emptied).
+        #[arg(long)]
+        force: bool,
+    },
     /// Copy a disk onto another disk: partition table, boot area and used blocks only.
     Clone {
         source: PathBuf,
