@@ -84,7 +84,10 @@ fn host_tree(dir: &Path, deep: usize) -> Vec<(String, Vec<u8>)> {
         (long, bytes(12, 3)),
         ("big.bin".into(), bytes(13, 2 * 1024 * 1024 + 77)),
         ("sub/mid.bin".into(), bytes(14, 200_001)),
-        (format!("{deep_path}bottom.txt"), b"at the bottom\n".to_vec()),
+        (
+            format!("{deep_path}bottom.txt"),
+            b"at the bottom\n".to_vec(),
+        ),
     ];
     for (i, (name, data)) in files.iter().enumerate() {
         let p = dir.join(name);
@@ -125,14 +128,20 @@ fn write_sparse(p: &Path) -> Vec<u8> {
 fn same(got: &[u8], want: &[u8], what: &str) {
     if got != want {
         let at = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!("{what}: {} bytes read, {} expected; first difference at {at:?}", got.len(), want.len());
+        panic!(
+            "{what}: {} bytes read, {} expected; first difference at {at:?}",
+            got.len(),
+            want.len()
+        );
     }
 }
 
 fn check_same_files(got: &BTreeMap<String, Node>, want: &[(String, Vec<u8>)]) {
     for (name, data) in want {
         let p = format!("/{name}");
-        let n = got.get(&p).unwrap_or_else(|| panic!("{p} missing; have {:?}", got.keys()));
+        let n = got
+            .get(&p)
+            .unwrap_or_else(|| panic!("{p} missing; have {:?}", got.keys()));
         assert_eq!(n.kind, EntryKind::File, "{p}");
         same(&n.data, data, &p);
     }
@@ -145,10 +154,16 @@ fn ext_source(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
     std::os::unix::fs::symlink("../hello.txt", dir.join("sub/link")).unwrap();
     let long_target = "t/".repeat(100);
     std::os::unix::fs::symlink(&long_target, dir.join("slowlink")).unwrap();
-    std::fs::set_permissions(dir.join("sub/mid.bin"), std::fs::Permissions::from_mode(0o640))
-        .unwrap();
-    std::fs::set_permissions(dir.join("hello.txt"), std::fs::Permissions::from_mode(0o4755))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.join("sub/mid.bin"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.join("hello.txt"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
     (files, sparse)
 }
 
@@ -170,7 +185,16 @@ fn ext4_tree_reads_back_as_written_even_fragmented() {
     let img_s = img.to_str().unwrap();
     run_ok(
         "mkfs.ext4",
-        &["-q", "-F", "-O", "inline_data", "-d", src.to_str().unwrap(), img_s, "48M"],
+        &[
+            "-q",
+            "-F",
+            "-O",
+            "inline_data",
+            "-d",
+            src.to_str().unwrap(),
+            img_s,
+            "48M",
+        ],
     );
     let mut cmds = String::new();
     for i in (0..120).step_by(2) {
@@ -182,7 +206,10 @@ fn ext4_tree_reads_back_as_written_even_fragmented() {
     cmds.push_str(&format!("write {} frag.bin\n", frag_path.display()));
     // mkfs.ext4 -d keeps whole seconds only; nanoseconds (and the epoch bits past 2038) are
     // set here: 123456789 ns, and one more epoch (2^32 s later).
-    cmds.push_str(&format!("sif /empty mtime_extra {}\n", (123_456_789u64 << 2) | 1));
+    cmds.push_str(&format!(
+        "sif /empty mtime_extra {}\n",
+        (123_456_789u64 << 2) | 1
+    ));
     let cmdf = t.path().join("cmds");
     std::fs::write(&cmdf, cmds).unwrap();
     run_ok("debugfs", &["-w", "-f", cmdf.to_str().unwrap(), img_s]);
@@ -200,10 +227,16 @@ fn ext4_tree_reads_back_as_written_even_fragmented() {
     assert!(!got.contains_key("/fill/f000"), "deleted file listed");
     // Really fragmented, and the sparse file really has holes in the map.
     let e = reader::lookup(fs.as_ref(), "/frag.bin").unwrap();
-    assert!(fs.open(&e).unwrap().pieces().len() > 3, "frag.bin not fragmented");
+    assert!(
+        fs.open(&e).unwrap().pieces().len() > 3,
+        "frag.bin not fragmented"
+    );
     let e = reader::lookup(fs.as_ref(), "sparse.bin").unwrap();
     let mapped: u64 = fs.open(&e).unwrap().pieces().iter().map(|p| p.len).sum();
-    assert!(mapped < 1 << 20, "holes stored as data ({mapped} bytes mapped)");
+    assert!(
+        mapped < 1 << 20,
+        "holes stored as data ({mapped} bytes mapped)"
+    );
     // Metadata as the host had it.
     for (name, _) in &files {
         let meta = std::fs::symlink_metadata(src.join(name)).unwrap();
@@ -221,9 +254,15 @@ fn ext4_tree_reads_back_as_written_even_fragmented() {
     );
     assert_eq!(got["/hello.txt"].mode.unwrap() & 0o7777, 0o4755);
     assert_eq!(got["/sub/mid.bin"].mode.unwrap() & 0o7777, 0o640);
-    assert_eq!(got["/hello.txt"].id, got["/sub/hardlink.txt"].id, "hard link");
+    assert_eq!(
+        got["/hello.txt"].id, got["/sub/hardlink.txt"].id,
+        "hard link"
+    );
     assert_eq!(got["/sub/link"].kind, EntryKind::Symlink);
-    assert_eq!(got["/sub/link"].target.as_deref(), Some(&b"../hello.txt"[..]));
+    assert_eq!(
+        got["/sub/link"].target.as_deref(),
+        Some(&b"../hello.txt"[..])
+    );
     assert_eq!(
         got["/slowlink"].target.as_deref(),
         Some("t/".repeat(100).as_bytes())
@@ -231,7 +270,10 @@ fn ext4_tree_reads_back_as_written_even_fragmented() {
     // Lookups: a deep path; through a symlink is refused, not followed.
     let deep: String = (0..40).map(|i| format!("/d{i}")).collect::<String>() + "/bottom.txt";
     let e = reader::lookup(fs.as_ref(), &deep).unwrap();
-    assert_eq!(fs.open(&e).unwrap().read_vec(0, 14).unwrap(), b"at the bottom\n");
+    assert_eq!(
+        fs.open(&e).unwrap().read_vec(0, 14).unwrap(),
+        b"at the bottom\n"
+    );
     assert!(reader::lookup(fs.as_ref(), "/sub/link/x").is_err());
     assert!(reader::lookup(fs.as_ref(), "/nope").is_err());
     assert!(reader::lookup(fs.as_ref(), "/sub/../hello.txt").is_err());
@@ -252,7 +294,16 @@ fn ext2_block_maps_through_double_indirect_blocks() {
     // sparse file's second piece (at 1 MiB) need the double indirect block.
     run_ok(
         "mkfs.ext2",
-        &["-q", "-F", "-b", "1024", "-d", src.to_str().unwrap(), img.to_str().unwrap(), "24M"],
+        &[
+            "-q",
+            "-F",
+            "-b",
+            "1024",
+            "-d",
+            src.to_str().unwrap(),
+            img.to_str().unwrap(),
+            "24M",
+        ],
     );
     let dev = Device::open_read(&img).unwrap();
     let fs = reader::open(&dev).unwrap();
@@ -275,7 +326,11 @@ fn mtools(img: &Path, args: &[&str]) {
         .env("MTOOLS_SKIP_CHECK", "1")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{tool} {rest:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{tool} {rest:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -326,13 +381,20 @@ fn fat_long_names_and_fragmented_chains() {
         assert_eq!(fs.kind().name(), format!("fat{bits}"));
         let got = walk(fs.as_ref());
         check_same_files(&got, &files);
-        same(&got["/Fragmented Big File.bin"].data, &big, "fragmented file");
+        same(
+            &got["/Fragmented Big File.bin"].data,
+            &big,
+            "fragmented file",
+        );
         for i in (1..6).step_by(2) {
             assert_eq!(got[&format!("/small{i}.bin")].data, bytes(50 + i, 5000));
         }
         assert!(!got.contains_key("/small0.bin"));
         let e = reader::lookup(fs.as_ref(), "/fragmented big file.bin").unwrap();
-        assert!(fs.open(&e).unwrap().pieces().len() > 1, "fat{bits}: not fragmented");
+        assert!(
+            fs.open(&e).unwrap().pieces().len() > 1,
+            "fat{bits}: not fragmented"
+        );
         // mtimes to FAT's 2 seconds.
         for (name, _) in &files {
             let meta = std::fs::metadata(src.join(name)).unwrap();
@@ -349,7 +411,10 @@ fn fat_long_names_and_fragmented_chains() {
 /// Runs `f` with an NTFS image mounted by ntfs-3g at a fresh directory; unmounted after.
 fn with_ntfs_mount(img: &Path, f: impl FnOnce(&Path)) {
     let mnt = tempfile::tempdir().unwrap();
-    run_ok("ntfs-3g", &[img.to_str().unwrap(), mnt.path().to_str().unwrap()]);
+    run_ok(
+        "ntfs-3g",
+        &[img.to_str().unwrap(), mnt.path().to_str().unwrap()],
+    );
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(mnt.path())));
     run_ok("umount", &[mnt.path().to_str().unwrap()]);
     if let Err(e) = r {
@@ -378,10 +443,15 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
     std::fs::create_dir(&src).unwrap();
     let files = host_tree(&src, 40);
     let sparse_want = sparse_bytes().0;
-    let comp_text: Vec<u8> = (0..40_000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let comp_text: Vec<u8> = (0..40_000)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
     let mut many = Vec::new();
     with_ntfs_mount(&img, |m| {
-        run_ok("cp", &["-a", &format!("{}/.", src.display()), m.to_str().unwrap()]);
+        run_ok(
+            "cp",
+            &["-a", &format!("{}/.", src.display()), m.to_str().unwrap()],
+        );
         write_sparse(&m.join("sparse.bin"));
         std::fs::hard_link(m.join("hello.txt"), m.join("sub/hardlink.txt")).unwrap();
         // Enough entries that the directory needs index allocation blocks.
@@ -394,7 +464,13 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
         std::fs::create_dir(m.join("packed")).unwrap();
         run_ok(
             "setfattr",
-            &["-v", "0x00080000", "-n", "system.ntfs_attrib", m.join("packed").to_str().unwrap()],
+            &[
+                "-v",
+                "0x00080000",
+                "-n",
+                "system.ntfs_attrib",
+                m.join("packed").to_str().unwrap(),
+            ],
         );
         std::fs::write(m.join("packed/comp.txt"), &comp_text).unwrap();
     });
@@ -405,17 +481,33 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
     check_same_files(&got, &files);
     same(&got["/sparse.bin"].data, &sparse_want, "sparse file");
     for (i, name) in many.iter().enumerate() {
-        assert_eq!(got[&format!("/many/{name}")].data, format!("{i}").into_bytes());
+        assert_eq!(
+            got[&format!("/many/{name}")].data,
+            format!("{i}").into_bytes()
+        );
     }
-    assert_eq!(got["/hello.txt"].id, got["/sub/hardlink.txt"].id, "hard link");
-    assert!(!got.keys().any(|k| k.starts_with("/$")), "system files listed");
+    assert_eq!(
+        got["/hello.txt"].id, got["/sub/hardlink.txt"].id,
+        "hard link"
+    );
+    assert!(
+        !got.keys().any(|k| k.starts_with("/$")),
+        "system files listed"
+    );
     for (name, _) in &files {
         let meta = std::fs::metadata(src.join(name)).unwrap();
         let (s, ns) = got[&format!("/{name}")].mtime.unwrap();
-        assert_eq!((s, ns / 100), (meta.mtime(), meta.mtime_nsec() as u32 / 100), "{name}");
+        assert_eq!(
+            (s, ns / 100),
+            (meta.mtime(), meta.mtime_nsec() as u32 / 100),
+            "{name}"
+        );
     }
     let comp = reader::lookup(fs.as_ref(), "/packed/comp.txt").unwrap();
-    let err = fs.open(&comp).err().expect("compressed file must be refused");
+    let err = fs
+        .open(&comp)
+        .err()
+        .expect("compressed file must be refused");
     assert!(
         err.to_string().contains("compressed NTFS file"),
         "unclear refusal: {err}"
@@ -469,7 +561,11 @@ fn a_saved_image_reads_files_like_the_disk() {
         let got = walk(fs.as_ref());
         for (path, data) in &want {
             let n = &got[&format!("/{path}")];
-            assert!(n.data == *data, "partition {} {path}: bytes differ", part.number);
+            assert!(
+                n.data == *data,
+                "partition {} {path}: bytes differ",
+                part.number
+            );
         }
         checked += 1;
     }
@@ -489,12 +585,25 @@ fn damaged_filesystems_never_panic() {
     host_tree(&src, 5);
     let mut images = Vec::new();
     let e = t.path().join("e.img");
-    run_ok("mkfs.ext4", &["-q", "-F", "-d", src.to_str().unwrap(), e.to_str().unwrap(), "8M"]);
+    run_ok(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-d",
+            src.to_str().unwrap(),
+            e.to_str().unwrap(),
+            "8M",
+        ],
+    );
     images.push(e);
     let f = t.path().join("f.img");
     image(&f, 8 << 20, 0);
     run_ok("mkfs.vfat", &[f.to_str().unwrap()]);
-    mtools(&f, &["mcopy", "-s", src.join("sub").to_str().unwrap(), "::"]);
+    mtools(
+        &f,
+        &["mcopy", "-s", src.join("sub").to_str().unwrap(), "::"],
+    );
     images.push(f);
     let n = t.path().join("n.img");
     image(&n, 8 << 20, 0);
@@ -508,7 +617,10 @@ fn damaged_filesystems_never_panic() {
             // Damage somewhere in the first 4 MiB, where these keep their metadata.
             let at = (u64::from_le_bytes(noise[0..8].try_into().unwrap()) % (4 << 20)) as usize;
             let at = at & !511;
-            b[at..at + 512].iter_mut().zip(noise.iter().cycle()).for_each(|(x, n)| *x ^= n);
+            b[at..at + 512]
+                .iter_mut()
+                .zip(noise.iter().cycle())
+                .for_each(|(x, n)| *x ^= n);
             let _ = try_walk(&b as &dyn ReadAt);
         }
     }

@@ -10,9 +10,8 @@
 
 use super::ext::{kind_of, read_super, Super};
 use super::ext_files::{
-    inline_xattr_data, parse_dirents, EXTENT_MAGIC, EXT_INIT_MAX_LEN, FL_EXTENTS,
-    FL_INLINE_DATA, INCOMPAT_FILETYPE, MAX_EXTENT_DEPTH, ROOT_INO, S_IFDIR,
-    S_IFLNK, S_IFMT, S_IFREG,
+    inline_xattr_data, parse_dirents, EXTENT_MAGIC, EXT_INIT_MAX_LEN, FL_EXTENTS, FL_INLINE_DATA,
+    INCOMPAT_FILETYPE, MAX_EXTENT_DEPTH, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 };
 use super::reader::{Entry, EntryKind, FileData, Piece, Time, MAX_DIR_ENTRIES};
 use super::{le16, le32, FsKind, FsReader};
@@ -137,9 +136,15 @@ impl<'a> ExtReader<'a> {
         };
         let ex = |off: usize| (extra >= off + 4).then_some(off);
         let unsupported = if i.flags & FL_ENCRYPT != 0 {
-            Some(format!("encrypted ext file (inode {}) not supported", i.ino))
+            Some(format!(
+                "encrypted ext file (inode {}) not supported",
+                i.ino
+            ))
         } else if i.flags & FL_COMPR != 0 {
-            Some(format!("compressed ext file (inode {}) not supported", i.ino))
+            Some(format!(
+                "compressed ext file (inode {}) not supported",
+                i.ino
+            ))
         } else {
             None
         };
@@ -213,7 +218,14 @@ impl<'a> ExtReader<'a> {
         FileData::mapped(self.dev, i.size, pieces, what)
     }
 
-    fn push(&self, ino: u64, pieces: &mut Vec<Piece>, logical: u64, phys: u64, len: u64) -> Result<()> {
+    fn push(
+        &self,
+        ino: u64,
+        pieces: &mut Vec<Piece>,
+        logical: u64,
+        phys: u64,
+        len: u64,
+    ) -> Result<()> {
         if phys.checked_add(len).is_none_or(|e| e > self.s.blocks) {
             return Err(Error::corrupt(
                 self.what(ino),
@@ -264,7 +276,11 @@ impl<'a> ExtReader<'a> {
         pieces: &mut Vec<Piece>,
     ) -> Result<()> {
         if le16(node, 0) != EXTENT_MAGIC {
-            return Err(Error::corrupt(self.what(ino), 0, "extent node without its magic"));
+            return Err(Error::corrupt(
+                self.what(ino),
+                0,
+                "extent node without its magic",
+            ));
         }
         let entries = usize::from(le16(node, 2)).min(node.len().saturating_sub(12) / 12);
         let depth = le16(node, 6);
@@ -373,7 +389,10 @@ impl FsReader for ExtReader<'_> {
     fn list(&self, dir: &Entry) -> Result<Vec<Entry>> {
         let i = self.inode(dir.id)?;
         if i.mode & S_IFMT != S_IFDIR {
-            return Err(Error::Invalid(format!("{}: not a directory", self.what(dir.id))));
+            return Err(Error::Invalid(format!(
+                "{}: not a directory",
+                self.what(dir.id)
+            )));
         }
         let mut raw: Vec<(u64, Vec<u8>)> = Vec::new();
         if i.flags & FL_INLINE_DATA != 0 {

@@ -175,7 +175,10 @@ impl FatReader<'_> {
                 return Err(Error::corrupt(
                     what,
                     logical,
-                    format!("cluster {c} outside the volume's {} clusters", self.p.clusters),
+                    format!(
+                        "cluster {c} outside the volume's {} clusters",
+                        self.p.clusters
+                    ),
                 ));
             }
             let phys = self.cluster_at(c);
@@ -325,7 +328,11 @@ impl FsReader for FatReader<'_> {
             out.push(Entry {
                 name,
                 id: first,
-                kind: if is_dir { EntryKind::Dir } else { EntryKind::File },
+                kind: if is_dir {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                },
                 size: if is_dir { 0 } else { u64::from(le32(e, 0x1C)) },
                 mtime,
                 atime: dos_time(le16(e, 0x12), 0, 0),
@@ -366,9 +373,6 @@ mod tests {
         // 2024-02-29 13:45:58
         let date = ((2024 - 1980) << 9) | (2 << 5) | 29;
         let time = (13 << 11) | (45 << 5) | 29;
-        assert_eq!(
-            dos_time(date, time, 0).map(|t| t.secs),
-            Some(1_709_214_358)
-        );
+        assert_eq!(dos_time(date, time, 0).map(|t| t.secs), Some(1_709_214_358));
     }
 }

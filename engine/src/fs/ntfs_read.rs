@@ -10,12 +10,11 @@
 //! block (both bounded by the boot sector's checks).
 
 use super::ntfs::{
-    apply_fixups, attributes, data_runs, parse_boot, read_record, Boot, Run,
-    ATTR_DATA,
+    apply_fixups, attributes, data_runs, parse_boot, read_record, Boot, Run, ATTR_DATA,
 };
 use super::ntfs_files::{
-    dir_index, resident, FileName, ATTR_ATTRIBUTE_LIST, FIRST_USER_RECORD, NAMESPACE_DOS, REC_DIRECTORY,
-    REC_IN_USE, ROOT,
+    dir_index, resident, FileName, ATTR_ATTRIBUTE_LIST, FIRST_USER_RECORD, NAMESPACE_DOS,
+    REC_DIRECTORY, REC_IN_USE, ROOT,
 };
 use super::reader::{nt_time, Entry, EntryKind, FileData, Piece, MAX_DIR_ENTRIES};
 use super::{le16, le32, le64, FsKind, FsReader};
@@ -101,11 +100,9 @@ impl NtfsReader<'_> {
             }
             let flags = le16(b, 0x0C);
             if b[8] == 0 {
-                let v = resident(b)
-                    .map(<[u8]>::to_vec)
-                    .ok_or_else(|| {
-                        Error::corrupt(&what, a.start as u64, "resident $DATA past its attribute")
-                    })?;
+                let v = resident(b).map(<[u8]>::to_vec).ok_or_else(|| {
+                    Error::corrupt(&what, a.start as u64, "resident $DATA past its attribute")
+                })?;
                 return Ok((Data::Resident(v), flags));
             }
             if flags & (DATA_COMPRESSED | DATA_ENCRYPTED) != 0 {
@@ -255,7 +252,10 @@ impl FsReader for NtfsReader<'_> {
         let mut out = Vec::new();
         for r in order.into_iter().take(MAX_DIR_ENTRIES) {
             let names = by_rec.remove(&r).unwrap_or_default();
-            let long: Vec<&FileName> = names.iter().filter(|f| f.namespace != NAMESPACE_DOS).collect();
+            let long: Vec<&FileName> = names
+                .iter()
+                .filter(|f| f.namespace != NAMESPACE_DOS)
+                .collect();
             let chosen: Vec<&FileName> = if long.is_empty() {
                 names.iter().take(1).collect()
             } else {

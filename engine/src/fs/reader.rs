@@ -194,13 +194,20 @@ pub const MAX_DIR_ENTRIES: usize = 1 << 20;
 pub fn lookup(fs: &dyn FsReader, path: &str) -> Result<Entry> {
     let mut cur = fs.root()?;
     let mut walked = String::new();
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     if parts.len() > MAX_DEPTH {
-        return Err(Error::Invalid(format!("{path}: more than {MAX_DEPTH} levels")));
+        return Err(Error::Invalid(format!(
+            "{path}: more than {MAX_DEPTH} levels"
+        )));
     }
     for part in parts {
         if part == ".." {
-            return Err(Error::Invalid(format!("{path}: '..' is not allowed in a path")));
+            return Err(Error::Invalid(format!(
+                "{path}: '..' is not allowed in a path"
+            )));
         }
         if cur.kind != EntryKind::Dir {
             let what = if cur.kind == EntryKind::Symlink {

@@ -104,7 +104,10 @@ fn time_text(t: Option<Time>) -> String {
     match t {
         Some(t) if t.secs >= 0 => {
             let s = wraith_engine::repo::timestamp_text(t.secs as u64);
-            s.trim_end_matches(" UTC").get(..16).unwrap_or(&s).to_string()
+            s.trim_end_matches(" UTC")
+                .get(..16)
+                .unwrap_or(&s)
+                .to_string()
         }
         _ => "-".repeat(16),
     }
@@ -319,9 +322,10 @@ impl Extractor<'_> {
                 Ok(())
             }
             EntryKind::Other => {
-                let msg = e.unsupported.clone().unwrap_or_else(|| {
-                    "a device, fifo or socket: not extracted".to_string()
-                });
+                let msg = e
+                    .unsupported
+                    .clone()
+                    .unwrap_or_else(|| "a device, fifo or socket: not extracted".to_string());
                 self.t.warn(self.json, format!("{}: {msg}", p.display()));
                 Ok(())
             }
@@ -341,7 +345,11 @@ impl Extractor<'_> {
 
     fn dir(&mut self, e: &Entry, p: &Path, depth: usize) -> Result<()> {
         if depth > reader::MAX_DEPTH {
-            bail!("{}: more than {} levels deep", p.display(), reader::MAX_DEPTH);
+            bail!(
+                "{}: more than {} levels deep",
+                p.display(),
+                reader::MAX_DEPTH
+            );
         }
         if !clear(p, self.force, true)? {
             std::fs::create_dir(p).with_context(|| format!("creating {}", p.display()))?;
@@ -372,11 +380,7 @@ impl Extractor<'_> {
             if let Some(why) = unsafe_name(&c.name) {
                 self.t.warn(
                     self.json,
-                    format!(
-                        "{}: entry {:?} skipped: {why}",
-                        p.display(),
-                        c.name_lossy()
-                    ),
+                    format!("{}: entry {:?} skipped: {why}", p.display(), c.name_lossy()),
                 );
                 continue;
             }
@@ -515,7 +519,10 @@ pub fn extract(ctx: &Ctx, what: &str, at: &str, dest: &Path, force: bool) -> Res
             eprintln!("  ... {} more warnings", t.warnings.len() - WARN_SHOWN);
         }
         if !t.warnings.is_empty() {
-            println!("{} entries skipped or incomplete (see the warnings)", t.warnings.len());
+            println!(
+                "{} entries skipped or incomplete (see the warnings)",
+                t.warnings.len()
+            );
         }
     }
     Ok(if x.t.warnings.is_empty() {
