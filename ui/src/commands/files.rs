@@ -33,14 +33,14 @@ const WARN_SHOWN: usize = 50;
 
 /// The disk a source names: a saved image, or a disk / disk image file.
 enum Source {
-    Image(ImageDisk),
+    Image(Box<ImageDisk>),
     Disk(Device),
 }
 
 impl Source {
     fn dev(&self) -> &dyn ReadAt {
         match self {
-            Source::Image(d) => d,
+            Source::Image(d) => d.as_ref(),
             Source::Disk(d) => d,
         }
     }
@@ -88,7 +88,7 @@ fn open_source(ctx: &Ctx, what: &str, number: u32) -> Result<(Source, u64, u64)>
         .ok_or_else(|| {
             anyhow!("image {image} has no partition {number} (see `wraith info {what}`)")
         })?;
-    Ok((Source::Image(disk), r.0, r.1))
+    Ok((Source::Image(Box::new(disk)), r.0, r.1))
 }
 
 /// `PARTITION[:/path]` → (number, path).
