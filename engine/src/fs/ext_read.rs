@@ -10,9 +10,10 @@
 
 use super::ext::{kind_of, read_super, Super};
 use super::ext_files::{
-    inline_xattr_data, parse_dirents, EXTENT_MAGIC, EXT_INIT_MAX_LEN, FL_EXTENTS, FL_INLINE_DATA,
-    INCOMPAT_FILETYPE, MAX_EXTENT_DEPTH, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+    inline_xattr_data, parse_dirents, FL_EXTENTS, FL_INLINE_DATA, INCOMPAT_FILETYPE, ROOT_INO,
+    S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 };
+use super::ext_map::{self, MapVisitor};
 use super::reader::{Entry, EntryKind, FileData, Piece, Time, MAX_DIR_ENTRIES};
 use super::{le16, le32, FsKind, FsReader};
 use crate::device::ReadAt;
@@ -207,15 +208,18 @@ impl<'a> ExtReader<'a> {
             b.extend(inline_xattr_data(&i.raw, self.s.inode_size));
             return Ok(FileData::inline(self.dev, b, i.size, what));
         }
-        let mut pieces = Vec::new();
-        let mut visited = HashSet::new();
+        let mut c = Collect {
+            r: self,
+            ino: i.ino,
+            visited: HashSet::new(),
+            pieces: Vec::new(),
+        };
         if i.flags & FL_EXTENTS != 0 {
-            self.extents(i.ino, i_block, None, &mut visited, &mut pieces)?;
+            ext_map::extents(&mut c, i_block, None)?;
         } else {
-            let nblocks = i.size.div_ceil(self.bs);
-            self.block_map(i.ino, i_block, nblocks, &mut visited, &mut pieces)?;
+            ext_map::block_map(&mut c, i_block, i.size.div_ceil(self.bs), self.bs / 4)?;
         }
-        FileData::mapped(self.dev, i.size, pieces, what)
+        FileData::mapped(self.dev, i.size, c.pieces, what)
     }
 
     fn push(
@@ -266,113 +270,33 @@ impl<'a> ExtReader<'a> {
         }
         self.dev.read_vec(b * self.bs, self.bs as usize)
     }
+}
 
-    fn extents(
-        &self,
-        ino: u64,
-        node: &[u8],
-        want_depth: Option<u16>,
-        visited: &mut HashSet<u64>,
-        pieces: &mut Vec<Piece>,
-    ) -> Result<()> {
-        if le16(node, 0) != EXTENT_MAGIC {
-            return Err(Error::corrupt(
-                self.what(ino),
-                0,
-                "extent node without its magic",
-            ));
-        }
-        let entries = usize::from(le16(node, 2)).min(node.len().saturating_sub(12) / 12);
-        let depth = le16(node, 6);
-        if depth > MAX_EXTENT_DEPTH || want_depth.is_some_and(|d| d != depth) {
-            return Err(Error::corrupt(
-                self.what(ino),
-                0,
-                format!("extent node of depth {depth}"),
-            ));
-        }
-        for k in 0..entries {
-            let e = 12 + k * 12;
-            let logical = u64::from(le32(node, e));
-            if depth == 0 {
-                let raw_len = le16(node, e + 4);
-                let start = u64::from(le32(node, e + 8)) | (u64::from(le16(node, e + 6)) << 32);
-                // Unwritten (preallocated) extents read as zeros: left out of the map.
-                if raw_len == 0 || raw_len > EXT_INIT_MAX_LEN {
-                    continue;
-                }
-                self.push(ino, pieces, logical, start, u64::from(raw_len))?;
-            } else {
-                let leaf = u64::from(le32(node, e + 4)) | (u64::from(le16(node, e + 8)) << 32);
-                let buf = self.mapping_block(ino, leaf, visited)?;
-                self.extents(ino, &buf, Some(depth - 1), visited, pieces)?;
-            }
-        }
-        Ok(())
+/// The [`ext_map`] visitor of a file being read: runs become pieces (unwritten ones stay
+/// holes), mapping blocks are read once each, and any problem stops the read.
+struct Collect<'r, 'a> {
+    r: &'r ExtReader<'a>,
+    ino: u64,
+    visited: HashSet<u64>,
+    pieces: Vec<Piece>,
+}
+
+impl MapVisitor for Collect<'_, '_> {
+    fn node(&mut self, b: u64, _what: &str) -> Result<Option<Vec<u8>>> {
+        self.r
+            .mapping_block(self.ino, b, &mut self.visited)
+            .map(Some)
     }
 
-    /// 12 direct pointers, then single, double and triple indirect blocks, up to `nblocks`.
-    fn block_map(
-        &self,
-        ino: u64,
-        i_block: &[u8],
-        nblocks: u64,
-        visited: &mut HashSet<u64>,
-        pieces: &mut Vec<Piece>,
-    ) -> Result<()> {
-        for k in 0..12u64.min(nblocks) {
-            let b = u64::from(le32(i_block, k as usize * 4));
-            if b != 0 {
-                self.push(ino, pieces, k, b, 1)?;
-            }
+    fn run(&mut self, logical: u64, phys: u64, len: u64, unwritten: bool) -> Result<()> {
+        if unwritten {
+            return Ok(());
         }
-        let per = self.bs / 4;
-        let (mut logical, mut span) = (12u64, per);
-        for level in 1..=3u32 {
-            if logical >= nblocks {
-                break;
-            }
-            let b = u64::from(le32(i_block, (11 + level as usize) * 4));
-            self.indirect(ino, b, level, logical, nblocks, visited, pieces)?;
-            logical = logical.saturating_add(span);
-            span = span.saturating_mul(per);
-        }
-        Ok(())
+        self.r.push(self.ino, &mut self.pieces, logical, phys, len)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn indirect(
-        &self,
-        ino: u64,
-        b: u64,
-        level: u32,
-        first: u64,
-        nblocks: u64,
-        visited: &mut HashSet<u64>,
-        pieces: &mut Vec<Piece>,
-    ) -> Result<()> {
-        if b == 0 {
-            return Ok(()); // a hole
-        }
-        let buf = self.mapping_block(ino, b, visited)?;
-        let per = self.bs / 4;
-        let span = per.saturating_pow(level - 1);
-        for k in 0..per {
-            let logical = first.saturating_add(k.saturating_mul(span));
-            if logical >= nblocks {
-                break;
-            }
-            let p = u64::from(le32(&buf, (k * 4) as usize));
-            if p == 0 {
-                continue;
-            }
-            if level == 1 {
-                self.push(ino, pieces, logical, p, 1)?;
-            } else {
-                self.indirect(ino, p, level - 1, logical, nblocks, visited, pieces)?;
-            }
-        }
-        Ok(())
+    fn bad(&mut self, msg: String) -> Result<()> {
+        Err(Error::corrupt(self.r.what(self.ino), 0, msg))
     }
 }
 

@@ -149,7 +149,11 @@ impl FatReader<'_> {
         Ok(match (self.p.kind, width) {
             (FsKind::Fat12, _) => {
                 let pair = le16(b, off);
-                u32::from(if n.is_multiple_of(2) { pair & 0x0FFF } else { pair >> 4 })
+                u32::from(if n.is_multiple_of(2) {
+                    pair & 0x0FFF
+                } else {
+                    pair >> 4
+                })
             }
             (_, 2) => u32::from(le16(b, off)),
             _ => le32(b, off) & 0x0FFF_FFFF,

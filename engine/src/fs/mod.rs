@@ -7,6 +7,7 @@
 
 pub mod ext;
 mod ext_files;
+mod ext_map;
 mod ext_read;
 pub mod fat;
 mod fat_read;
