@@ -447,6 +447,7 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
         .flat_map(|i| format!("{i}\n").into_bytes())
         .collect();
     let mut many = Vec::new();
+    let scattered = bytes(31, 3 << 20);
     with_ntfs_mount(&img, |m| {
         run_ok(
             "cp",
@@ -473,6 +474,30 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
             ],
         );
         std::fs::write(m.join("packed/comp.txt"), &comp_text).unwrap();
+        // A file in so many pieces that its runlist spills out of its MFT record into
+        // extension records, found through an attribute list: fill, free every other
+        // cluster, write into the gaps.
+        std::fs::create_dir(m.join("fill")).unwrap();
+        for i in 0..2400 {
+            std::fs::write(m.join(format!("fill/{i}")), [1u8; 4096]).unwrap();
+        }
+        // Ballast up to a full volume (but 512 KiB), so only the gaps are left to write into.
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(m.join("ballast")).unwrap();
+            let chunk = vec![7u8; 1 << 20];
+            let mut written = 0u64;
+            while f.write_all(&chunk).is_ok() {
+                written += chunk.len() as u64;
+            }
+            drop(f);
+            let f = std::fs::File::options().write(true).open(m.join("ballast")).unwrap();
+            f.set_len(written.saturating_sub(512 << 10)).unwrap();
+        }
+        for i in (0..2400).step_by(2) {
+            std::fs::remove_file(m.join(format!("fill/{i}"))).unwrap();
+        }
+        std::fs::write(m.join("scattered.bin"), &scattered).unwrap();
     });
     let dev = Device::open_read(&img).unwrap();
     let fs = reader::open(&dev).unwrap();
@@ -503,6 +528,11 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
             "{name}"
         );
     }
+    same(&got["/scattered.bin"].data, &scattered, "file with an attribute list");
+    let e = reader::lookup(fs.as_ref(), "/scattered.bin").unwrap();
+    let pieces = fs.open(&e).unwrap().pieces().len();
+    // A 1 KiB record holds a few hundred runs at most.
+    assert!(pieces > 500, "only {pieces} pieces: no attribute list exercised");
     let comp = reader::lookup(fs.as_ref(), "/packed/comp.txt").unwrap();
     let err = fs
         .open(&comp)

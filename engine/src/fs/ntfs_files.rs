@@ -195,7 +195,7 @@ pub(super) fn files_touching(
 }
 
 /// The boot sector, or its backup at the device's last sector when it cannot be read.
-fn read_boot(dev: &dyn ReadAt, bad: &ExtentList) -> Result<Boot> {
+pub(super) fn read_boot(dev: &dyn ReadAt, bad: &ExtentList) -> Result<Boot> {
     let mut errors = Vec::new();
     let size = dev.size();
     for at in [0, size.saturating_sub(512)] {
@@ -220,7 +220,7 @@ fn read_boot(dev: &dyn ReadAt, bad: &ExtentList) -> Result<Boot> {
 
 /// `$MFT`'s runlist: record 0's `$DATA`, plus the parts its attribute list puts in
 /// extension records. None (and a skip note) when record 0 cannot be read.
-fn mft_runs(dev: &dyn ReadAt, boot: &Boot, t: &mut Tally) -> Option<Vec<Run>> {
+pub(super) fn mft_runs(dev: &dyn ReadAt, boot: &Boot, t: &mut Tally) -> Option<Vec<Run>> {
     let cs = boot.cluster_size;
     let rs = boot.record_size as usize;
     let mut rec0 = vec![0u8; rs];

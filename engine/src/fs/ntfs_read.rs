@@ -2,27 +2,28 @@
 //! (update sequences checked), directories from their `$I30` index (root and allocation
 //! blocks), times and attributes from `$STANDARD_INFORMATION`, a file's unnamed `$DATA`
 //! resident or through its runlist (sparse runs and bytes past the initialised size read as
-//! zeros). Hard links are one record under several names.
+//! zeros), gathered from extension records through the attribute list when it does not fit
+//! in one. Hard links are one record under several names.
 //!
 //! Must not: write, or pretend to read what it cannot: compressed (LZNT1) and encrypted (EFS)
-//! files, reparse points, and files whose `$DATA` is spread over extension records (attribute
-//! list) are refused by name. Never allocates by on-disk sizes beyond a record or an index
+//! files and reparse points are refused by name. Never allocates by on-disk sizes beyond a record or an index
 //! block (both bounded by the boot sector's checks).
 
-use super::ntfs::{
-    apply_fixups, attributes, data_runs, parse_boot, read_record, Boot, Run, ATTR_DATA,
-};
+use super::ntfs::{attributes, data_runs, read_attr, read_record, Boot, Run, ATTR_DATA};
 use super::ntfs_files::{
-    dir_index, resident, FileName, ATTR_ATTRIBUTE_LIST, FIRST_USER_RECORD, NAMESPACE_DOS,
-    REC_DIRECTORY, REC_IN_USE, ROOT,
+    dir_index, mft_runs, nonresident_runs, read_boot, resident, FileName, ATTR_ATTRIBUTE_LIST,
+    FIRST_USER_RECORD, NAMESPACE_DOS, REC_DIRECTORY, REC_IN_USE, REF_MASK, ROOT,
 };
 use super::reader::{nt_time, Entry, EntryKind, FileData, Piece, MAX_DIR_ENTRIES};
-use super::{le16, le32, le64, FsKind, FsReader};
+use super::{le16, le32, le64, FsKind, FsReader, Tally};
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
+use crate::extent::ExtentList;
 use std::collections::HashMap;
 
 const ATTR_STANDARD_INFORMATION: u32 = 0x10;
+/// Largest attribute list read (lists are a few KiB even for very fragmented files).
+const MAX_LIST_BYTES: u64 = 4 << 20;
 /// `$DATA` attribute flags.
 const DATA_COMPRESSED: u16 = 0x0001;
 const DATA_ENCRYPTED: u16 = 0x4000;
@@ -40,20 +41,30 @@ pub(super) struct NtfsReader<'a> {
 }
 
 pub(super) fn open(dev: &dyn ReadAt) -> Result<Option<NtfsReader<'_>>> {
-    if dev.size() < 512 {
+    if dev.size() < 512 || dev.read_vec(3, 8)? != b"NTFS    " {
         return Ok(None);
     }
-    let Some(boot) = parse_boot(&dev.read_vec(0, 512)?, dev.size())? else {
-        return Ok(None);
+    // The boot sector or its backup, and $MFT's runlist including the parts its attribute
+    // list puts in extension records: the same reading as naming damaged files, with
+    // nothing excluded.
+    let none = ExtentList::new();
+    let boot = read_boot(dev, &none)?;
+    let mut t = Tally::new(&none);
+    let mft = mft_runs(dev, &boot, &mut t);
+    let notes = t.finish(0, |_| None).skipped;
+    let Some(mft) = mft.filter(|_| notes.is_empty()) else {
+        return Err(Error::corrupt(
+            "NTFS $MFT",
+            boot.mft_lcn * boot.cluster_size,
+            notes.join("; "),
+        ));
     };
-    let at = boot
-        .mft_lcn
-        .checked_mul(boot.cluster_size)
-        .filter(|a| a.saturating_add(boot.record_size) <= dev.size())
-        .ok_or_else(|| Error::corrupt("NTFS boot sector", 0x30, "MFT outside the volume"))?;
-    let mut rec0 = dev.read_vec(at, boot.record_size as usize)?;
-    apply_fixups(&mut rec0, at, "NTFS MFT record 0")?;
-    let (mft, size, _) = data_runs(&rec0, &boot, at, "NTFS MFT record 0 ($MFT)")?;
+    let size = mft
+        .iter()
+        .map(|r| r.vcn.saturating_add(r.len))
+        .max()
+        .unwrap_or(0)
+        .saturating_mul(boot.cluster_size);
     let records = size / boot.record_size;
     Ok(Some(NtfsReader {
         dev,
@@ -72,8 +83,6 @@ enum Data {
         size: u64,
         init: u64,
     },
-    /// In extension records: not read.
-    Listed,
     None,
 }
 
@@ -93,6 +102,17 @@ impl NtfsReader<'_> {
     fn data(&self, n: u64, rec: &[u8]) -> Result<(Data, u16)> {
         let what = format!("NTFS MFT record {n}");
         let attrs = attributes(rec, 0, &what)?;
+        if let Some(a) = attrs.iter().find(|a| a.ty == ATTR_ATTRIBUTE_LIST) {
+            let b = &rec[a.start..a.start + a.len];
+            let list = if b[8] == 0 {
+                resident(b).map(<[u8]>::to_vec).unwrap_or_default()
+            } else {
+                self.nonresident_value(b, &what)?
+            };
+            if let Some(d) = self.listed_data(n, &list)? {
+                return Ok(d);
+            }
+        }
         for a in &attrs {
             let b = &rec[a.start..a.start + a.len];
             if a.ty != ATTR_DATA || a.name_len != 0 {
@@ -111,10 +131,98 @@ impl NtfsReader<'_> {
             let (runs, size, init) = data_runs(rec, &self.boot, 0, &what)?;
             return Ok((Data::Runs { runs, size, init }, flags));
         }
-        if attrs.iter().any(|a| a.ty == ATTR_ATTRIBUTE_LIST) {
-            return Ok((Data::Listed, 0));
-        }
         Ok((Data::None, 0))
+    }
+
+    /// The whole value of a small non-resident attribute (an attribute list).
+    fn nonresident_value(&self, a: &[u8], what: &str) -> Result<Vec<u8>> {
+        let size = le64(a, 0x30);
+        if size > MAX_LIST_BYTES {
+            return Err(Error::corrupt(
+                what,
+                0,
+                format!("attribute list of {size} bytes (at most {MAX_LIST_BYTES})"),
+            ));
+        }
+        let runs = nonresident_runs(a, &self.boot, 0)?;
+        let mut buf = vec![0u8; size as usize];
+        read_attr(self.dev, &self.boot, &runs, 0, &mut buf, what)?;
+        Ok(buf)
+    }
+
+    /// The unnamed `$DATA` of a file with an attribute list: every piece of it, from the
+    /// records the list names (its sizes and flags are in the piece starting at VCN 0).
+    /// None when the list names no unnamed `$DATA` (it is then in the base record alone).
+    fn listed_data(&self, n: u64, list: &[u8]) -> Result<Option<(Data, u16)>> {
+        let what = format!("NTFS MFT record {n} attribute list");
+        let mut recs: Vec<u64> = Vec::new();
+        let mut pos = 0usize;
+        // Each entry is at least 26 bytes: bounded by the list's length.
+        while pos + 0x1A <= list.len() {
+            let len = usize::from(le16(list, pos + 4));
+            if len < 0x1A {
+                return Err(Error::corrupt(
+                    &what,
+                    pos as u64,
+                    format!("entry of {len} bytes"),
+                ));
+            }
+            if le32(list, pos) == ATTR_DATA && list[pos + 6] == 0 {
+                let r = le64(list, pos + 0x10) & REF_MASK;
+                if !recs.contains(&r) {
+                    recs.push(r);
+                }
+            }
+            pos += len;
+        }
+        if recs.is_empty() {
+            return Ok(None);
+        }
+        let (mut runs, mut sizes, mut flags) = (Vec::new(), None, 0u16);
+        for r in recs {
+            let rec = if r == n {
+                self.record(n)?
+            } else {
+                let rec = self.record(r)?;
+                if le64(&rec, 0x20) & REF_MASK != n {
+                    return Err(Error::corrupt(
+                        &what,
+                        0,
+                        format!("names MFT record {r}, which belongs to another file"),
+                    ));
+                }
+                rec
+            };
+            let rwhat = format!("NTFS MFT record {r}");
+            for a in attributes(&rec, 0, &rwhat)? {
+                let b = &rec[a.start..a.start + a.len];
+                if a.ty != ATTR_DATA || a.name_len != 0 {
+                    continue;
+                }
+                if b[8] == 0 {
+                    // Resident data has no other pieces.
+                    let v = resident(b).map(<[u8]>::to_vec).unwrap_or_default();
+                    return Ok(Some((Data::Resident(v), le16(b, 0x0C))));
+                }
+                if le64(b, 0x10) == 0 {
+                    sizes = Some((le64(b, 0x30), le64(b, 0x38)));
+                    flags = le16(b, 0x0C);
+                }
+                runs.extend(nonresident_runs(b, &self.boot, 0)?);
+            }
+        }
+        let Some((size, init)) = sizes else {
+            return Err(Error::corrupt(
+                &what,
+                0,
+                "no piece of $DATA starts at VCN 0",
+            ));
+        };
+        if flags & (DATA_COMPRESSED | DATA_ENCRYPTED) != 0 {
+            return Ok(Some((Data::None, flags)));
+        }
+        runs.sort_by_key(|r| r.vcn);
+        Ok(Some((Data::Runs { runs, size, init }, flags)))
     }
 
     fn entry(&self, n: u64, name: &FileName, rec: &[u8]) -> Result<Entry> {
@@ -157,12 +265,8 @@ impl NtfsReader<'_> {
                 unsupported = Some(format!(
                     "encrypted NTFS file (EFS), MFT record {n}: not supported"
                 ));
-            } else if matches!(data, Data::Listed) {
-                unsupported = Some(format!(
-                    "NTFS file whose data is spread over extension records (attribute list), MFT record {n}: not supported"
-                ));
             }
-            if unsupported.is_some() && matches!(data, Data::None | Data::Listed) {
+            if unsupported.is_some() && matches!(data, Data::None) {
                 // The size the directory index keeps, for the listing.
                 size = 0;
             }
@@ -307,10 +411,6 @@ impl FsReader for NtfsReader<'_> {
                 }
                 FileData::mapped(self.dev, size, pieces, what)
             }
-            Data::Listed => Err(Error::Unsupported(format!(
-                "NTFS file whose data is spread over extension records (attribute list), MFT record {}: not supported",
-                file.id
-            ))),
             Data::None => Err(Error::Unsupported(format!(
                 "NTFS MFT record {} has no readable unnamed $DATA",
                 file.id
