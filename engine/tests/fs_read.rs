@@ -3,7 +3,7 @@
 //! symlinks, modes, nanosecond mtimes, inline data, a 40-level tree, UTF-8 and 255-byte names)
 //! then fragmented with debugfs; ext2 block maps through double indirect blocks; FAT12/16/32 by
 //! mtools with long names and a fragmented file; NTFS through an ntfs-3g mount (hard links,
-//! sparse file, compressed file refused by name). One filesystem is also read through a saved
+//! sparse file, a file in 700 pieces through its attribute list, an LZNT1-compressed file). One filesystem is also read through a saved
 //! image (`ImageDisk`). Damaged images must give errors, never panics.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -431,7 +431,7 @@ fn can_fuse() -> bool {
 }
 
 #[test]
-fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
+fn ntfs_tree_through_ntfs3g_with_compressed_and_scattered_files() {
     if !can_fuse() {
         return;
     }
@@ -446,6 +446,11 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
     let comp_text: Vec<u8> = (0..40_000)
         .flat_map(|i| format!("{i}\n").into_bytes())
         .collect();
+    // Then a zero stretch (sparse units), incompressible bytes (units stored plain), a tail.
+    let mut comp_text = comp_text;
+    comp_text.extend(vec![0u8; 300_000]);
+    comp_text.extend(bytes(41, 150_000));
+    comp_text.extend(b"the end\n");
     let mut many = Vec::new();
     let scattered = bytes(31, 3 << 20);
     with_ntfs_mount(&img, |m| {
@@ -491,7 +496,10 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
                 written += chunk.len() as u64;
             }
             drop(f);
-            let f = std::fs::File::options().write(true).open(m.join("ballast")).unwrap();
+            let f = std::fs::File::options()
+                .write(true)
+                .open(m.join("ballast"))
+                .unwrap();
             f.set_len(written.saturating_sub(512 << 10)).unwrap();
         }
         for i in (0..2400).step_by(2) {
@@ -528,20 +536,33 @@ fn ntfs_tree_through_ntfs3g_and_compressed_refused() {
             "{name}"
         );
     }
-    same(&got["/scattered.bin"].data, &scattered, "file with an attribute list");
+    same(
+        &got["/scattered.bin"].data,
+        &scattered,
+        "file with an attribute list",
+    );
     let e = reader::lookup(fs.as_ref(), "/scattered.bin").unwrap();
     let pieces = fs.open(&e).unwrap().pieces().len();
     // A 1 KiB record holds a few hundred runs at most.
-    assert!(pieces > 500, "only {pieces} pieces: no attribute list exercised");
-    let comp = reader::lookup(fs.as_ref(), "/packed/comp.txt").unwrap();
-    let err = fs
-        .open(&comp)
-        .err()
-        .expect("compressed file must be refused");
     assert!(
-        err.to_string().contains("compressed NTFS file"),
-        "unclear refusal: {err}"
+        pieces > 500,
+        "only {pieces} pieces: no attribute list exercised"
     );
+    // The compressed file (LZNT1), decoded: whole, and in odd pieces across unit edges.
+    same(&got["/packed/comp.txt"].data, &comp_text, "compressed file");
+    let comp = reader::lookup(fs.as_ref(), "/packed/comp.txt").unwrap();
+    let f = fs.open(&comp).unwrap();
+    assert!(f.pieces().is_empty(), "read as a plain map, not decoded");
+    let mut at = 0usize;
+    while at < comp_text.len() {
+        let n = 40_000.min(comp_text.len() - at);
+        same(
+            &f.read_vec(at as u64, n).unwrap(),
+            &comp_text[at..at + n],
+            "compressed piece",
+        );
+        at += 65_537;
+    }
 }
 
 #[test]

@@ -57,8 +57,8 @@ pub enum Command {
     /// file), without restoring or mounting it. Keeps times, and on ext the mode bits,
     /// symlinks and hard links (owners too when run as root). Names from the image that are
     /// unsafe (`/`, NUL, `.`, `..`) are skipped with a warning; nothing is written outside DEST
-    /// or through a symlink. Compressed or encrypted files are refused by name. Exit code 3
-    /// when some entries were skipped.
+    /// or through a symlink. NTFS compressed files are decompressed; encrypted files (NTFS
+    /// EFS, ext4) are refused by name. Exit code 3 when some entries were skipped.
     Extract {
         /// REPO:NAME[@ID], or a disk image file.
         source: String,

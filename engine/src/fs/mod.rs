@@ -12,6 +12,7 @@ mod ext_read;
 pub mod fat;
 mod fat_read;
 pub mod foreign;
+mod lznt1;
 pub mod ntfs;
 mod ntfs_files;
 mod ntfs_read;
@@ -78,7 +79,8 @@ pub trait FsReader {
     fn root(&self) -> Result<reader::Entry>;
     /// A directory's entries, without `.` and `..`, in the order stored.
     fn list(&self, dir: &reader::Entry) -> Result<Vec<reader::Entry>>;
-    /// A regular file's bytes. Compressed or encrypted files are `Unsupported`, said clearly.
+    /// A regular file's bytes. Encrypted files (and compression it cannot decode) are
+    /// `Unsupported`, said clearly.
     fn open(&self, file: &reader::Entry) -> Result<reader::FileData<'_>>;
 }
 

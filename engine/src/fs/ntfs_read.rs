@@ -3,12 +3,14 @@
 //! blocks), times and attributes from `$STANDARD_INFORMATION`, a file's unnamed `$DATA`
 //! resident or through its runlist (sparse runs and bytes past the initialised size read as
 //! zeros), gathered from extension records through the attribute list when it does not fit
-//! in one. Hard links are one record under several names.
+//! in one; compressed files (LZNT1) decoded a compression unit at a time. Hard links are one
+//! record under several names.
 //!
-//! Must not: write, or pretend to read what it cannot: compressed (LZNT1) and encrypted (EFS)
-//! files and reparse points are refused by name. Never allocates by on-disk sizes beyond a record or an index
+//! Must not: write, or pretend to read what it cannot: encrypted (EFS) files, reparse points
+//! and compression units of unusual sizes are refused by name. Never allocates by on-disk sizes beyond a record or an index
 //! block (both bounded by the boot sector's checks).
 
+use super::lznt1;
 use super::ntfs::{attributes, data_runs, read_attr, read_record, Boot, Run, ATTR_DATA};
 use super::ntfs_files::{
     dir_index, mft_runs, nonresident_runs, read_boot, resident, FileName, ATTR_ATTRIBUTE_LIST,
@@ -20,8 +22,11 @@ use crate::device::ReadAt;
 use crate::error::{Error, Result};
 use crate::extent::ExtentList;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 const ATTR_STANDARD_INFORMATION: u32 = 0x10;
+/// Largest compression unit read (64 KiB is what NTFS uses).
+const MAX_UNIT_BYTES: u64 = 1 << 20;
 /// Largest attribute list read (lists are a few KiB even for very fragmented files).
 const MAX_LIST_BYTES: u64 = 4 << 20;
 /// `$DATA` attribute flags.
@@ -29,7 +34,6 @@ const DATA_COMPRESSED: u16 = 0x0001;
 const DATA_ENCRYPTED: u16 = 0x4000;
 /// File attribute bits in `$STANDARD_INFORMATION`.
 const FILE_REPARSE_POINT: u32 = 0x400;
-const FILE_COMPRESSED: u32 = 0x800;
 const FILE_ENCRYPTED: u32 = 0x4000;
 
 pub(super) struct NtfsReader<'a> {
@@ -82,6 +86,8 @@ enum Data {
         runs: Vec<Run>,
         size: u64,
         init: u64,
+        /// Clusters per compression unit (0: not compressed).
+        unit: u64,
     },
     None,
 }
@@ -125,11 +131,20 @@ impl NtfsReader<'_> {
                 })?;
                 return Ok((Data::Resident(v), flags));
             }
-            if flags & (DATA_COMPRESSED | DATA_ENCRYPTED) != 0 {
+            if flags & DATA_ENCRYPTED != 0 {
                 return Ok((Data::None, flags));
             }
             let (runs, size, init) = data_runs(rec, &self.boot, 0, &what)?;
-            return Ok((Data::Runs { runs, size, init }, flags));
+            let unit = self.unit(b, flags);
+            return Ok((
+                Data::Runs {
+                    runs,
+                    size,
+                    init,
+                    unit,
+                },
+                flags,
+            ));
         }
         Ok((Data::None, 0))
     }
@@ -205,24 +220,46 @@ impl NtfsReader<'_> {
                     return Ok(Some((Data::Resident(v), le16(b, 0x0C))));
                 }
                 if le64(b, 0x10) == 0 {
-                    sizes = Some((le64(b, 0x30), le64(b, 0x38)));
                     flags = le16(b, 0x0C);
+                    sizes = Some((le64(b, 0x30), le64(b, 0x38), self.unit(b, flags)));
                 }
                 runs.extend(nonresident_runs(b, &self.boot, 0)?);
             }
         }
-        let Some((size, init)) = sizes else {
+        let Some((size, init, unit)) = sizes else {
             return Err(Error::corrupt(
                 &what,
                 0,
                 "no piece of $DATA starts at VCN 0",
             ));
         };
-        if flags & (DATA_COMPRESSED | DATA_ENCRYPTED) != 0 {
+        if flags & DATA_ENCRYPTED != 0 {
             return Ok(Some((Data::None, flags)));
         }
         runs.sort_by_key(|r| r.vcn);
-        Ok(Some((Data::Runs { runs, size, init }, flags)))
+        Ok(Some((
+            Data::Runs {
+                runs,
+                size,
+                init,
+                unit,
+            },
+            flags,
+        )))
+    }
+
+    /// Clusters per compression unit of a non-resident attribute `b` with `flags`: 0 when it
+    /// is not compressed; `u64::MAX` when compressed in units we do not read (only 4 KiB
+    /// clusters and 16-cluster units are what Windows and ntfs-3g write).
+    fn unit(&self, b: &[u8], flags: u16) -> u64 {
+        if flags & DATA_COMPRESSED == 0 {
+            return 0;
+        }
+        let log = u32::from(b[0x22]);
+        if log == 0 || log > 8 || (self.boot.cluster_size << log) > MAX_UNIT_BYTES {
+            return u64::MAX;
+        }
+        1 << log
     }
 
     fn entry(&self, n: u64, name: &FileName, rec: &[u8]) -> Result<Entry> {
@@ -257,9 +294,9 @@ impl NtfsReader<'_> {
                 Data::Runs { size, .. } => *size,
                 _ => 0,
             };
-            if dflags & DATA_COMPRESSED != 0 || attrs & FILE_COMPRESSED != 0 {
+            if matches!(data, Data::Runs { unit: u64::MAX, .. }) {
                 unsupported = Some(format!(
-                    "compressed NTFS file (LZNT1), MFT record {n}: not supported"
+                    "compressed NTFS file (LZNT1) in compression units of an unusual size, MFT record {n}: not supported"
                 ));
             } else if dflags & DATA_ENCRYPTED != 0 || attrs & FILE_ENCRYPTED != 0 {
                 unsupported = Some(format!(
@@ -393,7 +430,27 @@ impl FsReader for NtfsReader<'_> {
                 let n = v.len() as u64;
                 Ok(FileData::inline(self.dev, v, n, what))
             }
-            Data::Runs { runs, size, init } => {
+            Data::Runs {
+                runs,
+                size,
+                init,
+                unit,
+            } if unit > 0 => {
+                let r = Compressed {
+                    dev: self.dev,
+                    cs: self.boot.cluster_size,
+                    runs,
+                    size,
+                    init: init.min(size),
+                    unit,
+                    cache: Mutex::new(None),
+                    what: what.clone(),
+                };
+                Ok(FileData::decoded(self.dev, Box::new(r), what))
+            }
+            Data::Runs {
+                runs, size, init, ..
+            } => {
                 let cs = self.boot.cluster_size;
                 let init = init.min(size);
                 let mut pieces = Vec::new();
@@ -416,5 +473,93 @@ impl FsReader for NtfsReader<'_> {
                 file.id
             ))),
         }
+    }
+}
+
+/// An LZNT1-compressed file: each compression unit is either all sparse (zeros), fully
+/// allocated (stored plain), or compressed into its allocated clusters, the rest sparse.
+struct Compressed<'a> {
+    dev: &'a dyn ReadAt,
+    cs: u64,
+    runs: Vec<Run>,
+    size: u64,
+    init: u64,
+    /// Clusters per unit.
+    unit: u64,
+    /// The last unit decoded: sequential reads decode each once.
+    cache: Mutex<Option<(u64, Vec<u8>)>>,
+    what: String,
+}
+
+impl Compressed<'_> {
+    fn lcn(&self, vcn: u64) -> Option<u64> {
+        let i = self
+            .runs
+            .partition_point(|r| r.vcn.saturating_add(r.len) <= vcn);
+        let r = self.runs.get(i).filter(|r| r.vcn <= vcn)?;
+        r.lcn.map(|l| l + (vcn - r.vcn))
+    }
+
+    /// Unit `u`'s bytes.
+    fn decode(&self, u: u64) -> Result<Vec<u8>> {
+        let cs = self.cs;
+        let ub = (self.unit * cs) as usize;
+        let mut out = vec![0u8; ub];
+        let first = u * self.unit;
+        let lcns: Vec<Option<u64>> = (first..first + self.unit).map(|v| self.lcn(v)).collect();
+        let stored: Vec<u64> = lcns.iter().flatten().copied().collect();
+        if stored.is_empty() {
+            return Ok(out);
+        }
+        let mut raw = vec![0u8; stored.len() * cs as usize];
+        for (k, l) in stored.iter().enumerate() {
+            let c = &mut raw[k * cs as usize..(k + 1) * cs as usize];
+            self.dev.read_exact_at(c, l * cs)?;
+        }
+        if stored.len() as u64 == self.unit {
+            return Ok(raw); // not compressed: it would not have saved a cluster
+        }
+        let at = stored[0] * cs;
+        lznt1::decompress(&raw, &mut out, at).map_err(|e| match e {
+            Error::Corrupt { detail, .. } => Error::corrupt(&self.what, u * ub as u64, detail),
+            e => e,
+        })?;
+        Ok(out)
+    }
+}
+
+impl ReadAt for Compressed<'_> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let ub = self.unit * self.cs;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let n = ((ub - pos % ub) as usize).min(buf.len() - done);
+            let piece = &mut buf[done..done + n];
+            if pos >= self.init {
+                piece.fill(0);
+            } else {
+                let u = pos / ub;
+                let mut cache = self
+                    .cache
+                    .lock()
+                    .map_err(|_| Error::Invalid("NTFS decompression cache poisoned".into()))?;
+                if cache.as_ref().is_none_or(|c| c.0 != u) {
+                    *cache = Some((u, self.decode(u)?));
+                }
+                let data = cache.as_ref().map(|c| c.1.as_slice()).unwrap_or(&[]);
+                let s = (pos % ub) as usize;
+                piece.copy_from_slice(&data[s..s + n]);
+                // Bytes past the initialised size read as zeros.
+                let valid = self.init.saturating_sub(pos).min(n as u64) as usize;
+                piece[valid..].fill(0);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.size
     }
 }

@@ -71,6 +71,8 @@ pub struct FileData<'a> {
     size: u64,
     pieces: Vec<Piece>,
     inline: Option<Vec<u8>>,
+    /// A file whose bytes need more than a map (NTFS compressed files).
+    decoded: Option<Box<dyn ReadAt + 'a>>,
     what: String,
 }
 
@@ -116,6 +118,7 @@ impl<'a> FileData<'a> {
             size,
             pieces,
             inline: None,
+            decoded: None,
             what,
         })
     }
@@ -129,6 +132,19 @@ impl<'a> FileData<'a> {
             size,
             pieces: Vec::new(),
             inline: Some(bytes),
+            decoded: None,
+            what,
+        }
+    }
+
+    /// A file read through its own decoder (`r.size()` bytes).
+    pub(crate) fn decoded(dev: &'a dyn ReadAt, r: Box<dyn ReadAt + 'a>, what: String) -> Self {
+        FileData {
+            dev,
+            size: r.size(),
+            pieces: Vec::new(),
+            inline: None,
+            decoded: Some(r),
             what,
         }
     }
@@ -148,6 +164,9 @@ impl ReadAt for FileData<'_> {
                 offset,
                 format!("read of {} bytes past the file's end", buf.len()),
             ));
+        }
+        if let Some(d) = &self.decoded {
+            return d.read_exact_at(buf, offset);
         }
         if let Some(b) = &self.inline {
             let s = offset as usize;
