@@ -182,7 +182,7 @@ fn ext4_metadata_survives_and_crafted_names_never_escape() {
         .unwrap();
     assert!(o.status.success());
     // Crafted: a symlink "evil" to a directory outside; a directory also named "evil" (a
-    // second entry, renamed by patching) holding a file; a file named "../../zz".
+    // second name of realdir, renamed by patching) holding a file; a file named "../../zz".
     let outside = t.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let bait = t.path().join("bait");
@@ -203,6 +203,9 @@ fn ext4_metadata_survives_and_crafted_names_never_escape() {
     assert!(listing.contains("evil ->"), "{listing}");
     for force in [false, true] {
         let dest = t.path().join(format!("out-{force}"));
+        // DEST already holds a symlink where the image has the directory realdir.
+        std::fs::create_dir(&dest).unwrap();
+        std::os::unix::fs::symlink(&outside, dest.join("realdir")).unwrap();
         let mut args = vec!["extract", s(&img), "0:/", s(&dest)];
         if force {
             args.push("--force");
@@ -235,22 +238,22 @@ fn ext4_metadata_survives_and_crafted_names_never_escape() {
             std::fs::read_link(dest.join("link")).unwrap(),
             Path::new("sub/data.bin")
         );
-        assert_eq!(
-            std::fs::read(dest.join("realdir/x")).unwrap(),
-            b"must not leave DEST"
-        );
+        let rd = std::fs::symlink_metadata(dest.join("realdir")).unwrap();
         if force {
-            // --force replaced the symlink "evil" by the directory, never following it.
-            let m = std::fs::symlink_metadata(dest.join("evil")).unwrap();
-            assert!(m.is_dir());
+            // Replaced by the directory, never followed.
+            assert!(rd.is_dir());
             assert_eq!(
-                std::fs::read(dest.join("evil/x")).unwrap(),
+                std::fs::read(dest.join("realdir/x")).unwrap(),
                 b"must not leave DEST"
             );
         } else {
-            let m = std::fs::symlink_metadata(dest.join("evil")).unwrap();
-            assert!(m.file_type().is_symlink());
+            assert!(rd.file_type().is_symlink(), "replaced without --force");
         }
+        // The second name of realdir is not walked again (a directory met twice), and the
+        // symlink stays a symlink, with or without --force.
+        assert!(err.contains("met before"), "{err}");
+        let m = std::fs::symlink_metadata(dest.join("evil")).unwrap();
+        assert!(m.file_type().is_symlink());
     }
 }
 

@@ -327,7 +327,11 @@ impl FsReader for FatReader<'_> {
                 _ => short,
             };
             let is_dir = attr & ATTR_DIR != 0;
-            let first = self.first_cluster(e);
+            let mut first = self.first_cluster(e);
+            if is_dir && self.p.kind == FsKind::Fat32 && first == self.root_cluster {
+                // The root by its cluster: one id for it (0), so a loop back to it is seen.
+                first = 0;
+            }
             let mtime = dos_time(le16(e, 0x18), le16(e, 0x16), 0);
             out.push(Entry {
                 name,

@@ -244,6 +244,9 @@ struct Extractor<'a> {
     cancel: &'a wraith_engine::events::Cancel,
     /// Files already written, by id: later names of them become hard links.
     linked: HashMap<u64, PathBuf>,
+    /// Directories already entered, by id. A directory met again (a crafted loop, or a
+    /// directory under two names) is skipped: walking it again could go on without end.
+    seen_dirs: std::collections::HashSet<u64>,
     t: Tally,
 }
 
@@ -349,6 +352,14 @@ impl Extractor<'_> {
                 "{}: more than {} levels deep",
                 p.display(),
                 reader::MAX_DEPTH
+            );
+        }
+        if !self.seen_dirs.insert(e.id) {
+            bail!(
+                "{}: skipped: the same directory (id {}) was met before (a directory loop or \
+                 a directory under two names)",
+                p.display(),
+                e.id
             );
         }
         if !clear(p, self.force, true)? {
@@ -485,12 +496,14 @@ pub fn extract(ctx: &Ctx, what: &str, at: &str, dest: &Path, force: bool) -> Res
         root: nix::unistd::geteuid().is_root(),
         cancel: ctx.cancel,
         linked: HashMap::new(),
+        seen_dirs: std::collections::HashSet::new(),
         t: Tally::default(),
     };
     // The root's contents into an existing DEST directory: the directory itself is reused, but
     // entries inside are still refused without --force.
     let reuse_root = e.name.is_empty() && std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir());
     if reuse_root {
+        x.seen_dirs.insert(e.id);
         x.children(&e, dest, 0)?;
     } else {
         x.entry(&e, &target, 0)?;
