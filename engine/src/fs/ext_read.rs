@@ -206,6 +206,13 @@ impl<'a> ExtReader<'a> {
         if i.flags & FL_INLINE_DATA != 0 {
             let mut b = i_block.to_vec();
             b.extend(inline_xattr_data(&i.raw, self.s.inode_size));
+            if i.size > b.len() as u64 {
+                return Err(Error::corrupt(
+                    what,
+                    0,
+                    format!("size {} with {} bytes of inline data", i.size, b.len()),
+                ));
+            }
             return Ok(FileData::inline(self.dev, b, i.size, what));
         }
         let mut c = Collect {
