@@ -164,16 +164,25 @@ impl FatReader<'_> {
         self.p.data_start() + (c - 2) * self.p.cluster_size
     }
 
-    /// The pieces of the chain from `first`, at most `limit` bytes (None: the whole chain).
-    fn chain(&self, first: u64, limit: Option<u64>, what: &str) -> Result<Vec<Piece>> {
+    /// The pieces of the chain from `first`, cut at `limit` bytes. With `exact` (a file of
+    /// `limit` bytes) a chain ending sooner is corrupt; without (a directory) a chain longer
+    /// than `limit` is.
+    fn chain(&self, first: u64, limit: u64, exact: bool, what: &str) -> Result<Vec<Piece>> {
         let cs = self.p.cluster_size;
         let mut out: Vec<Piece> = Vec::new();
         let mut c = first;
         let mut logical = 0u64;
         // A chain longer than the volume has clusters loops.
         for _ in 0..=self.p.clusters {
-            if limit.is_some_and(|l| logical >= l) {
-                return Ok(out);
+            if logical >= limit {
+                if exact {
+                    return Ok(out);
+                }
+                return Err(Error::corrupt(
+                    what,
+                    logical,
+                    format!("directory longer than {limit} bytes"),
+                ));
             }
             if c < 2 || c >= self.p.clusters + 2 {
                 return Err(Error::corrupt(
@@ -197,7 +206,7 @@ impl FatReader<'_> {
             logical += cs;
             let n = self.next(c)?;
             if n >= self.eoc() {
-                if limit.is_some_and(|l| logical < l) {
+                if exact && logical < limit {
                     return Err(Error::corrupt(
                         what,
                         logical,
@@ -230,15 +239,8 @@ impl FatReader<'_> {
         }
         let first = if id == 0 { self.root_cluster } else { id };
         let what = format!("FAT directory at cluster {first}");
-        let pieces = self.chain(first, None, &what)?;
+        let pieces = self.chain(first, MAX_DIR_BYTES, false, &what)?;
         let total: u64 = pieces.iter().map(|p| p.len).sum();
-        if total > MAX_DIR_BYTES {
-            return Err(Error::corrupt(
-                what,
-                0,
-                format!("directory of {total} bytes (at most {MAX_DIR_BYTES})"),
-            ));
-        }
         let data = FileData::mapped(self.dev, total, pieces, what)?;
         data.read_vec(0, total as usize)
     }
@@ -367,7 +369,7 @@ impl FsReader for FatReader<'_> {
         if file.size == 0 {
             return FileData::mapped(self.dev, 0, Vec::new(), what);
         }
-        let pieces = self.chain(file.id, Some(file.size), &what)?;
+        let pieces = self.chain(file.id, file.size, true, &what)?;
         FileData::mapped(self.dev, file.size, pieces, what)
     }
 }
