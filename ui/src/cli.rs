@@ -16,7 +16,8 @@ REPO:NAME names an image, REPO:NAME@ID one particular save of it (an id or a uni
 default: the newest). A password for USER comes from --password-file, WRAITH_PASSWORD, or a\n\
 hidden prompt on a terminal; it is never printed or stored.\n\n\
 Exit codes: 0 ok, 1 verification found a mismatch, 2 error, 3 completed but some source\n\
-sectors were unreadable (zeros in the copy; see the report and mapfile), 130 cancelled (Ctrl-C).\n\
+sectors were unreadable (zeros in the copy; see the report and mapfile) or, for extract, some\n\
+entries were skipped (see the warnings), 130 cancelled (Ctrl-C).\n\
 Progress goes to stderr; results to stdout. With --json, events are JSON lines on stderr and\n\
 the result is one JSON object on stdout."
 )]
