@@ -701,3 +701,52 @@ fn try_walk(b: &dyn ReadAt) -> wraith_engine::error::Result<usize> {
     }
     Ok(n)
 }
+
+/// A directory entry naming an inode past the filesystem's end is listed as unreadable (with
+/// why), and its siblings are still listed and read.
+#[test]
+fn a_bad_entry_does_not_hide_its_siblings() {
+    if !have(&["mkfs.ext4"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("good.txt"), b"still here\n").unwrap();
+    std::fs::write(src.join("brokenentry"), b"x").unwrap();
+    let img = t.path().join("e.img");
+    run_ok(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-d",
+            src.to_str().unwrap(),
+            img.to_str().unwrap(),
+            "8M",
+        ],
+    );
+    // The entry's inode number is the 4 bytes 8 before its name.
+    let mut b = std::fs::read(&img).unwrap();
+    let at = b.windows(11).position(|w| w == b"brokenentry").unwrap();
+    b[at - 8..at - 4].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+    let fs_bytes: &dyn ReadAt = &b;
+    let fs = reader::open(fs_bytes).unwrap();
+    let root = fs.root().unwrap();
+    let list = fs.list(&root).unwrap();
+    let bad = list.iter().find(|e| e.name == b"brokenentry").unwrap();
+    assert_eq!(bad.kind, EntryKind::Other);
+    assert!(
+        bad.unsupported
+            .as_deref()
+            .unwrap_or("")
+            .contains("unreadable"),
+        "{:?}",
+        bad.unsupported
+    );
+    let good = list.iter().find(|e| e.name == b"good.txt").unwrap();
+    assert_eq!(
+        fs.open(good).unwrap().read_vec(0, 11).unwrap(),
+        b"still here\n"
+    );
+}

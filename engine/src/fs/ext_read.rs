@@ -307,6 +307,25 @@ impl MapVisitor for Collect<'_, '_> {
     }
 }
 
+/// An entry whose inode could not be read or made no sense.
+fn damaged(name: Vec<u8>, ino: u64, err: Error) -> Entry {
+    Entry {
+        name,
+        id: ino,
+        kind: EntryKind::Other,
+        size: 0,
+        mtime: None,
+        atime: None,
+        ctime: None,
+        mode: None,
+        uid: None,
+        gid: None,
+        nlink: 1,
+        target: None,
+        unsupported: Some(format!("unreadable: {err}")),
+    }
+}
+
 impl FsReader for ExtReader<'_> {
     fn kind(&self) -> FsKind {
         self.kind
@@ -361,8 +380,11 @@ impl FsReader for ExtReader<'_> {
             if name == b"." || name == b".." {
                 continue;
             }
-            let child = self.inode(ino)?;
-            out.push(self.entry(name, &child)?);
+            // One damaged entry does not hide its siblings: it is listed as unreadable.
+            let e = self
+                .inode(ino)
+                .and_then(|child| self.entry(name.clone(), &child));
+            out.push(e.unwrap_or_else(|err| damaged(name, ino, err)));
         }
         Ok(out)
     }
