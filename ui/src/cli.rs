@@ -16,7 +16,8 @@ REPO:NAME names an image, REPO:NAME@ID one particular save of it (an id or a uni
 default: the newest). A password for USER comes from --password-file, WRAITH_PASSWORD, or a\n\
 hidden prompt on a terminal; it is never printed or stored.\n\n\
 Exit codes: 0 ok, 1 verification found a mismatch, 2 error, 3 completed but some source\n\
-sectors were unreadable (zeros in the copy; see the report and mapfile), 130 cancelled (Ctrl-C).\n\
+sectors were unreadable (zeros in the copy; see the report and mapfile) or, for extract, some\n\
+entries were skipped (see the warnings), 130 cancelled (Ctrl-C).\n\
 Progress goes to stderr; results to stdout. With --json, events are JSON lines on stderr and\n\
 the result is one JSON object on stdout."
 )]
@@ -43,6 +44,33 @@ pub enum Command {
     Info {
         /// A disk, a disk image file, or REPO:NAME[@ID].
         what: String,
+    },
+    /// List a directory of a partition inside a saved image (or disk image file), like `ls -l`,
+    /// without restoring or mounting it: ext2/3/4, FAT12/16/32 and NTFS.
+    Files {
+        /// REPO:NAME[@ID], or a disk image file.
+        source: String,
+        /// PARTITION[:/path]: the partition's number as `wraith info` shows it (0 for a disk
+        /// without a partition table), then a directory or file in it (default: /).
+        at: String,
+    },
+    /// Copy a file or a directory tree out of a partition inside a saved image (or disk image
+    /// file), without restoring or mounting it. Keeps times, and on ext the mode bits,
+    /// symlinks and hard links (owners too when run as root). Names from the image that are
+    /// unsafe (`/`, NUL, `.`, `..`) are skipped with a warning; nothing is written outside DEST
+    /// or through a symlink. NTFS compressed files are decompressed; encrypted files (NTFS
+    /// EFS, ext4) are refused by name. Exit code 3 when some entries were skipped.
+    Extract {
+        /// REPO:NAME[@ID], or a disk image file.
+        source: String,
+        /// PARTITION:/path: the partition's number, then the file or directory to copy.
+        at: String,
+        /// Where to put it: a new path, or an existing directory to put it in (the root
+        /// partition's contents go straight into it).
+        dest: PathBuf,
+        /// Replace files and symlinks already at DEST (directories are merged, never emptied).
+        #[arg(long)]
+        force: bool,
     },
     /// Copy a disk onto another disk: partition table, boot area and used blocks only.
     Clone {

@@ -437,7 +437,7 @@ pub(super) fn read_super(dev: &dyn ReadAt) -> Result<Option<(Super, Vec<u8>)>> {
     Ok(Some((s, sb)))
 }
 
-fn kind_of(s: &Super) -> FsKind {
+pub(super) fn kind_of(s: &Super) -> FsKind {
     if s.incompat & !EXT3_INCOMPAT != 0 || s.ro_compat & !EXT3_RO_COMPAT != 0 {
         FsKind::Ext4
     } else if s.compat & COMPAT_HAS_JOURNAL != 0 {

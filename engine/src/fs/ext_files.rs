@@ -12,6 +12,7 @@
 //! that makes no sense skips that part and is reported in `skipped`.
 
 use super::ext::{read_super, Super};
+use super::ext_map::{self, MapVisitor};
 use super::{le16, le32, named, FileTouches, Owner, Tally, TouchKind};
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
@@ -19,25 +20,25 @@ use crate::events::Cancel;
 use crate::extent::ExtentList;
 use std::collections::{HashMap, HashSet};
 
-const INCOMPAT_FILETYPE: u32 = 0x2;
-const INCOMPAT_64BIT: u32 = 0x80;
+pub(super) const INCOMPAT_FILETYPE: u32 = 0x2;
+pub(super) const INCOMPAT_64BIT: u32 = 0x80;
 
-const FL_EXTENTS: u32 = 0x0008_0000;
+pub(super) const FL_EXTENTS: u32 = 0x0008_0000;
 const FL_EA_INODE: u32 = 0x0020_0000;
-const FL_INLINE_DATA: u32 = 0x1000_0000;
+pub(super) const FL_INLINE_DATA: u32 = 0x1000_0000;
 
-const S_IFMT: u16 = 0xF000;
-const S_IFDIR: u16 = 0x4000;
-const S_IFREG: u16 = 0x8000;
-const S_IFLNK: u16 = 0xA000;
+pub(super) const S_IFMT: u16 = 0xF000;
+pub(super) const S_IFDIR: u16 = 0x4000;
+pub(super) const S_IFREG: u16 = 0x8000;
+pub(super) const S_IFLNK: u16 = 0xA000;
 
-const EXTENT_MAGIC: u16 = 0xF30A;
+pub(super) const EXTENT_MAGIC: u16 = 0xF30A;
 /// The kernel allows at most 5 levels of extent index.
-const MAX_EXTENT_DEPTH: u16 = 5;
+pub(super) const MAX_EXTENT_DEPTH: u16 = 5;
 /// An extent longer than this is unwritten (preallocated): its length is `len - 32768`.
-const EXT_INIT_MAX_LEN: u16 = 32768;
+pub(super) const EXT_INIT_MAX_LEN: u16 = 32768;
 
-const ROOT_INO: u64 = 2;
+pub(super) const ROOT_INO: u64 = 2;
 const RESIZE_INO: u64 = 7;
 /// Path components followed upwards before a name is given up as looping.
 const MAX_PATH_DEPTH: usize = 4096;
@@ -525,16 +526,20 @@ impl Walk<'_> {
             }
             return;
         }
-        let mut data = Runs::new();
-        if flags & FL_EXTENTS != 0 {
-            let mut visited = HashSet::new();
-            self.extent_node(ino, &i_block, None, &mut visited, &mut data);
+        let mut m = Mapper {
+            w: self,
+            ino,
+            visited: HashSet::new(),
+            data: Runs::new(),
+        };
+        // The mapper notes every problem and goes on: the walk never fails.
+        let _ = if flags & FL_EXTENTS != 0 {
+            ext_map::extents(&mut m, &i_block, None)
         } else {
             let size = u64::from(le32(raw, 0x4)) | (u64::from(le32(raw, 0x6C)) << 32);
-            let nblocks = size.div_ceil(bs);
-            self.indirect_map(ino, &i_block, nblocks, &mut data);
-        }
-        let runs = data.done();
+            ext_map::block_map(&mut m, &i_block, size.div_ceil(bs), bs / 4)
+        };
+        let runs = m.data.done();
         for &(start, len) in &runs {
             self.t
                 .add(owner.clone(), TouchKind::Data, start * bs, len * bs);
@@ -548,100 +553,6 @@ impl Walk<'_> {
             } else {
                 self.dirs.insert(ino, DirSrc::Blocks(runs));
             }
-        }
-    }
-
-    /// One extent tree node (the inode's `i_block` or an index/leaf block): leaves go to
-    /// `data`, index blocks are counted as the file's metadata and followed once each.
-    fn extent_node(
-        &mut self,
-        ino: u64,
-        node: &[u8],
-        want_depth: Option<u16>,
-        visited: &mut HashSet<u64>,
-        data: &mut Runs,
-    ) {
-        let bs = self.bs;
-        if le16(node, 0) != EXTENT_MAGIC {
-            self.t
-                .skip(format!("ext inode {ino}: extent node without its magic"));
-            return;
-        }
-        let entries = usize::from(le16(node, 2)).min(node.len().saturating_sub(12) / 12);
-        let depth = le16(node, 6);
-        if depth > MAX_EXTENT_DEPTH || want_depth.is_some_and(|d| d != depth) {
-            self.t.skip(format!(
-                "ext inode {ino}: extent node of depth {depth} where {want_depth:?} belongs"
-            ));
-            return;
-        }
-        for i in 0..entries {
-            let e = 12 + i * 12;
-            if depth == 0 {
-                let raw_len = le16(node, e + 4);
-                let start = u64::from(le32(node, e + 8)) | (u64::from(le16(node, e + 6)) << 32);
-                let (len, unwritten) = if raw_len > EXT_INIT_MAX_LEN {
-                    (u64::from(raw_len - EXT_INIT_MAX_LEN), true)
-                } else {
-                    (u64::from(raw_len), false)
-                };
-                if len == 0 {
-                    continue;
-                }
-                if !self.in_fs(start, len) {
-                    self.t.skip(format!(
-                        "ext inode {ino}: extent {start}+{len} outside the filesystem"
-                    ));
-                    continue;
-                }
-                if unwritten {
-                    // Allocated but never written: reads as zeros, so nothing of the file is
-                    // lost there.
-                    self.t.claim_only(start * bs, len * bs);
-                } else {
-                    data.push(start, len);
-                }
-            } else {
-                let leaf = u64::from(le32(node, e + 4)) | (u64::from(le16(node, e + 8)) << 32);
-                if let Some(buf) = self.mapping_block(ino, leaf, "extent", visited) {
-                    self.extent_node(ino, &buf, Some(depth - 1), visited, data);
-                }
-            }
-        }
-    }
-
-    /// The ext2/3 block map: 12 direct pointers, then single, double and triple indirect
-    /// blocks, followed no further than the file's size.
-    fn indirect_map(&mut self, ino: u64, i_block: &[u8], nblocks: u64, data: &mut Runs) {
-        let per = self.bs / 4;
-        for i in 0..12u64.min(nblocks) {
-            let b = u64::from(le32(i_block, i as usize * 4));
-            self.data_block(ino, b, data);
-        }
-        let mut visited = HashSet::new();
-        let mut logical = 12u64;
-        let mut span = per;
-        for level in 1..=3u32 {
-            if logical >= nblocks {
-                break;
-            }
-            let b = u64::from(le32(i_block, (11 + level as usize) * 4));
-            self.indirect(ino, b, level, logical, nblocks, &mut visited, data);
-            logical = logical.saturating_add(span);
-            span = span.saturating_mul(per);
-        }
-    }
-
-    fn data_block(&mut self, ino: u64, b: u64, data: &mut Runs) {
-        if b == 0 {
-            return; // a hole
-        }
-        if self.in_fs(b, 1) {
-            data.push(b, 1);
-        } else {
-            self.t.skip(format!(
-                "ext inode {ino}: block pointer {b} outside the filesystem"
-            ));
         }
     }
 
@@ -675,42 +586,6 @@ impl Walk<'_> {
                 )
             })
             .then_some(buf)
-    }
-
-    /// An indirect block of `level` (1 = points at data) mapping logical blocks from `first`.
-    #[allow(clippy::too_many_arguments)]
-    fn indirect(
-        &mut self,
-        ino: u64,
-        b: u64,
-        level: u32,
-        first: u64,
-        nblocks: u64,
-        visited: &mut HashSet<u64>,
-        data: &mut Runs,
-    ) {
-        if b == 0 {
-            return;
-        }
-        let bs = self.bs;
-        let Some(buf) = self.mapping_block(ino, b, "indirect", visited) else {
-            return;
-        };
-        let per = bs / 4;
-        // Logical blocks each entry of this block covers.
-        let span = per.saturating_pow(level - 1);
-        for i in 0..per {
-            let logical = first.saturating_add(i.saturating_mul(span));
-            if logical >= nblocks {
-                break;
-            }
-            let p = u64::from(le32(&buf, (i * 4) as usize));
-            if level == 1 {
-                self.data_block(ino, p, data);
-            } else {
-                self.indirect(ino, p, level - 1, logical, nblocks, visited, data);
-            }
-        }
     }
 
     /// Reads every directory's entries: the name and parent of each directory, and the names
@@ -767,9 +642,45 @@ impl Walk<'_> {
     }
 }
 
+/// The [`ext_map`] visitor of one inode: data runs coalesced into `data`, mapping blocks
+/// counted as the inode's metadata and followed once each, problems noted as skips.
+struct Mapper<'w, 'a> {
+    w: &'w mut Walk<'a>,
+    ino: u64,
+    visited: HashSet<u64>,
+    data: Runs,
+}
+
+impl MapVisitor for Mapper<'_, '_> {
+    fn node(&mut self, b: u64, what: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.w.mapping_block(self.ino, b, what, &mut self.visited))
+    }
+
+    fn run(&mut self, _logical: u64, phys: u64, len: u64, unwritten: bool) -> Result<()> {
+        let (ino, bs) = (self.ino, self.w.bs);
+        if !self.w.in_fs(phys, len) {
+            self.w.t.skip(format!(
+                "ext inode {ino}: blocks {phys}+{len} outside the filesystem"
+            ));
+        } else if unwritten {
+            // Allocated but never written: reads as zeros, so nothing of the file is lost
+            // there.
+            self.w.t.claim_only(phys * bs, len * bs);
+        } else {
+            self.data.push(phys, len);
+        }
+        Ok(())
+    }
+
+    fn bad(&mut self, msg: String) -> Result<()> {
+        self.w.t.skip(format!("ext inode {}: {msg}", self.ino));
+        Ok(())
+    }
+}
+
 /// Appends the live entries of a block of directory entries, stopping at the first entry that
 /// does not fit (a damaged block keeps what came before).
-fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(u64, Vec<u8>)>) {
+pub(super) fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(u64, Vec<u8>)>) {
     let mut pos = 0usize;
     while pos + 8 <= b.len() {
         let ino = le32(b, pos);
@@ -793,7 +704,7 @@ fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(u64, Vec<u8>)>) {
 }
 
 /// The value of the in-inode `system.data` xattr (the rest of an inline directory), or empty.
-fn inline_xattr_data(raw: &[u8], inode_size: u64) -> Vec<u8> {
+pub(super) fn inline_xattr_data(raw: &[u8], inode_size: u64) -> Vec<u8> {
     const XATTR_MAGIC: u32 = 0xEA02_0000;
     const INDEX_SYSTEM: u8 = 7;
     if inode_size <= 128 {

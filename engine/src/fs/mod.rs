@@ -7,10 +7,16 @@
 
 pub mod ext;
 mod ext_files;
+mod ext_map;
+mod ext_read;
 pub mod fat;
+mod fat_read;
 pub mod foreign;
+mod lznt1;
 pub mod ntfs;
 mod ntfs_files;
+mod ntfs_read;
+pub mod reader;
 
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
@@ -64,6 +70,18 @@ pub trait Filesystem: Sync {
     fn name(&self) -> &'static str;
     /// Recognises the filesystem from its superblock/boot sector and reads its used map.
     fn probe(&self, dev: &dyn ReadAt) -> Result<Option<FsInfo>>;
+}
+
+/// Read-only access to one filesystem's files (see [`reader`]).
+pub trait FsReader {
+    fn kind(&self) -> FsKind;
+    /// The root directory.
+    fn root(&self) -> Result<reader::Entry>;
+    /// A directory's entries, without `.` and `..`, in the order stored.
+    fn list(&self, dir: &reader::Entry) -> Result<Vec<reader::Entry>>;
+    /// A regular file's bytes. Encrypted files (and compression it cannot decode) are
+    /// `Unsupported`, said clearly.
+    fn open(&self, file: &reader::Entry) -> Result<reader::FileData<'_>>;
 }
 
 /// Every filesystem we can map, in probing order.

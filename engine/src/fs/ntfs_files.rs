@@ -22,18 +22,18 @@ use crate::events::Cancel;
 use crate::extent::ExtentList;
 use std::collections::{HashMap, HashSet};
 
-const ATTR_ATTRIBUTE_LIST: u32 = 0x20;
+pub(super) const ATTR_ATTRIBUTE_LIST: u32 = 0x20;
 const ATTR_FILE_NAME: u32 = 0x30;
 const ATTR_INDEX_ROOT: u32 = 0x90;
 const ATTR_INDEX_ALLOCATION: u32 = 0xA0;
 /// Index entry flag: the last entry of a node (it carries no key).
 const INDEX_ENTRY_END: u16 = 0x2;
-const REC_IN_USE: u16 = 0x1;
-const REC_DIRECTORY: u16 = 0x2;
-const ROOT: u64 = 5;
+pub(super) const REC_IN_USE: u16 = 0x1;
+pub(super) const REC_DIRECTORY: u16 = 0x2;
+pub(super) const ROOT: u64 = 5;
 /// Records below this are the volume's own files, named as such.
-const FIRST_USER_RECORD: u64 = 16;
-const NAMESPACE_DOS: u8 = 2;
+pub(super) const FIRST_USER_RECORD: u64 = 16;
+pub(super) const NAMESPACE_DOS: u8 = 2;
 /// The volume's own files, by record number (record 5 is the root directory).
 const SYSTEM_FILES: [&str; 12] = [
     "$MFT",
@@ -54,15 +54,15 @@ const MAX_NAMES: usize = 8;
 /// MFT bytes read at once.
 const MFT_CHUNK: u64 = 256 << 10;
 /// A reference's record number: its low 48 bits.
-const REF_MASK: u64 = 0xFFFF_FFFF_FFFF;
+pub(super) const REF_MASK: u64 = 0xFFFF_FFFF_FFFF;
 
 /// One `$FILE_NAME`: parent record and sequence number, namespace, name.
 #[derive(Clone, PartialEq, Eq)]
-struct FileName {
-    parent: u64,
-    parent_seq: u16,
-    namespace: u8,
-    name: String,
+pub(super) struct FileName {
+    pub(super) parent: u64,
+    pub(super) parent_seq: u16,
+    pub(super) namespace: u8,
+    pub(super) name: String,
 }
 
 struct Walk<'a> {
@@ -195,7 +195,7 @@ pub(super) fn files_touching(
 }
 
 /// The boot sector, or its backup at the device's last sector when it cannot be read.
-fn read_boot(dev: &dyn ReadAt, bad: &ExtentList) -> Result<Boot> {
+pub(super) fn read_boot(dev: &dyn ReadAt, bad: &ExtentList) -> Result<Boot> {
     let mut errors = Vec::new();
     let size = dev.size();
     for at in [0, size.saturating_sub(512)] {
@@ -220,7 +220,7 @@ fn read_boot(dev: &dyn ReadAt, bad: &ExtentList) -> Result<Boot> {
 
 /// `$MFT`'s runlist: record 0's `$DATA`, plus the parts its attribute list puts in
 /// extension records. None (and a skip note) when record 0 cannot be read.
-fn mft_runs(dev: &dyn ReadAt, boot: &Boot, t: &mut Tally) -> Option<Vec<Run>> {
+pub(super) fn mft_runs(dev: &dyn ReadAt, boot: &Boot, t: &mut Tally) -> Option<Vec<Run>> {
     let cs = boot.cluster_size;
     let rs = boot.record_size as usize;
     let mut rec0 = vec![0u8; rs];
@@ -321,14 +321,14 @@ fn mft_runs(dev: &dyn ReadAt, boot: &Boot, t: &mut Tally) -> Option<Vec<Run>> {
 }
 
 /// The value of a resident attribute (`a` is the whole attribute).
-fn resident(a: &[u8]) -> Option<&[u8]> {
+pub(super) fn resident(a: &[u8]) -> Option<&[u8]> {
     let vlen = le32(a, 0x10) as usize;
     let voff = usize::from(le16(a, 0x14));
     a.get(voff..voff.checked_add(vlen)?)
 }
 
 /// The runs of a non-resident attribute (`a` is the whole attribute).
-fn nonresident_runs(a: &[u8], boot: &Boot, at: u64) -> Result<Vec<Run>> {
+pub(super) fn nonresident_runs(a: &[u8], boot: &Boot, at: u64) -> Result<Vec<Run>> {
     if a.len() < 0x40 {
         return Err(Error::corrupt(
             "NTFS attribute",
@@ -399,6 +399,74 @@ fn index_node_entries(b: &[u8], out: &mut Vec<(u64, FileName)>) {
         }
         pos += len;
     }
+}
+
+/// The entries of a directory's `$I30` index, from its fixed-up record `rec`: its root in the
+/// record and every block of its allocation, read in full (a B-tree's nodes all hold
+/// entries). `read` fills an index block from a device offset (false: not readable, skipped);
+/// what could not be used is returned as notes.
+pub(super) fn dir_index(
+    rec: &[u8],
+    boot: &Boot,
+    read: &mut dyn FnMut(&mut [u8], u64) -> bool,
+    out: &mut Vec<(u64, FileName)>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let Ok(attrs) = attributes(rec, 0, "") else {
+        notes.push("attributes unreadable".to_string());
+        return notes;
+    };
+    let mut block_size = 0u64;
+    let mut alloc = Vec::new();
+    for a in &attrs {
+        let bytes = &rec[a.start..a.start + a.len];
+        if a.ty == ATTR_INDEX_ROOT && bytes[8] == 0 {
+            if let Some(v) = resident(bytes) {
+                block_size = u64::from(le32(v, 0x08));
+                // The node header follows the 16-byte root header; offsets are from it.
+                let start = 0x10 + le32(v, 0x10) as usize;
+                let end = (0x10 + le32(v, 0x14) as usize).min(v.len());
+                if let Some(entries) = v.get(start..end) {
+                    index_node_entries(entries, out);
+                }
+            }
+        } else if a.ty == ATTR_INDEX_ALLOCATION && bytes[8] != 0 {
+            match nonresident_runs(bytes, boot, 0) {
+                Ok(r) => alloc.extend(r),
+                Err(e) => notes.push(e.to_string()),
+            }
+        }
+    }
+    if alloc.is_empty() {
+        return notes;
+    }
+    if !(512..=65536).contains(&block_size) || !block_size.is_power_of_two() {
+        notes.push(format!("index block size {block_size}"));
+        return notes;
+    }
+    let cs = boot.cluster_size;
+    let mut buf = vec![0u8; block_size as usize];
+    for r in alloc {
+        let Some(lcn) = r.lcn else { continue };
+        let mut off = 0u64;
+        let bytes = r.len * cs;
+        while off + block_size <= bytes {
+            let at = lcn * cs + off;
+            off += block_size;
+            if !read(&mut buf, at) {
+                continue;
+            }
+            if apply_fixups_as(&mut buf, b"INDX", at, "").is_err() {
+                continue; // an unused block of the allocation
+            }
+            let start = 0x18 + le32(&buf, 0x18) as usize;
+            let end = (0x18 + le32(&buf, 0x1C) as usize).min(buf.len());
+            if let Some(entries) = buf.get(start..end) {
+                index_node_entries(entries, out);
+            }
+        }
+    }
+    notes
 }
 
 /// The names to report: the non-DOS ones (one per parent and name), or the DOS one if that is
@@ -527,69 +595,25 @@ impl Walk<'_> {
         }
     }
 
-    /// The entries of directory `d`'s `$I30` index: its root in the record and every block
-    /// of its allocation, read in full (a B-tree's nodes all hold entries).
+    /// The entries of directory `d`'s `$I30` index (see [`dir_index`]).
     fn index_entries(&mut self, d: u64) -> Vec<(u64, FileName)> {
         let mut out = Vec::new();
         let Some(rec) = self.read_record(d) else {
             return out;
         };
-        let Ok(attrs) = attributes(&rec, 0, "") else {
-            return out;
-        };
-        let mut block_size = 0u64;
-        let mut alloc = Vec::new();
-        for a in &attrs {
-            let bytes = &rec[a.start..a.start + a.len];
-            if a.ty == ATTR_INDEX_ROOT && bytes[8] == 0 {
-                if let Some(v) = resident(bytes) {
-                    block_size = u64::from(le32(v, 0x08));
-                    // The node header follows the 16-byte root header; offsets are from it.
-                    let start = 0x10 + le32(v, 0x10) as usize;
-                    let end = (0x10 + le32(v, 0x14) as usize).min(v.len());
-                    if let Some(entries) = v.get(start..end) {
-                        index_node_entries(entries, &mut out);
-                    }
-                }
-            } else if a.ty == ATTR_INDEX_ALLOCATION && bytes[8] != 0 {
-                match nonresident_runs(bytes, &self.boot, 0) {
-                    Ok(r) => alloc.extend(r),
-                    Err(e) => self.t.skip(format!("NTFS directory record {d}: {e}")),
-                }
-            }
-        }
-        if alloc.is_empty() {
-            return out;
-        }
-        if !(512..=65536).contains(&block_size) || !block_size.is_power_of_two() {
-            self.t.skip(format!(
-                "NTFS directory record {d}: index block size {block_size}"
-            ));
-            return out;
-        }
-        let cs = self.boot.cluster_size;
-        let mut buf = vec![0u8; block_size as usize];
-        for r in alloc {
-            let Some(lcn) = r.lcn else { continue };
-            let mut off = 0u64;
-            let bytes = r.len * cs;
-            while off + block_size <= bytes {
-                let at = lcn * cs + off;
-                off += block_size;
-                if !self.t.read(self.dev, &mut buf, at, || {
+        let (dev, t) = (self.dev, &mut self.t);
+        let notes = dir_index(
+            &rec,
+            &self.boot,
+            &mut |buf, at| {
+                t.read(dev, buf, at, || {
                     format!("NTFS directory record {d}: index block at {at}")
-                }) {
-                    continue;
-                }
-                if apply_fixups_as(&mut buf, b"INDX", at, "").is_err() {
-                    continue; // an unused block of the allocation
-                }
-                let start = 0x18 + le32(&buf, 0x18) as usize;
-                let end = (0x18 + le32(&buf, 0x1C) as usize).min(buf.len());
-                if let Some(entries) = buf.get(start..end) {
-                    index_node_entries(entries, &mut out);
-                }
-            }
+                })
+            },
+            &mut out,
+        );
+        for n in notes {
+            self.t.skip(format!("NTFS directory record {d}: {n}"));
         }
         out
     }

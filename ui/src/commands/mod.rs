@@ -5,6 +5,7 @@
 
 mod clone;
 mod disks;
+mod files;
 mod info;
 mod list;
 mod nbd;
@@ -170,6 +171,13 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
     let report = match command {
         Command::Disks => return disks::run(ctx.json),
         Command::Info { what } => return info::run(&ctx, what),
+        Command::Files { source, at } => return files::list(&ctx, source, at),
+        Command::Extract {
+            source,
+            at,
+            dest,
+            force,
+        } => return files::extract(&ctx, source, at, dest, *force),
         Command::List {
             repo: Some(repo), ..
         } => return list::run(&ctx, repo),
