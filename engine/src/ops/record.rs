@@ -387,6 +387,7 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
         }
         Op::Save {
             source,
+            disk,
             plan: copy,
             repo,
             name,
@@ -395,6 +396,11 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             let opts = pipeline::save::SaveOptions {
                 name: name.clone(),
                 machine: machine.clone(),
+            };
+            // A qcow2/VHDX/VMDK source file is saved as the disk it holds.
+            let source: &dyn crate::device::ReadAt = match disk {
+                Some(d) => d.as_ref(),
+                None => source,
             };
             let rep = pipeline::save::save(source, copy, repo, &opts, ctx)?;
             r.repository = repo_shown(repo);

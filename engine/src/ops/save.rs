@@ -23,7 +23,7 @@ pub struct SaveChoice {
 }
 
 pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
-    let (source, plan, mounts) = open_source(&choice.source)?;
+    let (source, disk, plan, mounts) = open_save_source(&choice.source)?;
     let name = match &choice.name {
         Some(n) => n.clone(),
         None => repo::default_image_name(
@@ -47,7 +47,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
     ));
     let summary = Summary {
         action: Action::Save,
-        source: Some(source.identity.clone()),
+        source: Some(plan.disk.clone()),
         target: None,
         repository: Some(repo.location()),
         image: None,
@@ -67,6 +67,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         summary,
         Op::Save {
             source,
+            disk,
             plan,
             repo,
             name,
@@ -77,4 +78,28 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         },
         None,
     ))
+}
+
+/// The source of a save: a disk or image file as it is, or the virtual disk inside a
+/// qcow2/VHDX/VMDK file (which is then what is planned and saved; the file itself stays the
+/// `Device` the safety checks look at).
+#[allow(clippy::type_complexity)]
+fn open_save_source(
+    path: &std::path::Path,
+) -> Result<(
+    crate::device::Device,
+    Option<crate::vdisk::DiskReader>,
+    crate::plan::Plan,
+    Vec<String>,
+)> {
+    let Some(disk) = crate::vdisk::open_image(path)? else {
+        let (source, plan, mounts) = open_source(path)?;
+        return Ok((source, None, plan, mounts));
+    };
+    let source = crate::device::Device::open_read(path)?;
+    let mut identity = source.identity.clone();
+    identity.size = disk.size();
+    identity.logical_sector_size = disk.sector_size();
+    let plan = crate::plan::plan(&*disk, identity)?;
+    Ok((source, Some(disk), plan, Vec::new()))
 }

@@ -126,6 +126,14 @@ pub fn export(
             out.display()
         )));
     }
+    // A mistyped disk name must never become a file in /dev (a RAM disk on most systems);
+    // writing onto a disk is `restore`'s job, with its interlocks.
+    if out.starts_with("/dev") {
+        return Err(Error::Invalid(format!(
+            "{}: export writes a file; to write an image onto a disk, use restore",
+            out.display()
+        )));
+    }
     if out.is_dir() {
         return Err(Error::Invalid(format!("{} is a directory", out.display())));
     }

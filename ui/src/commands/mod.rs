@@ -5,6 +5,7 @@
 
 mod clone;
 mod disks;
+mod export;
 mod info;
 mod list;
 pub mod print;
@@ -169,6 +170,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
     let report = match command {
         Command::Disks => return disks::run(ctx.json),
         Command::Info { what } => return info::run(&ctx, what),
+        Command::Export { image, out, force } => return export::run(&ctx, image, out, *force),
         Command::List {
             repo: Some(repo), ..
         } => return list::run(&ctx, repo),
