@@ -73,7 +73,11 @@ fn an_image_exports_as_vm_disks_qemu_reads_and_an_existing_file_is_kept() {
     // The raw export keeps every filesystem and the table of the source.
     assert_same_filesystems(&disk, &raw);
     assert_eq!(table_of(&raw), table_of(&disk.path));
-    for (name, fmt) in [("pc.qcow2", "qcow2"), ("pc.vhdx", "vhdx"), ("pc.vmdk", "vmdk")] {
+    for (name, fmt) in [
+        ("pc.qcow2", "qcow2"),
+        ("pc.vhdx", "vhdx"),
+        ("pc.vmdk", "vmdk"),
+    ] {
         let p = out.path().join(name);
         let r = json(&["export", &spec, s(&p)]);
         assert_eq!(r["format"], fmt);
@@ -94,7 +98,10 @@ fn an_image_exports_as_vm_disks_qemu_reads_and_an_existing_file_is_kept() {
     let o = wraith(&["export", &spec, s(&kept)]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("already exists") && err.contains("--force") && err.contains("pc.vhdx"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("--force") && err.contains("pc.vhdx"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&kept).expect("read"), b"not a disk");
     json(&["export", &spec, s(&kept), "--force"]);
     qemu(&["check", "-f", "vhdx", s(&kept)]);
@@ -122,7 +129,10 @@ fn vm_disk_files_save_as_the_disk_they_hold() {
     for (name, opts) in [
         ("vm.qcow2", vec!["-O", "qcow2"]),
         ("vm.vhdx", vec!["-O", "vhdx"]),
-        ("vm.vmdk", vec!["-O", "vmdk", "-o", "subformat=streamOptimized"]),
+        (
+            "vm.vmdk",
+            vec!["-O", "vmdk", "-o", "subformat=streamOptimized"],
+        ),
     ] {
         let file = work.path().join(name);
         let mut a = vec!["convert", "-f", "raw"];

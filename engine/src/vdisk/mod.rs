@@ -72,7 +72,10 @@ pub type DiskReader = Box<dyn ReadAt + Send>;
 
 /// Reads the disk inside a qcow2, VHDX or VMDK container held by `inner` (a file, or a
 /// buffer for the fuzzer); `what` names it in errors. None: not one of these formats.
-pub fn open_inner<R: ReadAt + Send + 'static>(inner: R, what: &str) -> Result<Option<DiskReader>> {
+pub fn open_inner<'a, R: ReadAt + Send + 'a>(
+    inner: R,
+    what: &str,
+) -> Result<Option<Box<dyn ReadAt + Send + 'a>>> {
     Ok(match Format::detect(&inner) {
         Some(Format::Qcow2) => Some(Box::new(qcow2::Reader::new(inner, what)?)),
         Some(Format::Vhdx) => Some(Box::new(vhdx::Reader::new(inner, what)?)),
@@ -179,6 +182,10 @@ impl Out<'_> {
         self.file.set_len(len).map_err(|e| Error::io(self.path, e))
     }
 }
+
+/// The most table entries a reader's `is_hole` looks up: the pipelines ask per chunk, so a
+/// bigger range is only a fuzzer's or a mistake's, and answering "unknown" is always allowed.
+pub(crate) const MAX_HOLE_UNITS: u64 = 1 << 14;
 
 /// How much is read at once when walking the data: large enough that the image's chunk
 /// reads are efficient, small enough to be a bounded buffer.

@@ -178,7 +178,10 @@ impl<R: ReadAt> Reader<R> {
         }
         let cluster_bits = be32(&h, 20);
         if !(9..=21).contains(&cluster_bits) {
-            return Err(bad(20, format!("cluster_bits {cluster_bits} not in 9..=21")));
+            return Err(bad(
+                20,
+                format!("cluster_bits {cluster_bits} not in 9..=21"),
+            ));
         }
         let size = be64(&h, 24);
         if size > 1 << 56 {
@@ -194,10 +197,14 @@ impl<R: ReadAt> Reader<R> {
                 return Err(unsupported("the qcow2 is marked corrupt by QEMU"));
             }
             if inc & 4 != 0 {
-                return Err(unsupported("a qcow2 with an external data file is not supported"));
+                return Err(unsupported(
+                    "a qcow2 with an external data file is not supported",
+                ));
             }
             if inc & 16 != 0 {
-                return Err(unsupported("a qcow2 with extended L2 entries is not supported"));
+                return Err(unsupported(
+                    "a qcow2 with extended L2 entries is not supported",
+                ));
             }
             if inc & !0x1f != 0 {
                 return Err(unsupported(&format!(
@@ -223,7 +230,10 @@ impl<R: ReadAt> Reader<R> {
             ));
         }
         if needed * 8 > MAX_L1_BYTES {
-            return Err(bad(36, format!("L1 table of {needed} entries is too large")));
+            return Err(bad(
+                36,
+                format!("L1 table of {needed} entries is too large"),
+            ));
         }
         let l1_offset = be64(&h, 40);
         let mut raw = vec![0u8; (needed * 8) as usize];
@@ -243,11 +253,7 @@ impl<R: ReadAt> Reader<R> {
 
     fn cluster(&self, index: u64) -> Result<Cluster> {
         let per_l2 = 1u64 << (self.cluster_bits - 3);
-        let l1e = self
-            .l1
-            .get((index / per_l2) as usize)
-            .copied()
-            .unwrap_or(0);
+        let l1e = self.l1.get((index / per_l2) as usize).copied().unwrap_or(0);
         let l2_at = l1e & OFFSET_MASK;
         if l2_at == 0 {
             return Ok(Cluster::Zero);
@@ -284,7 +290,13 @@ impl<R: ReadAt> Reader<R> {
         // At most 2^(cluster_bits - 8) sectors: a bounded read whatever the entry says.
         let len = (sectors * 512 - (host & 511)).min(self.inner.size().saturating_sub(host));
         let mut input = vec![0u8; len as usize];
-        read_in(&self.inner, &self.what, &mut input, host, "a compressed cluster")?;
+        read_in(
+            &self.inner,
+            &self.what,
+            &mut input,
+            host,
+            "a compressed cluster",
+        )?;
         let mut data = vec![0u8; cluster];
         let ok = if self.zstd {
             let mut d = zstd::bulk::Decompressor::new().map_err(|e| Error::io(&self.what, e))?;
@@ -341,6 +353,10 @@ impl<R: ReadAt> ReadAt for Reader<R> {
         let Some(end) = offset.checked_add(len).filter(|&e| e <= self.size) else {
             return false;
         };
+        // A hint only: ranges of more than MAX_HOLE_UNITS table entries answer "unknown".
+        if len / (1u64 << self.cluster_bits) > super::MAX_HOLE_UNITS {
+            return false;
+        }
         let cluster = 1u64 << self.cluster_bits;
         let mut c = offset >> self.cluster_bits;
         while c * cluster < end {

@@ -182,9 +182,12 @@ pub fn write(src: &dyn ReadAt, stored: &ExtentList, out: &Out, ctx: &Ctx) -> Res
     let mut rt = vec![0u8; KIB64 as usize];
     rt[..4].copy_from_slice(b"regi");
     rt[8..12].copy_from_slice(&2u32.to_le_bytes());
-    for (k, (g, at, len)) in [(BAT_REGION, bat_at, bat_len), (METADATA_REGION, meta_at, MIB)]
-        .into_iter()
-        .enumerate()
+    for (k, (g, at, len)) in [
+        (BAT_REGION, bat_at, bat_len),
+        (METADATA_REGION, meta_at, MIB),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let e = 16 + k * 32;
         rt[e..e + 16].copy_from_slice(&g);
@@ -201,11 +204,15 @@ pub fn write(src: &dyn ReadAt, stored: &ExtentList, out: &Out, ctx: &Ctx) -> Res
     md[..8].copy_from_slice(b"metadata");
     let disk_id = unique_bytes(b"virtual disk id");
     let mut items: Vec<([u8; 16], Vec<u8>, u32)> = vec![
-        (FILE_PARAMETERS, {
-            let mut v = (block as u32).to_le_bytes().to_vec();
-            v.extend_from_slice(&0u32.to_le_bytes());
-            v
-        }, 4),
+        (
+            FILE_PARAMETERS,
+            {
+                let mut v = (block as u32).to_le_bytes().to_vec();
+                v.extend_from_slice(&0u32.to_le_bytes());
+                v
+            },
+            4,
+        ),
         (VIRTUAL_DISK_SIZE, vsize.to_le_bytes().to_vec(), 6),
         (VIRTUAL_DISK_ID, disk_id[..16].to_vec(), 6),
         (LOGICAL_SECTOR, (logical as u32).to_le_bytes().to_vec(), 6),
@@ -263,7 +270,10 @@ impl<R: ReadAt> Reader<R> {
             }
         }
         let Some((_, h)) = best else {
-            return Err(bad(KIB64, "neither VHDX header is valid (signature, CRC-32C)"));
+            return Err(bad(
+                KIB64,
+                "neither VHDX header is valid (signature, CRC-32C)",
+            ));
         };
         if h[48..64].iter().any(|&b| b != 0) {
             return Err(unsupported(
@@ -302,12 +312,25 @@ impl<R: ReadAt> Reader<R> {
             } else if e[..16] == METADATA_REGION {
                 meta = Some((at, len));
             } else if le32(e, 28) & 1 != 0 {
-                return Err(unsupported("the VHDX has a required region Wraith does not know"));
+                return Err(unsupported(
+                    "the VHDX has a required region Wraith does not know",
+                ));
             }
         }
         let (Some((bat_at, bat_len)), Some((meta_at, meta_len))) = (bat, meta) else {
-            return Err(bad(3 * KIB64, "the VHDX region table lacks the BAT or metadata"));
+            return Err(bad(
+                3 * KIB64,
+                "the VHDX region table lacks the BAT or metadata",
+            ));
         };
+        for (at, len, part) in [(bat_at, bat_len, "BAT"), (meta_at, meta_len, "metadata")] {
+            if at.checked_add(len).is_none_or(|e| e > inner.size()) {
+                return Err(bad(
+                    at,
+                    &format!("the {part} region lies past the end of the file"),
+                ));
+            }
+        }
         // The metadata table (64 KiB) and its items, each read within the region.
         let mut mt = vec![0u8; KIB64 as usize];
         if meta_len < KIB64 {
@@ -329,11 +352,20 @@ impl<R: ReadAt> Reader<R> {
                 }
                 let (off, len) = (u64::from(le32(e, 16)), u64::from(le32(e, 20)));
                 if off.checked_add(len).is_none_or(|end| end > meta_len) {
-                    return Err(bad(meta_at + 32 + k as u64 * 32, "metadata item outside its region"));
+                    return Err(bad(
+                        meta_at + 32 + k as u64 * 32,
+                        "metadata item outside its region",
+                    ));
                 }
                 let mut v = [0u8; 8];
                 let l = len.min(8) as usize;
-                read_in(&inner, what, &mut v[..l], meta_at + off, "a VHDX metadata item")?;
+                read_in(
+                    &inner,
+                    what,
+                    &mut v[..l],
+                    meta_at + off,
+                    "a VHDX metadata item",
+                )?;
                 return Ok(Some(v));
             }
             Ok(None)
@@ -351,7 +383,10 @@ impl<R: ReadAt> Reader<R> {
             ));
         }
         if !block.is_power_of_two() || !(MIB..=256 * MIB).contains(&block) {
-            return Err(bad(meta_at, &format!("block size {block} is not a power of two in 1..=256 MiB")));
+            return Err(bad(
+                meta_at,
+                &format!("block size {block} is not a power of two in 1..=256 MiB"),
+            ));
         }
         let size = item(&VIRTUAL_DISK_SIZE)?
             .map(|v| le64(&v, 0))
@@ -388,13 +423,17 @@ impl<R: ReadAt> Reader<R> {
         let idx = i + i / self.ratio;
         let at = self.bat_at + idx * 8;
         if (idx + 1) * 8 > self.bat_len {
-            return Err(Error::corrupt(format!("VHDX file {}", self.what), at, "BAT entry outside the BAT"));
+            return Err(Error::corrupt(
+                format!("VHDX file {}", self.what),
+                at,
+                "BAT entry outside the BAT",
+            ));
         }
         let mut e = [0u8; 8];
         read_in(&self.inner, &self.what, &mut e, at, "a BAT entry")?;
         let e = u64::from_le_bytes(e);
         match e & 7 {
-            PAYLOAD_FULLY_PRESENT => Ok(Some((e >> 20) * MIB)),
+            PAYLOAD_FULLY_PRESENT => Ok(Some((e >> 20).saturating_mul(MIB))),
             PAYLOAD_PARTIALLY_PRESENT => Err(Error::Unsupported(format!(
                 "{}: a partially present block (differencing VHDX) at disk offset {}",
                 self.what,
@@ -417,7 +456,13 @@ impl<R: ReadAt> ReadAt for Reader<R> {
             let part = &mut buf[done..done + n];
             match self.block_at(at / self.block)? {
                 None => part.fill(0),
-                Some(o) => read_in(&self.inner, &self.what, part, o + within, "a payload block")?,
+                Some(o) => read_in(
+                    &self.inner,
+                    &self.what,
+                    part,
+                    o.saturating_add(within),
+                    "a payload block",
+                )?,
             }
             done += n;
         }
@@ -433,6 +478,10 @@ impl<R: ReadAt> ReadAt for Reader<R> {
         let Some(end) = offset.checked_add(len).filter(|&e| e <= self.size) else {
             return false;
         };
+        // A hint only: ranges of more than MAX_HOLE_UNITS table entries answer "unknown".
+        if len / self.block > super::MAX_HOLE_UNITS {
+            return false;
+        }
         let mut b = offset / self.block;
         while b * self.block < end {
             if !matches!(self.block_at(b), Ok(None)) {

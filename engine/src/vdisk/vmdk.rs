@@ -44,7 +44,13 @@ fn put64(b: &mut [u8], o: usize, v: u64) {
 /// and its grain tables, the grain directory and its grain tables (all preallocated, as
 /// VMware does; tables without data stay holes), the data grains from the first grain
 /// boundary after them, in disk order as found.
-pub fn write(src: &dyn ReadAt, stored: &ExtentList, out: &Out, name: &str, ctx: &Ctx) -> Result<()> {
+pub fn write(
+    src: &dyn ReadAt,
+    stored: &ExtentList,
+    out: &Out,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<()> {
     let capacity = src.size().div_ceil(SECTOR);
     let grains = capacity.div_ceil(GRAIN_SECTORS);
     let gts = grains.div_ceil(GTES_PER_GT).max(1);
@@ -85,7 +91,11 @@ pub fn write(src: &dyn ReadAt, stored: &ExtentList, out: &Out, name: &str, ctx: 
     for dir in [rgd, gd] {
         let mut d = vec![0u8; (gd_sectors * SECTOR) as usize];
         for i in 0..gts {
-            put32(&mut d, (i * 4) as usize, (dir + gd_sectors + i * gt_sectors) as u32);
+            put32(
+                &mut d,
+                (i * 4) as usize,
+                (dir + gd_sectors + i * gt_sectors) as u32,
+            );
         }
         out.write_at(&d, dir * SECTOR)?;
     }
@@ -105,7 +115,9 @@ pub fn write(src: &dyn ReadAt, stored: &ExtentList, out: &Out, name: &str, ctx: 
     let mut desc = vec![0u8; (DESCRIPTOR_SECTORS * SECTOR) as usize];
     let t = text.as_bytes();
     if t.len() >= desc.len() {
-        return Err(Error::Invalid(format!("file name {name} is too long for a VMDK")));
+        return Err(Error::Invalid(format!(
+            "file name {name} is too long for a VMDK"
+        )));
     }
     desc[..t.len()].copy_from_slice(t);
     out.write_at(&desc, SECTOR)?;
@@ -167,10 +179,16 @@ impl<R: ReadAt> Reader<R> {
         let mut flags = le32(&h, 8);
         if le64(&h, 56) == GD_AT_END {
             // streamOptimized: the real header is the footer, 1024 bytes before the end.
-            let at = inner.size().checked_sub(1024).ok_or_else(|| bad(0, "no footer"))?;
+            let at = inner
+                .size()
+                .checked_sub(1024)
+                .ok_or_else(|| bad(0, "no footer"))?;
             read_in(&inner, what, &mut h, at, "the VMDK footer")?;
             if h[..4] != MAGIC || le64(&h, 56) == GD_AT_END {
-                return Err(bad(at, "the grain directory is at the end but the footer is not"));
+                return Err(bad(
+                    at,
+                    "the grain directory is at the end but the footer is not",
+                ));
             }
             flags = le32(&h, 8);
         }
@@ -192,7 +210,10 @@ impl<R: ReadAt> Reader<R> {
             return Err(unsupported("a VMDK compressed with other than deflate"));
         }
         if capacity > 1 << 47 {
-            return Err(bad(12, &format!("capacity of {capacity} sectors is implausible")));
+            return Err(bad(
+                12,
+                &format!("capacity of {capacity} sectors is implausible"),
+            ));
         }
         // The embedded descriptor says whether this is a child disk or one of several extents.
         let (d_at, d_len) = (le64(&h, 28), le64(&h, 36));
@@ -200,7 +221,13 @@ impl<R: ReadAt> Reader<R> {
             let len = d_len.min(2048) * SECTOR; // bounded: descriptors are a few KiB
             let len = len.min(inner.size().saturating_sub(d_at.saturating_mul(SECTOR)));
             let mut d = vec![0u8; len as usize];
-            read_in(&inner, what, &mut d, d_at.saturating_mul(SECTOR), "the VMDK descriptor")?;
+            read_in(
+                &inner,
+                what,
+                &mut d,
+                d_at.saturating_mul(SECTOR),
+                "the VMDK descriptor",
+            )?;
             let text = String::from_utf8_lossy(&d);
             for line in text.lines() {
                 let l = line.trim();
@@ -262,7 +289,11 @@ impl<R: ReadAt> Reader<R> {
         }
         let e = self.entry(gt * SECTOR + (g % self.per_gt) * 4, "a grain table entry")?;
         // 0: never written; 1: a zeroed grain.
-        Ok(if e <= 1 { Grain::Zero } else { Grain::At(e * SECTOR) })
+        Ok(if e <= 1 {
+            Grain::Zero
+        } else {
+            Grain::At(e * SECTOR)
+        })
     }
 
     /// A compressed grain: at its sector a marker (LBA, size), then zlib data.
@@ -288,7 +319,13 @@ impl<R: ReadAt> Reader<R> {
             return Err(corrupt("compressed size larger than a grain could need"));
         }
         let mut input = vec![0u8; len as usize];
-        read_in(&self.inner, &self.what, &mut input, at + 12, "a compressed grain")?;
+        read_in(
+            &self.inner,
+            &self.what,
+            &mut input,
+            at + 12,
+            "a compressed grain",
+        )?;
         let mut data = vec![0u8; self.grain as usize];
         let mut d = flate2::Decompress::new(true);
         let r = d.decompress(&input, &mut data, flate2::FlushDecompress::Finish);
@@ -328,6 +365,10 @@ impl<R: ReadAt> ReadAt for Reader<R> {
         let Some(end) = offset.checked_add(len).filter(|&e| e <= self.size) else {
             return false;
         };
+        // A hint only: ranges of more than MAX_HOLE_UNITS table entries answer "unknown".
+        if len / self.grain > super::MAX_HOLE_UNITS {
+            return false;
+        }
         let mut g = offset / self.grain;
         while g * self.grain < end {
             if !matches!(self.grain_at(g), Ok(Grain::Zero)) {
