@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::events::{Cancel, Ctx, Quiet};
+use wraith_engine::events::{Cancel, Ctx};
 use wraith_engine::pipeline::save::{save, SaveOptions};
 use wraith_engine::plan::plan;
 use wraith_engine::repo::image_disk::ImageDisk;
@@ -180,9 +180,16 @@ fn an_existing_output_is_refused_and_a_cancelled_export_leaves_nothing() {
     .expect_err("existing output");
     assert!(e.to_string().contains("--force"), "{e}");
     assert_eq!(std::fs::read(&p).unwrap(), b"keep me");
+    // Cancelled in the middle, after the first piece was written.
     let cancel = Cancel::new();
-    cancel.cancel();
-    let ctx = Ctx::new(&Quiet, &cancel, 1);
+    let c2 = cancel.clone();
+    let sink = move |e: wraith_engine::events::Event| {
+        if let wraith_engine::events::Event::Progress { done, .. } = e {
+            assert!(done > 0);
+            c2.cancel();
+        }
+    };
+    let ctx = Ctx::new(&sink, &cancel, 1);
     let e =
         vdisk::export(&disk, &disk.stored(), &p, Format::Qcow2, true, &ctx).expect_err("cancelled");
     assert!(matches!(e, wraith_engine::Error::Cancelled), "{e}");
