@@ -141,7 +141,11 @@ fn vm_disk_files_save_as_the_disk_they_hold() {
         qemu(&a);
         // `info` shows the disk inside, with the source's partitions.
         let shown = json(&["info", s(&file)]);
-        assert_eq!(shown["plan"]["disk"]["size"].as_u64(), Some(disk.size), "{name}");
+        assert_eq!(
+            shown["plan"]["disk"]["size"].as_u64(),
+            Some(disk.size),
+            "{name}"
+        );
         let on_source = json(&["info", s(&disk.path)]);
         assert_eq!(shown["plan"]["table"], on_source["plan"]["table"], "{name}");
         let spec = format!("{}:{}", s(&repo), name.replace('.', "-"));
