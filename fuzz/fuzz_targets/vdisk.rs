@@ -2,7 +2,6 @@
 //! read from a sparse virtual file, then reads at the start, middle and end of the disk.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use wraith_engine::device::ReadAt;
 use wraith_fuzz::SparseDisk;
 
 fuzz_target!(|data: &[u8]| {
