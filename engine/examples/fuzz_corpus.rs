@@ -93,6 +93,48 @@ fn tables(c: &Corpus, name: &str, path: &Path) {
     c.put("mbr", name, &rec.sparse());
 }
 
+/// VM disk containers made by qemu-img from a real disk, read as the `vdisk` target reads.
+fn vm_disks(c: &Corpus, disk: &kit::Disk) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, opts) in [
+        ("qcow2", &["-O", "qcow2"][..]),
+        ("qcow2-compressed", &["-c", "-O", "qcow2"][..]),
+        ("vhdx", &["-O", "vhdx"][..]),
+        ("vmdk-sparse", &["-O", "vmdk"][..]),
+        (
+            "vmdk-stream",
+            &["-O", "vmdk", "-o", "subformat=streamOptimized"][..],
+        ),
+    ] {
+        let p = dir.path().join(name);
+        let ok = Command::new("qemu-img")
+            .args(["convert", "-f", "raw"])
+            .args(opts)
+            .arg(&disk.path)
+            .arg(&p)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "qemu-img convert {name}");
+        let dev = Device::open_read(&p).unwrap();
+        let rec = Recorder::new(&dev);
+        let whole = Slice {
+            dev: &rec,
+            offset: 0,
+            len: rec.size(),
+        };
+        if let Ok(Some(r)) = wraith_engine::vdisk::open_inner(whole, name) {
+            let size = r.size();
+            // Small reads: the seed keeps the tables on the way, not much data.
+            let mut buf = vec![0u8; 4096];
+            for at in [0, size / 2, size.saturating_sub(buf.len() as u64)] {
+                let _ = r.read_exact_at(&mut buf, at);
+            }
+        }
+        c.put("vdisk", name, &rec.sparse());
+    }
+}
+
 fn filesystem(c: &Corpus, target: &str, name: &str, disk: &kit::Disk, number: u32) {
     let dev = Device::open_read(&disk.path).unwrap();
     let p = disk.part(number);
@@ -439,6 +481,7 @@ fn main() {
     file_walk(&c, "ext_files", "superfloppy-ext4", &floppy, 0);
     file_walk(&c, "ntfs_files", "gpt_disk-ntfs", &gpt, 3);
     repository(&c, &mbr);
+    vm_disks(&c, &mbr);
     cpio(&c);
     jobs(&c);
     listings(&c);

@@ -28,6 +28,7 @@ pub mod repo;
 pub mod resize;
 pub mod safety;
 pub mod table;
+pub mod vdisk;
 
 pub use error::{Error, Interlock, NetCause, Result};
 

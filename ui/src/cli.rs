@@ -92,6 +92,8 @@ pub enum Command {
     },
     /// Save a disk as an image in a repository (created if the directory is empty or missing).
     Save {
+        /// A disk or disk image file; a .qcow2, .vhdx or .vmdk file (found by its contents) is
+        /// saved as the virtual disk it holds.
         disk: PathBuf,
         /// REPO or REPO:NAME (default name: from the disk's model and serial, or file name).
         /// A directory whose name holds ':' is written with a trailing '/'.
@@ -180,6 +182,19 @@ pub enum Command {
         /// Compare this disk with the image instead of checking the repository.
         #[arg(long)]
         against: Option<PathBuf>,
+    },
+    /// Write an image as a VM disk file a hypervisor boots: raw (.raw, .img), qcow2 (QEMU,
+    /// Proxmox), VHDX (Hyper-V, dynamic) or VMDK (VMware, monolithicSparse). The file is
+    /// sparse: only blocks holding data are written. It is written as OUT.partial and renamed
+    /// when complete, so a failed or cancelled export leaves no half file.
+    Export {
+        /// REPO:NAME or REPO:NAME@ID.
+        image: String,
+        /// The file to write; its extension chooses the format.
+        out: PathBuf,
+        /// Overwrite OUT if it exists (refused without).
+        #[arg(long)]
+        force: bool,
     },
 }
 

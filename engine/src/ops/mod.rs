@@ -128,6 +128,8 @@ enum Op {
     },
     Save {
         source: Device,
+        /// The virtual disk inside a qcow2/VHDX/VMDK source file, read instead of the file.
+        disk: Option<crate::vdisk::DiskReader>,
         plan: Plan,
         repo: Repository,
         name: String,

@@ -387,6 +387,7 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
         }
         Op::Save {
             source,
+            disk,
             plan: copy,
             repo,
             name,
@@ -397,6 +398,11 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
                 name: name.clone(),
                 machine: machine.clone(),
                 all_sectors: *all_sectors,
+            };
+            // A qcow2/VHDX/VMDK source file is saved as the disk it holds.
+            let source: &dyn crate::device::ReadAt = match disk {
+                Some(d) => d.as_ref(),
+                None => source,
             };
             let rep = pipeline::save::save(source, copy, repo, &opts, ctx)?;
             r.repository = repo_shown(repo);

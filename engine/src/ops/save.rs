@@ -25,7 +25,7 @@ pub struct SaveChoice {
 }
 
 pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
-    let (source, plan, mounts) = open_source(&choice.source)?;
+    let (source, disk, plan, mounts) = open_save_source(&choice.source)?;
     let plan = if choice.all_sectors {
         plan.all_sectors()
     } else {
@@ -54,7 +54,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
     ));
     let summary = Summary {
         action: Action::Save,
-        source: Some(source.identity.clone()),
+        source: Some(plan.disk.clone()),
         target: None,
         repository: Some(repo.location()),
         image: None,
@@ -74,6 +74,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         summary,
         Op::Save {
             source,
+            disk,
             plan,
             repo,
             name,
@@ -85,4 +86,28 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         },
         None,
     ))
+}
+
+/// The source of a save: a disk or image file as it is, or the virtual disk inside a
+/// qcow2/VHDX/VMDK file (which is then what is planned and saved; the file itself stays the
+/// `Device` the safety checks look at).
+#[allow(clippy::type_complexity)]
+fn open_save_source(
+    path: &std::path::Path,
+) -> Result<(
+    crate::device::Device,
+    Option<crate::vdisk::DiskReader>,
+    crate::plan::Plan,
+    Vec<String>,
+)> {
+    let Some(disk) = crate::vdisk::open_image(path)? else {
+        let (source, plan, mounts) = open_source(path)?;
+        return Ok((source, None, plan, mounts));
+    };
+    let source = crate::device::Device::open_read(path)?;
+    let mut identity = source.identity.clone();
+    identity.size = disk.size();
+    identity.logical_sector_size = disk.sector_size();
+    let plan = crate::plan::plan(&*disk, identity)?;
+    Ok((source, Some(disk), plan, Vec::new()))
 }

@@ -15,8 +15,17 @@ pub fn run(ctx: &Ctx, what: &str) -> Result<u8> {
     let path = Path::new(what);
     if !location::is_url(what) && path.exists() && !path.is_dir() {
         let dev = wraith_engine::device::Device::open_read(path)?;
-        let plan = wraith_engine::plan::plan(&dev, dev.identity.clone())
-            .map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
+        // A qcow2/VHDX/VMDK file shows the disk it holds, as `save` would store it.
+        let plan = match wraith_engine::vdisk::open_image(path)? {
+            Some(disk) => {
+                let mut identity = dev.identity.clone();
+                identity.size = disk.size();
+                identity.logical_sector_size = disk.sector_size();
+                wraith_engine::plan::plan(&*disk, identity)
+            }
+            None => wraith_engine::plan::plan(&dev, dev.identity.clone()),
+        }
+        .map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
         if json {
             println!(
                 "{}",

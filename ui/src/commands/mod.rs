@@ -6,6 +6,7 @@
 mod clone;
 mod disks;
 mod files;
+mod export;
 mod info;
 mod list;
 mod nbd;
@@ -178,6 +179,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             dest,
             force,
         } => return files::extract(&ctx, source, at, dest, *force),
+        Command::Export { image, out, force } => return export::run(&ctx, image, out, *force),
         Command::List {
             repo: Some(repo), ..
         } => return list::run(&ctx, repo),
