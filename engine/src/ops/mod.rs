@@ -14,6 +14,7 @@
 
 pub mod catalog;
 mod clone;
+mod import;
 pub mod discover;
 pub mod known;
 pub mod record;
@@ -24,6 +25,7 @@ mod save;
 mod verify;
 
 pub use clone::{prepare_clone, CloneChoice};
+pub use import::{prepare_clonezilla_restore, prepare_import, ClonezillaRestoreChoice, ImportChoice};
 pub use record::{Outcome, Report, Verified};
 pub use reshape::LayoutChoice;
 pub use restore::{prepare_restore, RestoreChoice};
@@ -121,13 +123,14 @@ pub struct CheckedPlan {
 
 enum Op {
     Clone {
-        source: Device,
+        /// A disk, or a virtual disk such as a Clonezilla image directory.
+        source: Box<dyn crate::device::ReadAt + Send>,
         plan: Plan,
         target: Device,
         reshape: Option<crate::pipeline::reshape::Reshape>,
     },
     Save {
-        source: Device,
+        source: Box<dyn crate::device::ReadAt + Send>,
         plan: Plan,
         repo: Repository,
         name: String,

@@ -66,7 +66,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
     Ok(CheckedPlan::new(
         summary,
         Op::Save {
-            source,
+            source: Box::new(source),
             plan,
             repo,
             name,
