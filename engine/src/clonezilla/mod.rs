@@ -92,9 +92,8 @@ impl Read for PieceReader {
                 let Some(p) = self.files.get(self.next) else {
                     return Ok(0);
                 };
-                let f = File::open(p).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
-                })?;
+                let f = File::open(p)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
                 self.pos.piece.store(self.next, Ordering::Relaxed);
                 self.pos.offset.store(0, Ordering::Relaxed);
                 self.cur = Some(f);
@@ -186,6 +185,10 @@ pub struct PartImage {
     pub start: u64,
     pub len: u64,
     pub data: PartData,
+    /// Bytes partclone leaves out but the filesystem needs, rebuilt: NTFS's backup boot
+    /// sector (a copy of its boot sector at the volume's end, outside partclone's bitmap).
+    /// (partition offset, bytes).
+    pub extra: Option<(u64, Vec<u8>)>,
 }
 
 /// A partition's forward decoder and the last block it produced.
@@ -258,7 +261,10 @@ pub fn parse_sfdisk(text: &str, file: &str) -> Result<SfDump> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if let Some((dev, rest)) = line.split_once(" : ").or_else(|| line.split_once(':').filter(|(d, _)| d.starts_with("/dev/"))) {
+        if let Some((dev, rest)) = line
+            .split_once(" : ")
+            .or_else(|| line.split_once(':').filter(|(d, _)| d.starts_with("/dev/")))
+        {
             if dev.trim().starts_with("/dev/") || rest.contains("start=") {
                 let mut p = SfPart {
                     device: dev.trim().to_string(),
@@ -274,7 +280,11 @@ pub fn parse_sfdisk(text: &str, file: &str) -> Result<SfDump> {
                     let v = v.trim().trim_matches('"');
                     let num = || {
                         v.parse::<u64>().map_err(|_| {
-                            Error::corrupt(file, at, format!("{} {k}={v:?} is not a number", p.device))
+                            Error::corrupt(
+                                file,
+                                at,
+                                format!("{} {k}={v:?} is not a number", p.device),
+                            )
                         })
                     };
                     match k.trim() {
@@ -291,7 +301,11 @@ pub fn parse_sfdisk(text: &str, file: &str) -> Result<SfDump> {
                     }
                 }
                 if !have_start || !have_size {
-                    return Err(Error::corrupt(file, at, format!("{}: no start or size", p.device)));
+                    return Err(Error::corrupt(
+                        file,
+                        at,
+                        format!("{}: no start or size", p.device),
+                    ));
                 }
                 d.parts.push(p);
                 continue;
@@ -312,7 +326,11 @@ pub fn parse_sfdisk(text: &str, file: &str) -> Result<SfDump> {
         }
     }
     if d.label.is_empty() {
-        return Err(Error::corrupt(file, 0, "no `label:` line (not an sfdisk dump)"));
+        return Err(Error::corrupt(
+            file,
+            0,
+            "no `label:` line (not an sfdisk dump)",
+        ));
     }
     Ok(d)
 }
@@ -362,7 +380,40 @@ fn find_pieces(dir: &Path, names: &[String], prefix: &str) -> Result<Option<Vec<
             }
         }
     }
-    Ok(Some(suffixes.iter().map(|s| dir.join(format!("{prefix}.{s}"))).collect()))
+    Ok(Some(
+        suffixes
+            .iter()
+            .map(|s| dir.join(format!("{prefix}.{s}")))
+            .collect(),
+    ))
+}
+
+/// The compression of a piece, from its first bytes (uncompressed when none matches).
+fn sniff(first_piece: &Path) -> Result<Codec> {
+    let mut head = [0u8; 6];
+    let mut f = File::open(first_piece).map_err(|e| Error::io(first_piece, e))?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(Error::io(first_piece, e)),
+        }
+    }
+    let h = &head[..n];
+    Ok(if h.starts_with(&[0x1f, 0x8b]) {
+        Codec::Gzip
+    } else if h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Codec::Zstd
+    } else if h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Codec::Xz
+    } else if h.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        Codec::Lz4
+    } else if h.starts_with(b"BZh") {
+        Codec::Bzip2
+    } else {
+        Codec::None
+    })
 }
 
 /// The stream for partition `part`: a partclone image or a dd image, with its codec.
@@ -393,8 +444,11 @@ fn find_stream(dir: &Path, names: &[String], part: &str) -> Result<Option<(Piece
             if after.ends_with(".info") {
                 continue;
             }
-            // Clonezilla's dd images are "sda1.dd-img.aa" (uncompressed) or carry a codec.
-            let first = after.strip_prefix('.').map(|a| a.split('.').next().unwrap_or(""));
+            // Clonezilla names dd images "sda1.dd-img.aa" whatever their compression (it
+            // tells them apart by content): the first bytes decide, see `sniff`.
+            let first = after
+                .strip_prefix('.')
+                .map(|a| a.split('.').next().unwrap_or(""));
             let (prefix, c) = match first {
                 Some(c @ ("gz" | "zst" | "xz" | "lz4" | "bz2")) => {
                     (format!("{part}.dd-img.{c}"), Codec::from_suffix(c)?)
@@ -409,16 +463,23 @@ fn find_stream(dir: &Path, names: &[String], part: &str) -> Result<Option<(Piece
     match found.len() {
         0 => Ok(None),
         1 => {
-            let (prefix, codec, ptcl) = found.remove(0);
+            let (prefix, mut codec, ptcl) = found.remove(0);
             let files = find_pieces(dir, names, &prefix)?.ok_or_else(|| Error::NotFound {
                 what: format!("the pieces of {}", dir.join(&prefix).display()),
             })?;
+            if !ptcl && codec == Codec::None {
+                codec = sniff(&files[0])?;
+            }
             Ok(Some((Pieces { files, codec }, ptcl)))
         }
         _ => Err(Error::Invalid(format!(
             "{}: several images for {part}: {}",
             dir.display(),
-            found.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .map(|f| f.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -440,7 +501,13 @@ impl ClonezillaDisk {
             .collect();
         let disk_name = match disks.as_slice() {
             [one] => one.clone(),
-            [] => return Err(Error::corrupt(dir.join("disk").display().to_string(), 0, "names no disk")),
+            [] => {
+                return Err(Error::corrupt(
+                    dir.join("disk").display().to_string(),
+                    0,
+                    "names no disk",
+                ))
+            }
             many => {
                 return Err(Error::Unsupported(format!(
                     "Clonezilla image of {} disks ({}): one disk per import",
@@ -450,7 +517,11 @@ impl ClonezillaDisk {
             }
         };
         if disk_name.contains('/') || disk_name.contains("..") {
-            return Err(Error::corrupt(dir.join("disk").display().to_string(), 0, format!("disk name {disk_name:?}")));
+            return Err(Error::corrupt(
+                dir.join("disk").display().to_string(),
+                0,
+                format!("disk name {disk_name:?}"),
+            ));
         }
         let part_names: Vec<String> = read_text(&dir.join("parts"))?
             .split_whitespace()
@@ -472,7 +543,11 @@ impl ClonezillaDisk {
             .collect();
         let gpt = sf.label == "gpt";
         if !gpt && sf.label != "dos" {
-            return Err(Error::Unsupported(format!("{}: {} partition table", sf_path.display(), sf.label)));
+            return Err(Error::Unsupported(format!(
+                "{}: {} partition table",
+                sf_path.display(),
+                sf.label
+            )));
         }
 
         // The disk's size: parted's "Disk /dev/sda: 41943040s", else the GPT's last usable
@@ -482,7 +557,11 @@ impl ClonezillaDisk {
         if parted.is_file() {
             for l in read_text(&parted)?.lines() {
                 if let Some(rest) = l.strip_prefix("Disk /dev/") {
-                    if let Some(s) = rest.split(':').nth(1).and_then(|s| s.trim().strip_suffix('s')) {
+                    if let Some(s) = rest
+                        .split(':')
+                        .nth(1)
+                        .and_then(|s| s.trim().strip_suffix('s'))
+                    {
                         size = s.parse::<u64>().ok().and_then(|n| n.checked_mul(SECTOR));
                     }
                 }
@@ -495,7 +574,9 @@ impl ClonezillaDisk {
             .max()
             .unwrap_or(0)
             .checked_mul(SECTOR)
-            .ok_or_else(|| Error::corrupt(sf_path.display().to_string(), 0, "partition end overflows"))?;
+            .ok_or_else(|| {
+                Error::corrupt(sf_path.display().to_string(), 0, "partition end overflows")
+            })?;
         let size = match (size, sf.last_lba) {
             (Some(s), _) => s,
             (None, Some(l)) if gpt => (l + 34) * SECTOR,
@@ -512,25 +593,42 @@ impl ClonezillaDisk {
         // The saved table sectors.
         let mut fixed = Vec::new();
         let mut warnings = Vec::new();
-        let first_start = sf.parts.iter().map(|p| p.start * SECTOR).min().unwrap_or(size);
+        let first_start = sf
+            .parts
+            .iter()
+            .map(|p| p.start * SECTOR)
+            .min()
+            .unwrap_or(size);
         if gpt {
             let p = dir.join(format!("{disk_name}-gpt-1st"));
             let b = read_small(&p)?;
             if b.len() as u64 != 34 * SECTOR {
-                return Err(Error::corrupt(p.display().to_string(), b.len() as u64, "not 34 sectors"));
+                return Err(Error::corrupt(
+                    p.display().to_string(),
+                    b.len() as u64,
+                    "not 34 sectors",
+                ));
             }
             fixed.push((0, b));
             let p = dir.join(format!("{disk_name}-gpt-2nd"));
             let b = read_small(&p)?;
             if b.len() as u64 != 33 * SECTOR || size < 67 * SECTOR {
-                return Err(Error::corrupt(p.display().to_string(), b.len() as u64, "not 33 sectors"));
+                return Err(Error::corrupt(
+                    p.display().to_string(),
+                    b.len() as u64,
+                    "not 33 sectors",
+                ));
             }
             fixed.push((size - 33 * SECTOR, b));
         } else {
             let p = dir.join(format!("{disk_name}-mbr"));
             let b = read_small(&p)?;
             if b.len() as u64 != SECTOR {
-                return Err(Error::corrupt(p.display().to_string(), b.len() as u64, "not 512 bytes"));
+                return Err(Error::corrupt(
+                    p.display().to_string(),
+                    b.len() as u64,
+                    "not 512 bytes",
+                ));
             }
             fixed.push((0, b));
             let hidden = dir.join(format!("{disk_name}-hidden-data-after-mbr"));
@@ -547,9 +645,17 @@ impl ClonezillaDisk {
         for p in &sf.parts {
             let name = p.device.trim_start_matches("/dev/").to_string();
             let number = part_number(&disk_name, &name).ok_or_else(|| {
-                Error::corrupt(sf_path.display().to_string(), 0, format!("partition {name} is not on {disk_name}"))
+                Error::corrupt(
+                    sf_path.display().to_string(),
+                    0,
+                    format!("partition {name} is not on {disk_name}"),
+                )
             })?;
-            let extended = !gpt && matches!(p.type_id.to_ascii_lowercase().as_str(), "5" | "f" | "85" | "0x5" | "0xf" | "0x85");
+            let extended = !gpt
+                && matches!(
+                    p.type_id.to_ascii_lowercase().as_str(),
+                    "5" | "f" | "85" | "0x5" | "0xf" | "0x85"
+                );
             if extended {
                 continue;
             }
@@ -568,13 +674,18 @@ impl ClonezillaDisk {
                 match find_stream(dir, &names, &name)? {
                     Some((pieces, true)) => {
                         let (mut s, pos) = pieces.open()?;
-                        let header = partclone::read_header(&mut s).map_err(|e| pieces.error(&pos, &e))?;
-                        let bitmap = partclone::read_bitmap(&mut s, &header).map_err(|e| pieces.error(&pos, &e))?;
+                        let header =
+                            partclone::read_header(&mut s).map_err(|e| pieces.error(&pos, &e))?;
+                        let bitmap = partclone::read_bitmap(&mut s, &header)
+                            .map_err(|e| pieces.error(&pos, &e))?;
                         if header.device_size > len {
                             return Err(Error::corrupt(
                                 pieces.files[0].display().to_string(),
                                 0,
-                                format!("image of a {}-byte device for the {len}-byte partition {name}", header.device_size),
+                                format!(
+                                    "image of a {}-byte device for the {len}-byte partition {name}",
+                                    header.device_size
+                                ),
                             ));
                         }
                         PartData::Partclone {
@@ -589,11 +700,16 @@ impl ClonezillaDisk {
                         let swap = names.iter().any(|n| n == &format!("swappt-{name}.info"));
                         if swap {
                             PartData::Nothing {
-                                why: format!("{name} is swap: Clonezilla keeps only its label and UUID"),
+                                why: format!(
+                                    "{name} is swap: Clonezilla keeps only its label and UUID"
+                                ),
                             }
                         } else {
                             return Err(Error::NotFound {
-                                what: format!("the image of {name} in {} (listed in `parts`)", dir.display()),
+                                what: format!(
+                                    "the image of {name} in {} (listed in `parts`)",
+                                    dir.display()
+                                ),
                             });
                         }
                     }
@@ -608,6 +724,7 @@ impl ClonezillaDisk {
                 start,
                 len,
                 data,
+                extra: None,
             });
         }
         parts.sort_by_key(|p| p.start);
@@ -621,10 +738,18 @@ impl ClonezillaDisk {
             decoders,
             warnings,
         };
+        let mut disk = disk;
+        for pi in 0..disk.parts.len() {
+            disk.parts[pi].extra = disk.ntfs_backup_boot(pi)?;
+        }
         // The saved sectors must describe the partitions the dump lists.
         let t = table::read(&disk, SECTOR)?;
         for p in &disk.parts {
-            if !t.partitions.iter().any(|q| q.number == p.number && q.start == p.start && q.len == p.len) {
+            if !t
+                .partitions
+                .iter()
+                .any(|q| q.number == p.number && q.start == p.start && q.len == p.len)
+            {
                 return Err(Error::corrupt(
                     sf_path.display().to_string(),
                     0,
@@ -636,6 +761,32 @@ impl ClonezillaDisk {
             }
         }
         Ok(disk)
+    }
+
+    /// NTFS keeps a copy of its boot sector in the sector after the volume; partclone's bitmap
+    /// covers only the volume's clusters, so the copy is rebuilt from the boot sector.
+    fn ntfs_backup_boot(&self, pi: usize) -> Result<Option<(u64, Vec<u8>)>> {
+        let p = &self.parts[pi];
+        let PartData::Partclone { header, bitmap, .. } = &p.data else {
+            return Ok(None);
+        };
+        if !header.fs.eq_ignore_ascii_case("NTFS") || !bitmap.is_used(0) {
+            return Ok(None);
+        }
+        let mut boot = vec![0u8; SECTOR as usize];
+        self.read_part(pi, &mut boot, 0)?;
+        if &boot[3..11] != b"NTFS    " {
+            return Ok(None);
+        }
+        let sectors = u64::from_le_bytes(boot[0x28..0x30].try_into().unwrap_or([0; 8]));
+        let Some(at) = sectors.checked_mul(SECTOR).filter(|&a| a + SECTOR <= p.len) else {
+            return Ok(None);
+        };
+        let bs = u64::from(header.block_size);
+        if bitmap.is_used(at / bs) {
+            return Ok(None);
+        }
+        Ok(Some((at, boot)))
     }
 
     pub fn identity(&self) -> DiskIdentity {
@@ -653,7 +804,12 @@ impl ClonezillaDisk {
     /// partitions whole, partitions Clonezilla did not save not at all.
     pub fn plan(&self) -> Result<Plan> {
         let table = table::read(self, SECTOR)?;
-        let first = self.parts.iter().map(|p| p.start).min().unwrap_or(self.size);
+        let first = self
+            .parts
+            .iter()
+            .map(|p| p.start)
+            .min()
+            .unwrap_or(self.size);
         let mut regions = Vec::new();
         let mut boot = ExtentList::new();
         boot.push(0, first);
@@ -674,6 +830,9 @@ impl ClonezillaDisk {
                     let mut used = ExtentList::new();
                     for (b, n) in bitmap.runs() {
                         used.push(p.start + b * bs, n * bs);
+                    }
+                    if let Some((at, b)) = &p.extra {
+                        used.push(p.start + at, b.len() as u64);
                     }
                     let used = used.clipped(p.start, p.start + p.len);
                     (Method::UsedBlocks, fs_summary(&p.name, header), used)
@@ -709,7 +868,10 @@ impl ClonezillaDisk {
         let mut extra = ExtentList::new();
         for e in table.metadata.iter() {
             let inside = e.end() <= first
-                || self.parts.iter().any(|p| e.start >= p.start && e.end() <= p.start + p.len);
+                || self
+                    .parts
+                    .iter()
+                    .any(|p| e.start >= p.start && e.end() <= p.start + p.len);
             if !inside {
                 extra.push(e.start, e.len);
             }
@@ -751,7 +913,10 @@ impl ClonezillaDisk {
                     let h = partclone::read_header(&mut s).map_err(err)?;
                     let map = partclone::read_bitmap(&mut s, &h).map_err(err)?;
                     if &h != header || map.used() != bitmap.used() {
-                        return Err(Error::Invalid(format!("{}: changed while being read", pieces.files[0].display())));
+                        return Err(Error::Invalid(format!(
+                            "{}: changed while being read",
+                            pieces.files[0].display()
+                        )));
                     }
                     let mut blocks = Blocks::new(&h, &map);
                     let mut buf = vec![0u8; h.block_size as usize];
@@ -772,7 +937,8 @@ impl ClonezillaDisk {
                             return Err(Error::Cancelled);
                         }
                         let n = left.min(buf.len() as u64) as usize;
-                        s.fill(&mut buf[..n], "dd image").map_err(|e| pieces.error(&pos, &e))?;
+                        s.fill(&mut buf[..n], "dd image")
+                            .map_err(|e| pieces.error(&pos, &e))?;
                         left -= n as u64;
                     }
                 }
@@ -785,9 +951,9 @@ impl ClonezillaDisk {
     /// Reads `buf.len()` bytes of partition `pi` from `off` (relative to the partition).
     fn read_part(&self, pi: usize, buf: &mut [u8], off: u64) -> Result<()> {
         let p = &self.parts[pi];
-        let mut guard = self.decoders[pi]
-            .lock()
-            .map_err(|_| Error::Invalid("partition decoder poisoned by an earlier failure".into()))?;
+        let mut guard = self.decoders[pi].lock().map_err(|_| {
+            Error::Invalid("partition decoder poisoned by an earlier failure".into())
+        })?;
         match &p.data {
             PartData::Nothing { .. } => buf.fill(0),
             PartData::Partclone {
@@ -813,6 +979,14 @@ impl ClonezillaDisk {
                     }
                     done += n;
                 }
+                if let Some((at, bytes)) = &p.extra {
+                    let end = off + buf.len() as u64;
+                    let (s, e) = (off.max(*at), end.min(at + bytes.len() as u64));
+                    if s < e {
+                        buf[(s - off) as usize..(e - off) as usize]
+                            .copy_from_slice(&bytes[(s - at) as usize..(e - at) as usize]);
+                    }
+                }
             }
             PartData::Raw { pieces } => {
                 let restart = match guard.as_ref() {
@@ -836,7 +1010,9 @@ impl ClonezillaDisk {
                 let mut scratch = vec![0u8; skip.min(1 << 20) as usize];
                 while skip > 0 {
                     let n = skip.min(scratch.len() as u64) as usize;
-                    d.stream.fill(&mut scratch[..n], "dd image").map_err(|e| pieces.error(&d.pos, &e))?;
+                    d.stream
+                        .fill(&mut scratch[..n], "dd image")
+                        .map_err(|e| pieces.error(&d.pos, &e))?;
                     skip -= n as u64;
                 }
                 let r = d.stream.fill(buf, "dd image");
@@ -887,7 +1063,10 @@ fn block_at<'a>(
         let h = partclone::read_header(&mut stream).map_err(err)?;
         let map = partclone::read_bitmap(&mut stream, &h).map_err(err)?;
         if stream.pos != data_at || map.used() != bitmap.used() {
-            return Err(Error::Invalid(format!("{}: changed while being read", pieces.files[0].display())));
+            return Err(Error::Invalid(format!(
+                "{}: changed while being read",
+                pieces.files[0].display()
+            )));
         }
         *guard = Some(Decoder {
             stream,
@@ -957,7 +1136,11 @@ impl ReadAt for ClonezillaDisk {
             return Err(Error::corrupt(
                 self.dir.display().to_string(),
                 offset,
-                format!("read of {} bytes past the end of the {}-byte disk", buf.len(), self.size),
+                format!(
+                    "read of {} bytes past the end of the {}-byte disk",
+                    buf.len(),
+                    self.size
+                ),
             ));
         }
         let end = offset + buf.len() as u64;
@@ -972,7 +1155,11 @@ impl ReadAt for ClonezillaDisk {
         for (pi, p) in self.parts.iter().enumerate() {
             let (s, e) = (offset.max(p.start), end.min(p.start + p.len));
             if s < e {
-                self.read_part(pi, &mut buf[(s - offset) as usize..(e - offset) as usize], s - p.start)?;
+                self.read_part(
+                    pi,
+                    &mut buf[(s - offset) as usize..(e - offset) as usize],
+                    s - p.start,
+                )?;
             }
         }
         Ok(())

@@ -32,10 +32,7 @@ pub enum StreamError {
     /// The stream ended early.
     Truncated { offset: u64, detail: String },
     /// Reading the underlying data failed (decompression, file I/O).
-    Io {
-        offset: u64,
-        err: std::io::Error,
-    },
+    Io { offset: u64, err: std::io::Error },
 }
 
 impl StreamError {
@@ -70,7 +67,10 @@ pub type SResult<T> = std::result::Result<T, StreamError>;
 pub enum ChecksumMode {
     None,
     /// partclone's CRC32 over `blocks_per_checksum` blocks, `reseed`: restarted after each.
-    Crc32 { per: u32, reseed: bool },
+    Crc32 {
+        per: u32,
+        reseed: bool,
+    },
     /// Image format 0001's defective CRC, one per block, never reseeded.
     Crc32V1,
 }

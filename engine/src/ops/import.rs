@@ -44,7 +44,12 @@ pub fn prepare_import(choice: &ImportChoice) -> Result<CheckedPlan> {
             .file_name()
             .and_then(|n| n.to_str())
             .map(str::to_string)
-            .ok_or_else(|| Error::Invalid(format!("{}: give the image a name (REPO:NAME)", choice.dir.display())))?,
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}: give the image a name (REPO:NAME)",
+                    choice.dir.display()
+                ))
+            })?,
     };
     repo::check_image_name(&name)?;
     if let Location::Dir(dir) = Location::parse(&choice.repository)? {
@@ -140,7 +145,11 @@ pub fn prepare_clonezilla_restore(choice: &ClonezillaRestoreChoice) -> Result<Ch
     let mut warnings = plan.warnings();
     warnings.extend(disk.warnings.iter().cloned());
     warnings.extend(decision.note);
-    warnings.extend(super::health_warnings(&target, None, target_health.as_ref()));
+    warnings.extend(super::health_warnings(
+        &target,
+        None,
+        target_health.as_ref(),
+    ));
     let summary = Summary {
         action: Action::Restore,
         source: Some(plan.disk.clone()),

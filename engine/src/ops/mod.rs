@@ -14,8 +14,8 @@
 
 pub mod catalog;
 mod clone;
-mod import;
 pub mod discover;
+mod import;
 pub mod known;
 pub mod record;
 pub mod repository;
@@ -25,7 +25,9 @@ mod save;
 mod verify;
 
 pub use clone::{prepare_clone, CloneChoice};
-pub use import::{prepare_clonezilla_restore, prepare_import, ClonezillaRestoreChoice, ImportChoice};
+pub use import::{
+    prepare_clonezilla_restore, prepare_import, ClonezillaRestoreChoice, ImportChoice,
+};
 pub use record::{Outcome, Report, Verified};
 pub use reshape::LayoutChoice;
 pub use restore::{prepare_restore, RestoreChoice};

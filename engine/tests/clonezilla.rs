@@ -1,0 +1,428 @@
+//! `clonezilla`: Clonezilla image directories made the way Clonezilla makes them (real
+//! partclone, real compressors, `split` into pieces, sfdisk dump and dd'd table sectors) from
+//! real mkfs'd disks are imported into a repository and restored from it, or restored directly;
+//! the filesystems come back file for file. A damaged or missing piece is refused before the
+//! repository is touched, with the piece's name in the error.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use wraith_engine::ops::{self, ClonezillaRestoreChoice, ImportChoice, RestoreChoice};
+use wraith_engine::repo::location::Credentials;
+use wraith_engine::repo::Repository;
+use wraith_testkit::{Disk, DiskBuilder, FsType, Table, MIB};
+
+fn have_tools() -> bool {
+    for t in [
+        "partclone.ext4",
+        "partclone.fat",
+        "partclone.ntfs",
+        "sfdisk",
+        "split",
+    ] {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {t}"))
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(true)
+        {
+            wraith_testkit::skip_missing_tool(t, "clonezilla import");
+            return false;
+        }
+    }
+    true
+}
+
+fn sh(script: &str) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail; {script}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How one partition is saved.
+#[derive(Clone, Copy)]
+struct How {
+    /// Clonezilla's compression suffix and the command making it.
+    codec: (&'static str, &'static str),
+    /// partclone's -a/-k options, or None for a dd image.
+    partclone: Option<&'static str>,
+}
+
+const GZ_CRC: How = How {
+    codec: ("gz", "gzip -c"),
+    partclone: Some("-a1 -k 64"),
+};
+
+/// Writes `disk` as Clonezilla would into a new directory named `name` under `root`.
+fn clonezilla_dir(disk: &Disk, root: &Path, name: &str, how: &dyn Fn(u32) -> How) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = disk.path.display().to_string();
+    let d = dir.display().to_string();
+    std::fs::write(dir.join("disk"), "sda\n").unwrap();
+    // Extended containers are not saved, nor listed.
+    let saved: Vec<_> = disk.parts.iter().filter(|p| p.fs != FsType::None).collect();
+    let names: Vec<String> = saved.iter().map(|p| format!("sda{}", p.number)).collect();
+    std::fs::write(dir.join("parts"), format!("{}\n", names.join(" "))).unwrap();
+    // sfdisk names partitions after the image file; Clonezilla's dump names /dev/sda.
+    sh(&format!(
+        "sfdisk -d {img} | sed -e 's#{img}#/dev/sda#g' > {d}/sda-pt.sf"
+    ));
+    let sectors = disk.size / 512;
+    std::fs::write(
+        dir.join("sda-pt.parted"),
+        format!(
+            "Model:  (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: {}\n",
+            if disk.table == Table::Gpt { "gpt" } else { "msdos" }
+        ),
+    )
+    .unwrap();
+    sh(&format!(
+        "dd if={img} of={d}/sda-mbr bs=512 count=1 status=none"
+    ));
+    if disk.table == Table::Gpt {
+        sh(&format!(
+            "dd if={img} of={d}/sda-gpt-1st bs=512 count=34 status=none"
+        ));
+        sh(&format!(
+            "dd if={img} of={d}/sda-gpt-2nd bs=512 skip={} count=33 status=none",
+            sectors - 33
+        ));
+    } else {
+        let first = disk.parts.iter().map(|p| p.start).min().unwrap() / 512;
+        sh(&format!(
+            "dd if={img} of={d}/sda-hidden-data-after-mbr bs=512 skip=1 count={} status=none",
+            first - 1
+        ));
+    }
+    for p in saved {
+        let part = root.join(format!("{name}-sda{}.raw", p.number));
+        sh(&format!(
+            "dd if={img} of={} bs=1M skip={} count={} status=none",
+            part.display(),
+            p.start / MIB,
+            p.len / MIB
+        ));
+        let h = how(p.number);
+        let (suffix, compress) = h.codec;
+        match h.partclone {
+            Some(opts) => {
+                let (tool, fs) = match p.fs {
+                    FsType::Ext4 => ("partclone.ext4", "ext4"),
+                    FsType::Ext3 => ("partclone.ext3", "ext3"),
+                    FsType::Ext2 => ("partclone.ext2", "ext2"),
+                    FsType::Ntfs => ("partclone.ntfs", "ntfs"),
+                    _ => ("partclone.fat", "vfat"),
+                };
+                sh(&format!(
+                    "{tool} -c -q {opts} -s {} -o - 2>/dev/null | {compress} | split -b 256K - {d}/sda{}.{fs}-ptcl-img.{suffix}.",
+                    part.display(),
+                    p.number
+                ));
+            }
+            None => sh(&format!(
+                "{compress} < {} | split -b 256K - {d}/sda{}.dd-img.",
+                part.display(),
+                p.number
+            )),
+        }
+        std::fs::remove_file(&part).unwrap();
+    }
+    dir
+}
+
+fn pieces(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .collect();
+    v.sort();
+    v
+}
+
+fn import(dir: &Path, repo: &Path, name: &str) -> wraith_engine::Result<ops::Report> {
+    let plan = ops::prepare_import(&ImportChoice {
+        dir: dir.to_path_buf(),
+        repository: repo.display().to_string(),
+        credentials: Credentials::default(),
+        name: Some(name.into()),
+        verify: true,
+    })?;
+    ops::run(plan, &wraith_engine::events::Ctx::quiet())
+}
+
+fn restore_from_repo(repo: &Path, name: &str, target: &Path) {
+    let repo = std::sync::Arc::new(Repository::open(repo).unwrap());
+    let image = repo
+        .images()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.name == name)
+        .unwrap();
+    let plan = ops::prepare_restore(&RestoreChoice {
+        repository: repo,
+        image,
+        target: target.to_path_buf(),
+        verify: true,
+        layout: Default::default(),
+        accept_failing_target: false,
+    })
+    .unwrap();
+    ops::run(plan, &wraith_engine::events::Ctx::quiet()).unwrap();
+}
+
+fn restore_direct(dir: &Path, target: &Path) -> wraith_engine::Result<ops::Report> {
+    let plan = ops::prepare_clonezilla_restore(&ClonezillaRestoreChoice {
+        dir: dir.to_path_buf(),
+        target: target.to_path_buf(),
+        verify: true,
+        layout: Default::default(),
+        accept_failing_target: false,
+    })?;
+    ops::run(plan, &wraith_engine::events::Ctx::quiet())
+}
+
+/// Every file under `dir` with its size and modification time.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let md = e.metadata().unwrap();
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((e.path(), md.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn gpt_image_imports_dedups_and_restores_file_for_file() {
+    if !have_tools() {
+        return;
+    }
+    let src = wraith_testkit::gpt_disk();
+    let work = tempfile::tempdir().unwrap();
+    let dir = clonezilla_dir(&src, work.path(), "2026-12-03-img", &|_| GZ_CRC);
+    assert!(
+        pieces(&dir, "sda2.ext4-ptcl-img.gz.").len() > 1,
+        "the test must read a stream split into several pieces"
+    );
+    let repo = work.path().join("repo");
+    let first = import(&dir, &repo, "pc").unwrap();
+    let stats = first.stats.clone().unwrap();
+    assert!(stats.new_stored_bytes > 0);
+    // Restored from the repository onto a blank disk of the same size.
+    let target = work.path().join("restored.img");
+    restore_from_repo(&repo, "pc", &target);
+    wraith_testkit::assert_same_filesystems(&src, &target);
+    // The table is the saved one: same partitions at the same places.
+    assert_eq!(
+        wraith_testkit::partition_ranges(&target).unwrap(),
+        wraith_testkit::partition_ranges(&src.path).unwrap()
+    );
+
+    // The same image again: every chunk is already there.
+    let again = import(&dir, &repo, "pc-again").unwrap();
+    let s2 = again.stats.unwrap();
+    assert_eq!(s2.image_bytes, stats.image_bytes);
+    assert_eq!(s2.new_chunks, 0, "a second import stores nothing new");
+    assert_eq!(s2.new_stored_bytes, 0);
+
+    // And a Wraith save of the source disk itself shares the imported data.
+    let source = wraith_engine::device::Device::open_read(&src.path).unwrap();
+    let p = wraith_engine::plan::plan(&source, source.identity.clone()).unwrap();
+    let r = Repository::open(&repo).unwrap();
+    let saved = wraith_engine::pipeline::save::save(
+        &source,
+        &p,
+        &r,
+        &wraith_engine::pipeline::save::SaveOptions {
+            name: "native".into(),
+            machine: None,
+        },
+        &wraith_engine::events::Ctx::quiet(),
+    )
+    .unwrap();
+    assert!(
+        saved.stats.new_stored_bytes < saved.stats.stored_bytes / 4,
+        "most of a native save of the same disk dedups against the import: {:?}",
+        saved.stats
+    );
+
+    // Restored straight from the directory.
+    let direct = work.path().join("direct.img");
+    restore_direct(&dir, &direct).unwrap();
+    wraith_testkit::assert_same_filesystems(&src, &direct);
+}
+
+/// An MBR disk with primary partitions: FAT16 in zstd without checksums, ext4 in xz with a
+/// checksum per block, NTFS in lz4 reseeding every 1000 blocks, and a raw partition saved as a
+/// bzip2'd dd image; the boot code and the hidden sectors after the MBR come back too.
+#[test]
+fn mbr_image_with_every_codec_restores_directly() {
+    if !have_tools() {
+        return;
+    }
+    for t in ["zstd", "xz", "lz4", "bzip2"] {
+        if Command::new(t).arg("--version").output().is_err() {
+            wraith_testkit::skip_missing_tool(t, "clonezilla codecs");
+            return;
+        }
+    }
+    let src = DiskBuilder::new(128 * MIB, Table::Dos)
+        .seed(0x637a_0001)
+        .part(32 * MIB, FsType::Fat16, "BOOT")
+        .bootable()
+        .part(40 * MIB, FsType::Ext4, "root")
+        .part(24 * MIB, FsType::Ntfs, "DATA")
+        .part(8 * MIB, FsType::Raw, "")
+        .boot_code()
+        .build()
+        .unwrap();
+    // Something in the gap after the MBR, as boot loaders leave there.
+    sh(&format!(
+        "printf 'hidden-loader-bytes' | dd of={} bs=1 seek=4096 conv=notrunc status=none",
+        src.path.display()
+    ));
+    let work = tempfile::tempdir().unwrap();
+    let dir = clonezilla_dir(&src, work.path(), "mbr-img", &|n| match n {
+        1 => How {
+            codec: ("zst", "zstd -q -c"),
+            partclone: Some("-a0"),
+        },
+        2 => How {
+            codec: ("xz", "xz -c"),
+            partclone: Some("-a1 -k 1"),
+        },
+        3 => How {
+            codec: ("lz4", "lz4 -q -c"),
+            partclone: Some("-a1 -k 1000"),
+        },
+        _ => How {
+            codec: ("bz2", "bzip2 -c"),
+            partclone: None,
+        },
+    });
+    let target = work.path().join("restored.img");
+    restore_direct(&dir, &target).unwrap();
+    wraith_testkit::assert_same_filesystems(&src, &target);
+    let a = std::fs::read(&src.path).unwrap();
+    let b = std::fs::read(&target).unwrap();
+    assert_eq!(
+        a[..1 << 20],
+        b[..1 << 20],
+        "MBR, boot code and hidden sectors"
+    );
+    let raw = src.part(4);
+    let (s, e) = (raw.start as usize, (raw.start + raw.len) as usize);
+    assert!(a[s..e] == b[s..e], "the dd-imaged partition byte for byte");
+}
+
+#[test]
+fn damaged_pieces_are_refused_before_anything_is_written() {
+    if !have_tools() {
+        return;
+    }
+    let src = wraith_testkit::gpt_disk();
+    let work = tempfile::tempdir().unwrap();
+    let good = clonezilla_dir(&src, work.path(), "good", &|_| How {
+        codec: ("uncomp", "cat"),
+        partclone: Some("-a1 -k 16"),
+    });
+    let repo = work.path().join("repo");
+    import(&good, &repo, "base").unwrap();
+    let before = snapshot(&repo);
+
+    let copy = |name: &str| {
+        let d = work.path().join(name);
+        sh(&format!("cp -r {} {}", good.display(), d.display()));
+        d
+    };
+
+    // One byte of block data flipped, well inside the ext4 stream's third piece.
+    let bad = copy("flipped");
+    let ps = pieces(&bad, "sda2.ext4-ptcl-img.uncomp.");
+    assert!(ps.len() >= 3);
+    let victim = &ps[2];
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[1000] ^= 0x40;
+    std::fs::write(victim, &bytes).unwrap();
+    let err = import(&bad, &repo, "flipped").unwrap_err().to_string();
+    let piece = victim.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(piece), "names the piece: {err}");
+    assert!(err.contains("checksum"), "says what is wrong: {err}");
+
+    // The last piece cut short.
+    let cut = copy("cut");
+    let ps = pieces(&cut, "sda3.ntfs-ptcl-img.uncomp.");
+    let last = ps.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let err = import(&cut, &repo, "cut").unwrap_err().to_string();
+    let piece = last.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(piece), "names the piece: {err}");
+    assert!(err.contains("ends early"), "says it is truncated: {err}");
+
+    // A piece missing from the middle.
+    let gap = copy("gap");
+    let ps = pieces(&gap, "sda2.ext4-ptcl-img.uncomp.");
+    std::fs::remove_file(&ps[1]).unwrap();
+    let err = import(&gap, &repo, "gap").unwrap_err().to_string();
+    let piece = ps[1].file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(piece), "names the missing piece: {err}");
+
+    // Nothing of any of them reached the repository.
+    assert_eq!(snapshot(&repo), before, "the repository is untouched");
+    let images: Vec<String> = Repository::open(&repo)
+        .unwrap()
+        .images()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(images, vec!["base".to_string()]);
+
+    // A direct restore of the damaged image leaves an existing target unwritten.
+    let target = work.path().join("target.img");
+    std::fs::write(&target, vec![0x5au8; src.size as usize]).unwrap();
+    assert!(restore_direct(&bad, &target).is_err());
+    let t = std::fs::read(&target).unwrap();
+    assert!(t.iter().all(|&b| b == 0x5a), "the target is not written");
+}
+
+#[test]
+fn logical_partitions_are_refused_clearly() {
+    if !have_tools() {
+        return;
+    }
+    let src = wraith_testkit::mbr_disk();
+    let work = tempfile::tempdir().unwrap();
+    let dir = clonezilla_dir(&src, work.path(), "logical", &|_| GZ_CRC);
+    let err = import(&dir, &work.path().join("repo"), "x")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("logical partition"), "{err}");
+    assert!(!work.path().join("repo").exists(), "no repository created");
+}
