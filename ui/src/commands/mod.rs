@@ -5,6 +5,7 @@
 
 mod clone;
 mod disks;
+mod import;
 mod info;
 mod list;
 pub mod print;
@@ -209,6 +210,9 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             layout_choice(layout),
             *accept_failing_target,
         )?,
+        Command::Import {
+            from: crate::cli::ImportFrom::Clonezilla { dir, repo, verify },
+        } => import::clonezilla(&ctx, dir, repo, *verify)?,
         Command::Verify { what, against } => verify(&ctx, what, against.as_deref())?,
     };
     if ctx.json {
