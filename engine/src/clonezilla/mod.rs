@@ -307,6 +307,17 @@ pub fn parse_sfdisk(text: &str, file: &str) -> Result<SfDump> {
                         format!("{}: no start or size", p.device),
                     ));
                 }
+                // Byte offsets of every sector must fit: later arithmetic relies on it.
+                if p.start
+                    .checked_add(p.size)
+                    .is_none_or(|e| e > u64::MAX / SECTOR / 2)
+                {
+                    return Err(Error::corrupt(
+                        file,
+                        at,
+                        format!("{}: start {} size {} too large", p.device, p.start, p.size),
+                    ));
+                }
                 d.parts.push(p);
                 continue;
             }
@@ -315,7 +326,9 @@ pub fn parse_sfdisk(text: &str, file: &str) -> Result<SfDump> {
             let v = v.trim();
             match k.trim() {
                 "label" => d.label = v.to_string(),
-                "last-lba" => d.last_lba = v.parse().ok(),
+                "last-lba" => {
+                    d.last_lba = v.parse().ok().filter(|&l: &u64| l < u64::MAX / SECTOR / 2)
+                }
                 "sector-size" => {
                     d.sector_size = v
                         .parse()
@@ -921,7 +934,7 @@ impl ClonezillaDisk {
                     let mut blocks = Blocks::new(&h, &map);
                     let mut buf = vec![0u8; h.block_size as usize];
                     while blocks.index() < map.used() {
-                        if blocks.index() % 4096 == 0 && cancel() {
+                        if blocks.index().is_multiple_of(4096) && cancel() {
                             return Err(Error::Cancelled);
                         }
                         blocks.next(&mut s, &mut buf).map_err(err)?;
@@ -1166,5 +1179,29 @@ impl ReadAt for ClonezillaDisk {
     }
     fn size(&self) -> u64 {
         self.size
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sfdisk_dump_parses_and_bad_numbers_are_errors() {
+        let text = "label: gpt\nlabel-id: 77B8BA33-538A-4784-A677-CE5DEFA5B34C\ndevice: /dev/sda\nunit: sectors\nfirst-lba: 34\nlast-lba: 327646\nsector-size: 512\n\n/dev/sda1 : start=        2048, size=       81920, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=3F87D4EF-38A6-478A-A43E-5B495A28D356, name=\"ESP\"\n/dev/sda2 : start=       83968, size=      131072, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n";
+        let d = parse_sfdisk(text, "sda-pt.sf").unwrap();
+        assert_eq!(d.label, "gpt");
+        assert_eq!(d.last_lba, Some(327646));
+        assert_eq!(d.parts.len(), 2);
+        assert_eq!(d.parts[1].start, 83968);
+        assert_eq!(d.parts[1].size, 131072);
+        assert_eq!(part_number("sda", "sda2"), Some(2));
+        assert_eq!(part_number("nvme0n1", "nvme0n1p3"), Some(3));
+        let huge = "label: dos\n/dev/sda1 : start=18446744073709551615, size=2, type=83\n";
+        assert!(parse_sfdisk(huge, "x").is_err());
+        let nan = "label: dos\n/dev/sda1 : start=abc, size=2, type=83\n";
+        assert!(parse_sfdisk(nan, "x").is_err());
+        assert!(parse_sfdisk("nothing here\n", "x").is_err());
     }
 }

@@ -338,7 +338,7 @@ impl Bitmap {
     fn full(total: u64) -> Bitmap {
         let n = total.div_ceil(64) as usize;
         let mut words = vec![u64::MAX; n];
-        if total % 64 != 0 {
+        if !total.is_multiple_of(64) {
             if let Some(last) = words.last_mut() {
                 *last = (1u64 << (total % 64)) - 1;
             }
@@ -367,7 +367,7 @@ impl Bitmap {
         for w in &self.words[group * RANK_WORDS..wi.min(self.words.len())] {
             n += u64::from(w.count_ones());
         }
-        if block % 64 != 0 {
+        if !block.is_multiple_of(64) {
             if let Some(w) = self.words.get(wi) {
                 n += u64::from((w & ((1u64 << (block % 64)) - 1)).count_ones());
             }
@@ -402,7 +402,9 @@ impl Bitmap {
 /// so a descriptor claiming a huge disk costs nothing until the stream backs it up.
 pub fn read_bitmap<R: Read>(r: &mut Counted<R>, h: &Header) -> SResult<Bitmap> {
     if !h.has_bitmap {
-        if h.total_blocks > (1 << 36) {
+        // Nothing in the stream backs the map up: bound it (2^31 blocks is 8 TiB of 4 KiB
+        // blocks, a 256 MiB map).
+        if h.total_blocks > (1 << 31) {
             return Err(StreamError::Corrupt {
                 offset: r.pos,
                 detail: format!("{} blocks without a bitmap", h.total_blocks),
@@ -480,7 +482,7 @@ pub fn read_bitmap<R: Read>(r: &mut Counted<R>, h: &Header) -> SResult<Bitmap> {
             words.push(u64::from_le_bytes(a));
         }
         // Bits past the last block are not blocks.
-        if total % 64 != 0 {
+        if !total.is_multiple_of(64) {
             if let Some(last) = words.last_mut() {
                 *last &= (1u64 << (total % 64)) - 1;
             }
@@ -593,6 +595,15 @@ impl Blocks {
 pub fn check_all(data: &[u8]) -> SResult<(Header, u64)> {
     let mut r = Counted::new(data);
     let h = read_header(&mut r)?;
+    if !h.has_bitmap
+        && h.data_len(h.total_blocks)
+            .is_none_or(|n| n > data.len() as u64)
+    {
+        return Err(StreamError::Truncated {
+            offset: data.len() as u64,
+            detail: "fewer bytes than the blocks of an image without a bitmap".into(),
+        });
+    }
     let map = read_bitmap(&mut r, &h)?;
     let mut blocks = Blocks::new(&h, &map);
     let mut buf = vec![0u8; 0];
