@@ -139,7 +139,8 @@ pub enum ImportFrom {
     /// split into pieces or not) and dd images. Every piece is decoded and every checksum
     /// checked before anything is written to the repository; only the blocks partclone saved
     /// are stored, and those the repository already holds are not stored again. One disk per
-    /// image; MBR logical partitions are not read yet. The directory is only read.
+    /// image; MBR logical partitions get a new EBR chain (Clonezilla keeps only the first
+    /// EBR). The directory is only read.
     Clonezilla {
         /// The Clonezilla image directory.
         dir: PathBuf,

@@ -672,12 +672,6 @@ impl ClonezillaDisk {
             if extended {
                 continue;
             }
-            if !gpt && number > 4 {
-                return Err(Error::Unsupported(format!(
-                    "{}: logical partition {name}: MBR extended partitions are not imported yet",
-                    sf_path.display()
-                )));
-            }
             let (start, len) = (p.start * SECTOR, p.size * SECTOR);
             let data = if !part_names.contains(&name) {
                 PartData::Nothing {
@@ -741,6 +735,15 @@ impl ClonezillaDisk {
             });
         }
         parts.sort_by_key(|p| p.start);
+        if !gpt && parts.iter().any(|p| p.number > 4) {
+            fixed.retain(|(at, _)| *at != 0);
+            fixed.extend(ebr_chain(
+                &dir.join(format!("{disk_name}-mbr")),
+                &sf,
+                &disk_name,
+            )?);
+            fixed.sort_by_key(|(at, _)| *at);
+        }
         let decoders = parts.iter().map(|_| Mutex::new(None)).collect();
         let disk = ClonezillaDisk {
             dir: dir.to_path_buf(),
@@ -1039,6 +1042,70 @@ impl ClonezillaDisk {
         }
         Ok(())
     }
+}
+
+/// Clonezilla keeps LBA 0 and the first EBR but not the rest of an extended partition's EBR
+/// chain (it lets sfdisk write a new one from the dump). The chain is made here the same way,
+/// by the table writer restores use: an EBR before each logical partition, linked in order.
+/// Returns LBA 0 (its extended entry recomputed) and the EBR sectors.
+fn ebr_chain(mbr: &Path, sf: &SfDump, disk: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+    let lba0 = read_small(mbr)?;
+    let mut partitions = Vec::new();
+    for p in &sf.parts {
+        let name = p.device.trim_start_matches("/dev/");
+        let Some(number) = part_number(disk, name) else {
+            continue;
+        };
+        let kind = u8::from_str_radix(p.type_id.trim_start_matches("0x"), 16).map_err(|_| {
+            Error::corrupt(
+                mbr.display().to_string(),
+                0,
+                format!("{name}: type {:?} in the sfdisk dump", p.type_id),
+            )
+        })?;
+        if matches!(kind, 0x05 | 0x0f | 0x85) {
+            continue;
+        }
+        partitions.push(table::Partition {
+            number,
+            start: p.start * SECTOR,
+            len: p.size * SECTOR,
+            type_id: format!("{kind:#04x}"),
+            type_name: String::new(),
+            name: String::new(),
+            guid: None,
+            bootable: false,
+            logical: number > 4,
+        });
+    }
+    let t = table::PartitionTable {
+        kind: table::TableKind::Mbr,
+        sector_size: SECTOR,
+        disk_id: None,
+        partitions,
+        metadata: ExtentList::new(),
+        min_disk_size: 0,
+    };
+    let mut writes = table::mbr::rewrite(&lba0, SECTOR, &t, &[])?;
+    // The saved LBA 0 stays when its extended entry starts at the first EBR made here (the
+    // container then keeps its saved size); else the recomputed one is used.
+    let ext_start = (0..4).find_map(|i| {
+        let e = 446 + 16 * i;
+        let kind = *lba0.get(e + 4)?;
+        matches!(kind, 0x05 | 0x0f | 0x85)
+            .then(|| lba0.get(e + 8..e + 12))
+            .flatten()
+            .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])) * SECTOR)
+    });
+    let first_ebr = writes.iter().map(|(at, _)| *at).filter(|&at| at > 0).min();
+    if ext_start.is_some() && ext_start == first_ebr {
+        for (at, bytes) in writes.iter_mut() {
+            if *at == 0 {
+                *bytes = lba0.clone();
+            }
+        }
+    }
+    Ok(writes)
 }
 
 /// The end of a partclone stream: nothing may follow the last checksum.
