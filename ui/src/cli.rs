@@ -41,7 +41,7 @@ pub enum Command {
     Disks,
     /// Show a disk's partition table and filesystems and how each would be copied, or an image.
     Info {
-        /// A disk, a disk image file, or REPO:NAME[@ID].
+        /// A disk, a disk image file, REPO:NAME[@ID], or a Clonezilla image directory.
         what: String,
     },
     /// Copy a disk onto another disk: partition table, boot area and used blocks only.

@@ -43,6 +43,19 @@ fn a_clonezilla_image_imports_and_restores_from_the_repository_and_directly() {
     let dir = clonezilla_dir(&src, work.path(), "2026-12-03-10-img", &|_| GZ_CRC);
     let repo = work.path().join("repo");
 
+    // `info` shows the plan: partclone's used blocks for the ext4 partition, not all of it.
+    let info = json_ok(&["info", s(&dir)]);
+    let regions = info["plan"]["regions"].as_array().expect("regions");
+    let root = regions
+        .iter()
+        .find(|r| r["region"] == "partition 2")
+        .expect("the ext4 partition");
+    assert_eq!(root["method"]["method"], "used_blocks", "{root}");
+    assert!(
+        root["copy_bytes"].as_u64().unwrap() < root["len"].as_u64().unwrap() / 2,
+        "only the used blocks: {root}"
+    );
+
     let r = json_ok(&["import", "clonezilla", s(&dir), s(&repo)]);
     assert_eq!(r["result"], "ok", "{r}");
     // Named after the directory when no name is given.

@@ -296,6 +296,14 @@ pub fn read_header<R: Read>(r: &mut Counted<R>) -> SResult<Header> {
             h.total_blocks, h.block_size, h.device_size
         )));
     }
+    // The bitmap is held in memory: 2^33 blocks (32 TiB of 4 KiB blocks) is a 1 GiB map, more
+    // than any disk Clonezilla saved needs; a claim beyond is refused before it is read.
+    if h.total_blocks > 1 << 33 {
+        return Err(corrupt(format!(
+            "{} blocks: more than this reader holds a map for",
+            h.total_blocks
+        )));
+    }
     if h.used_blocks > h.total_blocks {
         return Err(corrupt(format!(
             "{} used blocks of {} in all",
