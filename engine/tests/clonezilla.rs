@@ -136,7 +136,7 @@ fn gpt_image_imports_dedups_and_restores_file_for_file() {
 }
 
 /// An MBR disk with primary partitions: FAT16 in zstd without checksums, ext4 in xz with a
-/// checksum per block, NTFS in lz4 reseeding every 1000 blocks, and a raw partition saved as a
+/// checksum per block, NTFS in lz4 with one running checksum every 1000 blocks (-K), and a raw partition saved as a
 /// bzip2'd dd image; the boot code and the hidden sectors after the MBR come back too.
 #[test]
 fn mbr_image_with_every_codec_restores_directly() {
@@ -176,7 +176,7 @@ fn mbr_image_with_every_codec_restores_directly() {
         },
         3 => How {
             codec: ("lz4", "lz4 -q -c"),
-            partclone: Some("-a1 -k 1000"),
+            partclone: Some("-a1 -k 1000 -K"),
         },
         _ => How {
             codec: ("bz2", "bzip2 -c"),
