@@ -312,7 +312,7 @@ cmd_test() {
     phase "QEMU tests" qemu_tests
 }
 
-FUZZ_TARGETS=(gpt mbr ext fat ntfs manifest index pack cpio job ext_files ntfs_files fs_read propfind html dhcp netlink cmdline live nbd vdisk)
+FUZZ_TARGETS=(gpt mbr ext fat ntfs manifest index pack cpio job ext_files ntfs_files fs_read propfind html dhcp netlink cmdline live nbd vdisk partclone)
 
 # Fuzzes each parser of untrusted bytes (fuzz/) for $1 seconds. Only the stable toolchain is
 # needed: RUSTC_BOOTSTRAP lets cargo-fuzz pass its flags; without a sanitizer (-s none), since

@@ -199,6 +199,7 @@ fn repository(c: &Corpus, disk: &kit::Disk) {
     let opts = wraith_engine::pipeline::save::SaveOptions {
         name: "seed".into(),
         machine: None,
+        all_sectors: false,
     };
     let quiet = wraith_engine::events::Quiet;
     let cancel = wraith_engine::events::Cancel::new();

@@ -6,6 +6,7 @@
 //! [`events::Event`]s and stops between chunks when its [`events::Cancel`] token is set, so the
 //! CLI and the TUI can render the same work in their own way.
 
+pub mod clonezilla;
 pub mod device;
 pub mod direct;
 pub mod disks;

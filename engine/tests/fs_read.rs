@@ -575,6 +575,7 @@ fn a_saved_image_reads_files_like_the_disk() {
     let opts = wraith_engine::pipeline::save::SaveOptions {
         name: "pc".into(),
         machine: None,
+        all_sectors: false,
     };
     let rep = wraith_engine::pipeline::save::save(
         &source,

@@ -18,6 +18,7 @@ fn saved(src: &wraith_testkit::Disk) -> (tempfile::TempDir, Arc<Repository>, Ima
     let opts = SaveOptions {
         name: "pc".into(),
         machine: None,
+        all_sectors: false,
     };
     let rep = save(&source, &p, &repo, &opts, &Ctx::quiet()).expect("save");
     // Opened afresh, as every reader of a saved image does.

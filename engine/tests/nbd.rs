@@ -33,6 +33,7 @@ fn saved(src: &wraith_testkit::Disk) -> (tempfile::TempDir, ImageDisk) {
     let opts = SaveOptions {
         name: "pc".into(),
         machine: None,
+        all_sectors: false,
     };
     let rep = save(&source, &p, &repo, &opts, &Ctx::quiet()).expect("save");
     let repo = Arc::new(Repository::open(dir.path()).expect("reopen"));

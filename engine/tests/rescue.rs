@@ -94,6 +94,7 @@ fn save_to(
     let opts = save::SaveOptions {
         name: "dying".into(),
         machine: None,
+        all_sectors: false,
     };
     save::save(source, p, &repo, &opts, &Ctx::new(sink, &Cancel::new(), 2)).unwrap()
 }
@@ -199,6 +200,7 @@ fn a_vanished_disk_stops_the_job_instead_of_being_rescued() {
     let opts = save::SaveOptions {
         name: "gone".into(),
         machine: None,
+        all_sectors: false,
     };
     let e = save::save(&gone, &p, &repo, &opts, &Ctx::quiet()).unwrap_err();
     assert!(e.to_string().contains("failing disk"), "{e}");

@@ -62,6 +62,7 @@
 //! }
 //! ```
 
+pub mod clonezilla;
 pub mod loopdev;
 mod prng;
 pub mod servers;

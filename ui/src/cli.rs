@@ -42,7 +42,7 @@ pub enum Command {
     Disks,
     /// Show a disk's partition table and filesystems and how each would be copied, or an image.
     Info {
-        /// A disk, a disk image file, or REPO:NAME[@ID].
+        /// A disk, a disk image file, REPO:NAME[@ID], or a Clonezilla image directory.
         what: String,
     },
     /// List a directory of a partition inside a saved image (or disk image file), like `ls -l`,
@@ -121,7 +121,8 @@ pub enum Command {
     /// Write an image back onto a disk: larger disks get the new space, smaller ones take
     /// the partitions shrunk to fit their data (see --layout).
     Restore {
-        /// REPO:NAME or REPO:NAME@ID.
+        /// REPO:NAME or REPO:NAME@ID, or a Clonezilla image directory (written directly,
+        /// every piece checked first; see `wraith import clonezilla`).
         image: String,
         /// Target disk; a file that does not exist is created with the source disk's size.
         target: PathBuf,
@@ -175,6 +176,11 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Bring an image made by another tool into a repository, as a Wraith image.
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
     /// Re-hash every chunk of a repository's images, or compare a disk with an image.
     Verify {
         /// REPO (every image), REPO:NAME (its newest) or REPO:NAME@ID.
@@ -195,6 +201,27 @@ pub enum Command {
         /// Overwrite OUT if it exists (refused without).
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// The image formats `wraith import` reads.
+#[derive(Subcommand, Debug)]
+pub enum ImportFrom {
+    /// A Clonezilla image directory (the one holding its `disk` and `parts` files): the
+    /// partition table it saved, its partclone images (gz, zst, xz, lz4, bz2 or uncompressed,
+    /// split into pieces or not) and dd images. Every piece is decoded and every checksum
+    /// checked before anything is written to the repository; only the blocks partclone saved
+    /// are stored, and those the repository already holds are not stored again. One disk per
+    /// image; MBR logical partitions get a new EBR chain (Clonezilla keeps only the first
+    /// EBR). The directory is only read.
+    Clonezilla {
+        /// The Clonezilla image directory.
+        dir: PathBuf,
+        /// REPO or REPO:NAME (default name: the directory's name).
+        repo: String,
+        /// Afterwards, compare the stored image with the Clonezilla image.
+        #[arg(long)]
+        verify: bool,
     },
 }
 

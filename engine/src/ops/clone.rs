@@ -83,7 +83,7 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
     Ok(CheckedPlan::new(
         summary,
         Op::Clone {
-            source,
+            source: Box::new(source),
             plan,
             target,
             reshape,

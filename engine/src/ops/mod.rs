@@ -15,6 +15,7 @@
 pub mod catalog;
 mod clone;
 pub mod discover;
+mod import;
 pub mod known;
 pub mod record;
 pub mod repository;
@@ -24,6 +25,9 @@ mod save;
 mod verify;
 
 pub use clone::{prepare_clone, CloneChoice};
+pub use import::{
+    prepare_clonezilla_restore, prepare_import, ClonezillaRestoreChoice, ImportChoice,
+};
 pub use record::{Outcome, Report, Verified};
 pub use reshape::LayoutChoice;
 pub use restore::{prepare_restore, RestoreChoice};
@@ -121,15 +125,14 @@ pub struct CheckedPlan {
 
 enum Op {
     Clone {
-        source: Device,
+        /// A disk, or a virtual disk such as a Clonezilla image directory.
+        source: Box<dyn crate::device::ReadAt + Send>,
         plan: Plan,
         target: Device,
         reshape: Option<crate::pipeline::reshape::Reshape>,
     },
     Save {
-        source: Device,
-        /// The virtual disk inside a qcow2/VHDX/VMDK source file, read instead of the file.
-        disk: Option<crate::vdisk::DiskReader>,
+        source: Box<dyn crate::device::ReadAt + Send>,
         plan: Plan,
         repo: Repository,
         name: String,

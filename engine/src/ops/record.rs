@@ -364,7 +364,7 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             target,
             reshape,
         } => {
-            let rep = pipeline::clone::clone(source, copy, target, reshape.as_ref(), ctx)?;
+            let rep = pipeline::clone::clone(&**source, copy, target, reshape.as_ref(), ctx)?;
             r.bytes = rep.bytes;
             r.mapfile = clone_mapfile(copy, &rep.unreadable, sink);
             r.unreadable = rep.unreadable;
@@ -372,9 +372,9 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             if plan.summary.verify {
                 let v = match reshape {
                     Some(shape) => {
-                        pipeline::reshape::verify_cloned(source, copy, target, shape, ctx)?
+                        pipeline::reshape::verify_cloned(&**source, copy, target, shape, ctx)?
                     }
-                    None => pipeline::verify::verify_clone(source, copy, target, ctx)?,
+                    None => pipeline::verify::verify_clone(&**source, copy, target, ctx)?,
                 };
                 r.verified = Some(Verified {
                     what: "the target against the source".into(),
@@ -387,7 +387,6 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
         }
         Op::Save {
             source,
-            disk,
             plan: copy,
             repo,
             name,
@@ -399,12 +398,7 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
                 machine: machine.clone(),
                 all_sectors: *all_sectors,
             };
-            // A qcow2/VHDX/VMDK source file is saved as the disk it holds.
-            let source: &dyn crate::device::ReadAt = match disk {
-                Some(d) => d.as_ref(),
-                None => source,
-            };
-            let rep = pipeline::save::save(source, copy, repo, &opts, ctx)?;
+            let rep = pipeline::save::save(&**source, copy, repo, &opts, ctx)?;
             r.repository = repo_shown(repo);
             r.bytes = rep.stats.image_bytes;
             r.stats = Some(rep.stats.clone());
@@ -420,7 +414,7 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             r.image = Some(rep.image.clone());
             if plan.summary.verify {
                 let m = repo.load_manifest(&rep.image)?;
-                let v = pipeline::verify::verify_against(source, repo, &rep.image, &m, ctx)?;
+                let v = pipeline::verify::verify_against(&**source, repo, &rep.image, &m, ctx)?;
                 r.verified = Some(Verified {
                     what: format!("the disk against image {}", rep.image),
                     report: v,

@@ -73,8 +73,10 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
     Ok(CheckedPlan::new(
         summary,
         Op::Save {
-            source,
-            disk,
+            source: match disk {
+                Some(d) => d,
+                None => Box::new(source),
+            },
             plan,
             repo,
             name,

@@ -27,6 +27,7 @@ pub fn repository_dir(images: &[(&str, &kit::Disk, &str)]) -> tempfile::TempDir 
         let opts = SaveOptions {
             name: name.to_string(),
             machine: None,
+            all_sectors: false,
         };
         save(
             &dev,

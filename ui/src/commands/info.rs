@@ -1,5 +1,5 @@
-//! `wraith info DISK|REPO:NAME[@ID]`: a disk's layout and how each part would be copied, or
-//! an image's.
+//! `wraith info DISK|REPO:NAME[@ID]|CLONEZILLA_DIR`: a disk's layout and how each part would
+//! be copied, or an image's.
 
 use super::{find_image, open_repo, print, Ctx};
 use anyhow::{anyhow, Result};
@@ -34,6 +34,24 @@ pub fn run(ctx: &Ctx, what: &str) -> Result<u8> {
         } else {
             print::plan(&plan);
             for w in plan.warnings() {
+                println!("  note: {w}");
+            }
+        }
+        return Ok(crate::EXIT_OK);
+    }
+    // A Clonezilla image directory: its table and what an import or restore would copy
+    // (headers and bitmaps only are read).
+    if wraith_engine::clonezilla::is_image_dir(path) {
+        let disk = wraith_engine::clonezilla::ClonezillaDisk::open(path)?;
+        let plan = disk.plan()?;
+        if json {
+            println!(
+                "{}",
+                json!({ "result": "ok", "plan": print::plan_json(&plan) })
+            );
+        } else {
+            print::plan(&plan);
+            for w in plan.warnings().iter().chain(&disk.warnings) {
                 println!("  note: {w}");
             }
         }

@@ -5,8 +5,9 @@
 
 mod clone;
 mod disks;
-mod files;
 mod export;
+mod files;
+mod import;
 mod info;
 mod list;
 mod nbd;
@@ -243,6 +244,9 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             layout_choice(layout),
             *accept_failing_target,
         )?,
+        Command::Import {
+            from: crate::cli::ImportFrom::Clonezilla { dir, repo, verify },
+        } => import::clonezilla(&ctx, dir, repo, *verify)?,
         Command::Verify { what, against } => verify(&ctx, what, against.as_deref())?,
     };
     if ctx.json {

@@ -1,4 +1,4 @@
-//! `wraith restore REPO:NAME[@ID] DISK`.
+//! `wraith restore REPO:NAME[@ID] DISK`, or `wraith restore CLONEZILLA_DIR DISK`.
 
 use super::{confirm_and_run, find_image, open_repo, Ctx};
 use anyhow::Result;
@@ -14,6 +14,18 @@ pub fn restore(
     layout: ops::LayoutChoice,
     accept_failing_target: bool,
 ) -> Result<Report> {
+    // A Clonezilla image directory is written directly, like a clone from it.
+    let dir = Path::new(image);
+    if wraith_engine::clonezilla::is_image_dir(dir) {
+        let plan = ops::prepare_clonezilla_restore(&ops::ClonezillaRestoreChoice {
+            dir: dir.to_path_buf(),
+            target: target.to_path_buf(),
+            verify,
+            layout,
+            accept_failing_target,
+        })?;
+        return confirm_and_run(ctx, plan, yes);
+    }
     let spec = repository::parse_image_spec(image)?;
     let (repo, _mounted) = open_repo(ctx, &spec.repository)?;
     let image = find_image(&repo, &spec)?;

@@ -902,6 +902,7 @@ fn saved_image() -> (ImageRef, wraith_engine::repo::manifest::Manifest) {
     let opts = SaveOptions {
         name: "Samsung_SSD_860-S3Z9NB0K".into(),
         machine: None,
+        all_sectors: false,
     };
     let cancel = Cancel::new();
     let ctx = wraith_engine::events::Ctx::new(&Quiet, &cancel, 2);
@@ -1626,6 +1627,7 @@ fn preparing_from_a_server_that_stops_answering_never_blocks_the_ui() {
         credentials: Default::default(),
         name: Some("pc".into()),
         verify: false,
+        all_sectors: false,
     })
     .expect("prepare the save");
     wraith_engine::ops::run(plan, &wraith_engine::events::Ctx::quiet()).expect("save");

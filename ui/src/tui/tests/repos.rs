@@ -354,6 +354,7 @@ fn lab_repository(src: &wraith_testkit::Disk) -> tempfile::TempDir {
         let opts = SaveOptions {
             name: name.into(),
             machine: None,
+            all_sectors: false,
         };
         save(&dev, &p, &repo, &opts, &ctx).expect("save");
         // Ids are times to the millisecond: the second image is the newer one.
