@@ -2,37 +2,20 @@
 //! disk where the image holds data and as zeros elsewhere; a damaged chunk names the image
 //! and the disk offset.
 
-use std::sync::Arc;
-use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::events::Ctx;
-use wraith_engine::pipeline::save::{save, SaveOptions};
-use wraith_engine::plan::plan;
+use wraith_engine::device::ReadAt;
 use wraith_engine::repo::image_disk::ImageDisk;
-use wraith_engine::repo::Repository;
 
-fn saved(src: &wraith_testkit::Disk) -> (tempfile::TempDir, Arc<Repository>, ImageDisk) {
-    let source = Device::open_read(&src.path).expect("open source");
-    let p = plan(&source, source.identity.clone()).expect("plan");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Repository::open_or_create(dir.path()).expect("repository");
-    let opts = SaveOptions {
-        name: "pc".into(),
-        machine: None,
-        all_sectors: false,
-    };
-    let rep = save(&source, &p, &repo, &opts, &Ctx::quiet()).expect("save");
-    // Opened afresh, as every reader of a saved image does.
-    let repo = Arc::new(Repository::open(dir.path()).expect("reopen"));
+mod saved;
+
+fn saved(src: &wraith_testkit::Disk) -> (tempfile::TempDir, ImageDisk) {
     // A small cache: reads must evict and fetch again.
-    let manifest = repo.load_manifest(&rep.image).expect("manifest");
-    let disk = ImageDisk::new(repo.clone(), rep.image, manifest, 2 << 20).expect("image disk");
-    (dir, repo, disk)
+    saved::saved_with_cache(src, 2 << 20)
 }
 
 #[test]
 fn an_image_reads_as_its_source_where_it_holds_data_and_zero_elsewhere() {
     let src = wraith_testkit::gpt_disk();
-    let (_dir, _repo, disk) = saved(&src);
+    let (_dir, disk) = saved(&src);
     let source = std::fs::read(&src.path).expect("read source");
     assert_eq!(disk.size(), source.len() as u64);
     let whole = disk.read_vec(0, source.len()).expect("read image");
@@ -83,7 +66,7 @@ fn an_image_reads_as_its_source_where_it_holds_data_and_zero_elsewhere() {
 #[test]
 fn a_damaged_chunk_is_named_with_the_image_and_the_disk_offset() {
     let src = wraith_testkit::mbr_disk();
-    let (dir, _repo, disk) = saved(&src);
+    let (dir, disk) = saved(&src);
     // Flip one byte in the middle of every pack: each chunk there fails its check.
     for pack in walk(&dir.path().join("packs")) {
         let mut b = std::fs::read(&pack).expect("pack");

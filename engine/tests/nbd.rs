@@ -9,13 +9,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::events::{Cancel, Ctx};
+use wraith_engine::device::ReadAt;
+use wraith_engine::events::Cancel;
 use wraith_engine::nbd::{self, Export, Listener, Notice};
-use wraith_engine::pipeline::save::{save, SaveOptions};
-use wraith_engine::plan::plan;
 use wraith_engine::repo::image_disk::ImageDisk;
-use wraith_engine::repo::Repository;
+
+mod saved;
+use saved::saved;
 
 fn have_qemu_img(what: &str) -> bool {
     let found = wraith_testkit::find_tool("qemu-img").is_some();
@@ -23,22 +23,6 @@ fn have_qemu_img(what: &str) -> bool {
         wraith_testkit::skip_missing_tool("qemu-img", what);
     }
     found
-}
-
-fn saved(src: &wraith_testkit::Disk) -> (tempfile::TempDir, ImageDisk) {
-    let source = Device::open_read(&src.path).expect("open source");
-    let p = plan(&source, source.identity.clone()).expect("plan");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Repository::open_or_create(dir.path()).expect("repository");
-    let opts = SaveOptions {
-        name: "pc".into(),
-        machine: None,
-        all_sectors: false,
-    };
-    let rep = save(&source, &p, &repo, &opts, &Ctx::quiet()).expect("save");
-    let repo = Arc::new(Repository::open(dir.path()).expect("reopen"));
-    let disk = ImageDisk::open(repo, &rep.image).expect("image disk");
-    (dir, disk)
 }
 
 /// The source disk with every byte the image does not hold (outside the regions' used

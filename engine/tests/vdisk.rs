@@ -8,14 +8,13 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use wraith_engine::device::{Device, ReadAt};
 use wraith_engine::events::{Cancel, Ctx};
-use wraith_engine::pipeline::save::{save, SaveOptions};
 use wraith_engine::plan::plan;
-use wraith_engine::repo::image_disk::ImageDisk;
-use wraith_engine::repo::Repository;
 use wraith_engine::vdisk::{self, Format};
+
+mod saved;
+use saved::saved;
 
 fn have_qemu_img() -> bool {
     if Command::new("qemu-img").arg("--version").output().is_ok() {
@@ -23,22 +22,6 @@ fn have_qemu_img() -> bool {
     }
     wraith_testkit::skip_missing_tool("qemu-img", "vdisk tests");
     false
-}
-
-fn saved(src: &wraith_testkit::Disk) -> (tempfile::TempDir, ImageDisk) {
-    let source = Device::open_read(&src.path).expect("open source");
-    let p = plan(&source, source.identity.clone()).expect("plan");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Repository::open_or_create(dir.path()).expect("repository");
-    let opts = SaveOptions {
-        name: "pc".into(),
-        machine: None,
-        all_sectors: false,
-    };
-    let rep = save(&source, &p, &repo, &opts, &Ctx::quiet()).expect("save");
-    let repo = Arc::new(Repository::open(dir.path()).expect("reopen"));
-    let disk = ImageDisk::open(repo, &rep.image).expect("image disk");
-    (dir, disk)
 }
 
 fn qemu(args: &[&str]) -> (bool, String) {

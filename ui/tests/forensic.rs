@@ -47,9 +47,16 @@ fn an_all_sectors_image_carries_the_disks_digests_and_exports_to_exactly_them() 
     // Deleted data in an unallocated gap and past the last partition: what a forensic
     // image must keep and an ordinary image leaves out.
     let ranges = wraith_testkit::partition_ranges(&src.path).expect("partitions");
-    let end = ranges.iter().map(|(_, s, l)| s + l).max().expect("partitions");
+    let end = ranges
+        .iter()
+        .map(|(_, s, l)| s + l)
+        .max()
+        .expect("partitions");
     let size = std::fs::metadata(&src.path).expect("source").len();
-    assert!(size - end > (1 << 20) + 64 * 512, "the fixture leaves room after its partitions");
+    assert!(
+        size - end > (1 << 20) + 64 * 512,
+        "the fixture leaves room after its partitions"
+    );
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(&src.path)
@@ -58,7 +65,8 @@ fn an_all_sectors_image_carries_the_disks_digests_and_exports_to_exactly_them() 
     for (i, b) in junk.iter_mut().enumerate() {
         *b = (i * 7 + i / 251) as u8 | 1;
     }
-    f.write_all_at(&junk, end + 4096).expect("write past the partitions");
+    f.write_all_at(&junk, end + 4096)
+        .expect("write past the partitions");
     drop(f);
     let sha = digest("sha256sum", &src.path);
     let md5 = digest("md5sum", &src.path);
@@ -69,7 +77,11 @@ fn an_all_sectors_image_carries_the_disks_digests_and_exports_to_exactly_them() 
     let disk = src.path.to_str().expect("utf-8");
     json(&["save", "--all-sectors", disk, &format!("{r}:evidence")]);
     json(&["save", disk, &format!("{r}:ordinary")]);
-    assert_eq!(digest("sha256sum", &src.path), sha, "the source was written");
+    assert_eq!(
+        digest("sha256sum", &src.path),
+        sha,
+        "the source was written"
+    );
 
     let info = json(&["info", &format!("{r}:evidence")]);
     let acq = &info["manifest"]["acquisition"];
@@ -88,11 +100,19 @@ fn an_all_sectors_image_carries_the_disks_digests_and_exports_to_exactly_them() 
     );
 
     let out = dir.path().join("evidence.raw");
-    json(&["export", &format!("{r}:evidence"), out.to_str().expect("utf-8")]);
+    json(&[
+        "export",
+        &format!("{r}:evidence"),
+        out.to_str().expect("utf-8"),
+    ]);
     assert_eq!(digest("sha256sum", &out), sha, "exported sha256");
     assert_eq!(digest("md5sum", &out), md5, "exported md5");
     // The ordinary image leaves the bytes past the partitions out: its export differs.
     let out2 = dir.path().join("ordinary.raw");
-    json(&["export", &format!("{r}:ordinary"), out2.to_str().expect("utf-8")]);
+    json(&[
+        "export",
+        &format!("{r}:ordinary"),
+        out2.to_str().expect("utf-8"),
+    ]);
     assert_ne!(digest("sha256sum", &out2), sha);
 }
