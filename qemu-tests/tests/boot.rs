@@ -117,17 +117,33 @@ fn boots_to_ready(boot: Boot, firmware: Firmware, menu: Menu, what: &str) {
     }
 }
 
+/// init's WRAITH-READY line up to its `boot=` word, once that has arrived: a test sees
+/// "WRAITH-READY" as soon as those bytes come in, before the rest of the line (seen in CI:
+/// the check ran on "WRAITH-READY uptime"), and a kernel message printed at the same moment
+/// can land inside the line, so the word is looked for in what follows, not only on its line.
+fn ready_line(vm: &qemu_tests::Vm, what: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = vm.output();
+        let at = out
+            .find("WRAITH-READY")
+            .unwrap_or_else(|| panic!("{what}: no WRAITH-READY line"));
+        let ready: String = out[at..].chars().take(600).collect();
+        let complete = ready
+            .split_once(" boot=")
+            .is_some_and(|(_, rest)| rest.contains(char::is_whitespace));
+        if complete || std::time::Instant::now() > deadline {
+            return ready;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// init's WRAITH-READY line names how the machine booted; under Secure Boot that is Debian's
 /// signed kernel, locked down by it, with its modules.
 fn assert_booted_as(vm: &qemu_tests::Vm, firmware: Firmware, what: &str) {
+    let ready = ready_line(vm, what);
     let out = vm.output();
-    // The line as init wrote it, and what follows: a kernel message printed at the same
-    // moment can land inside it on the serial console (seen in CI: the line broke after
-    // "uptime"), so the words are looked for in what follows, not only on its own line.
-    let at = out
-        .find("WRAITH-READY")
-        .unwrap_or_else(|| panic!("{what}: no WRAITH-READY line"));
-    let ready: String = out[at..].chars().take(600).collect();
     let want = match firmware {
         Firmware::SeaBios => "boot=bios",
         Firmware::Ovmf => "boot=uefi",
