@@ -28,31 +28,15 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
     let target_health = crate::health::for_device(&choice.target);
     let decision = checked(&created, || {
         safety::check_not_source(&source, &target)?;
-        safety::check_not_mounted(&target)?;
-        crate::live::check_not_boot_medium(&target)?;
-        safety::check_target_health(
+        check_copy_target(
             &target,
             target_health.as_ref(),
             choice.accept_failing_target,
-        )?;
-        safety::check_sector_size(plan.table.sector_size, &target)?;
-        let dirs = [std::env::temp_dir()];
-        let decision = super::reshape::decide(
-            &plan.table,
-            &plan.regions,
+            &plan,
             source.size(),
-            &target,
             &choice.layout,
-            &dirs,
-        )?;
-        if decision.reshape.is_none() {
-            safety::check_size(
-                &target,
-                plan.min_target_size(),
-                &format!("source {}", source.identity.describe()),
-            )?;
-        }
-        Ok(decision)
+            &format!("source {}", source.identity.describe()),
+        )
     })?;
     let reshape = decision.reshape;
     let mut warnings = plan.warnings();
@@ -90,4 +74,36 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
         },
         created,
     ))
+}
+
+/// The refusals and the layout decision of every disk-to-disk copy (a clone, or a Clonezilla
+/// image written directly), in one place so no such front door can forget one: not mounted,
+/// not the boot medium, not a failing drive unless accepted, a matching sector size, and room
+/// for the layout chosen. `what` names the source in a too-small refusal.
+pub(super) fn check_copy_target(
+    target: &crate::device::Device,
+    target_health: Option<&crate::health::Health>,
+    accept_failing_target: bool,
+    plan: &crate::plan::Plan,
+    source_size: u64,
+    layout: &super::LayoutChoice,
+    what: &str,
+) -> Result<super::reshape::Decision> {
+    safety::check_not_mounted(target)?;
+    crate::live::check_not_boot_medium(target)?;
+    safety::check_target_health(target, target_health, accept_failing_target)?;
+    safety::check_sector_size(plan.table.sector_size, target)?;
+    let dirs = [std::env::temp_dir()];
+    let decision = super::reshape::decide(
+        &plan.table,
+        &plan.regions,
+        source_size,
+        target,
+        layout,
+        &dirs,
+    )?;
+    if decision.reshape.is_none() {
+        safety::check_size(target, plan.min_target_size(), what)?;
+    }
+    Ok(decision)
 }

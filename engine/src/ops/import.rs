@@ -114,33 +114,17 @@ pub fn prepare_clonezilla_restore(choice: &ClonezillaRestoreChoice) -> Result<Ch
     let (target, created) = open_target(&choice.target, disk.size())?;
     let target_health = crate::health::for_device(&choice.target);
     let decision = checked(&created, || {
-        safety::check_not_mounted(&target)?;
-        crate::live::check_not_boot_medium(&target)?;
-        safety::check_target_health(
+        // The image's pieces may live on the target itself.
+        safety::check_not_holding(&target, &choice.dir, "the Clonezilla image")?;
+        super::clone::check_copy_target(
             &target,
             target_health.as_ref(),
             choice.accept_failing_target,
-        )?;
-        // The image's pieces may live on the target itself.
-        safety::check_not_holding(&target, &choice.dir, "the Clonezilla image")?;
-        safety::check_sector_size(plan.table.sector_size, &target)?;
-        let dirs = [std::env::temp_dir()];
-        let decision = super::reshape::decide(
-            &plan.table,
-            &plan.regions,
+            &plan,
             disk.size(),
-            &target,
             &choice.layout,
-            &dirs,
-        )?;
-        if decision.reshape.is_none() {
-            safety::check_size(
-                &target,
-                plan.min_target_size(),
-                &format!("Clonezilla image {}", choice.dir.display()),
-            )?;
-        }
-        Ok(decision)
+            &format!("Clonezilla image {}", choice.dir.display()),
+        )
     })?;
     let reshape = decision.reshape;
     let mut warnings = plan.warnings();
