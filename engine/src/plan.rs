@@ -201,30 +201,11 @@ pub fn plan(dev: &dyn ReadAt, identity: DiskIdentity) -> Result<Plan> {
         ));
     }
     // Table structures not already inside the boot area or a partition (EBRs, GPT backup).
-    let mut extra = ExtentList::new();
-    for e in table.metadata.iter() {
-        let inside = e.end() <= first
-            || parts
-                .iter()
-                .any(|p| e.start >= p.start && e.end() <= p.start + p.len);
-        if !inside {
-            extra.push(e.start, e.len);
-        }
-    }
-    if !extra.is_empty() {
-        let start = extra.as_slice()[0].start;
-        let end = extra.as_slice()[extra.len() - 1].end();
-        regions.push(Region {
-            kind: RegionKind::TableExtra,
-            start,
-            len: end - start,
-            method: Method::Raw {
-                reason: "partition table structures".into(),
-            },
-            fs: None,
-            used: extra,
-        });
-    }
+    regions.extend(table_extra(
+        &table,
+        first,
+        parts.iter().map(|p| (p.start, p.len)),
+    ));
     Ok(Plan {
         disk: identity,
         table,
@@ -294,4 +275,35 @@ fn region_from_fs(start: u64, len: u64, info: FsInfo) -> (Option<FsSummary>, Met
         size: info.size,
     };
     (Some(summary), Method::UsedBlocks, used)
+}
+
+/// The table structures not already inside the boot area (`[0, first)`) or a partition (EBRs,
+/// a GPT's backup), as one raw region; None when there are none.
+pub(crate) fn table_extra(
+    table: &PartitionTable,
+    first: u64,
+    parts: impl Iterator<Item = (u64, u64)> + Clone,
+) -> Option<Region> {
+    let mut extra = ExtentList::new();
+    for e in table.metadata.iter() {
+        let inside = e.end() <= first
+            || parts
+                .clone()
+                .any(|(start, len)| e.start >= start && e.end() <= start + len);
+        if !inside {
+            extra.push(e.start, e.len);
+        }
+    }
+    let start = extra.as_slice().first()?.start;
+    let end = extra.as_slice().last()?.end();
+    Some(Region {
+        kind: RegionKind::TableExtra,
+        start,
+        len: end - start,
+        method: Method::Raw {
+            reason: "partition table structures".into(),
+        },
+        fs: None,
+        used: extra,
+    })
 }

@@ -881,31 +881,11 @@ impl ClonezillaDisk {
                 used,
             });
         }
-        let mut extra = ExtentList::new();
-        for e in table.metadata.iter() {
-            let inside = e.end() <= first
-                || self
-                    .parts
-                    .iter()
-                    .any(|p| e.start >= p.start && e.end() <= p.start + p.len);
-            if !inside {
-                extra.push(e.start, e.len);
-            }
-        }
-        if !extra.is_empty() {
-            let start = extra.as_slice()[0].start;
-            let end = extra.as_slice()[extra.len() - 1].end();
-            regions.push(Region {
-                kind: RegionKind::TableExtra,
-                start,
-                len: end - start,
-                method: Method::Raw {
-                    reason: "partition table structures".into(),
-                },
-                fs: None,
-                used: extra,
-            });
-        }
+        regions.extend(crate::plan::table_extra(
+            &table,
+            first,
+            self.parts.iter().map(|p| (p.start, p.len)),
+        ));
         Ok(Plan {
             disk: self.identity(),
             table,
