@@ -12,6 +12,7 @@
 //!
 //! [`ImageDisk`]: crate::repo::image_disk::ImageDisk
 
+pub mod kernel;
 pub mod overlay;
 
 use crate::device::ReadAt;
@@ -442,6 +443,18 @@ pub fn serve_connection<R: Read, W: Write>(
     notify: &(dyn Fn(Notice) + Sync),
 ) -> Option<String> {
     Conn::new(r, w, export, client, notify).run().err()
+}
+
+/// Serves a connection already past negotiation: what the kernel's NBD driver speaks once
+/// [`kernel::KernelNbd`] handed it one end of a socket pair (no handshake, simple replies).
+pub fn serve_transmission<R: Read, W: Write>(
+    r: R,
+    w: W,
+    export: &Export,
+    client: &str,
+    notify: &(dyn Fn(Notice) + Sync),
+) -> Option<String> {
+    Conn::new(r, w, export, client, notify).transmit().err()
 }
 
 type AfterNegotiation<'a, R> = Box<dyn FnOnce(&R) + 'a>;
