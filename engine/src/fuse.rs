@@ -147,7 +147,8 @@ impl FuseFile {
         notify: Arc<dyn Fn(FuseNotice) + Send + Sync>,
     ) -> Result<FuseFile> {
         let at = |e: std::io::Error| Error::io(point, e);
-        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        let bad_name = name.is_empty() || name.len() > 255 || name == "." || name == "..";
+        if bad_name || name.contains(['/', '\0']) {
             return Err(Error::Invalid(format!(
                 "{name:?} cannot be the name of the file served at {}",
                 point.display()

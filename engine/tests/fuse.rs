@@ -296,6 +296,56 @@ fn the_kernel_mounts_a_partition_of_the_served_file() {
     assert_eq!(mounted_under(fx.dir.path()), Vec::<String>::new());
 }
 
+/// Dropping the server while a loop device still holds the file returns at once (the mount is
+/// detached lazily, the connection aborted): the device then fails its reads rather than
+/// hanging, and once it goes, nothing is left mounted.
+#[test]
+fn dropping_the_server_under_a_loop_device_does_not_hang() {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !can_run("dropping a FUSE server in use", true) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = Prng::new(21).bytes(16 << 20);
+    let disk: Arc<dyn ReadAt + Send + Sync> = Arc::new(data.clone());
+    let (_seen, notify) = notices();
+    let fuse = FuseFile::mount(dir.path(), "img", disk, notify).unwrap();
+    let lo = LoopDev::attach_readonly(&fuse.file(), 1 << 20, 8 << 20).unwrap();
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(lo.path())
+        .unwrap();
+    // O_DIRECT needs an aligned buffer: a page inside a larger one.
+    let mut raw = vec![0u8; 3 * 4096];
+    let at = raw.as_ptr().align_offset(4096);
+    dev.read_exact_at(&mut raw[at..at + 4096], 4 << 20).unwrap();
+    assert!(raw[at..at + 4096] == data[(5 << 20)..(5 << 20) + 4096]);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(fuse);
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("dropping the FUSE server hung while a loop device held its file");
+    let err = dev
+        .read_exact_at(&mut raw[at..at + 4096], 6 << 20)
+        .expect_err("the loop device read through a stopped server");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    drop(dev);
+    drop(lo);
+    // The lazily detached mount goes with its last user; the loop device lets go
+    // asynchronously.
+    for _ in 0..100 {
+        if mounted_under(dir.path()).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+}
+
 /// The kernel says the device is read-only, and a write to it fails.
 fn assert_read_only(dev: &Path) {
     use std::os::fd::AsRawFd;
