@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod extent;
 pub mod fs;
+pub mod fuse;
 pub mod health;
 pub mod job;
 pub mod layout;

@@ -18,6 +18,7 @@ const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
 const LOOP_CLR_FD: libc::c_ulong = 0x4C01;
 /// Detached by the kernel when the last opener closes it.
 const LO_FLAGS_AUTOCLEAR: u32 = 4;
+const LO_FLAGS_READ_ONLY: u32 = 1;
 const LOOP_MAJOR: u64 = 7;
 
 /// `struct loop_info64` of <linux/loop.h>.
@@ -57,11 +58,26 @@ pub struct LoopDev {
 impl LoopDev {
     /// `len` bytes at `offset` of `backing`, read-write.
     pub fn attach(backing: &Path, offset: u64, len: u64) -> Result<LoopDev> {
+        Self::attach_with(backing, offset, len, true)
+    }
+
+    /// `len` bytes at `offset` of `backing`, read-only: the backing is opened for reading
+    /// only (a read-only file, a FUSE file serving an image) and the device refuses writes.
+    pub fn attach_readonly(backing: &Path, offset: u64, len: u64) -> Result<LoopDev> {
+        Self::attach_with(backing, offset, len, false)
+    }
+
+    fn attach_with(backing: &Path, offset: u64, len: u64, writable: bool) -> Result<LoopDev> {
         let what =
             |e: std::io::Error| Error::io(format!("loop device over {}", backing.display()), e);
+        let flags = if writable {
+            LO_FLAGS_AUTOCLEAR
+        } else {
+            LO_FLAGS_AUTOCLEAR | LO_FLAGS_READ_ONLY
+        };
         let back = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(writable)
             .open(backing)
             .map_err(what)?;
         let ctl = OpenOptions::new()
@@ -80,7 +96,7 @@ impl LoopDev {
             ensure_node(&path, n as u64).map_err(what)?;
             let dev = OpenOptions::new()
                 .read(true)
-                .write(true)
+                .write(writable)
                 .open(&path)
                 .map_err(what)?;
             let mut cfg = LoopConfig {
@@ -95,7 +111,7 @@ impl LoopDev {
                     number: 0,
                     encrypt_type: 0,
                     encrypt_key_size: 0,
-                    flags: LO_FLAGS_AUTOCLEAR,
+                    flags,
                     file_name: [0; 64],
                     crypt_name: [0; 64],
                     encrypt_key: [0; 32],

@@ -1,0 +1,627 @@
+//! `fuse`: the read-only FUSE file server, through the real kernel. The served file reads as
+//! the image byte for byte, says it is read-only and refuses writes; the kernel mounts an ext4
+//! partition of it through a read-only loop device and its files are the source tree's; a
+//! failing reader is EIO for that range alone and a notice naming the offset; concurrent
+//! readers get the right bytes; a killed server leaves a dead mount that a lazy unmount
+//! removes; nothing stays in the mount table. Root, /dev/fuse and loop devices.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::io::{BufRead, Read};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use wraith_engine::device::{Device, ReadAt};
+use wraith_engine::fuse::{FuseFile, FuseNotice};
+use wraith_engine::loopdev::LoopDev;
+use wraith_testkit::Prng;
+
+/// Root, /dev/fuse and (when `loops`) the loop driver; says why not otherwise.
+fn can_run(what: &str, loops: bool) -> bool {
+    let missing = if !nix::unistd::geteuid().is_root() {
+        Some("root")
+    } else if !Path::new("/dev/fuse").exists() {
+        Some("/dev/fuse")
+    } else if loops && !Path::new("/dev/loop-control").exists() {
+        Some("loop devices (/dev/loop-control)")
+    } else {
+        None
+    };
+    let Some(m) = missing else { return true };
+    assert!(
+        std::env::var_os("WRAITH_NO_SKIP").is_none(),
+        "{what} needs {m} and WRAITH_NO_SKIP is set"
+    );
+    eprintln!("SKIPPED {what}: needs {m}");
+    false
+}
+
+fn have_tools(what: &str, tools: &[&str]) -> bool {
+    for t in tools {
+        if wraith_testkit::find_tool(t).is_none() {
+            wraith_testkit::skip_missing_tool(t, what);
+            return false;
+        }
+    }
+    true
+}
+
+fn run(cmd: &mut Command) {
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Whether anything is mounted at `point` (or below it).
+fn mounted_under(point: &Path) -> Vec<String> {
+    let p = point.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&p)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Unmounts (lazily) when dropped, so a failing assertion leaves no mount behind.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let c = CString::new(self.0.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+type Notify = Arc<dyn Fn(FuseNotice) + Send + Sync>;
+
+/// The notices told, and the callback that records them.
+fn notices() -> (Arc<Mutex<Vec<FuseNotice>>>, Notify) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (seen, Arc::new(move |n| s.lock().unwrap().push(n)))
+}
+
+/// The source tree: small files, a nested directory, an empty file and a multi-MiB file of
+/// random bytes (spanning many FUSE reads and loop requests).
+fn make_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut p = Prng::new(17);
+    let mut files = BTreeMap::new();
+    files.insert("hello.txt".to_string(), b"hello through fuse\n".to_vec());
+    files.insert("empty".to_string(), Vec::new());
+    files.insert("big.bin".to_string(), p.bytes(5 << 20 | 1234));
+    files.insert(
+        "sub/deeper/notes.txt".to_string(),
+        wraith_testkit::text(3, 70_000),
+    );
+    files.insert("sub/odd size".to_string(), p.bytes(4097));
+    for (name, data) in &files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    files
+}
+
+/// Every regular file under `root`, by relative path (lost+found skipped).
+fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == "lost+found" {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+const PART_START: u64 = 1 << 20;
+const PART_LEN: u64 = 24 << 20;
+
+/// A 32 MiB MBR disk image (sfdisk) whose one partition, at 1 MiB, holds an ext4 filesystem
+/// made with `mkfs.ext4 -d` from the source tree.
+struct Fixture {
+    dir: tempfile::TempDir,
+    files: BTreeMap<String, Vec<u8>>,
+    image: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let files = make_tree(&tree);
+    let fs = dir.path().join("fs.img");
+    std::fs::File::create(&fs)
+        .unwrap()
+        .set_len(PART_LEN)
+        .unwrap();
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "fused", "-d"])
+        .arg(&tree)
+        .arg(&fs));
+    let image = dir.path().join("disk.img");
+    let f = std::fs::File::create(&image).unwrap();
+    f.set_len(32 << 20).unwrap();
+    let mut sfdisk = Command::new("sfdisk")
+        .args(["-q", "--no-reread", "--no-tell-kernel"])
+        .arg(&image)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let script = format!(
+            "label: dos\nstart={}, size={}, type=83\n",
+            PART_START / 512,
+            PART_LEN / 512
+        );
+        sfdisk
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+    }
+    assert!(
+        sfdisk.wait().unwrap().success(),
+        "sfdisk on {}",
+        image.display()
+    );
+    f.write_all_at(&std::fs::read(&fs).unwrap(), PART_START)
+        .unwrap();
+    Fixture { dir, files, image }
+}
+
+#[test]
+fn the_served_file_reads_as_the_image_and_refuses_writes() {
+    let what = "FUSE file read";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext4", "sfdisk"]) {
+        return;
+    }
+    let fx = fixture();
+    let want = std::fs::read(&fx.image).unwrap();
+    let mnt = fx.dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let (seen, notify) = notices();
+    let disk = Arc::new(Device::open_read(&fx.image).unwrap());
+    let fuse = FuseFile::mount(&mnt, "disk.img", disk, notify).unwrap();
+    assert_eq!(fuse.file(), mnt.join("disk.img"));
+
+    let got = std::fs::read(fuse.file()).unwrap();
+    assert!(
+        got == want,
+        "the FUSE file differs from {}",
+        fx.image.display()
+    );
+
+    let meta = std::fs::metadata(fuse.file()).unwrap();
+    assert!(meta.is_file());
+    assert_eq!(meta.len(), want.len() as u64);
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o444);
+    let names: Vec<_> = std::fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["disk.img"]);
+    assert!(std::fs::metadata(mnt.join("other")).is_err());
+
+    let w = std::fs::OpenOptions::new().write(true).open(fuse.file());
+    let err = w.expect_err("a write open of the served file succeeded");
+    assert!(
+        matches!(err.raw_os_error(), Some(libc::EROFS | libc::EACCES)),
+        "write open: {err}"
+    );
+    assert!(std::fs::write(mnt.join("new"), b"x").is_err());
+    assert!(std::fs::remove_file(fuse.file()).is_err());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    assert!(
+        std::fs::read(&fx.image).unwrap() == want,
+        "the source image changed"
+    );
+
+    drop(fuse);
+    assert_eq!(mounted_under(&mnt), Vec::<String>::new());
+}
+
+#[test]
+fn the_kernel_mounts_a_partition_of_the_served_file() {
+    let what = "ext4 through FUSE and a loop device";
+    if !can_run(what, true) || !have_tools(what, &["mkfs.ext4", "sfdisk", "mount"]) {
+        return;
+    }
+    let fx = fixture();
+    let mnt = fx.dir.path().join("mnt");
+    let part = fx.dir.path().join("part");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir(&part).unwrap();
+    let (seen, notify) = notices();
+    let disk = Arc::new(Device::open_read(&fx.image).unwrap());
+    let fuse = FuseFile::mount(&mnt, "disk.img", disk, notify).unwrap();
+    {
+        let lo = LoopDev::attach_readonly(&fuse.file(), PART_START, PART_LEN).unwrap();
+        let size = Device::open_read(lo.path()).unwrap().size();
+        assert_eq!(size, PART_LEN, "the loop device is the partition's range");
+        assert_read_only(lo.path());
+        run(Command::new("mount")
+            .args(["-o", "ro,noload", "-t", "ext4"])
+            .arg(lo.path())
+            .arg(&part));
+        let guard = Unmount(part.clone());
+        let got = read_tree(&part);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            fx.files.keys().collect::<Vec<_>>()
+        );
+        for (name, data) in &fx.files {
+            assert!(
+                got[name] == *data,
+                "{name} differs through FUSE + loop + ext4"
+            );
+        }
+        run(Command::new("umount").arg(&part));
+        drop(guard);
+        drop(lo);
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    drop(fuse);
+    assert_eq!(mounted_under(fx.dir.path()), Vec::<String>::new());
+}
+
+/// Dropping the server while a loop device still holds the file returns at once (the mount is
+/// detached lazily, the connection aborted): the device then fails its reads rather than
+/// hanging, and once it goes, nothing is left mounted.
+#[test]
+fn dropping_the_server_under_a_loop_device_does_not_hang() {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !can_run("dropping a FUSE server in use", true) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = Prng::new(21).bytes(16 << 20);
+    let disk: Arc<dyn ReadAt + Send + Sync> = Arc::new(data.clone());
+    let (_seen, notify) = notices();
+    let fuse = FuseFile::mount(dir.path(), "img", disk, notify).unwrap();
+    let lo = LoopDev::attach_readonly(&fuse.file(), 1 << 20, 8 << 20).unwrap();
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(lo.path())
+        .unwrap();
+    // O_DIRECT needs an aligned buffer: a page inside a larger one.
+    let mut raw = vec![0u8; 3 * 4096];
+    let at = raw.as_ptr().align_offset(4096);
+    dev.read_exact_at(&mut raw[at..at + 4096], 4 << 20).unwrap();
+    assert!(raw[at..at + 4096] == data[(5 << 20)..(5 << 20) + 4096]);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(fuse);
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("dropping the FUSE server hung while a loop device held its file");
+    let err = dev
+        .read_exact_at(&mut raw[at..at + 4096], 6 << 20)
+        .expect_err("the loop device read through a stopped server");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    drop(dev);
+    drop(lo);
+    // The lazily detached mount goes with its last user; the loop device lets go
+    // asynchronously.
+    for _ in 0..100 {
+        if mounted_under(dir.path()).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+}
+
+/// The kernel says the device is read-only, and a write to it fails.
+fn assert_read_only(dev: &Path) {
+    use std::os::fd::AsRawFd;
+    const BLKROGET: libc::c_ulong = 0x125E;
+    let f = std::fs::File::open(dev).unwrap();
+    let mut ro: libc::c_int = 0;
+    // SAFETY: BLKROGET writes one int.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKROGET, &mut ro) };
+    assert_eq!(rc, 0, "BLKROGET on {}", dev.display());
+    assert_eq!(ro, 1, "{} is not read-only", dev.display());
+    // Recent kernels let a read-only device be opened for writing; the write itself fails.
+    if let Ok(w) = std::fs::OpenOptions::new().write(true).open(dev) {
+        assert!(
+            w.write_all_at(&[0u8; 512], 0)
+                .and_then(|()| w.sync_all())
+                .is_err(),
+            "{} took a write",
+            dev.display()
+        );
+    }
+}
+
+/// Bytes in memory, failing for one range as a damaged chunk of an image would.
+struct Failing {
+    data: Vec<u8>,
+    bad: std::ops::Range<u64>,
+}
+
+impl ReadAt for Failing {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> wraith_engine::Result<()> {
+        let end = offset + buf.len() as u64;
+        if offset < self.bad.end && self.bad.start < end {
+            return Err(wraith_engine::Error::Corrupt {
+                what: "the test image".into(),
+                offset: self.bad.start,
+                detail: "a damaged chunk".into(),
+            });
+        }
+        self.data.read_exact_at(buf, offset)
+    }
+
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+}
+
+#[test]
+fn a_failing_read_is_eio_for_its_range_and_a_notice() {
+    if !can_run("FUSE read errors", false) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = Prng::new(5).bytes(8 << 20);
+    let bad = (3 << 20)..(3 << 20) + 4096;
+    let disk = Arc::new(Failing {
+        data: data.clone(),
+        bad: bad.clone(),
+    });
+    let (seen, notify) = notices();
+    let fuse = FuseFile::mount(dir.path(), "img", disk, notify).unwrap();
+    let f = std::fs::File::open(fuse.file()).unwrap();
+
+    let mut buf = vec![0u8; 4096];
+    let err = f
+        .read_exact_at(&mut buf, bad.start)
+        .expect_err("the damaged range read");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+
+    // Around it, and far from it, everything still reads.
+    for (at, len) in [
+        (bad.start - 4096, 4096),
+        (bad.end, 4096),
+        (0, 1 << 20),
+        (6 << 20, 2 << 20),
+    ] {
+        let mut got = vec![0u8; len];
+        f.read_exact_at(&mut got, at)
+            .unwrap_or_else(|e| panic!("reading {len} bytes at {at}: {e}"));
+        assert!(
+            got[..] == data[at as usize..at as usize + len],
+            "bytes at {at}"
+        );
+    }
+
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "no notice for the failed read");
+    for n in &seen {
+        let FuseNotice::ReadFailed { offset, len, error } = n;
+        assert!(
+            *offset < bad.end && bad.start < offset + len,
+            "a notice for {len} bytes at {offset}, outside the damaged range"
+        );
+        assert!(error.contains("the test image"), "{error}");
+    }
+    drop(f);
+    drop(fuse);
+    assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_readers_get_their_own_bytes() {
+    if !can_run("concurrent FUSE reads", false) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = Arc::new(Prng::new(9).bytes(32 << 20));
+    let (seen, notify) = notices();
+    let disk: Arc<dyn ReadAt + Send + Sync> = Arc::new(data.to_vec());
+    let fuse = FuseFile::mount(dir.path(), "img", disk, notify).unwrap();
+    let file = fuse.file();
+    let readers: Vec<_> = (0..6u64)
+        .map(|t| {
+            let (file, data) = (file.clone(), data.clone());
+            std::thread::spawn(move || {
+                let f = std::fs::File::open(&file).unwrap();
+                let mut p = Prng::new(100 + t);
+                let mut buf = vec![0u8; 300_000];
+                for _ in 0..40 {
+                    let len = 1 + p.below(buf.len() as u64) as usize;
+                    let at = p.below(data.len() as u64 - len as u64);
+                    f.read_exact_at(&mut buf[..len], at).unwrap();
+                    assert!(
+                        buf[..len] == data[at as usize..at as usize + len],
+                        "reader {t}: {len} bytes at {at} differ"
+                    );
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert!(seen.lock().unwrap().is_empty());
+    drop(fuse);
+    assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+}
+
+/// Set in the child process of the next test: where to serve, until killed.
+const CHILD_ENV: &str = "WRAITH_FUSE_TEST_CHILD";
+
+#[test]
+fn child_serving_until_killed() {
+    let Some(point) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let disk: Arc<dyn ReadAt + Send + Sync> = Arc::new(b"served by the child".to_vec());
+    let fuse = FuseFile::mount(Path::new(&point), "img", disk, Arc::new(|_| {})).unwrap();
+    println!("READY {}", fuse.file().display());
+    std::thread::sleep(std::time::Duration::from_secs(120));
+}
+
+#[test]
+fn a_killed_server_leaves_a_mount_that_a_lazy_unmount_removes() {
+    if !can_run("a killed FUSE server", false) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_serving_until_killed", "--nocapture"])
+        .env(CHILD_ENV, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("READY") {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("the child ended without serving");
+        }
+    }
+    let _guard = Unmount(dir.path().to_path_buf());
+    let file = dir.path().join("img");
+    assert_eq!(std::fs::read(&file).unwrap(), b"served by the child");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+
+    // Attributes may still come from the kernel's cache: an open needs the server.
+    let err = std::fs::File::open(&file).expect_err("the dead mount still answers");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
+    assert_eq!(mounted_under(dir.path()).len(), 1);
+    let c = CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+}
+
+/// A measurement, not a check of speed: sequential reads of a 256 MiB file through the FUSE
+/// file against the same reader called directly (the bytes are still compared). Run with
+/// `cargo test --release -p wraith-engine --test fuse -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sequential_throughput_through_fuse() {
+    if !can_run("FUSE throughput", true) {
+        return;
+    }
+    const SIZE: usize = 256 << 20;
+    const CHUNK: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    {
+        let f = std::fs::File::create(&path).unwrap();
+        let mut p = Prng::new(1);
+        let mut buf = vec![0u8; CHUNK];
+        for i in 0..SIZE / CHUNK {
+            p.fill(&mut buf);
+            f.write_all_at(&buf, (i * CHUNK) as u64).unwrap();
+        }
+    }
+    let dev = Arc::new(Device::open_read(&path).unwrap());
+    let mut buf = vec![0u8; CHUNK];
+    let mut want = vec![0u8; CHUNK];
+    // Warm the backing file's cache, so both passes read the same memory.
+    for i in 0..SIZE / CHUNK {
+        dev.read_exact_at(&mut buf, (i * CHUNK) as u64).unwrap();
+    }
+    let t = std::time::Instant::now();
+    for i in 0..SIZE / CHUNK {
+        dev.read_exact_at(&mut buf, (i * CHUNK) as u64).unwrap();
+    }
+    let direct = t.elapsed();
+
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let (_seen, notify) = notices();
+    let fuse = FuseFile::mount(&mnt, "big", dev.clone(), notify).unwrap();
+    let readahead = {
+        use std::os::unix::fs::MetadataExt;
+        let d = std::fs::metadata(&mnt).unwrap().dev();
+        let p = format!(
+            "/sys/class/bdi/{}:{}/read_ahead_kb",
+            libc::major(d),
+            libc::minor(d)
+        );
+        std::fs::read_to_string(p).unwrap_or_default()
+    };
+    let mut f = std::fs::File::open(fuse.file()).unwrap();
+    let mut through = std::time::Duration::ZERO;
+    for i in 0..SIZE / CHUNK {
+        let t = std::time::Instant::now();
+        f.read_exact(&mut buf).unwrap();
+        through += t.elapsed();
+        dev.read_exact_at(&mut want, (i * CHUNK) as u64).unwrap();
+        assert!(buf == want, "chunk {i} differs through FUSE");
+    }
+    drop(f);
+    drop(fuse);
+
+    // What a mounted partition sees: a loop device over a fresh mount's file (nothing of it
+    // cached yet).
+    let (_seen, notify) = notices();
+    let fuse = FuseFile::mount(&mnt, "big", dev.clone(), notify).unwrap();
+    let lo = LoopDev::attach_readonly(&fuse.file(), 0, SIZE as u64).unwrap();
+    let mut l = std::fs::File::open(lo.path()).unwrap();
+    let t = std::time::Instant::now();
+    let mut n = 0;
+    while n < SIZE {
+        l.read_exact(&mut buf).unwrap();
+        n += CHUNK;
+    }
+    let via_loop = t.elapsed();
+    drop(l);
+    drop(lo);
+    drop(fuse);
+
+    let mib = (SIZE >> 20) as f64;
+    eprintln!("readahead of the FUSE mount: {} KiB", readahead.trim());
+    eprintln!(
+        "256 MiB sequential, 1 MiB reads: direct {:.0} MiB/s ({direct:?}), through FUSE {:.0} \
+         MiB/s ({through:?}), loop device over a fresh FUSE file {:.0} MiB/s ({via_loop:?})",
+        mib / direct.as_secs_f64(),
+        mib / through.as_secs_f64(),
+        mib / via_loop.as_secs_f64()
+    );
+}
