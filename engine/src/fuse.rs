@@ -106,6 +106,8 @@ const DT_REG: u32 = 8;
 pub struct FuseFile {
     point: PathBuf,
     name: String,
+    /// The mount's device number: Drop unmounts `point` only while it is still this mount.
+    dev: Option<u64>,
     /// Readable once the workers must stop.
     stop: Arc<OwnedFd>,
     threads: Vec<JoinHandle<()>>,
@@ -224,6 +226,7 @@ impl FuseFile {
         let mut file = FuseFile {
             point: point.to_path_buf(),
             name: name.to_string(),
+            dev: None,
             stop,
             threads: Vec::new(),
         };
@@ -246,7 +249,11 @@ impl FuseFile {
             )
         };
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(())) => Ok(file),
+            Ok(Ok(())) => {
+                use std::os::unix::fs::MetadataExt;
+                file.dev = std::fs::metadata(point).ok().map(|m| m.dev());
+                Ok(file)
+            }
             Ok(Err(why)) => Err(failed(why)),
             Err(_) => Err(failed("the kernel sent no INIT request".into())),
         }
@@ -260,9 +267,15 @@ impl FuseFile {
 
 impl Drop for FuseFile {
     fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        // Something else mounted there since ours went (unmounted by hand) is not ours to
+        // remove; a dead FUSE mount does not even answer stat.
+        let now = std::fs::metadata(&self.point).ok().map(|m| m.dev());
+        let ours = self.dev.is_none() || now.is_none() || now == self.dev;
         // Lazy: a mount still in use (a loop device over the file) is detached at once and
         // goes when its last user does; once the workers stop, such a user reads EIO.
-        if let Ok(p) = CString::new(self.point.as_os_str().as_encoded_bytes()) {
+        let path = CString::new(self.point.as_os_str().as_encoded_bytes());
+        if let (true, Ok(p)) = (ours, path) {
             // SAFETY: a valid C string. Failing means it is already gone: nothing to do.
             unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
         }
@@ -297,7 +310,7 @@ enum Reply {
     /// No answer: FORGET, BATCH_FORGET, INTERRUPT, or nothing trustworthy to answer to.
     None,
     Error(i32),
-    /// The body was built in the reply buffer after the header.
+    /// The answer's body, built in the body buffer.
     Body,
     /// READ: `len` bytes of data in the read buffer after the header.
     Data(usize),
