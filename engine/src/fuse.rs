@@ -49,6 +49,9 @@ const OLDEST_MINOR: u32 = 23;
 /// The image never changes while mounted: the kernel may keep names and attributes this long.
 const VALID_SECS: u64 = 3600;
 
+/// `f_type` of a FUSE filesystem in statfs.
+const FUSE_SUPER_MAGIC: libc::__fsword_t = 0x6573_5546;
+
 const ROOT_ID: u64 = 1;
 const FILE_ID: u64 = 2;
 
@@ -268,16 +271,26 @@ impl FuseFile {
 impl Drop for FuseFile {
     fn drop(&mut self) {
         use std::os::unix::fs::MetadataExt;
-        // Something else mounted there since ours went (unmounted by hand) is not ours to
-        // remove; a dead FUSE mount does not even answer stat.
-        let now = std::fs::metadata(&self.point).ok().map(|m| m.dev());
-        let ours = self.dev.is_none() || now.is_none() || now == self.dev;
-        // Lazy: a mount still in use (a loop device over the file) is detached at once and
-        // goes when its last user does; once the workers stop, such a user reads EIO.
-        let path = CString::new(self.point.as_os_str().as_encoded_bytes());
-        if let (true, Ok(p)) = (ours, path) {
-            // SAFETY: a valid C string. Failing means it is already gone: nothing to do.
-            unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+        if let Ok(p) = CString::new(self.point.as_os_str().as_encoded_bytes()) {
+            // Something else mounted there since ours went (unmounted by hand) is not ours to
+            // remove. Device numbers of such filesystems are reused at once, so the kind is
+            // checked too; a dead FUSE mount answers neither.
+            let mut fs = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+            // SAFETY: a valid C string and room for one statfs.
+            let kind = (unsafe { libc::statfs(p.as_ptr(), fs.as_mut_ptr()) } == 0)
+                // SAFETY: statfs succeeded and filled it.
+                .then(|| unsafe { fs.assume_init() }.f_type);
+            let now = std::fs::metadata(&self.point).ok().map(|m| m.dev());
+            let ours = match (self.dev, now, kind) {
+                (None, _, _) | (_, None, _) | (_, _, None) => true,
+                (d, n, Some(k)) => d == n && k == FUSE_SUPER_MAGIC,
+            };
+            // Lazy: a mount still in use (a loop device over the file) is detached at once
+            // and goes when its last user does; once the workers stop, such a user reads EIO.
+            if ours {
+                // SAFETY: a valid C string. Failing means it is already gone: nothing to do.
+                unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+            }
         }
         let one = 1u64.to_ne_bytes();
         // SAFETY: an eventfd takes an 8-byte counter increment from a valid buffer.
