@@ -49,6 +49,9 @@ const OLDEST_MINOR: u32 = 23;
 /// The image never changes while mounted: the kernel may keep names and attributes this long.
 const VALID_SECS: u64 = 3600;
 
+/// `f_type` of a FUSE filesystem in statfs.
+const FUSE_SUPER_MAGIC: libc::__fsword_t = 0x6573_5546;
+
 const ROOT_ID: u64 = 1;
 const FILE_ID: u64 = 2;
 
@@ -106,6 +109,8 @@ const DT_REG: u32 = 8;
 pub struct FuseFile {
     point: PathBuf,
     name: String,
+    /// The mount's device number: Drop unmounts `point` only while it is still this mount.
+    dev: Option<u64>,
     /// Readable once the workers must stop.
     stop: Arc<OwnedFd>,
     threads: Vec<JoinHandle<()>>,
@@ -224,6 +229,7 @@ impl FuseFile {
         let mut file = FuseFile {
             point: point.to_path_buf(),
             name: name.to_string(),
+            dev: None,
             stop,
             threads: Vec::new(),
         };
@@ -246,7 +252,11 @@ impl FuseFile {
             )
         };
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(())) => Ok(file),
+            Ok(Ok(())) => {
+                use std::os::unix::fs::MetadataExt;
+                file.dev = std::fs::metadata(point).ok().map(|m| m.dev());
+                Ok(file)
+            }
             Ok(Err(why)) => Err(failed(why)),
             Err(_) => Err(failed("the kernel sent no INIT request".into())),
         }
@@ -260,11 +270,27 @@ impl FuseFile {
 
 impl Drop for FuseFile {
     fn drop(&mut self) {
-        // Lazy: a mount still in use (a loop device over the file) is detached at once and
-        // goes when its last user does; once the workers stop, such a user reads EIO.
+        use std::os::unix::fs::MetadataExt;
         if let Ok(p) = CString::new(self.point.as_os_str().as_encoded_bytes()) {
-            // SAFETY: a valid C string. Failing means it is already gone: nothing to do.
-            unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+            // Something else mounted there since ours went (unmounted by hand) is not ours to
+            // remove. Device numbers of such filesystems are reused at once, so the kind is
+            // checked too; a dead FUSE mount answers neither.
+            let mut fs = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+            // SAFETY: a valid C string and room for one statfs.
+            let kind = (unsafe { libc::statfs(p.as_ptr(), fs.as_mut_ptr()) } == 0)
+                // SAFETY: statfs succeeded and filled it.
+                .then(|| unsafe { fs.assume_init() }.f_type);
+            let now = std::fs::metadata(&self.point).ok().map(|m| m.dev());
+            let ours = match (self.dev, now, kind) {
+                (None, _, _) | (_, None, _) | (_, _, None) => true,
+                (d, n, Some(k)) => d == n && k == FUSE_SUPER_MAGIC,
+            };
+            // Lazy: a mount still in use (a loop device over the file) is detached at once
+            // and goes when its last user does; once the workers stop, such a user reads EIO.
+            if ours {
+                // SAFETY: a valid C string. Failing means it is already gone: nothing to do.
+                unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
+            }
         }
         let one = 1u64.to_ne_bytes();
         // SAFETY: an eventfd takes an 8-byte counter increment from a valid buffer.
@@ -297,7 +323,7 @@ enum Reply {
     /// No answer: FORGET, BATCH_FORGET, INTERRUPT, or nothing trustworthy to answer to.
     None,
     Error(i32),
-    /// The body was built in the reply buffer after the header.
+    /// The answer's body, built in the body buffer.
     Body,
     /// READ: `len` bytes of data in the read buffer after the header.
     Data(usize),

@@ -346,6 +346,31 @@ fn dropping_the_server_under_a_loop_device_does_not_hang() {
     assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
 }
 
+/// Unmounted by hand and something else mounted in its place: dropping the server leaves that
+/// other mount alone.
+#[test]
+fn dropping_the_server_leaves_a_later_mount_alone() {
+    if !can_run("dropping a FUSE server unmounted by hand", false)
+        || !have_tools("a mount over a FUSE mount point", &["mount", "umount"])
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk: Arc<dyn ReadAt + Send + Sync> = Arc::new(vec![7u8; 4096]);
+    let (_seen, notify) = notices();
+    let fuse = FuseFile::mount(dir.path(), "img", disk, notify).unwrap();
+    run(Command::new("umount").arg(dir.path()));
+    run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "other"])
+        .arg(dir.path()));
+    let _guard = Unmount(dir.path().to_path_buf());
+    std::fs::write(dir.path().join("kept"), b"tmpfs").unwrap();
+    drop(fuse);
+    assert_eq!(std::fs::read(dir.path().join("kept")).unwrap(), b"tmpfs");
+    let left = mounted_under(dir.path());
+    assert!(left.len() == 1 && left[0].contains(" - tmpfs "), "{left:?}");
+}
+
 /// The kernel says the device is read-only, and a write to it fails.
 fn assert_read_only(dev: &Path) {
     use std::os::fd::AsRawFd;
