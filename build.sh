@@ -305,7 +305,7 @@ cmd_test() {
     export WRAITH_NO_SKIP=1
     phase "cargo test" cargo test --workspace "$@"
     phase "dhcp netns" dhcp_netns
-    phase "fuzz" cmd_fuzz 10
+    phase "fuzz" cmd_fuzz 6
     # The end-to-end tests boot the real ISO and kernel: build them first (cached after once).
     phase "kernel (waiting)" wait_kernel
     phase "ISO and PXE build" cmd_all

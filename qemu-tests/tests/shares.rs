@@ -235,6 +235,7 @@ fn a_disk_saved_to_smb_lists_over_nfs_and_restores_from_a_static_web_server() {
         web.daemon.log_tail()
     );
     assert_eq!(json_result(&out)["result"], "ok");
+    mount_in_the_guest(&mut vm, &src, &format!("{http_url}:pc"));
     drop(vm);
 
     let repo = share.path().join("lab");
@@ -245,6 +246,69 @@ fn a_disk_saved_to_smb_lists_over_nfs_and_restores_from_a_static_web_server() {
     );
     assert_restored(&src, &dst.path);
     assert_nowhere(share.path(), PASSWORD);
+}
+
+/// `wraith mount` on the live system: the image (read from a web server, chunk by chunk) is
+/// given to the live kernel's NBD driver, and every partition shows the files as saved, each
+/// mounted by the kernel's own driver (vfat, ext4, ntfs3). Then the background server is
+/// killed, and `wraith umount` still leaves nothing mounted and the NBD device free.
+fn mount_in_the_guest(vm: &mut Vm, src: &kit::Disk, image: &str) {
+    use sha2::Digest;
+    let (code, out) = run(
+        vm,
+        "mount",
+        &format!("mkdir -p /tmp/m && wraith --json mount {image} /tmp/m 2>&1"),
+    );
+    assert_eq!(code, 0, "wraith mount failed:\n{out}");
+    let mounted = json_result(&out);
+    assert_eq!(mounted["via"], "NBD", "{mounted}");
+    for p in &src.parts {
+        let (code, out) = run(
+            vm,
+            &format!("sums{}", p.number),
+            &format!(
+                "cd /tmp/m/p{} && find . -type f -exec sha256sum {{}} + | sed 's/^/SUM /'; cd /",
+                p.number
+            ),
+        );
+        assert_eq!(code, 0, "{out}");
+        let got: std::collections::BTreeMap<String, String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("SUM "))
+            .filter_map(|l| l.split_once("  ./"))
+            .map(|(sum, name)| (name.to_string(), sum.to_string()))
+            .collect();
+        let want: std::collections::BTreeMap<String, String> = p
+            .files
+            .iter()
+            .map(|(name, bytes)| {
+                let sum = sha2::Sha256::digest(bytes);
+                let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+                (name.clone(), hex)
+            })
+            .collect();
+        assert_eq!(
+            got, want,
+            "partition {} ({:?}) mounted in the guest does not hold the saved files",
+            p.number, p.fs
+        );
+    }
+    let pid = mounted["pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{mounted}"));
+    let (code, out) = run(
+        vm,
+        "killed",
+        &format!(
+            "kill -9 {pid}; sleep 1; wraith umount /tmp/m; sleep 1; \
+             echo MOUNTS=$(grep -c ' /tmp/m' /proc/mounts) NBD0=$(cat /sys/block/nbd0/size)"
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("MOUNTS=0 NBD0=0"),
+        "a killed mount left something behind after wraith umount:\n{out}"
+    );
 }
 
 /// A GPT disk whose ext4 partition holds a large incompressible file, so a save spans several

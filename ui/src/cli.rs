@@ -176,6 +176,34 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Show a saved image as a directory, without restoring it: DIR gets `disk` (the whole
+    /// disk, read-only) and one sub-directory per partition (`p1`, `p2`, …), each mounted
+    /// read-only by the kernel (ext2/3/4, FAT, NTFS, and whatever else the kernel reads) or by
+    /// fuse2fs / ntfs-3g where the kernel lacks the filesystem. Chunks are read from the
+    /// repository only when a program reads them. `wraith mount` returns once DIR is ready and
+    /// keeps serving in the background; `wraith umount DIR` ends it.
+    Mount {
+        /// REPO:NAME or REPO:NAME@ID.
+        image: String,
+        /// An existing empty directory.
+        dir: PathBuf,
+        /// How the disk reaches the kernel: `nbd` (the kernel's NBD driver), `fuse` (a file
+        /// through FUSE, for kernels without NBD) or `auto` (NBD when the kernel has it).
+        #[arg(long, value_name = "auto|nbd|fuse", default_value = "auto")]
+        via: String,
+        /// Stay in the foreground serving the image until Ctrl-C (or `wraith umount DIR`).
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Unmount an image mounted by `wraith mount`: its partitions, its disk and DIR, and stop
+    /// the process serving it. Also tidies up after a `wraith mount` that was killed.
+    Umount {
+        dir: PathBuf,
+        /// Detach partitions that a program still uses (it keeps what it has open; it reads
+        /// errors once the serving process is gone) instead of refusing.
+        #[arg(long)]
+        lazy: bool,
+    },
     /// Bring an image made by another tool into a repository, as a Wraith image.
     Import {
         #[command(subcommand)]

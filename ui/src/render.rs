@@ -39,6 +39,19 @@ pub fn install_ctrl_c() -> Cancel {
     cancel
 }
 
+/// SIGTERM stops like Ctrl-C (for a process that others stop, such as `wraith mount`'s
+/// background server, which `wraith umount` asks to end). Call after [`install_ctrl_c`].
+pub fn stop_on_sigterm() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_sigint),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic.
+    let _ = unsafe { sigaction(Signal::SIGTERM, &action) };
+}
+
 pub struct Renderer {
     json: bool,
     bar: Mutex<Option<ProgressBar>>,

@@ -3,15 +3,12 @@
 //! partial-file rule are the engine's (`wraith_engine::vdisk`). It never writes to the
 //! repository, and an existing OUT is refused unless --force.
 
-use super::{find_image, open_repo, Ctx};
+use super::{open_image_disk, Ctx};
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use wraith_engine::human_bytes as hb;
-use wraith_engine::ops::repository;
-use wraith_engine::repo::image_disk::ImageDisk;
-use wraith_engine::repo::location;
 use wraith_engine::vdisk::{self, Format};
 
 pub fn run(ctx: &Ctx, image: &str, out: &Path, force: bool) -> Result<u8> {
@@ -28,16 +25,7 @@ pub fn run(ctx: &Ctx, image: &str, out: &Path, force: bool) -> Result<u8> {
             out.display()
         );
     }
-    let spec = repository::parse_image_spec(image)?;
-    if spec.name.is_none() {
-        bail!(
-            "{}: name an image as REPO:NAME or REPO:NAME@ID",
-            location::redact(image)
-        );
-    }
-    let (repo, _mounted) = open_repo(ctx, &spec.repository)?;
-    let image = find_image(&repo, &spec)?;
-    let disk = ImageDisk::open(repo.clone(), &image)?;
+    let (disk, image, _repo, _mounted) = open_image_disk(ctx, image, "export")?;
     let stored = disk.stored();
     if !ctx.json {
         ctx.r.note(&format!(

@@ -10,6 +10,7 @@ mod files;
 mod import;
 mod info;
 mod list;
+mod mount;
 mod nbd;
 pub mod print;
 mod restore;
@@ -27,6 +28,7 @@ use wraith_engine::device::DiskIdentity;
 use wraith_engine::events::Cancel;
 use wraith_engine::ops::repository::{ImageSpec, Resolved};
 use wraith_engine::ops::{self, CheckedPlan, Outcome, Report};
+use wraith_engine::repo::image_disk::ImageDisk;
 use wraith_engine::repo::location::Location;
 use wraith_engine::repo::{Credentials, ImageRef, Password, Repository};
 
@@ -141,6 +143,27 @@ fn wait_for_network(ctx: &Ctx, loc: &Location) -> Result<()> {
     }
 }
 
+/// A saved image opened as a disk, read lazily, from `what` (`REPO:NAME[@ID]`), with its
+/// repository and the guard that keeps a drive named by label mounted. `purpose` finishes
+/// "name an image to …" when no name is given.
+pub fn open_image_disk(
+    ctx: &Ctx,
+    what: &str,
+    purpose: &str,
+) -> Result<(ImageDisk, ImageRef, Arc<Repository>, Option<Resolved>)> {
+    let spec = ops::repository::parse_image_spec(what)?;
+    if spec.name.is_none() {
+        bail!(
+            "{}: name an image to {purpose}: REPO:NAME or REPO:NAME@ID",
+            wraith_engine::repo::location::redact(what)
+        );
+    }
+    let (repo, mounted) = open_repo(ctx, &spec.repository)?;
+    let image = find_image(&repo, &spec)?;
+    let disk = ImageDisk::open(repo.clone(), &image)?;
+    Ok((disk, image, repo, mounted))
+}
+
 /// The image an `ImageSpec` names (its newest save without `@ID`).
 pub fn find_image(repo: &Repository, spec: &ImageSpec) -> Result<ImageRef> {
     let name = spec.name.as_deref().ok_or_else(|| {
@@ -203,6 +226,13 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
                 },
             )
         }
+        Command::Mount {
+            image,
+            dir,
+            via,
+            foreground,
+        } => return mount::mount(&ctx, image, dir, via, *foreground),
+        Command::Umount { dir, lazy } => return mount::umount(&ctx, dir, *lazy),
         Command::Job { file, inline } => {
             return crate::job::run(file.as_deref(), inline.as_deref(), &ctx)
         }

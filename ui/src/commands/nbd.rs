@@ -6,7 +6,7 @@
 //! Must not: write the repository (the engine's server only reads the image; an overlay file
 //! inside a local repository is refused here), or remove any file but the socket it made.
 
-use super::{find_image, open_repo, Ctx};
+use super::{open_image_disk, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use std::io::Write;
@@ -19,8 +19,6 @@ use wraith_engine::device::ReadAt;
 use wraith_engine::human_bytes as hb;
 use wraith_engine::nbd::overlay::{self, Overlay};
 use wraith_engine::nbd::{self, Export, Listener, Notice};
-use wraith_engine::ops::repository;
-use wraith_engine::repo::image_disk::ImageDisk;
 
 pub struct Args<'a> {
     pub image: &'a str,
@@ -31,16 +29,7 @@ pub struct Args<'a> {
 }
 
 pub fn run(ctx: &Ctx, a: &Args) -> Result<u8> {
-    let spec = repository::parse_image_spec(a.image)?;
-    if spec.name.is_none() {
-        bail!(
-            "{}: name an image to serve: REPO:NAME or REPO:NAME@ID",
-            wraith_engine::repo::location::redact(a.image)
-        );
-    }
-    let (repo, _mounted) = open_repo(ctx, &spec.repository)?;
-    let image = find_image(&repo, &spec)?;
-    let disk = ImageDisk::open(repo.clone(), &image)?;
+    let (disk, image, repo, _mounted) = open_image_disk(ctx, a.image, "serve")?;
     let size = disk.size();
 
     if let Some(path) = a.overlay {
