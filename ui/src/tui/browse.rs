@@ -515,6 +515,11 @@ impl Browse {
                         c.current = rel.display().to_string();
                     }
                     ExtractEvent::Warning { message } | ExtractEvent::Failed { message } => {
+                        // Paths inside the folder are shown from it: the folder is said above.
+                        let message = match &c.dest {
+                            Some(d) => message.replace(&format!("{}/", d.display()), ""),
+                            None => message,
+                        };
                         c.warnings.push(message)
                     }
                 }
@@ -629,16 +634,24 @@ pub fn marked_text(b: &Browse) -> String {
     let dirs = b.marked.len() - files;
     let bytes: u64 = b.marked.values().filter(|m| !m.dir).map(|m| m.size).sum();
     let mut t = format!(
-        "{} {}: {files} {} ({})",
+        "{} {}: {} ({})",
         b.marked.len(),
         s::BROWSE_MARKED,
-        s::BROWSE_FILES,
+        count(files as u64, s::BROWSE_FILE, s::BROWSE_FILES),
         hb(bytes)
     );
     if dirs > 0 {
-        t.push_str(&format!(", {dirs} {}", s::BROWSE_FOLDERS));
+        t.push_str(&format!(
+            ", {}",
+            count(dirs as u64, s::BROWSE_FOLDER, s::BROWSE_FOLDERS)
+        ));
     }
     t
+}
+
+/// "1 file", "3 files".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The keys line for what is in front.
@@ -784,7 +797,7 @@ fn copy_lines(c: &Copying) -> Vec<Line<'static>> {
         None => {
             lines.push(Line::styled(
                 format!(
-                    "[{}] {} {} {}",
+                    "{} {} {} {}",
                     bar(c.bytes, tbytes, 40),
                     hb(c.bytes),
                     s::OF,
@@ -810,20 +823,19 @@ fn copy_lines(c: &Copying) -> Vec<Line<'static>> {
             } else {
                 theme::warn()
             };
-            lines.push(Line::styled(
-                format!(
-                    "{} {} {}, {} {}, {} {} ({})",
-                    s::BROWSE_COPIED,
-                    t.files,
-                    s::BROWSE_FILES,
-                    t.dirs,
-                    s::BROWSE_FOLDERS,
-                    t.links,
-                    s::BROWSE_LINKS,
-                    hb(t.bytes)
-                ),
-                style,
-            ));
+            let mut what = format!(
+                "{} {}, {}",
+                s::BROWSE_COPIED,
+                count(t.files, s::BROWSE_FILE, s::BROWSE_FILES),
+                count(t.dirs, s::BROWSE_FOLDER, s::BROWSE_FOLDERS)
+            );
+            if t.links > 0 {
+                what.push_str(&format!(
+                    ", {}",
+                    count(t.links, s::BROWSE_LINK, s::BROWSE_LINKS)
+                ));
+            }
+            lines.push(Line::styled(format!("{what} ({})", hb(t.bytes)), style));
         }
         Some(Err(e)) => {
             lines.push(Line::styled(
@@ -865,10 +877,10 @@ pub fn render(f: &mut Frame, area: Rect, b: &Browse) {
         },
         View::Dest { places, sel } => {
             let mut l = vec![
+                Line::styled(marked_text(b), theme::title_style()),
                 Line::styled(
                     format!(
-                        "{} {} {}/ {}",
-                        marked_text(b),
+                        "{} {}/ {}",
                         s::BROWSE_INTO,
                         folder_name(&b.image),
                         s::LOG_COPY_ON

@@ -191,10 +191,13 @@ pub const BROWSE_READING: &str = "Reading";
 pub const BROWSE_NONE_MARKED: &str =
     "Nothing marked: Space marks a file or folder; c copies the highlighted one";
 pub const BROWSE_MARKED: &str = "marked";
+pub const BROWSE_FILE: &str = "file";
 pub const BROWSE_FILES: &str = "files";
+pub const BROWSE_FOLDER: &str = "folder";
 pub const BROWSE_FOLDERS: &str = "folders";
+pub const BROWSE_LINK: &str = "symlink";
 pub const BROWSE_LINKS: &str = "symlinks";
-pub const BROWSE_INTO: &str = "go into";
+pub const BROWSE_INTO: &str = "go into the folder";
 pub const BROWSE_DEST_TITLE: &str = "Copy files to";
 pub const BROWSE_COPY_TITLE: &str = "Copying files";
 pub const BROWSE_COPY_TO: &str = "Copying to";
