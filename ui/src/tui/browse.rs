@@ -43,7 +43,7 @@ pub(super) enum Cmd {
 pub(super) struct CopyCmd {
     seq: u64,
     number: u32,
-    paths: Vec<String>,
+    entries: Vec<Entry>,
     place: LogPlace,
     folder: String,
     cancel: Cancel,
@@ -77,10 +77,12 @@ pub enum Reply {
 }
 
 /// A marked file or folder: what the footer counts.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Marked {
     pub dir: bool,
     pub size: u64,
+    /// As listed: copied as it is, not looked up again by a name that may not be UTF-8.
+    pub entry: Entry,
 }
 
 /// One directory as listed: dirs first, then files, each by name.
@@ -170,12 +172,12 @@ fn list(disk: &ImageDisk, number: u32, path: &str) -> Result<Vec<Entry>, String>
     Ok(v)
 }
 
-/// Mounts the place if needed, makes `<folder>` there and copies `paths` into it.
+/// Mounts the place if needed, makes `<folder>` there and copies the entries into it.
 fn copy(disk: &ImageDisk, c: &CopyCmd, tell: &dyn Fn(Reply)) -> Result<Tally, String> {
     let CopyCmd {
         seq,
         number,
-        ref paths,
+        ref entries,
         ref place,
         ref folder,
         ref cancel,
@@ -204,15 +206,25 @@ fn copy(disk: &ImageDisk, c: &CopyCmd, tell: &dyn Fn(Reply)) -> Result<Tally, St
         existed,
     });
     let mut items = Vec::new();
-    for p in paths {
-        let e = reader::lookup(fs.as_ref(), p).map_err(|e| e.to_string())?;
+    let mut refused = Vec::new();
+    for e in entries {
         if let Some(why) = extract::unsafe_name(&e.name) {
-            return Err(format!("{p}: {why}"));
+            refused.push(format!("{:?}: {why}", e.name_lossy()));
+            continue;
         }
+        use std::os::unix::ffi::OsStrExt;
         items.push(Item {
-            to: dest.join(std::ffi::OsStr::new(&e.name_lossy())),
-            entry: e,
+            to: dest.join(std::ffi::OsStr::from_bytes(&e.name)),
+            entry: e.clone(),
             contents_into: false,
+        });
+    }
+    for message in &refused {
+        tell(Reply::CopyEvent {
+            seq,
+            event: ExtractEvent::Failed {
+                message: message.clone(),
+            },
         });
     }
     let opts = Options {
@@ -227,7 +239,9 @@ fn copy(disk: &ImageDisk, c: &CopyCmd, tell: &dyn Fn(Reply)) -> Result<Tally, St
     // On the disk before the summary says so: the stick may be pulled right after.
     nix::unistd::sync();
     drop(mounted);
-    r.map_err(|e| e.to_string())
+    let mut t = r.map_err(|e| e.to_string())?;
+    t.failed.extend(refused);
+    Ok(t)
 }
 
 /// The worker: opens the image once, then answers requests until the screen is left.
@@ -297,13 +311,13 @@ impl Browse {
     }
 
     /// The marked entries, or the highlighted one when none is marked.
-    pub fn chosen(&self) -> Vec<String> {
+    pub fn chosen(&self) -> Vec<Entry> {
         if !self.marked.is_empty() {
-            return self.marked.keys().cloned().collect();
+            return self.marked.values().map(|m| m.entry.clone()).collect();
         }
         self.dir
             .as_ref()
-            .and_then(|d| d.entries.get(d.sel).map(|e| d.full(e)))
+            .and_then(|d| d.entries.get(d.sel).cloned())
             .into_iter()
             .collect()
     }
@@ -387,6 +401,7 @@ impl Browse {
                             Marked {
                                 dir: e.kind == EntryKind::Dir,
                                 size: e.size,
+                                entry: e.clone(),
                             },
                         );
                     }
@@ -421,7 +436,7 @@ impl Browse {
         let Some(number) = self.dir.as_ref().map(|d| d.number) else {
             return;
         };
-        let paths = self.chosen();
+        let entries = self.chosen();
         let cancel = Cancel::new();
         self.cancel = Some(cancel.clone());
         self.view = View::Copy(Box::new(Copying {
@@ -435,7 +450,7 @@ impl Browse {
             let _ = w.send(Cmd::Copy(CopyCmd {
                 seq,
                 number,
-                paths,
+                entries,
                 place,
                 folder,
                 cancel,
@@ -728,8 +743,13 @@ fn parts_lines(b: &Browse) -> Vec<Line<'static>> {
 }
 
 fn dir_lines(b: &Browse, d: &DirView, height: usize) -> Vec<Line<'static>> {
+    let part = if d.number == 0 {
+        s::BROWSE_WHOLE.to_string()
+    } else {
+        format!("{} {}", s::BROWSE_PARTITION, d.number)
+    };
     let mut lines = vec![Line::styled(
-        format!("{} {}   {}", s::BROWSE_PARTITION, d.number, d.path),
+        format!("{part}   {}", d.path),
         theme::title_style(),
     )];
     if d.entries.is_empty() {

@@ -115,6 +115,7 @@ fn dir_browse() -> Browse {
         Marked {
             dir: true,
             size: 4096,
+            entry: entry("Pictures", EntryKind::Dir, 4096, 1_791_000_000),
         },
     );
     b.marked.insert(
@@ -122,6 +123,7 @@ fn dir_browse() -> Browse {
         Marked {
             dir: false,
             size: 1_234,
+            entry: entry("notes.txt", EntryKind::File, 1_234, 1_795_300_000),
         },
     );
     b
