@@ -443,3 +443,27 @@ fn browse_a_saved_image_and_copy_a_file_and_a_folder_to_a_stick() {
     key(&mut a, KeyCode::Esc);
     assert!(matches!(a.screen, Screen::ImageInfo(..)));
 }
+
+/// Esc while the copy runs asks the worker to stop (the engine checks between chunks); keys
+/// other than Esc do nothing then. `?` lists the keys of the listing.
+#[test]
+fn esc_cancels_a_running_copy_and_help_lists_the_keys() {
+    let cancel = wraith_engine::events::Cancel::new();
+    let mut b = dir_browse();
+    b.view = View::Copy(Box::default());
+    b.cancel = Some(cancel.clone());
+    let mut a = shown(b);
+    key(&mut a, KeyCode::Enter);
+    assert!(!cancel.is_cancelled());
+    assert!(matches!(browsing(&a).view, View::Copy(_)));
+    key(&mut a, KeyCode::Esc);
+    assert!(cancel.is_cancelled(), "Esc did not cancel the copy");
+    let View::Copy(c) = &browsing(&a).view else {
+        panic!("left the copy while it runs")
+    };
+    assert!(c.cancelling);
+
+    let mut a = shown(dir_browse());
+    key(&mut a, KeyCode::Char('?'));
+    snap!("browse_directory_help", a);
+}
