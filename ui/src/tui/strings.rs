@@ -450,14 +450,11 @@ pub const HELP_BROWSE_DIR: KeyHelp = &[
     ("Up/Down, PgUp/PgDn", "choose a file or folder"),
     ("Enter, Right", "open the folder"),
     (
-        "Backspace, Left, Esc",
+        "Backspace/Left/Esc",
         "up one folder (at the top: the partitions)",
     ),
     ("Space", "mark or unmark it (marks stay while you walk)"),
-    (
-        "c",
-        "copy the marked entries, or the highlighted one, to a disk",
-    ),
+    ("c", "copy what is marked, else the highlighted entry"),
 ];
 pub const HELP_BROWSE_DEST: KeyHelp = &[
     ("Up/Down, k/j", "choose the stick or disk"),
