@@ -448,8 +448,8 @@ impl Extractor<'_> {
             std::fs::create_dir(p).map_err(io_err("creating", p))?;
         }
         // Owner-writable while filling it; its own mode is set afterwards. A directory that
-        // was there keeps its mode and times: it is the user's.
-        if !existed {
+        // was there and is merged into keeps its mode and times: it is the user's.
+        if !existed || self.opts.force {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
                 .map_err(io_err("setting the mode of", p))?;
         }
