@@ -15,6 +15,7 @@
 pub mod catalog;
 mod clone;
 pub mod discover;
+pub mod extract;
 mod import;
 pub mod known;
 pub mod record;

@@ -95,6 +95,8 @@ pub enum Msg {
         log: PathBuf,
         result: Result<String, String>,
     },
+    /// Browse's worker answered: partitions, a directory, or how the copy goes.
+    Browse(Box<super::browse::Reply>),
 }
 
 /// How a job on the worker ended.
@@ -165,6 +167,8 @@ pub enum Screen {
     /// Where to copy the log of the job just summarised.
     SaveLog(Box<LogPick>),
     Network(Box<NetScreen>),
+    /// An image's files: its partitions, a directory, where to copy, the copy.
+    Browse(Box<super::browse::Browse>),
 }
 
 /// The repository of the current flow.
@@ -320,6 +324,7 @@ impl App {
                 self.machine.disks = d;
                 self.refresh_pick();
                 self.refresh_log_places();
+                self.refresh_browse_places();
                 self.disks_changed();
             }
             Msg::BootMedia(b) => {
@@ -362,6 +367,12 @@ impl App {
                 // Otherwise given up on with Esc: dropped, and the plan with it (nothing ran).
             }
             Msg::LogSaved { log, result } => self.log_saved(log, result),
+            Msg::Browse(r) => {
+                if let Screen::Browse(b) = &mut self.screen {
+                    b.reply(*r);
+                }
+                // Otherwise Browse was left: the answer is dropped.
+            }
             Msg::Key(k) => {
                 // Ctrl-L: the terminal convention for "the screen is garbled, draw it again".
                 if is_ctrl(&k, 'l') {
@@ -520,6 +531,7 @@ impl App {
                 DetailsKey::None => {}
                 DetailsKey::Back => self.back(),
                 DetailsKey::Verify(image) => self.verify(image),
+                DetailsKey::Browse => self.browse(),
             },
             Screen::Reading(_) => match reading::key(&k) {
                 ReadingKey::None => {}
@@ -543,6 +555,7 @@ impl App {
                 LogPickKey::Back => self.back(),
                 LogPickKey::Save(place) => self.save_log(place),
             },
+            Screen::Browse(_) => self.browse_key(&k),
         }
     }
 

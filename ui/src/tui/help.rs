@@ -62,6 +62,7 @@ impl App {
                 (_, Screen::Running(_)) => (s::LOG, s::HELP_RUN),
                 (_, Screen::Summary(_)) => (s::SUMMARY_OK, s::HELP_SUMMARY),
                 (_, Screen::SaveLog(_)) => (s::LOG_SAVE_TITLE, s::HELP_SAVE_LOG),
+                (_, Screen::Browse(b)) => (s::BROWSE_TITLE, super::browse::help(b)),
             }
         };
         Help {

@@ -1,6 +1,6 @@
 //! One image of a repository in detail: the disk it came from, its partition table, each
 //! region with filesystem, label, how it was saved and the bytes it holds, and what it costs in
-//! the repository. Verify starts from here.
+//! the repository. Verify and Browse (its files) start from here.
 
 use super::plan::{self, Tone};
 use super::{strings as s, theme};
@@ -26,6 +26,8 @@ pub enum DetailsKey {
     None,
     Back,
     Verify(ImageRef),
+    /// Walk its files and copy some out.
+    Browse,
 }
 
 impl ImageDetails {
@@ -36,6 +38,7 @@ impl ImageDetails {
             KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(10),
             KeyCode::PageDown => self.scroll += 10,
             KeyCode::Char('v') => return DetailsKey::Verify(self.image.clone()),
+            KeyCode::Char('b') => return DetailsKey::Browse,
             KeyCode::Esc => return DetailsKey::Back,
             _ => {}
         }

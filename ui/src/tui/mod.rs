@@ -11,6 +11,7 @@
 
 pub mod advice;
 pub mod app;
+pub mod browse;
 pub mod confirm;
 pub mod help;
 pub mod home;
@@ -95,6 +96,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Summary(_) => s::SUMMARY_KEYS,
         Screen::SaveLog(p) if p.saving.is_some() => s::SAVING_LOG_KEYS,
         Screen::SaveLog(_) => s::SAVE_LOG_KEYS,
+        Screen::Browse(b) => browse::keys(b),
     };
     match &app.screen {
         Screen::Home => home::render(f, body, &app.machine),
@@ -116,6 +118,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         }
         Screen::Summary(sm) => summary::render(f, body, sm),
         Screen::SaveLog(p) => save_log::render(f, body, p),
+        Screen::Browse(b) => browse::render(f, body, b),
     }
     let help = match (&app.opening, &app.preparing) {
         (Some(o), _) => {

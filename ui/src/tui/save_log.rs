@@ -3,7 +3,8 @@
 //! another disk: the writable filesystems found are listed (removable and USB first, never a
 //! disk the job read or wrote), one is picked, mounted read-write if it is not mounted yet,
 //! and the log is copied to `wraith-logs/<its name>` there; a filesystem mounted for the copy
-//! is unmounted after it.
+//! is unmounted after it. The list of places, its keys and the mounting are shared with
+//! Browse, which copies an image's files to a place chosen the same way.
 //!
 //! The list and the copy are plain functions over a disk list, a mount table and a directory,
 //! so they are tested without a real disk; only [`save`] mounts.
@@ -187,18 +188,29 @@ pub fn copy_log(log: &Path, root: &Path) -> std::io::Result<PathBuf> {
     Ok(rel)
 }
 
+/// Where `place` is mounted: its mount point, or a read-write mount made now under the name
+/// `tag` (unmounted, after a sync, when the returned guard is dropped). The error names the
+/// device.
+pub fn mount_place(
+    place: &LogPlace,
+    tag: &str,
+) -> Result<(PathBuf, Option<wraith_engine::mount::Mounted>), String> {
+    match &place.mounted {
+        Some(point) => Ok((point.clone(), None)),
+        None => {
+            let name = format!("{tag}-{}", trunc(&place.device.replace('/', "_"), 40));
+            wraith_engine::mount::mount_device(Path::new(&place.device), &name)
+                .map_err(|e| format!("{}: {e}", place.device))
+        }
+    }
+}
+
 /// Copies `log` to `place`, mounting it first when it is not mounted (and unmounting it
 /// after). The line for the summary: where the copy is, or why there is none.
 pub fn save(place: &LogPlace, log: &Path) -> Result<String, String> {
     let failed = |e: &dyn std::fmt::Display| format!("{} {}: {e}", s::LOG_NOT_SAVED, place.device);
-    let (root, mounted_here) = match &place.mounted {
-        Some(point) => (point.clone(), None),
-        None => {
-            let name = format!("wraith-log-{}", trunc(&place.device.replace('/', "_"), 40));
-            wraith_engine::mount::mount_device(Path::new(&place.device), &name)
-                .map_err(|e| failed(&e))?
-        }
-    };
+    let (root, mounted_here) =
+        mount_place(place, "wraith-log").map_err(|e| format!("{} {e}", s::LOG_NOT_SAVED))?;
     let rel = copy_log(log, &root).map_err(|e| failed(&e))?;
     // Dropping the mount syncs and unmounts it: the stick can be pulled after this line.
     let unmounted = mounted_here.is_some();
@@ -214,6 +226,66 @@ pub fn save(place: &LogPlace, log: &Path) -> Result<String, String> {
         place.describe(),
         s::LOG_SAVED_AS
     ))
+}
+
+/// What a key on a list of places asks for.
+#[derive(Debug, PartialEq)]
+pub enum PlaceKey {
+    None,
+    Back,
+    Chosen(LogPlace),
+}
+
+/// The keys of a list of places (the log's, Browse's destination): moves `sel`, or chooses.
+pub fn place_key(places: &[LogPlace], sel: &mut usize, k: &KeyEvent) -> PlaceKey {
+    match k.code {
+        KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') if *sel + 1 < places.len() => *sel += 1,
+        KeyCode::Esc => return PlaceKey::Back,
+        KeyCode::Enter => {
+            if let Some(p) = places.get(*sel) {
+                return PlaceKey::Chosen(p.clone());
+            }
+        }
+        _ => {}
+    }
+    PlaceKey::None
+}
+
+/// A list of places as drawn: two lines each (the filesystem, then where it is mounted), or
+/// the line saying there is none.
+pub fn place_lines(places: &[LogPlace], sel: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if places.is_empty() {
+        lines.push(Line::styled(s::LOG_NO_PLACE, theme::warn()));
+    }
+    for (n, pl) in places.iter().enumerate() {
+        let style = if n == sel {
+            theme::selected()
+        } else {
+            theme::normal()
+        };
+        lines.push(Line::styled(
+            format!(
+                "{:<13} {:>9} {:<5} {:<12} {:<3} {}",
+                pl.device,
+                hb(pl.size),
+                trunc(&pl.fs, 5),
+                trunc(pl.label.as_deref().unwrap_or("-"), 12),
+                if pl.removable { "USB" } else { "" },
+                pl.disk
+            ),
+            style,
+        ));
+        lines.push(Line::styled(
+            match &pl.mounted {
+                Some(point) => format!("    {} {}", s::LOG_MOUNTED_AT, point.display()),
+                None => format!("    {}", s::LOG_MOUNTED_FOR_COPY),
+            },
+            theme::title_style(),
+        ));
+    }
+    lines
 }
 
 /// Choosing where to copy the log: the summary to go back to, and the places found.
@@ -244,23 +316,18 @@ impl LogPick {
                 _ => LogPickKey::None,
             };
         }
-        match k.code {
-            KeyCode::Up | KeyCode::Char('k') => self.sel = self.sel.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') if self.sel + 1 < self.places.len() => self.sel += 1,
-            KeyCode::Esc => return LogPickKey::Back,
-            KeyCode::Enter => {
-                if let Some(p) = self.places.get(self.sel) {
-                    return LogPickKey::Save(p.clone());
-                }
-            }
-            _ => {}
+        match place_key(&self.places, &mut self.sel, k) {
+            PlaceKey::None => LogPickKey::None,
+            PlaceKey::Back => LogPickKey::Back,
+            PlaceKey::Chosen(p) => LogPickKey::Save(p),
         }
-        LogPickKey::None
     }
 }
 
 impl App {
-    fn log_places(&self, avoid: &[String]) -> Vec<LogPlace> {
+    /// The writable filesystems of the disks other than `avoid`, as the mount table has them
+    /// now: where a log or Browse's files can be copied.
+    pub(super) fn log_places(&self, avoid: &[String]) -> Vec<LogPlace> {
         let mountinfo = std::fs::read_to_string(&self.mountinfo).unwrap_or_default();
         places(&self.machine.disks, avoid, &mounts_from(&mountinfo))
     }
@@ -351,35 +418,7 @@ pub fn render(f: &mut Frame, area: Rect, p: &LogPick) {
         ),
         Line::raw(""),
     ];
-    if p.places.is_empty() {
-        lines.push(Line::styled(s::LOG_NO_PLACE, theme::warn()));
-    }
-    for (n, pl) in p.places.iter().enumerate() {
-        let style = if n == p.sel {
-            theme::selected()
-        } else {
-            theme::normal()
-        };
-        lines.push(Line::styled(
-            format!(
-                "{:<13} {:>9} {:<5} {:<12} {:<3} {}",
-                pl.device,
-                hb(pl.size),
-                trunc(&pl.fs, 5),
-                trunc(pl.label.as_deref().unwrap_or("-"), 12),
-                if pl.removable { "USB" } else { "" },
-                pl.disk
-            ),
-            style,
-        ));
-        lines.push(Line::styled(
-            match &pl.mounted {
-                Some(point) => format!("    {} {}", s::LOG_MOUNTED_AT, point.display()),
-                None => format!("    {}", s::LOG_MOUNTED_FOR_COPY),
-            },
-            theme::title_style(),
-        ));
-    }
+    lines.extend(place_lines(&p.places, p.sel));
     if let Some(device) = &p.saving {
         lines.push(Line::raw(""));
         lines.push(Line::styled(

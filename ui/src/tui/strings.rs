@@ -15,7 +15,15 @@ pub const MENU_KEYS: &str = "Up/Down choose   Enter select   Esc close   ? help"
 pub const PICK_KEYS: &str = "Up/Down choose   Enter select   Esc back   ? help";
 pub const INPUT_KEYS: &str = "type a directory or URL   Enter continue   Esc the list   F1 help";
 pub const BROWSE_KEYS: &str = "Up/Down choose   Enter details   Esc back   ? help";
-pub const DETAILS_KEYS: &str = "Up/Down scroll   v verify this image   Esc back   ? help";
+pub const DETAILS_KEYS: &str =
+    "Up/Down scroll   b browse files   v verify this image   Esc back   ? help";
+pub const BROWSE_READING_KEYS: &str = "Esc stop waiting   ? help";
+pub const BROWSE_PARTS_KEYS: &str = "Up/Down choose   Enter open   Esc back   ? help";
+pub const BROWSE_DIR_KEYS: &str =
+    "Enter open   Backspace up   Space mark   c copy   Esc back   ? help";
+pub const BROWSE_DEST_KEYS: &str = "Up/Down choose   Enter copy here   Esc back   ? help";
+pub const BROWSE_COPY_KEYS: &str = "Esc cancel the copy   ? help";
+pub const BROWSE_DONE_KEYS: &str = "Enter back to the files   ? help";
 pub const READING_KEYS: &str = "Esc back   ? help";
 pub const CANCEL_KEYS: &str = "y stop the job   n go on";
 pub const RUN_KEYS: &str = "Esc cancel   PgUp/PgDn scroll the log   ? help";
@@ -170,6 +178,38 @@ pub const LOG_COPYING: &str = "Copying the log to";
 pub const LOG_SAVED: &str = "Log saved on";
 pub const LOG_SAVED_AS: &str = "as";
 pub const LOG_NOT_SAVED: &str = "Log NOT saved on";
+
+pub const BROWSE_TITLE: &str = "Browse files";
+pub const BROWSE_PARTS: &str = "the image's partitions";
+pub const BROWSE_PARTS_OF: &str = "Partitions of";
+pub const BROWSE_NO_PARTS: &str = "This image holds no partition with files.";
+pub const BROWSE_PARTITION: &str = "partition";
+pub const BROWSE_WHOLE: &str = "whole disk";
+pub const BROWSE_CANNOT_READ: &str = "cannot be browsed";
+pub const BROWSE_EMPTY: &str = "(empty)";
+pub const BROWSE_READING: &str = "Reading";
+pub const BROWSE_NONE_MARKED: &str =
+    "Nothing marked: Space marks a file or folder; c copies the highlighted one";
+pub const BROWSE_MARKED: &str = "marked";
+pub const BROWSE_FILE: &str = "file";
+pub const BROWSE_FILES: &str = "files";
+pub const BROWSE_FOLDER: &str = "folder";
+pub const BROWSE_FOLDERS: &str = "folders";
+pub const BROWSE_LINK: &str = "symlink";
+pub const BROWSE_LINKS: &str = "symlinks";
+pub const BROWSE_INTO: &str = "go into the folder";
+pub const BROWSE_DEST_TITLE: &str = "Copy files to";
+pub const BROWSE_COPY_TITLE: &str = "Copying files";
+pub const BROWSE_COPY_TO: &str = "Copying to";
+pub const BROWSE_EXISTED: &str =
+    "The folder was there already: files already in it are left as they are, not overwritten.";
+pub const BROWSE_NOT_A_FOLDER: &str = "there already and not a folder; nothing copied";
+pub const BROWSE_FILES_DONE: &str = "Files:";
+pub const BROWSE_NOW: &str = "Now:";
+pub const BROWSE_COPIED: &str = "Copied";
+pub const BROWSE_COPY_FAILED: &str = "Copy stopped:";
+pub const BROWSE_BEFORE_STOP: &str = "Copied before it stopped:";
+pub const BROWSE_SKIPPED: &str = "skipped or incomplete";
 
 pub const NETWORK: &str = "Network";
 pub const NET_KEYS: &str = "Up/Down choose   d DHCP   s static address   Esc back   ? help";
@@ -393,8 +433,37 @@ pub const HELP_IMAGES: KeyHelp = &[
 ];
 pub const HELP_DETAILS: KeyHelp = &[
     ("Up/Down, PgUp/PgDn", "scroll"),
+    ("b", "browse the image's files and copy some to a stick"),
     ("v", "verify this image (reads every chunk)"),
     ("Esc", "back to the list"),
+];
+pub const HELP_BROWSE_READING: KeyHelp = &[(
+    "Esc",
+    "stop waiting for the repository: a late answer changes nothing",
+)];
+pub const HELP_BROWSE_PARTS: KeyHelp = &[
+    ("Up/Down, k/j", "choose a partition"),
+    ("Enter, Right", "open it (one that cannot be read says why)"),
+    ("Esc", "back to the image details"),
+];
+pub const HELP_BROWSE_DIR: KeyHelp = &[
+    ("Up/Down, PgUp/PgDn", "choose a file or folder"),
+    ("Enter, Right", "open the folder"),
+    (
+        "Backspace/Left/Esc",
+        "up one folder (at the top: the partitions)",
+    ),
+    ("Space", "mark or unmark it (marks stay while you walk)"),
+    ("c", "copy what is marked, else the highlighted entry"),
+];
+pub const HELP_BROWSE_DEST: KeyHelp = &[
+    ("Up/Down, k/j", "choose the stick or disk"),
+    ("Enter", "copy there, into a folder named after the image"),
+    ("Esc", "back to the files"),
+];
+pub const HELP_BROWSE_COPY: KeyHelp = &[
+    ("Esc", "cancel the copy (what is copied stays)"),
+    ("Enter", "when it is done: back to the files"),
 ];
 pub const HELP_READING: KeyHelp = &[("Esc", "back; nothing was written")];
 pub const HELP_PLAN: KeyHelp = &[

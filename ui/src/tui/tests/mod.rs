@@ -25,6 +25,7 @@ macro_rules! snap {
     };
 }
 
+mod browse;
 mod fixtures;
 mod guide;
 mod help;
