@@ -1150,7 +1150,7 @@ impl Backend for TreeWorker<'_> {
     ) -> Answer<()> {
         let kids = self.children(node)?;
         let parent = self.table().nodes.get(&node).map_or(ROOT_ID, |n| n.parent);
-        let dir = (libc::S_IFDIR >> 12) as u32;
+        let dir = libc::S_IFDIR >> 12;
         let mut at = skip;
         if at == 0 {
             if !put(node, b".", dir) {

@@ -4,7 +4,7 @@
 //! failing reader is EIO for that range alone and a notice naming the offset; concurrent
 //! readers get the right bytes; a killed server leaves a dead mount that a lazy unmount
 //! removes; nothing stays in the mount table. Root, /dev/fuse and loop devices.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
