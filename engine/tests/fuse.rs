@@ -964,6 +964,11 @@ fn an_ext4_tree_keeps_links_modes_holes_and_times() {
         f.write_all_at(&p.bytes(5000), 1 << 20).unwrap();
         f.write_all_at(b"tail", (8 << 20) - 4).unwrap();
     }
+    // Enough names that listing takes many READDIR calls, each resuming where the last ended.
+    std::fs::create_dir(src.join("many")).unwrap();
+    for i in 0..1500 {
+        std::fs::write(src.join(format!("many/file number {i:04}")), i.to_string()).unwrap();
+    }
     let odd = src.join("name with\nnewline and \u{00e9}");
     std::fs::write(&odd, b"odd name\n").unwrap();
     for (i, e) in walkdir(&src).iter().enumerate() {
@@ -1059,4 +1064,72 @@ fn a_tree_over_no_known_filesystem_is_refused_and_mounts_nothing() {
     assert!(err.contains("no ext2/3/4, FAT or NTFS"), "{err}");
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn names_the_kernel_cannot_take_are_left_out_with_a_notice() {
+    let what = "FuseTree over crafted ext2 names";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext2"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    // Names of the same length as what they become once the image is edited: no checksums
+    // on ext2 directory blocks, so the edit stands as a crafted image would.
+    for (name, data) in [
+        ("QslashQnameQ", "becomes a/name/\n"),
+        ("QQ", "becomes ..\n"),
+        ("Q", "becomes .\n"),
+        ("kept.txt", "kept\n"),
+    ] {
+        std::fs::write(src.join(name), data).unwrap();
+    }
+    let img = work.path().join("ext2.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    run(Command::new("mkfs.ext2")
+        .args(["-q", "-F", "-d"])
+        .arg(&src)
+        .arg(&img));
+    let mut bytes = std::fs::read(&img).unwrap();
+    let mut edit = |from: &[u8], to: &[u8], len_byte: u8| {
+        // An ext2 directory record: inode(4) rec_len(2) name_len(1) type(1) name.
+        let at = bytes
+            .windows(from.len() + 2)
+            .position(|w| w[0] == len_byte && w[2..] == *from)
+            .unwrap_or_else(|| panic!("{from:?} not found in the image"));
+        bytes[at + 2..at + 2 + to.len()].copy_from_slice(to);
+    };
+    edit(b"QslashQnameQ", b"a/name/\0\0\0\0\0", 12);
+    edit(b"QQ", b"..", 2);
+    edit(b"Q", b".", 1);
+    // The name_len of the slashed one stays 12: "a/name/" then NULs.
+    std::fs::write(&img, &bytes).unwrap();
+
+    let dir = work.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let _guard = Unmount(dir.clone());
+    let (seen, notify) = notices();
+    let tree = FuseTree::mount(&dir, part_of(&img, 0, 8 << 20), notify).unwrap();
+    let mut got = walk_all(&dir);
+    got.remove("lost+found");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        vec!["kept.txt"],
+        "only the sound name is served"
+    );
+    assert!(got["kept.txt"] == b"kept\n");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|n| matches!(
+            n,
+            FuseNotice::Skipped { path, why } if path.starts_with("/a/name/") && why.contains('/')
+        )),
+        "{seen:?}"
+    );
+    drop(tree);
+    assert_eq!(mounted_under(&dir), Vec::<String>::new());
 }
