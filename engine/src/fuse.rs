@@ -1,20 +1,27 @@
-//! A read-only FUSE file server of our own: it mounts a directory holding one regular file whose
-//! bytes are a [`ReadAt`] (a saved image read lazily), so that loop devices can be laid over
-//! partition ranges of that file on a kernel without NBD. It speaks the kernel's FUSE protocol
-//! on /dev/fuse itself (no libfuse, no fusermount: the live binary is static and runs as root),
-//! answering only what a read-only single-file tree needs.
+//! A read-only FUSE server of our own with two kinds of tree behind one protocol server:
+//! [`FuseFile`], a directory holding one regular file whose bytes are a [`ReadAt`] (a saved
+//! image read lazily), so that loop devices can be laid over partition ranges of that file on a
+//! kernel without NBD; and [`FuseTree`], the files of one partition's filesystem served through
+//! Wraith's own read-only readers (`fs::reader`), for filesystems the kernel has no driver for.
+//! It speaks the kernel's FUSE protocol on /dev/fuse itself (no libfuse, no fusermount: the live
+//! binary is static and runs as root), answering only what a read-only tree needs.
 //!
 //! Must not: write anything anywhere (every change is refused with EROFS), trust a request's
-//! lengths beyond the protocol's bounds, print (read failures go to the caller's notice
-//! callback), or leave a mount or a thread behind once dropped. Nothing here keeps a killed
-//! process's mount alive: the kernel then leaves a dead mount that `umount2(MNT_DETACH)` removes.
+//! lengths beyond the protocol's bounds, hand the kernel a name read from a disk that could
+//! confuse it ("/", NUL, ".", ".."), print (failures go to the caller's notice callback), or
+//! leave a mount or a thread behind once dropped. Nothing here keeps a killed process's mount
+//! alive: the kernel then leaves a dead mount that `umount2(MNT_DETACH)` removes.
 
 use crate::device::ReadAt;
 use crate::error::{Error, Result};
+use crate::fs::reader::{self, Entry, EntryKind, FileData};
+use crate::fs::{FsKind, FsReader};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -28,6 +35,12 @@ pub enum FuseNotice {
         len: u64,
         error: String,
     },
+    /// A file of a served tree (`path` from its root) could not be opened or read: its reader
+    /// got EIO (EOPNOTSUPP for a file the readers cannot decode); other files are still served.
+    FileUnreadable { path: String, error: String },
+    /// An entry of a served tree left out of its directory, its name being one the kernel
+    /// cannot take (`path` from the root, the name shown lossily).
+    Skipped { path: String, why: String },
 }
 
 /// Workers reading the same /dev/fuse descriptor, so a loop device's readahead requests are
@@ -63,6 +76,7 @@ const LOOKUP: u32 = 1;
 const FORGET: u32 = 2;
 const GETATTR: u32 = 3;
 const SETATTR: u32 = 4;
+const READLINK: u32 = 5;
 const SYMLINK: u32 = 6;
 const MKNOD: u32 = 8;
 const MKDIR: u32 = 9;
@@ -101,44 +115,21 @@ const ASYNC_READ: u32 = 1 << 0;
 const MAX_PAGES: u32 = 1 << 22;
 
 const FOPEN_KEEP_CACHE: u32 = 1 << 1;
-const DT_DIR: u32 = 4;
-const DT_REG: u32 = 8;
 
 /// A mounted single-file read-only filesystem; unmounted, its threads stopped and joined, when
 /// dropped.
 pub struct FuseFile {
-    point: PathBuf,
+    mount: Mounted,
     name: String,
-    /// The mount's device number: Drop unmounts `point` only while it is still this mount.
-    dev: Option<u64>,
-    /// Readable once the workers must stop.
-    stop: Arc<OwnedFd>,
-    threads: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for FuseFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FuseFile")
-            .field("point", &self.point)
+            .field("point", &self.mount.point)
             .field("name", &self.name)
             .finish()
     }
-}
-
-/// What every worker shares. Only the workers hold the /dev/fuse descriptor, so it closes (and
-/// the kernel aborts the connection) as soon as the last of them ends, whatever the reason.
-struct Server {
-    dev: OwnedFd,
-    stop: Arc<OwnedFd>,
-    name: Vec<u8>,
-    size: u64,
-    time: u64,
-    uid: u32,
-    gid: u32,
-    disk: Arc<dyn ReadAt + Send + Sync>,
-    notify: Arc<dyn Fn(FuseNotice) + Send + Sync>,
-    /// Told the outcome of INIT, once, so that `mount` returns with the filesystem usable.
-    init_done: Mutex<Option<mpsc::Sender<std::result::Result<(), String>>>>,
 }
 
 impl FuseFile {
@@ -151,7 +142,6 @@ impl FuseFile {
         disk: Arc<dyn ReadAt + Send + Sync>,
         notify: Arc<dyn Fn(FuseNotice) + Send + Sync>,
     ) -> Result<FuseFile> {
-        let at = |e: std::io::Error| Error::io(point, e);
         let bad_name = name.is_empty() || name.len() > 255 || name == "." || name == "..";
         if bad_name || name.contains(['/', '\0']) {
             return Err(Error::Invalid(format!(
@@ -159,6 +149,136 @@ impl FuseFile {
                 point.display()
             )));
         }
+        // SAFETY: plain syscalls without arguments.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let file = Arc::new(OneFile {
+            name: name.as_bytes().to_vec(),
+            size: disk.size(),
+            time,
+            uid,
+            gid,
+            disk,
+            notify,
+        });
+        let mount = Mounted::start(point, Arc::new(move |s: &Server| s.serve(&*file)))?;
+        Ok(FuseFile {
+            mount,
+            name: name.to_string(),
+        })
+    }
+
+    /// `point/name`.
+    pub fn file(&self) -> PathBuf {
+        self.mount.point.join(&self.name)
+    }
+}
+
+/// A partition's filesystem mounted read-only through Wraith's own readers; unmounted, its
+/// threads stopped and joined, when dropped.
+pub struct FuseTree {
+    mount: Mounted,
+    kind: FsKind,
+}
+
+impl std::fmt::Debug for FuseTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FuseTree")
+            .field("point", &self.mount.point)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl FuseTree {
+    /// Mounts at `point` (an existing directory) the filesystem found on `part` (the bytes of
+    /// one partition), read-only, through Wraith's own readers. Fails clearly when `part`
+    /// holds no filesystem the readers know.
+    pub fn mount(
+        point: &Path,
+        part: Arc<dyn ReadAt + Send + Sync>,
+        notify: Arc<dyn Fn(FuseNotice) + Send + Sync>,
+    ) -> Result<FuseTree> {
+        // Opened here once to fail before mounting anything; each worker opens its own (the
+        // readers borrow the partition, and opening is cheap).
+        let (kind, root) = {
+            let fs = reader::open(&*part).map_err(|e| {
+                Error::Invalid(format!("nothing to serve at {}: {e}", point.display()))
+            })?;
+            (fs.kind(), fs.root()?)
+        };
+        let mut table = Table {
+            nodes: HashMap::new(),
+            by_name: HashMap::new(),
+            by_id: HashMap::new(),
+            next: ROOT_ID + 1,
+            dirs: VecDeque::new(),
+        };
+        table.nodes.insert(
+            ROOT_ID,
+            Node {
+                parent: ROOT_ID,
+                entry: root,
+            },
+        );
+        let tree = Arc::new(Tree {
+            part,
+            notify,
+            // FAT's ids are first clusters: every empty file shares 0.
+            links: !matches!(kind, FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32),
+            table: Mutex::new(table),
+        });
+        let worker = move |s: &Server| match reader::open(&*tree.part) {
+            Ok(fs) => s.serve(&TreeWorker {
+                tree: &tree,
+                fs: &*fs,
+                open: RefCell::new(VecDeque::new()),
+            }),
+            Err(e) => s.init_outcome(Err(format!("the filesystem did not open again: {e}"))),
+        };
+        let mount = Mounted::start(point, Arc::new(worker))?;
+        Ok(FuseTree { mount, kind })
+    }
+
+    /// The filesystem served.
+    pub fn kind(&self) -> FsKind {
+        self.kind
+    }
+
+    /// Where it is mounted.
+    pub fn point(&self) -> &Path {
+        &self.mount.point
+    }
+}
+
+/// A FUSE mount and its workers; unmounted, the workers stopped and joined, when dropped.
+struct Mounted {
+    point: PathBuf,
+    /// The mount's device number: Drop unmounts `point` only while it is still this mount.
+    dev: Option<u64>,
+    /// Readable once the workers must stop.
+    stop: Arc<OwnedFd>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What every worker shares. Only the workers hold the /dev/fuse descriptor, so it closes (and
+/// the kernel aborts the connection) as soon as the last of them ends, whatever the reason.
+struct Server {
+    dev: OwnedFd,
+    stop: Arc<OwnedFd>,
+    /// Told the outcome of INIT, once, so that `mount` returns with the filesystem usable.
+    init_done: Mutex<Option<mpsc::Sender<std::result::Result<(), String>>>>,
+}
+
+type Worker = Arc<dyn Fn(&Server) + Send + Sync>;
+
+impl Mounted {
+    /// Mounts a FUSE filesystem at `point` and starts the workers, each running `worker`
+    /// (which serves requests until told to stop); returns once the kernel's INIT is answered.
+    fn start(point: &Path, worker: Worker) -> Result<Mounted> {
+        let at = |e: std::io::Error| Error::io(point, e);
         // Close-on-exec: a child (mount, a tool) holding the descriptor would keep the
         // connection alive after we are gone. Non-blocking: workers wait in poll, where the
         // stop event can reach them.
@@ -206,41 +326,31 @@ impl FuseFile {
             let e = std::io::Error::last_os_error();
             return Err(Error::io(
                 point,
-                std::io::Error::new(e.kind(), format!("mounting the FUSE file server: {e}")),
+                std::io::Error::new(e.kind(), format!("mounting the FUSE server: {e}")),
             ));
         }
 
         let (tx, rx) = mpsc::channel();
-        let time = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let server = Arc::new(Server {
             dev,
             stop: stop.clone(),
-            name: name.as_bytes().to_vec(),
-            size: disk.size(),
-            time,
-            uid,
-            gid,
-            disk,
-            notify,
             init_done: Mutex::new(Some(tx)),
         });
-        let mut file = FuseFile {
+        let mut mounted = Mounted {
             point: point.to_path_buf(),
-            name: name.to_string(),
             dev: None,
             stop,
             threads: Vec::new(),
         };
         for i in 0..WORKERS {
             let s = server.clone();
+            let w = worker.clone();
             let t = std::thread::Builder::new()
                 .name(format!("wraith-fuse-{i}"))
-                .spawn(move || s.serve());
+                .spawn(move || w(&s));
             match t {
-                Ok(t) => file.threads.push(t),
-                // Dropping `file` unmounts and stops the threads already started.
+                Ok(t) => mounted.threads.push(t),
+                // Dropping `mounted` unmounts and stops the threads already started.
                 Err(e) => return Err(at(e)),
             }
         }
@@ -248,27 +358,22 @@ impl FuseFile {
         let failed = |why: String| {
             Error::io(
                 point,
-                std::io::Error::other(format!("the FUSE file server did not start: {why}")),
+                std::io::Error::other(format!("the FUSE server did not start: {why}")),
             )
         };
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(Ok(())) => {
                 use std::os::unix::fs::MetadataExt;
-                file.dev = std::fs::metadata(point).ok().map(|m| m.dev());
-                Ok(file)
+                mounted.dev = std::fs::metadata(point).ok().map(|m| m.dev());
+                Ok(mounted)
             }
             Ok(Err(why)) => Err(failed(why)),
             Err(_) => Err(failed("the kernel sent no INIT request".into())),
         }
     }
-
-    /// `point/name`.
-    pub fn file(&self) -> PathBuf {
-        self.point.join(&self.name)
-    }
 }
 
-impl Drop for FuseFile {
+impl Drop for Mounted {
     fn drop(&mut self) {
         use std::os::unix::fs::MetadataExt;
         if let Ok(p) = CString::new(self.point.as_os_str().as_encoded_bytes()) {
@@ -329,8 +434,84 @@ enum Reply {
     Data(usize),
 }
 
+/// An answer of a backend: a value or an errno.
+type Answer<T> = std::result::Result<T, i32>;
+
+/// What the kernel sees of one node (`struct fuse_attr`).
+#[derive(Clone, Copy, Debug)]
+struct Attr {
+    ino: u64,
+    size: u64,
+    atime: (u64, u32),
+    mtime: (u64, u32),
+    ctime: (u64, u32),
+    /// File type and permission bits.
+    mode: u32,
+    nlink: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Attr {
+    fn put(&self, out: &mut Vec<u8>) {
+        let blocks = self.size.div_ceil(512);
+        for v in [
+            self.ino,
+            self.size,
+            blocks,
+            self.atime.0,
+            self.mtime.0,
+            self.ctime.0,
+        ] {
+            put64(out, v);
+        }
+        for v in [
+            self.atime.1,
+            self.mtime.1,
+            self.ctime.1,
+            self.mode,
+            self.nlink,
+            self.uid,
+            self.gid,
+            0,
+            4096,
+            0,
+        ] {
+            put32(out, v);
+        }
+    }
+
+    /// `d_type` of a directory entry: the file type bits, shifted.
+    fn dtype(&self) -> u32 {
+        (self.mode & libc::S_IFMT) >> 12
+    }
+}
+
+/// One kind of read-only tree behind the protocol server. A node is the kernel's node id.
+trait Backend {
+    fn attr(&self, node: u64) -> Answer<Attr>;
+    /// The child `name` of directory `parent`.
+    fn lookup(&self, parent: u64, name: &[u8]) -> Answer<Attr>;
+    /// Opening a node for reading (the protocol layer has refused writing already).
+    fn open(&self, node: u64) -> Answer<()>;
+    fn opendir(&self, node: u64) -> Answer<()>;
+    /// Up to `buf.len()` bytes from `offset`; fewer only at the end of the file.
+    fn read(&self, node: u64, offset: u64, buf: &mut [u8]) -> Answer<usize>;
+    /// The entries of a directory from the `skip`-th on (`.` and `..` first), handed to `put`
+    /// (inode, name, d_type) until it says the answer is full.
+    fn readdir(
+        &self,
+        node: u64,
+        skip: u64,
+        put: &mut dyn FnMut(u64, &[u8], u32) -> bool,
+    ) -> Answer<()>;
+    fn readlink(&self, node: u64) -> Answer<Vec<u8>>;
+    /// Total bytes and number of nodes, for STATFS.
+    fn usage(&self) -> (u64, u64);
+}
+
 impl Server {
-    fn serve(&self) {
+    fn serve(&self, b: &dyn Backend) {
         let mut req = vec![0u8; REQUEST_BUF];
         let mut body = Vec::with_capacity(256);
         let mut data = vec![0u8; OUT_HEADER + MAX_READ as usize];
@@ -373,7 +554,7 @@ impl Server {
                 }
             }
             let req = &req[..got as usize];
-            let Some((unique, reply)) = self.handle(req, &mut body, &mut data) else {
+            let Some((unique, reply)) = self.handle(b, req, &mut body, &mut data) else {
                 continue;
             };
             let out: &mut [u8] = match reply {
@@ -405,7 +586,13 @@ impl Server {
 
     /// The request's unique id and its answer; `None` when the request is too malformed to
     /// answer at all.
-    fn handle(&self, req: &[u8], body: &mut Vec<u8>, data: &mut [u8]) -> Option<(u64, Reply)> {
+    fn handle(
+        &self,
+        b: &dyn Backend,
+        req: &[u8],
+        body: &mut Vec<u8>,
+        data: &mut [u8],
+    ) -> Option<(u64, Reply)> {
         let len = u32_at(req, 0)? as usize;
         if len != req.len() || len < IN_HEADER {
             return None;
@@ -415,65 +602,113 @@ impl Server {
         let node = u64_at(req, 16)?;
         let arg = &req[IN_HEADER..];
         body.clear();
-        let reply = match opcode {
-            INIT => self.init(arg, body),
-            FORGET | BATCH_FORGET | INTERRUPT => Reply::None,
-            LOOKUP => self.lookup(node, arg, body),
-            GETATTR => match self.attr(node) {
-                Some(a) => {
-                    put64(body, VALID_SECS);
+        let answer = match opcode {
+            INIT => return Some((unique, self.init(arg, body))),
+            FORGET | BATCH_FORGET | INTERRUPT => return Some((unique, Reply::None)),
+            LOOKUP => match arg.iter().position(|&c| c == 0) {
+                Some(end) => b.lookup(node, &arg[..end]).map(|a| {
+                    for v in [a.ino, 0, VALID_SECS, VALID_SECS] {
+                        put64(body, v);
+                    }
                     put32(body, 0);
                     put32(body, 0);
-                    body.extend_from_slice(&a);
-                    Reply::Body
-                }
-                None => Reply::Error(libc::ENOENT),
+                    a.put(body);
+                }),
+                None => Err(libc::EINVAL),
             },
-            OPEN => self.open(node, arg, body),
-            READ => self.read(node, arg, data),
-            OPENDIR => {
-                if node == ROOT_ID {
-                    open_out(body, 0)
-                } else {
-                    Reply::Error(libc::ENOTDIR)
+            GETATTR => b.attr(node).map(|a| {
+                put64(body, VALID_SECS);
+                put32(body, 0);
+                put32(body, 0);
+                a.put(body);
+            }),
+            OPEN => match u32_at(arg, 0).map(|f| f as i32) {
+                Some(f) if f & libc::O_ACCMODE != libc::O_RDONLY || f & libc::O_TRUNC != 0 => {
+                    Err(libc::EROFS)
                 }
-            }
-            READDIR => self.readdir(node, arg, body),
+                // The bytes never change while mounted: the page cache stays valid across
+                // opens.
+                Some(_) => b.open(node).map(|()| open_out(body, FOPEN_KEEP_CACHE)),
+                None => Err(libc::EINVAL),
+            },
+            READ => match (u64_at(arg, 8), u32_at(arg, 16)) {
+                (Some(offset), Some(size)) => {
+                    let len = size.min(MAX_READ) as usize;
+                    match b.read(node, offset, &mut data[OUT_HEADER..OUT_HEADER + len]) {
+                        Ok(n) => return Some((unique, Reply::Data(n.min(len)))),
+                        Err(e) => Err(e),
+                    }
+                }
+                _ => Err(libc::EINVAL),
+            },
+            OPENDIR => b.opendir(node).map(|()| open_out(body, 0)),
+            READDIR => match (u64_at(arg, 8), u32_at(arg, 16)) {
+                (Some(offset), Some(size)) => {
+                    // The offset of an entry is the index of the next one: where a later call
+                    // resumes.
+                    let mut next = offset;
+                    b.readdir(node, offset, &mut |ino, name, kind| {
+                        let rec = (24 + name.len()).next_multiple_of(8);
+                        if body.len() + rec > size as usize {
+                            return false;
+                        }
+                        next += 1;
+                        put64(body, ino);
+                        put64(body, next);
+                        put32(body, name.len() as u32);
+                        put32(body, kind);
+                        body.extend_from_slice(name);
+                        body.resize(body.len().next_multiple_of(8), 0);
+                        true
+                    })
+                }
+                _ => Err(libc::EINVAL),
+            },
+            READLINK => b.readlink(node).map(|t| body.extend_from_slice(&t)),
             STATFS => {
-                let blocks = self.size.div_ceil(4096);
-                for v in [blocks, 0, 0, 2, 0] {
+                let (bytes, nodes) = b.usage();
+                for v in [bytes.div_ceil(4096), 0, 0, nodes, 0] {
                     put64(body, v);
                 }
                 for v in [4096, 255, 4096, 0, 0, 0, 0, 0, 0, 0] {
                     put32(body, v);
                 }
-                Reply::Body
+                Ok(())
             }
             ACCESS => match u32_at(arg, 0) {
-                Some(m) if m & libc::W_OK as u32 != 0 => Reply::Error(libc::EROFS),
-                Some(m) if m & libc::X_OK as u32 != 0 && node == FILE_ID => {
-                    Reply::Error(libc::EACCES)
-                }
-                Some(_) => Reply::Body,
-                None => Reply::Error(libc::EINVAL),
+                Some(m) if m & libc::W_OK as u32 != 0 => Err(libc::EROFS),
+                Some(m) if m & libc::X_OK as u32 != 0 => b.attr(node).and_then(|a| {
+                    let dir = a.mode & libc::S_IFMT == libc::S_IFDIR;
+                    if dir || a.mode & 0o111 != 0 {
+                        Ok(())
+                    } else {
+                        Err(libc::EACCES)
+                    }
+                }),
+                Some(_) => Ok(()),
+                None => Err(libc::EINVAL),
             },
-            RELEASE | RELEASEDIR | FLUSH | FSYNC | FSYNCDIR | DESTROY => Reply::Body,
-            GETXATTR => Reply::Error(libc::ENODATA),
+            RELEASE | RELEASEDIR | FLUSH | FSYNC | FSYNCDIR | DESTROY => Ok(()),
+            GETXATTR => Err(libc::ENODATA),
             // No attributes: a size query gets 0, a list gets nothing.
             LISTXATTR => match u32_at(arg, 0) {
                 Some(0) => {
                     put32(body, 0);
                     put32(body, 0);
-                    Reply::Body
+                    Ok(())
                 }
-                Some(_) => Reply::Body,
-                None => Reply::Error(libc::EINVAL),
+                Some(_) => Ok(()),
+                None => Err(libc::EINVAL),
             },
             SETATTR | SYMLINK | MKNOD | MKDIR | UNLINK | RMDIR | RENAME | LINK | WRITE
             | SETXATTR | REMOVEXATTR | CREATE | FALLOCATE | RENAME2 | COPY_FILE_RANGE | TMPFILE => {
-                Reply::Error(libc::EROFS)
+                Err(libc::EROFS)
             }
-            _ => Reply::Error(libc::ENOSYS),
+            _ => Err(libc::ENOSYS),
+        };
+        let reply = match answer {
+            Ok(()) => Reply::Body,
+            Err(e) => Reply::Error(e),
         };
         Some((unique, reply))
     }
@@ -519,130 +754,12 @@ impl Server {
             let _ = tx.send(r);
         }
     }
-
-    /// `struct fuse_attr` of a node.
-    fn attr(&self, node: u64) -> Option<[u8; 88]> {
-        let (mode, nlink, size) = match node {
-            ROOT_ID => (libc::S_IFDIR | 0o555, 2, 0),
-            FILE_ID => (libc::S_IFREG | 0o444, 1, self.size),
-            _ => return None,
-        };
-        let mut a = Vec::with_capacity(88);
-        for v in [
-            node,
-            size,
-            size.div_ceil(512),
-            self.time,
-            self.time,
-            self.time,
-        ] {
-            put64(&mut a, v);
-        }
-        for v in [0, 0, 0, mode, nlink, self.uid, self.gid, 0, 4096, 0] {
-            put32(&mut a, v);
-        }
-        a.try_into().ok()
-    }
-
-    fn lookup(&self, node: u64, arg: &[u8], body: &mut Vec<u8>) -> Reply {
-        if node != ROOT_ID {
-            return Reply::Error(libc::ENOTDIR);
-        }
-        let Some(end) = arg.iter().position(|&b| b == 0) else {
-            return Reply::Error(libc::EINVAL);
-        };
-        if arg[..end] != self.name[..] {
-            return Reply::Error(libc::ENOENT);
-        }
-        let Some(a) = self.attr(FILE_ID) else {
-            return Reply::Error(libc::EIO);
-        };
-        for v in [FILE_ID, 0, VALID_SECS, VALID_SECS] {
-            put64(body, v);
-        }
-        put32(body, 0);
-        put32(body, 0);
-        body.extend_from_slice(&a);
-        Reply::Body
-    }
-
-    fn open(&self, node: u64, arg: &[u8], body: &mut Vec<u8>) -> Reply {
-        let Some(flags) = u32_at(arg, 0) else {
-            return Reply::Error(libc::EINVAL);
-        };
-        let flags = flags as i32;
-        match node {
-            FILE_ID if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 => {
-                Reply::Error(libc::EROFS)
-            }
-            // The bytes never change while mounted: the page cache stays valid across opens.
-            FILE_ID => open_out(body, FOPEN_KEEP_CACHE),
-            ROOT_ID => Reply::Error(libc::EISDIR),
-            _ => Reply::Error(libc::ENOENT),
-        }
-    }
-
-    fn read(&self, node: u64, arg: &[u8], data: &mut [u8]) -> Reply {
-        let (Some(offset), Some(size)) = (u64_at(arg, 8), u32_at(arg, 16)) else {
-            return Reply::Error(libc::EINVAL);
-        };
-        if node != FILE_ID {
-            return Reply::Error(libc::EISDIR);
-        }
-        if offset >= self.size {
-            return Reply::Data(0);
-        }
-        let len = (size.min(MAX_READ) as u64).min(self.size - offset) as usize;
-        match self
-            .disk
-            .read_exact_at(&mut data[OUT_HEADER..OUT_HEADER + len], offset)
-        {
-            Ok(()) => Reply::Data(len),
-            Err(e) => {
-                (self.notify)(FuseNotice::ReadFailed {
-                    offset,
-                    len: len as u64,
-                    error: e.to_string(),
-                });
-                Reply::Error(libc::EIO)
-            }
-        }
-    }
-
-    fn readdir(&self, node: u64, arg: &[u8], body: &mut Vec<u8>) -> Reply {
-        let (Some(offset), Some(size)) = (u64_at(arg, 8), u32_at(arg, 16)) else {
-            return Reply::Error(libc::EINVAL);
-        };
-        if node != ROOT_ID {
-            return Reply::Error(libc::ENOTDIR);
-        }
-        let entries: [(u64, &[u8], u32); 3] = [
-            (ROOT_ID, b".", DT_DIR),
-            (ROOT_ID, b"..", DT_DIR),
-            (FILE_ID, &self.name, DT_REG),
-        ];
-        // The offset of an entry is the index of the next one: where a later call resumes.
-        for (i, (ino, name, kind)) in entries.iter().enumerate().skip(offset.min(3) as usize) {
-            let rec = (24 + name.len()).next_multiple_of(8);
-            if body.len() + rec > size as usize {
-                break;
-            }
-            put64(body, *ino);
-            put64(body, i as u64 + 1);
-            put32(body, name.len() as u32);
-            put32(body, *kind);
-            body.extend_from_slice(name);
-            body.resize(body.len().next_multiple_of(8), 0);
-        }
-        Reply::Body
-    }
 }
 
-fn open_out(body: &mut Vec<u8>, flags: u32) -> Reply {
+fn open_out(body: &mut Vec<u8>, flags: u32) {
     put64(body, 0);
     put32(body, flags);
     put32(body, 0);
-    Reply::Body
 }
 
 /// `struct fuse_out_header`.
@@ -650,4 +767,443 @@ fn header(h: &mut [u8], len: usize, error: i32, unique: u64) {
     h[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
     h[4..8].copy_from_slice(&error.to_ne_bytes());
     h[8..16].copy_from_slice(&unique.to_ne_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// One file
+
+/// [`FuseFile`]'s tree: a root directory holding one file.
+struct OneFile {
+    name: Vec<u8>,
+    size: u64,
+    time: u64,
+    uid: u32,
+    gid: u32,
+    disk: Arc<dyn ReadAt + Send + Sync>,
+    notify: Arc<dyn Fn(FuseNotice) + Send + Sync>,
+}
+
+impl Backend for OneFile {
+    fn attr(&self, node: u64) -> Answer<Attr> {
+        let (mode, nlink, size) = match node {
+            ROOT_ID => (libc::S_IFDIR | 0o555, 2, 0),
+            FILE_ID => (libc::S_IFREG | 0o444, 1, self.size),
+            _ => return Err(libc::ENOENT),
+        };
+        let t = (self.time, 0);
+        Ok(Attr {
+            ino: node,
+            size,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            mode,
+            nlink,
+            uid: self.uid,
+            gid: self.gid,
+        })
+    }
+
+    fn lookup(&self, parent: u64, name: &[u8]) -> Answer<Attr> {
+        match parent {
+            ROOT_ID if name == self.name => self.attr(FILE_ID),
+            ROOT_ID => Err(libc::ENOENT),
+            _ => Err(libc::ENOTDIR),
+        }
+    }
+
+    fn open(&self, node: u64) -> Answer<()> {
+        match node {
+            FILE_ID => Ok(()),
+            ROOT_ID => Err(libc::EISDIR),
+            _ => Err(libc::ENOENT),
+        }
+    }
+
+    fn opendir(&self, node: u64) -> Answer<()> {
+        match node {
+            ROOT_ID => Ok(()),
+            _ => Err(libc::ENOTDIR),
+        }
+    }
+
+    fn read(&self, node: u64, offset: u64, buf: &mut [u8]) -> Answer<usize> {
+        if node != FILE_ID {
+            return Err(libc::EISDIR);
+        }
+        if offset >= self.size {
+            return Ok(0);
+        }
+        let len = (buf.len() as u64).min(self.size - offset) as usize;
+        match self.disk.read_exact_at(&mut buf[..len], offset) {
+            Ok(()) => Ok(len),
+            Err(e) => {
+                (self.notify)(FuseNotice::ReadFailed {
+                    offset,
+                    len: len as u64,
+                    error: e.to_string(),
+                });
+                Err(libc::EIO)
+            }
+        }
+    }
+
+    fn readdir(
+        &self,
+        node: u64,
+        skip: u64,
+        put: &mut dyn FnMut(u64, &[u8], u32) -> bool,
+    ) -> Answer<()> {
+        if node != ROOT_ID {
+            return Err(libc::ENOTDIR);
+        }
+        let dt = |m: u32| (m & libc::S_IFMT) >> 12;
+        let entries: [(u64, &[u8], u32); 3] = [
+            (ROOT_ID, b".", dt(libc::S_IFDIR)),
+            (ROOT_ID, b"..", dt(libc::S_IFDIR)),
+            (FILE_ID, &self.name, dt(libc::S_IFREG)),
+        ];
+        for (ino, name, kind) in entries.iter().skip(skip.min(3) as usize) {
+            if !put(*ino, name, *kind) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn readlink(&self, _node: u64) -> Answer<Vec<u8>> {
+        Err(libc::EINVAL)
+    }
+
+    fn usage(&self) -> (u64, u64) {
+        (self.size, 2)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A filesystem's tree
+
+/// Directory listings kept: a listing is read once however many READDIR calls it takes.
+const DIRS_CACHED: usize = 64;
+/// Files a worker keeps open (their maps built), so consecutive reads do not rebuild them.
+const FILES_OPEN: usize = 8;
+/// The longest name the kernel takes.
+const NAME_MAX: usize = 255;
+
+/// [`FuseTree`]'s state shared by every worker.
+struct Tree {
+    part: Arc<dyn ReadAt + Send + Sync>,
+    notify: Arc<dyn Fn(FuseNotice) + Send + Sync>,
+    /// Whether equal entry ids are one file (hard links): ext and NTFS, not FAT.
+    links: bool,
+    table: Mutex<Table>,
+}
+
+/// Our inode numbers. Assigned when a directory is listed and kept while mounted, so a name
+/// keeps its number (what `find`, `du` and `tar` rely on); about one entry's size per name
+/// seen.
+struct Table {
+    nodes: HashMap<u64, Node>,
+    by_name: HashMap<(u64, Vec<u8>), u64>,
+    /// The inode given to a file id (for hard links).
+    by_id: HashMap<u64, u64>,
+    next: u64,
+    /// Recently listed directories and their children (inode, name: a hard link's node has
+    /// one of its names only), most recent last.
+    dirs: VecDeque<(u64, Arc<Children>)>,
+}
+
+type Children = Vec<(u64, Vec<u8>)>;
+
+struct Node {
+    parent: u64,
+    entry: Entry,
+}
+
+impl Table {
+    /// The path of `ino` from the root, for notices.
+    fn path(&self, ino: u64) -> String {
+        let mut parts = Vec::new();
+        let mut at = ino;
+        while at != ROOT_ID && parts.len() < reader::MAX_DEPTH {
+            let Some(n) = self.nodes.get(&at) else { break };
+            parts.push(n.entry.name_lossy());
+            at = n.parent;
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    }
+
+    fn insert(&mut self, parent: u64, entry: Entry, links: bool) -> u64 {
+        if let Some(&ino) = self.by_name.get(&(parent, entry.name.clone())) {
+            return ino;
+        }
+        let linked = links && entry.kind != EntryKind::Dir && entry.nlink > 1;
+        let known = linked.then(|| self.by_id.get(&entry.id).copied()).flatten();
+        let ino = known.unwrap_or_else(|| {
+            let ino = self.next;
+            self.next += 1;
+            if linked {
+                self.by_id.insert(entry.id, ino);
+            }
+            ino
+        });
+        self.by_name.insert((parent, entry.name.clone()), ino);
+        self.nodes.entry(ino).or_insert(Node { parent, entry });
+        ino
+    }
+}
+
+/// One worker's view: the shared state and its own reader of the partition.
+struct TreeWorker<'a> {
+    tree: &'a Tree,
+    fs: &'a dyn FsReader,
+    /// Files recently opened by this worker, most recent first.
+    open: RefCell<VecDeque<(u64, FileData<'a>)>>,
+}
+
+fn time(t: Option<reader::Time>) -> (u64, u32) {
+    // Times before 1970 go as negative numbers: the kernel reads these fields as signed.
+    t.map_or((0, 0), |t| (t.secs as u64, t.nsecs.min(999_999_999)))
+}
+
+fn attr_of(ino: u64, e: &Entry) -> Attr {
+    let ext_mode = e.mode.unwrap_or(0);
+    // The type always follows the entry's kind, whatever the mode says: the kernel must never
+    // see a node change type, nor a directory that is not one to us.
+    let (kind, perm, size) = match e.kind {
+        EntryKind::Dir => (libc::S_IFDIR, 0o555, e.size),
+        EntryKind::File => (libc::S_IFREG, 0o444, e.size),
+        EntryKind::Symlink => (
+            libc::S_IFLNK,
+            0o777,
+            e.target.as_ref().map_or(e.size, |t| t.len() as u64),
+        ),
+        EntryKind::Other => match ext_mode & libc::S_IFMT {
+            t @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO | libc::S_IFSOCK) => (t, 0o444, 0),
+            _ => (libc::S_IFREG, 0o444, e.size),
+        },
+    };
+    let perm = e.mode.map_or(perm, |m| m & 0o7777);
+    Attr {
+        ino,
+        size,
+        atime: time(e.atime.or(e.mtime)),
+        mtime: time(e.mtime),
+        ctime: time(e.ctime.or(e.mtime)),
+        mode: kind | perm,
+        nlink: e.nlink.max(1),
+        uid: e.uid.unwrap_or(0),
+        gid: e.gid.unwrap_or(0),
+    }
+}
+
+impl TreeWorker<'_> {
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // A worker that panicked holding it left nothing half-done worth refusing over.
+        self.tree
+            .table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn entry(&self, ino: u64) -> Answer<Entry> {
+        self.table()
+            .nodes
+            .get(&ino)
+            .map(|n| n.entry.clone())
+            .ok_or(libc::ENOENT)
+    }
+
+    fn unreadable(&self, ino: u64, e: &Error) -> i32 {
+        let path = self.table().path(ino);
+        (self.tree.notify)(FuseNotice::FileUnreadable {
+            path,
+            error: e.to_string(),
+        });
+        match e {
+            Error::Unsupported(_) => libc::EOPNOTSUPP,
+            _ => libc::EIO,
+        }
+    }
+
+    /// The children of directory `dir`, listed (and numbered) on first use.
+    fn children(&self, dir: u64) -> Answer<Arc<Children>> {
+        let entry = {
+            let mut t = self.table();
+            if let Some(i) = t.dirs.iter().position(|(d, _)| *d == dir) {
+                let hit = t.dirs.remove(i).ok_or(libc::EIO)?;
+                let list = hit.1.clone();
+                t.dirs.push_back(hit);
+                return Ok(list);
+            }
+            t.nodes
+                .get(&dir)
+                .map(|n| n.entry.clone())
+                .ok_or(libc::ENOENT)?
+        };
+        if entry.kind != EntryKind::Dir {
+            return Err(libc::ENOTDIR);
+        }
+        // Read without the lock: other workers go on meanwhile.
+        let listed = self.fs.list(&entry).map_err(|e| self.unreadable(dir, &e))?;
+        let mut t = self.table();
+        let mut kids = Vec::with_capacity(listed.len());
+        for e in listed {
+            let name = &e.name;
+            let why = if name.is_empty() || name == b"." || name == b".." {
+                None
+            } else if name.contains(&b'/') || name.contains(&0) {
+                Some("the name holds '/' or NUL")
+            } else if name.len() > NAME_MAX {
+                Some("the name is longer than 255 bytes")
+            } else {
+                let name = e.name.clone();
+                kids.push((t.insert(dir, e, self.tree.links), name));
+                continue;
+            };
+            if let Some(why) = why {
+                let path = format!("{}/{}", t.path(dir).trim_end_matches('/'), e.name_lossy());
+                (self.tree.notify)(FuseNotice::Skipped {
+                    path,
+                    why: why.to_string(),
+                });
+            }
+        }
+        let kids = Arc::new(kids);
+        t.dirs.push_back((dir, kids.clone()));
+        if t.dirs.len() > DIRS_CACHED {
+            t.dirs.pop_front();
+        }
+        Ok(kids)
+    }
+}
+
+impl Backend for TreeWorker<'_> {
+    fn attr(&self, node: u64) -> Answer<Attr> {
+        self.entry(node).map(|e| attr_of(node, &e))
+    }
+
+    fn lookup(&self, parent: u64, name: &[u8]) -> Answer<Attr> {
+        let key = (parent, name.to_vec());
+        let known = |w: &Self| {
+            let t = w.table();
+            let ino = *t.by_name.get(&key)?;
+            t.nodes.get(&ino).map(|n| attr_of(ino, &n.entry))
+        };
+        if let Some(a) = known(self) {
+            return Ok(a);
+        }
+        self.children(parent)?;
+        known(self).ok_or(libc::ENOENT)
+    }
+
+    fn open(&self, node: u64) -> Answer<()> {
+        let e = self.entry(node)?;
+        match e.kind {
+            EntryKind::Dir => return Err(libc::EISDIR),
+            EntryKind::Symlink => return Err(libc::ELOOP),
+            EntryKind::File | EntryKind::Other => {}
+        }
+        if let Some(why) = &e.unsupported {
+            return Err(self.unreadable(node, &Error::Unsupported(why.clone())));
+        }
+        self.file(node, &e).map(|_| ())
+    }
+
+    fn opendir(&self, node: u64) -> Answer<()> {
+        match self.entry(node)?.kind {
+            EntryKind::Dir => Ok(()),
+            _ => Err(libc::ENOTDIR),
+        }
+    }
+
+    fn read(&self, node: u64, offset: u64, buf: &mut [u8]) -> Answer<usize> {
+        let e = self.entry(node)?;
+        if e.kind == EntryKind::Dir {
+            return Err(libc::EISDIR);
+        }
+        self.file(node, &e)?;
+        let open = self.open.borrow();
+        let Some((_, data)) = open.front() else {
+            return Err(libc::EIO);
+        };
+        let size = data.size();
+        if offset >= size {
+            return Ok(0);
+        }
+        let len = (buf.len() as u64).min(size - offset) as usize;
+        match data.read_exact_at(&mut buf[..len], offset) {
+            Ok(()) => Ok(len),
+            Err(err) => {
+                drop(open);
+                Err(self.unreadable(node, &err))
+            }
+        }
+    }
+
+    fn readdir(
+        &self,
+        node: u64,
+        skip: u64,
+        put: &mut dyn FnMut(u64, &[u8], u32) -> bool,
+    ) -> Answer<()> {
+        let kids = self.children(node)?;
+        let parent = self.table().nodes.get(&node).map_or(ROOT_ID, |n| n.parent);
+        let dir = libc::S_IFDIR >> 12;
+        let mut at = skip;
+        if at == 0 {
+            if !put(node, b".", dir) {
+                return Ok(());
+            }
+            at = 1;
+        }
+        if at == 1 {
+            if !put(parent, b"..", dir) {
+                return Ok(());
+            }
+            at = 2;
+        }
+        let t = self.table();
+        for (ino, name) in kids.iter().skip((at - 2) as usize) {
+            let Some(n) = t.nodes.get(ino) else { continue };
+            let a = attr_of(*ino, &n.entry);
+            if !put(*ino, name, a.dtype()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn readlink(&self, node: u64) -> Answer<Vec<u8>> {
+        let e = self.entry(node)?;
+        match (e.kind, e.target) {
+            (EntryKind::Symlink, Some(t)) => Ok(t),
+            (EntryKind::Symlink, None) => Err(libc::EIO),
+            _ => Err(libc::EINVAL),
+        }
+    }
+
+    fn usage(&self) -> (u64, u64) {
+        (self.tree.part.size(), self.table().nodes.len() as u64)
+    }
+}
+
+impl<'a> TreeWorker<'a> {
+    /// Makes `node`'s bytes the front of this worker's open files, opening it if needed.
+    fn file(&self, node: u64, e: &Entry) -> Answer<()> {
+        let mut open = self.open.borrow_mut();
+        if let Some(i) = open.iter().position(|(n, _)| *n == node) {
+            let hit = open.remove(i).ok_or(libc::EIO)?;
+            open.push_front(hit);
+            return Ok(());
+        }
+        drop(open);
+        let fs: &'a dyn FsReader = self.fs;
+        let data = fs.open(e).map_err(|err| self.unreadable(node, &err))?;
+        let mut open = self.open.borrow_mut();
+        open.push_front((node, data));
+        open.truncate(FILES_OPEN);
+        Ok(())
+    }
 }

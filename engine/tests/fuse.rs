@@ -4,7 +4,7 @@
 //! failing reader is EIO for that range alone and a notice naming the offset; concurrent
 //! readers get the right bytes; a killed server leaves a dead mount that a lazy unmount
 //! removes; nothing stays in the mount table. Root, /dev/fuse and loop devices.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use wraith_engine::device::{Device, ReadAt};
-use wraith_engine::fuse::{FuseFile, FuseNotice};
+use wraith_engine::fuse::{FuseFile, FuseNotice, FuseTree};
 use wraith_engine::loopdev::LoopDev;
 use wraith_testkit::Prng;
 
@@ -458,7 +458,9 @@ fn a_failing_read_is_eio_for_its_range_and_a_notice() {
     let seen = seen.lock().unwrap().clone();
     assert!(!seen.is_empty(), "no notice for the failed read");
     for n in &seen {
-        let FuseNotice::ReadFailed { offset, len, error } = n;
+        let FuseNotice::ReadFailed { offset, len, error } = n else {
+            panic!("an unexpected notice: {n:?}");
+        };
         assert!(
             *offset < bad.end && bad.start < offset + len,
             "a notice for {len} bytes at {offset}, outside the damaged range"
@@ -649,4 +651,485 @@ fn sequential_throughput_through_fuse() {
         mib / through.as_secs_f64(),
         mib / via_loop.as_secs_f64()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// FuseTree: a partition's files through Wraith's own readers
+
+/// A partition of an image file, read with pread: what `wraith mount` hands the tree server.
+struct PartFile {
+    file: std::fs::File,
+    start: u64,
+    len: u64,
+}
+
+impl ReadAt for PartFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> wraith_engine::Result<()> {
+        let end = offset.checked_add(buf.len() as u64);
+        assert!(
+            end.is_some_and(|e| e <= self.len),
+            "read past the partition"
+        );
+        self.file
+            .read_exact_at(buf, self.start + offset)
+            .map_err(|e| wraith_engine::Error::io("the test image", e))
+    }
+    fn size(&self) -> u64 {
+        self.len
+    }
+}
+
+fn part_of(image: &Path, start: u64, len: u64) -> Arc<dyn ReadAt + Send + Sync> {
+    Arc::new(PartFile {
+        file: std::fs::File::open(image).unwrap(),
+        start,
+        len,
+    })
+}
+
+/// Every entry under `root` by relative path: regular files' bytes, directories as "dir",
+/// symlinks as "-> target"; std::fs all the way, as a user's tools see the mount.
+fn walk_all(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                out.insert(rel, b"dir".to_vec());
+                walk(root, &path, out);
+            } else if t.is_symlink() {
+                let to = std::fs::read_link(&path).unwrap();
+                let mut v = b"-> ".to_vec();
+                v.extend_from_slice(to.as_os_str().as_encoded_bytes());
+                out.insert(rel, v);
+            } else {
+                let data = std::fs::read(&path);
+                out.insert(
+                    rel,
+                    data.unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// Every change under a mounted tree is refused as read-only, and nothing changed.
+fn assert_tree_refuses_writes(root: &Path, file: &Path) {
+    use std::fs::OpenOptions;
+    let before = std::fs::read(file).unwrap();
+    let erofs = |r: std::io::Result<()>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS), "{what}: {e}");
+    };
+    erofs(
+        OpenOptions::new().write(true).open(file).map(|_| ()),
+        "opening a file for writing",
+    );
+    erofs(
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(root.join("new-file"))
+            .map(|_| ()),
+        "creating a file",
+    );
+    erofs(
+        std::fs::create_dir(root.join("new-dir")),
+        "making a directory",
+    );
+    erofs(std::fs::remove_file(file), "removing a file");
+    erofs(
+        std::fs::rename(file, root.join("renamed")),
+        "renaming a file",
+    );
+    erofs(
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o777)),
+        "changing a mode",
+    );
+    assert_eq!(std::fs::read(file).unwrap(), before, "the file changed");
+}
+
+#[test]
+fn a_tree_serves_each_partition_of_the_gpt_fixture() {
+    if !can_run("FuseTree over gpt_disk", false)
+        || !have_tools("FuseTree over gpt_disk", &["mkfs.vfat", "mcopy", "mkntfs"])
+    {
+        return;
+    }
+    let disk = wraith_testkit::gpt_disk();
+    for part in &disk.parts {
+        let dir = tempfile::tempdir().unwrap();
+        let _guard = Unmount(dir.path().to_path_buf());
+        let (seen, notify) = notices();
+        let tree = FuseTree::mount(
+            dir.path(),
+            part_of(&disk.path, part.start, part.len),
+            notify,
+        )
+        .unwrap_or_else(|e| panic!("partition {} ({:?}): {e}", part.number, part.fs));
+        assert_eq!(mounted_under(dir.path()).len(), 1);
+
+        let mut got = read_tree(dir.path());
+        // What the fixture lists is every regular file it wrote; NTFS's own metadata files are
+        // not served as user files.
+        got.retain(|k, _| !k.starts_with('$'));
+        let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            names(&got),
+            names(&part.files),
+            "partition {} ({:?}): the names served",
+            part.number,
+            part.fs
+        );
+        for (name, want) in &part.files {
+            assert!(
+                got[name] == *want,
+                "partition {} ({:?}): {name} differs",
+                part.number,
+                part.fs
+            );
+        }
+        let (first, _) = part.files.iter().next().unwrap();
+        assert_tree_refuses_writes(dir.path(), &dir.path().join(first));
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+        drop(tree);
+        assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+    }
+}
+
+/// Sets a file's modification time (seconds since 1970).
+fn set_mtime(path: &Path, secs: u64, nanos: u32) {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    // futimens needs no write access: directories take it too.
+    std::fs::File::open(path).unwrap().set_modified(t).unwrap();
+}
+
+fn mtime_of(path: &Path) -> (i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).unwrap();
+    (m.mtime(), m.mtime_nsec())
+}
+
+#[test]
+fn a_fat32_tree_has_the_names_bytes_and_times_mcopy_wrote() {
+    let what = "FuseTree over FAT32";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.vfat", "mcopy", "mmd"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let mut p = Prng::new(0xfa7);
+    // Relative path, bytes, mtime (even seconds: FAT keeps two-second steps).
+    let files: Vec<(&str, Vec<u8>, u64)> = vec![
+        (
+            "notes.txt",
+            b"lower-case 8.3 name\n".to_vec(),
+            1_600_000_000,
+        ),
+        ("README", b"upper-case 8.3 name\n".to_vec(), 1_600_000_002),
+        (
+            "A long name with spaces.text",
+            b"long name\n".to_vec(),
+            1_650_000_004,
+        ),
+        (
+            "Grüße aus Köln.txt",
+            "non-ASCII\n".as_bytes().to_vec(),
+            1_700_000_006,
+        ),
+        ("empty-one", Vec::new(), 1_700_000_008),
+        ("empty-two", Vec::new(), 1_700_000_010),
+        (
+            "Some Dir/inner/deep file.bin",
+            p.bytes(70_001),
+            1_500_000_012,
+        ),
+        (
+            "Some Dir/big random.bin",
+            p.bytes(5 << 20 | 777),
+            1_500_000_014,
+        ),
+    ];
+    for (rel, data, t) in &files {
+        let path = src.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, data).unwrap();
+        set_mtime(&path, *t, 0);
+    }
+    let img = work.path().join("fat.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(48 << 20)
+        .unwrap();
+    run(Command::new("mkfs.vfat")
+        .args(["-F", "32", "-n", "MYLABEL"])
+        .arg(&img));
+    // Top-level entries one by one, directories recursively; -m keeps the mtimes. TZ=UTC:
+    // FAT stores local time, and the reader reads it as UTC.
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        run(Command::new("mcopy")
+            .env("TZ", "UTC")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .args(["-s", "-m", "-i"])
+            .arg(&img)
+            .arg(e.path())
+            .arg("::/"));
+    }
+    let size = std::fs::metadata(&img).unwrap().len();
+    let dir = work.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let _guard = Unmount(dir.clone());
+    let (seen, notify) = notices();
+    let tree = FuseTree::mount(&dir, part_of(&img, 0, size), notify).unwrap();
+
+    let got = walk_all(&dir);
+    let mut want = BTreeMap::new();
+    for (rel, data, _) in &files {
+        want.insert(rel.to_string(), data.clone());
+    }
+    for d in ["Some Dir", "Some Dir/inner"] {
+        want.insert(d.to_string(), b"dir".to_vec());
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "names as mcopy wrote them, no volume label entry"
+    );
+    for (rel, data, t) in &files {
+        let path = dir.join(rel);
+        assert!(got[*rel] == *data, "{rel}: bytes differ");
+        assert_eq!(mtime_of(&path), (*t as i64, 0), "{rel}: mtime");
+        let m = std::fs::metadata(&path).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o444, "{rel}: mode");
+    }
+    // Two empty files share FAT's cluster 0: they must still be two files to the kernel.
+    use std::os::unix::fs::MetadataExt;
+    let ino = |r: &str| std::fs::metadata(dir.join(r)).unwrap().ino();
+    assert_ne!(ino("empty-one"), ino("empty-two"));
+    let d = std::fs::metadata(dir.join("Some Dir")).unwrap();
+    assert_eq!(d.permissions().mode() & 0o7777, 0o555);
+    // Looking a name up again (kernel caches aside) answers the same node.
+    assert_eq!(ino("notes.txt"), ino("notes.txt"));
+    assert_tree_refuses_writes(&dir, &dir.join("notes.txt"));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    drop(tree);
+    assert_eq!(mounted_under(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn an_ext4_tree_keeps_links_modes_holes_and_times() {
+    let what = "FuseTree over ext4";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext4"]) {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("etc/conf.d")).unwrap();
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    let mut p = Prng::new(0xe4);
+    let secret = src.join("etc/secret");
+    std::fs::write(&secret, b"only for root\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let tool = src.join("bin/tool");
+    std::fs::write(&tool, p.bytes(300_000)).unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(src.join("etc/conf.d/a.conf"), b"a = 1\n").unwrap();
+    std::fs::hard_link(src.join("etc/conf.d/a.conf"), src.join("etc/also-a.conf")).unwrap();
+    std::os::unix::fs::symlink("../bin/tool", src.join("etc/tool-link")).unwrap();
+    std::os::unix::fs::symlink("/nowhere/at/all", src.join("dangling")).unwrap();
+    // Sparse: 8 MiB with data only at 1 MiB and at the end.
+    let sparse = src.join("sparse.img");
+    {
+        let f = std::fs::File::create(&sparse).unwrap();
+        f.set_len(8 << 20).unwrap();
+        f.write_all_at(&p.bytes(5000), 1 << 20).unwrap();
+        f.write_all_at(b"tail", (8 << 20) - 4).unwrap();
+    }
+    // Enough names that listing takes many READDIR calls, each resuming where the last ended.
+    std::fs::create_dir(src.join("many")).unwrap();
+    for i in 0..1500 {
+        std::fs::write(src.join(format!("many/file number {i:04}")), i.to_string()).unwrap();
+    }
+    let odd = src.join("name with\nnewline and \u{00e9}");
+    std::fs::write(&odd, b"odd name\n").unwrap();
+    for (i, e) in walkdir(&src).iter().enumerate() {
+        if !e.is_symlink() {
+            set_mtime(e, 1_234_567_890 + i as u64 * 1000, 123_456_789 + i as u32);
+        }
+    }
+    let img = work.path().join("ext4.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-I", "256", "-d"])
+        .arg(&src)
+        .arg(&img));
+    let dir = work.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let _guard = Unmount(dir.clone());
+    let (seen, notify) = notices();
+    let tree = FuseTree::mount(&dir, part_of(&img, 0, 64 << 20), notify).unwrap();
+
+    let mut got = walk_all(&dir);
+    got.remove("lost+found");
+    let want = walk_all(&src);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (rel, data) in &want {
+        assert!(got[rel] == *data, "{rel}: bytes or link target differ");
+        let (a, b) = (dir.join(rel), src.join(rel));
+        let (ma, mb) = (
+            std::fs::symlink_metadata(&a).unwrap(),
+            std::fs::symlink_metadata(&b).unwrap(),
+        );
+        assert_eq!(ma.mode(), mb.mode(), "{rel}: mode (type and permissions)");
+        // A directory's size is its own filesystem's business.
+        if !mb.is_dir() {
+            assert_eq!(ma.len(), mb.len(), "{rel}: size");
+        }
+        assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "{rel}: owner");
+        // mkfs.ext4 -d keeps whole seconds only.
+        if !mb.is_symlink() {
+            assert_eq!(mtime_of(&a).0, mtime_of(&b).0, "{rel}: mtime");
+        }
+    }
+    let m = |r: &str| std::fs::metadata(dir.join(r)).unwrap();
+    assert_eq!(m("etc/secret").mode() & 0o7777, 0o600);
+    assert_eq!(m("bin/tool").mode() & 0o7777, 0o755);
+    assert_eq!(m("etc/also-a.conf").nlink(), 2);
+    assert_eq!(
+        m("etc/also-a.conf").ino(),
+        m("etc/conf.d/a.conf").ino(),
+        "hard links are one node"
+    );
+    // Following the symlink goes through the mount to the file.
+    assert!(std::fs::read(dir.join("etc/tool-link")).unwrap() == std::fs::read(&tool).unwrap());
+    assert_tree_refuses_writes(&dir, &dir.join("bin/tool"));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    drop(tree);
+    assert_eq!(mounted_under(&dir), Vec::<String>::new());
+}
+
+/// Every path under `root` (not following symlinks), parents before children.
+fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root).unwrap() {
+        let path = e.unwrap().path();
+        out.push(path.clone());
+        if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+            out.extend(walkdir(&path));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_tree_over_no_known_filesystem_is_refused_and_mounts_nothing() {
+    if !can_run("FuseTree over random bytes", false) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let junk: Arc<dyn ReadAt + Send + Sync> = Arc::new(Prng::new(5).bytes(4 << 20));
+    let (_, notify) = notices();
+    let err = FuseTree::mount(dir.path(), junk, notify)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no ext2/3/4, FAT or NTFS"), "{err}");
+    assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    assert_eq!(mounted_under(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn names_the_kernel_cannot_take_are_left_out_with_a_notice() {
+    let what = "FuseTree over crafted ext2 names";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext2"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    // Names of the same length as what they become once the image is edited: no checksums
+    // on ext2 directory blocks, so the edit stands as a crafted image would.
+    for (name, data) in [
+        ("QslashQnameQ", "becomes a/name/\n"),
+        ("QQ", "becomes ..\n"),
+        ("Q", "becomes .\n"),
+        ("kept.txt", "kept\n"),
+    ] {
+        std::fs::write(src.join(name), data).unwrap();
+    }
+    let img = work.path().join("ext2.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    run(Command::new("mkfs.ext2")
+        .args(["-q", "-F", "-d"])
+        .arg(&src)
+        .arg(&img));
+    let mut bytes = std::fs::read(&img).unwrap();
+    let mut edit = |from: &[u8], to: &[u8], len_byte: u8| {
+        // An ext2 directory record: inode(4) rec_len(2) name_len(1) type(1) name.
+        let at = bytes
+            .windows(from.len() + 2)
+            .position(|w| w[0] == len_byte && w[2..] == *from)
+            .unwrap_or_else(|| panic!("{from:?} not found in the image"));
+        bytes[at + 2..at + 2 + to.len()].copy_from_slice(to);
+    };
+    edit(b"QslashQnameQ", b"a/name/\0\0\0\0\0", 12);
+    edit(b"QQ", b"..", 2);
+    edit(b"Q", b".", 1);
+    // The name_len of the slashed one stays 12: "a/name/" then NULs.
+    std::fs::write(&img, &bytes).unwrap();
+
+    let dir = work.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let _guard = Unmount(dir.clone());
+    let (seen, notify) = notices();
+    let tree = FuseTree::mount(&dir, part_of(&img, 0, 8 << 20), notify).unwrap();
+    let mut got = walk_all(&dir);
+    got.remove("lost+found");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        vec!["kept.txt"],
+        "only the sound name is served"
+    );
+    assert!(got["kept.txt"] == b"kept\n");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|n| matches!(
+            n,
+            FuseNotice::Skipped { path, why } if path.starts_with("/a/name/") && why.contains('/')
+        )),
+        "{seen:?}"
+    );
+    drop(tree);
+    assert_eq!(mounted_under(&dir), Vec::<String>::new());
 }
