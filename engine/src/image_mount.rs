@@ -1,7 +1,7 @@
 //! A saved image shown as a directory: `DIR` becomes a small read-only tmpfs holding `disk`
 //! (the whole disk, read-only) and one sub-directory per partition (`p1`, `p2`, …) where the
-//! kernel (or a FUSE helper where the kernel lacks the filesystem) mounts that partition
-//! read-only. The disk comes from the kernel's NBD driver when the kernel has one (the live
+//! kernel mounts that partition read-only, or, where it cannot (no driver, a filesystem too
+//! damaged for it), ntfs-3g / fuse2fs, else Wraith's own filesystem readers through FUSE. The disk comes from the kernel's NBD driver when the kernel has one (the live
 //! system), else from our FUSE server as one file; read-only loop devices cut the partitions
 //! out of it at the offsets the image records, so no partition table is re-read.
 //!
@@ -12,9 +12,10 @@
 //! themselves once unmounted).
 
 use crate::device::ReadAt;
+use crate::device::Slice;
 use crate::error::{Error, Result};
 use crate::fs::FsKind;
-use crate::fuse::{FuseFile, FuseNotice};
+use crate::fuse::{FuseFile, FuseNotice, FuseTree};
 use crate::loopdev::LoopDev;
 use crate::nbd::kernel::KernelNbd;
 use crate::nbd::{Export, Notice};
@@ -41,11 +42,17 @@ pub enum Via {
 /// Something the serving side tells the user interface while the image is mounted.
 #[derive(Clone, Debug)]
 pub enum MountNotice {
+    /// A read of the disk failed (a damaged or missing chunk): the reader got EIO.
     ReadFailed {
         offset: u64,
         len: u64,
         error: String,
     },
+    /// A file of a partition served by Wraith's own reader could not be read (`path` from
+    /// that partition's root).
+    FileUnreadable { path: String, error: String },
+    /// An entry left out of a listing: its name is one the kernel cannot take.
+    Skipped { path: String, why: String },
 }
 
 /// One partition's sub-directory and what became of it.
@@ -91,6 +98,8 @@ pub struct ImageMount {
     disk_path: PathBuf,
     parts: Vec<PartMount>,
     loops: Vec<LoopDev>,
+    /// Partitions served by Wraith's own readers.
+    trees: Vec<FuseTree>,
     backing: Option<Backing>,
     tmpfs: bool,
 }
@@ -136,12 +145,13 @@ pub fn mount_image(
         disk_path: PathBuf::new(),
         parts: Vec::new(),
         loops: Vec::new(),
+        trees: Vec::new(),
         backing: None,
         tmpfs: true,
     };
     // Written first, so that `umount` finds whose it is even if what follows fails halfway.
     write_state(&dir, image, None)?;
-    attach_disk(&mut m, disk, via, notify)?;
+    attach_disk(&mut m, disk.clone(), via, notify.clone())?;
     m.disk_path = m.backing.as_ref().map(Backing::path).unwrap_or_default();
     std::os::unix::fs::symlink(&m.disk_path, dir.join("disk"))
         .map_err(|e| Error::io(dir.join("disk"), e))?;
@@ -169,15 +179,33 @@ pub fn mount_image(
             mounted_by: None,
             error: None,
         };
-        match LoopDev::attach_readonly(&m.disk_path, r.start, r.len) {
-            Ok(lo) => {
-                match mount_part(lo.path(), &part.dir, r.fs.as_ref().map(|f| f.kind)) {
-                    Ok(by) => part.mounted_by = Some(by),
-                    Err(e) => part.error = Some(e),
-                }
+        let kind = r.fs.as_ref().map(|f| f.kind);
+        let tried = LoopDev::attach_readonly(&m.disk_path, r.start, r.len)
+            .map_err(|e| e.to_string())
+            .and_then(|lo| {
+                let by = mount_part(lo.path(), &part.dir, kind)?;
                 m.loops.push(lo);
+                Ok(by)
+            });
+        match tried {
+            Ok(by) => part.mounted_by = Some(by),
+            // Where neither the kernel nor a helper could (no driver, or a filesystem too
+            // damaged for them), Wraith's own readers may still show the files.
+            Err(e) if kind.is_some() => {
+                let bytes = Arc::new(PartBytes {
+                    disk: disk.clone(),
+                    start: r.start,
+                    len: r.len,
+                });
+                match FuseTree::mount(&part.dir, bytes, fuse_notice(&notify)) {
+                    Ok(t) => {
+                        part.mounted_by = Some("wraith".into());
+                        m.trees.push(t);
+                    }
+                    Err(ours) => part.error = Some(format!("{e}; Wraith's own reader: {ours}")),
+                }
             }
-            Err(e) => part.error = Some(e.to_string()),
+            Err(e) => part.error = Some(e),
         }
         m.parts.push(part);
     }
@@ -271,18 +299,7 @@ fn attach_disk(
     } else {
         let point = m.dir.join(FUSE_DIR);
         std::fs::create_dir(&point).map_err(|e| Error::io(&point, e))?;
-        let n = notify.clone();
-        let fuse = FuseFile::mount(
-            &point,
-            "disk",
-            disk,
-            Arc::new(move |x| match x {
-                FuseNotice::ReadFailed { offset, len, error } => {
-                    n(MountNotice::ReadFailed { offset, len, error })
-                }
-            }),
-        )
-        .map_err(|e| {
+        let fuse = FuseFile::mount(&point, "disk", disk, fuse_notice(&notify)).map_err(|e| {
             Error::Unsupported(format!(
                 "this kernel has no NBD driver, and FUSE did not work either: {e}"
             ))
@@ -290,6 +307,53 @@ fn attach_disk(
         m.backing = Some(Backing::Fuse(fuse));
     }
     Ok(())
+}
+
+/// The FUSE servers' notices, as ours.
+fn fuse_notice(
+    notify: &Arc<dyn Fn(MountNotice) + Send + Sync>,
+) -> Arc<dyn Fn(FuseNotice) + Send + Sync> {
+    let n = notify.clone();
+    Arc::new(move |x| {
+        n(match x {
+            FuseNotice::ReadFailed { offset, len, error } => {
+                MountNotice::ReadFailed { offset, len, error }
+            }
+            FuseNotice::FileUnreadable { path, error } => {
+                MountNotice::FileUnreadable { path, error }
+            }
+            FuseNotice::Skipped { path, why } => MountNotice::Skipped { path, why },
+        })
+    })
+}
+
+/// One partition's bytes of a shared disk, owned, for a server thread.
+struct PartBytes {
+    disk: Arc<dyn ReadAt + Send + Sync>,
+    start: u64,
+    len: u64,
+}
+
+impl PartBytes {
+    fn slice(&self) -> Slice<'_> {
+        Slice {
+            dev: self.disk.as_ref(),
+            offset: self.start,
+            len: self.len,
+        }
+    }
+}
+
+impl ReadAt for PartBytes {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.slice().read_exact_at(buf, offset)
+    }
+    fn size(&self) -> u64 {
+        self.len
+    }
+    fn is_hole(&self, offset: u64, len: u64) -> bool {
+        self.slice().is_hole(offset, len)
+    }
 }
 
 /// The kernel's filesystem types to try, with their read-only options, for what the image
@@ -372,6 +436,7 @@ impl Drop for ImageMount {
             }
         }
         // Loops go before the disk under them, the disk before the tmpfs it shows in.
+        self.trees.clear();
         self.loops.clear();
         self.backing = None;
         if self.tmpfs {

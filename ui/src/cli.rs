@@ -179,7 +179,7 @@ pub enum Command {
     /// Show a saved image as a directory, without restoring it: DIR gets `disk` (the whole
     /// disk, read-only) and one sub-directory per partition (`p1`, `p2`, …), each mounted
     /// read-only by the kernel (ext2/3/4, FAT, NTFS, and whatever else the kernel reads) or by
-    /// fuse2fs / ntfs-3g where the kernel lacks the filesystem. Chunks are read from the
+    /// fuse2fs / ntfs-3g where the kernel lacks the filesystem, else by Wraith's own readers. Chunks are read from the
     /// repository only when a program reads them. `wraith mount` returns once DIR is ready and
     /// keeps serving in the background; `wraith umount DIR` ends it.
     Mount {

@@ -165,6 +165,27 @@ fn a_mounted_image_shows_every_partitions_files_read_only_and_umount_leaves_noth
     assert!(alive(m.pid()), "no background server: {}", m.json);
 
     for p in &disk.parts {
+        // The kernel's driver first, then the usual FUSE helper, then Wraith's own reader.
+        let (driver, helper) = match p.fs {
+            kit::FsType::Fat32 => ("vfat", None),
+            kit::FsType::Ext4 => ("ext4", Some("fuse2fs")),
+            kit::FsType::Ntfs => ("ntfs3", Some("ntfs-3g")),
+            other => panic!("the fixture has a {other:?} partition"),
+        };
+        let want = if kernel_has(driver) {
+            driver
+        } else {
+            helper
+                .filter(|h| kit::find_tool(h).is_some())
+                .unwrap_or("wraith")
+        };
+        let part = m.json["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["number"] == p.number)
+            .unwrap_or_else(|| panic!("partition {} not listed: {}", p.number, m.json));
+        assert_eq!(part["mounted_by"], want, "partition {}: {part}", p.number);
         let sub = dir.join(format!("p{}", p.number));
         let got = files_in(&sub);
         assert_eq!(

@@ -119,8 +119,14 @@ impl KernelNbd {
                 "the disk is smaller than a sector",
             )));
         }
+        let all = devices();
+        if all.is_empty() {
+            return Err(what(std::io::Error::other(
+                "this kernel has no NBD driver (no nbd module to load)",
+            )));
+        }
         let mut last = None;
-        for n in devices() {
+        for n in all {
             if busy(n) {
                 continue;
             }

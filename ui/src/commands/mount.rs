@@ -107,12 +107,18 @@ fn serve(ctx: &Ctx, image: &str, dir: &Path, via: Via, ready_fd: Option<i32>) ->
     let json = ctx.json;
     let notify = Arc::new(move |n: MountNotice| {
         // In the background nobody reads this; the program reading gets its I/O error anyway.
-        let MountNotice::ReadFailed { offset, len, error } = n;
-        if foreground && !json {
-            eprintln!(
+        if !foreground || json {
+            return;
+        }
+        match n {
+            MountNotice::ReadFailed { offset, len, error } => eprintln!(
                 "warning: reading {len} bytes at disk offset {offset} failed, the reader got an \
                  I/O error: {error}"
-            );
+            ),
+            MountNotice::FileUnreadable { path, error } => {
+                eprintln!("warning: {path}: cannot be read: {error}")
+            }
+            MountNotice::Skipped { path, why } => eprintln!("warning: {path}: left out: {why}"),
         }
     });
     let m = image_mount::mount_image(disk, &regions, dir, &image.to_string(), via, notify)
