@@ -145,16 +145,22 @@ impl Mounted {
     }
 }
 
+/// `disk` saved as `pc` into a new repository, and its `REPO:pc`.
+fn saved(disk: &kit::Disk) -> (tempfile::TempDir, String) {
+    let repo = tempfile::tempdir().unwrap();
+    let spec = format!("{}:pc", s(repo.path()));
+    let o = wraith(&["save", s(&disk.path), &spec]);
+    assert!(o.status.success(), "{}", text(&o));
+    (repo, spec)
+}
+
 #[test]
 fn a_mounted_image_shows_every_partitions_files_read_only_and_umount_leaves_nothing() {
     if !can_mount() {
         return;
     }
     let disk = kit::gpt_disk();
-    let repo = tempfile::tempdir().unwrap();
-    let spec = format!("{}:pc", s(repo.path()));
-    let o = wraith(&["save", s(&disk.path), &spec]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (repo, spec) = saved(&disk);
     let before = snapshot(repo.path());
 
     let m = mount(&spec);
@@ -237,10 +243,7 @@ fn a_killed_mount_is_tidied_by_umount() {
         return;
     }
     let disk = kit::mbr_disk();
-    let repo = tempfile::tempdir().unwrap();
-    let spec = format!("{}:pc", s(repo.path()));
-    let o = wraith(&["save", s(&disk.path), &spec]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (repo, spec) = saved(&disk);
     let m = mount(&spec);
     let dir = m.dir.path().to_path_buf();
     assert!(!mounts_under(&dir).is_empty());
@@ -274,10 +277,7 @@ fn a_directory_that_is_not_empty_or_not_a_mount_is_refused_with_its_reason() {
         return;
     }
     let disk = kit::gpt_disk();
-    let repo = tempfile::tempdir().unwrap();
-    let spec = format!("{}:pc", s(repo.path()));
-    let o = wraith(&["save", s(&disk.path), &spec]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (repo, spec) = saved(&disk);
 
     let busy = tempfile::tempdir().unwrap();
     std::fs::write(busy.path().join("mine.txt"), b"keep").unwrap();
