@@ -1133,3 +1133,66 @@ fn names_the_kernel_cannot_take_are_left_out_with_a_notice() {
     drop(tree);
     assert_eq!(mounted_under(&dir), Vec::<String>::new());
 }
+
+/// Reading one large file of ext4 and of FAT32 through FuseTree (fresh mount, nothing cached):
+/// `cargo test --release -p wraith-engine --test fuse -- --ignored --nocapture tree_throughput`.
+#[test]
+#[ignore]
+fn tree_throughput() {
+    let what = "FuseTree throughput";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext4", "mkfs.vfat", "mcopy"]) {
+        return;
+    }
+    const LEN: usize = 192 << 20;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let data = Prng::new(3).bytes(LEN);
+    std::fs::write(src.join("big.bin"), &data).unwrap();
+    for fs in ["ext4", "vfat"] {
+        let img = work.path().join(format!("{fs}.img"));
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len(256 << 20)
+            .unwrap();
+        if fs == "ext4" {
+            run(Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-d"])
+                .arg(&src)
+                .arg(&img));
+        } else {
+            run(Command::new("mkfs.vfat").args(["-F", "32"]).arg(&img));
+            run(Command::new("mcopy")
+                .args(["-i"])
+                .arg(&img)
+                .arg(src.join("big.bin"))
+                .arg("::/"));
+        }
+        let dir = work.path().join(format!("mnt-{fs}"));
+        std::fs::create_dir(&dir).unwrap();
+        let _guard = Unmount(dir.clone());
+        let (_, notify) = notices();
+        let tree = FuseTree::mount(&dir, part_of(&img, 0, 256 << 20), notify).unwrap();
+        let t = std::time::Instant::now();
+        let mut f = std::fs::File::open(dir.join("big.bin")).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0usize;
+        loop {
+            let n = f.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(buf[..n] == data[at..at + n], "{fs}: bytes at {at}");
+            at += n;
+        }
+        assert_eq!(at, LEN);
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{fs}: {} MiB through FuseTree in {secs:.2} s: {:.0} MiB/s",
+            LEN >> 20,
+            (LEN >> 20) as f64 / secs
+        );
+        drop(f);
+        drop(tree);
+    }
+}
