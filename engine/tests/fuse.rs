@@ -1196,3 +1196,54 @@ fn tree_throughput() {
         drop(tree);
     }
 }
+
+#[test]
+fn a_file_the_readers_cannot_decode_is_refused_on_open_with_a_notice() {
+    let what = "FuseTree over an ext4 with an encrypted-flagged file";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext4", "debugfs"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("locked.bin"), vec![7u8; 20_000]).unwrap();
+    std::fs::write(src.join("open.txt"), b"readable\n").unwrap();
+    let img = work.path().join("ext4.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&src)
+        .arg(&img));
+    // EXTENTS (0x80000) kept, ENCRYPT (0x800) added: what an fscrypt file looks like without
+    // its key.
+    run(Command::new("debugfs")
+        .args(["-w", "-R", "set_inode_field /locked.bin flags 0x80800"])
+        .arg(&img));
+    let dir = work.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let _guard = Unmount(dir.clone());
+    let (seen, notify) = notices();
+    let tree = FuseTree::mount(&dir, part_of(&img, 0, 16 << 20), notify).unwrap();
+
+    // Listed and described; its bytes refused, said to the caller; the rest still served.
+    assert_eq!(
+        std::fs::metadata(dir.join("locked.bin")).unwrap().len(),
+        20_000
+    );
+    let err = std::fs::read(dir.join("locked.bin")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EOPNOTSUPP), "{err}");
+    assert_eq!(std::fs::read(dir.join("open.txt")).unwrap(), b"readable\n");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|n| matches!(
+            n,
+            FuseNotice::FileUnreadable { path, .. } if path == "/locked.bin"
+        )),
+        "{seen:?}"
+    );
+    drop(tree);
+    assert_eq!(mounted_under(&dir), Vec::<String>::new());
+}
