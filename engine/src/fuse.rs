@@ -1129,8 +1129,10 @@ impl Backend for TreeWorker<'_> {
 
     fn read(&self, node: u64, offset: u64, buf: &mut [u8]) -> Answer<usize> {
         let e = self.entry(node)?;
-        if e.kind == EntryKind::Dir {
-            return Err(libc::EISDIR);
+        match e.kind {
+            EntryKind::Dir => return Err(libc::EISDIR),
+            EntryKind::Symlink => return Err(libc::EINVAL),
+            EntryKind::File | EntryKind::Other => {}
         }
         self.file(node, &e)?;
         let open = self.open.borrow();

@@ -4,6 +4,11 @@
 //! failing reader is EIO for that range alone and a notice naming the offset; concurrent
 //! readers get the right bytes; a killed server leaves a dead mount that a lazy unmount
 //! removes; nothing stays in the mount table. Root, /dev/fuse and loop devices.
+//!
+//! `FuseTree`: a partition's filesystem (FAT32 by mcopy, ext4 by mkfs -d, the gpt fixture's
+//! FAT32/ext4/NTFS) walked with std::fs gives exactly the source's names, bytes, times, modes,
+//! symlinks and hard links; writes are refused; names the kernel cannot take and files the
+//! readers cannot decode are left out or refused with a notice.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
