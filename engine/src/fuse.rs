@@ -1049,6 +1049,7 @@ impl TreeWorker<'_> {
         let listed = self.fs.list(&entry).map_err(|e| self.unreadable(dir, &e))?;
         let mut t = self.table();
         let mut kids = Vec::with_capacity(listed.len());
+        let mut skipped = Vec::new();
         for e in listed {
             let name = &e.name;
             let why = if name.is_empty() || name == b"." || name == b".." {
@@ -1064,16 +1065,24 @@ impl TreeWorker<'_> {
             };
             if let Some(why) = why {
                 let path = format!("{}/{}", t.path(dir).trim_end_matches('/'), e.name_lossy());
-                (self.tree.notify)(FuseNotice::Skipped {
+                skipped.push(FuseNotice::Skipped {
                     path,
                     why: why.to_string(),
                 });
             }
         }
         let kids = Arc::new(kids);
-        t.dirs.push_back((dir, kids.clone()));
-        if t.dirs.len() > DIRS_CACHED {
-            t.dirs.pop_front();
+        // Another worker may have listed it meanwhile: one copy is kept.
+        if !t.dirs.iter().any(|(d, _)| *d == dir) {
+            t.dirs.push_back((dir, kids.clone()));
+            if t.dirs.len() > DIRS_CACHED {
+                t.dirs.pop_front();
+            }
+        }
+        // Told without the lock: a callback that looks at the mount must not wait on us.
+        drop(t);
+        for n in skipped {
+            (self.tree.notify)(n);
         }
         Ok(kids)
     }
@@ -1120,8 +1129,10 @@ impl Backend for TreeWorker<'_> {
 
     fn read(&self, node: u64, offset: u64, buf: &mut [u8]) -> Answer<usize> {
         let e = self.entry(node)?;
-        if e.kind == EntryKind::Dir {
-            return Err(libc::EISDIR);
+        match e.kind {
+            EntryKind::Dir => return Err(libc::EISDIR),
+            EntryKind::Symlink => return Err(libc::EINVAL),
+            EntryKind::File | EntryKind::Other => {}
         }
         self.file(node, &e)?;
         let open = self.open.borrow();

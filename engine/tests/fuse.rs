@@ -4,6 +4,11 @@
 //! failing reader is EIO for that range alone and a notice naming the offset; concurrent
 //! readers get the right bytes; a killed server leaves a dead mount that a lazy unmount
 //! removes; nothing stays in the mount table. Root, /dev/fuse and loop devices.
+//!
+//! `FuseTree`: a partition's filesystem (FAT32 by mcopy, ext4 by mkfs -d, the gpt fixture's
+//! FAT32/ext4/NTFS) walked with std::fs gives exactly the source's names, bytes, times, modes,
+//! symlinks and hard links; writes are refused; names the kernel cannot take and files the
+//! readers cannot decode are left out or refused with a notice.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -778,10 +783,9 @@ fn a_tree_serves_each_partition_of_the_gpt_fixture() {
         .unwrap_or_else(|e| panic!("partition {} ({:?}): {e}", part.number, part.fs));
         assert_eq!(mounted_under(dir.path()).len(), 1);
 
-        let mut got = read_tree(dir.path());
-        // What the fixture lists is every regular file it wrote; NTFS's own metadata files are
-        // not served as user files.
-        got.retain(|k, _| !k.starts_with('$'));
+        // The fixture lists every regular file it wrote (NTFS's own $ files are not user
+        // files, and must not show).
+        let got = read_tree(dir.path());
         let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
         assert_eq!(
             names(&got),
@@ -1127,6 +1131,120 @@ fn names_the_kernel_cannot_take_are_left_out_with_a_notice() {
         seen.iter().any(|n| matches!(
             n,
             FuseNotice::Skipped { path, why } if path.starts_with("/a/name/") && why.contains('/')
+        )),
+        "{seen:?}"
+    );
+    drop(tree);
+    assert_eq!(mounted_under(&dir), Vec::<String>::new());
+}
+
+/// Reading one large file of ext4 and of FAT32 through FuseTree (fresh mount, nothing cached):
+/// `cargo test --release -p wraith-engine --test fuse -- --ignored --nocapture tree_throughput`.
+#[test]
+#[ignore]
+fn tree_throughput() {
+    let what = "FuseTree throughput";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext4", "mkfs.vfat", "mcopy"]) {
+        return;
+    }
+    const LEN: usize = 192 << 20;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let data = Prng::new(3).bytes(LEN);
+    std::fs::write(src.join("big.bin"), &data).unwrap();
+    for fs in ["ext4", "vfat"] {
+        let img = work.path().join(format!("{fs}.img"));
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len(256 << 20)
+            .unwrap();
+        if fs == "ext4" {
+            run(Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-d"])
+                .arg(&src)
+                .arg(&img));
+        } else {
+            run(Command::new("mkfs.vfat").args(["-F", "32"]).arg(&img));
+            run(Command::new("mcopy")
+                .args(["-i"])
+                .arg(&img)
+                .arg(src.join("big.bin"))
+                .arg("::/"));
+        }
+        let dir = work.path().join(format!("mnt-{fs}"));
+        std::fs::create_dir(&dir).unwrap();
+        let _guard = Unmount(dir.clone());
+        let (_, notify) = notices();
+        let tree = FuseTree::mount(&dir, part_of(&img, 0, 256 << 20), notify).unwrap();
+        let t = std::time::Instant::now();
+        let mut f = std::fs::File::open(dir.join("big.bin")).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0usize;
+        loop {
+            let n = f.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(buf[..n] == data[at..at + n], "{fs}: bytes at {at}");
+            at += n;
+        }
+        assert_eq!(at, LEN);
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{fs}: {} MiB through FuseTree in {secs:.2} s: {:.0} MiB/s",
+            LEN >> 20,
+            (LEN >> 20) as f64 / secs
+        );
+        drop(f);
+        drop(tree);
+    }
+}
+
+#[test]
+fn a_file_the_readers_cannot_decode_is_refused_on_open_with_a_notice() {
+    let what = "FuseTree over an ext4 with an encrypted-flagged file";
+    if !can_run(what, false) || !have_tools(what, &["mkfs.ext4", "debugfs"]) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("locked.bin"), vec![7u8; 20_000]).unwrap();
+    std::fs::write(src.join("open.txt"), b"readable\n").unwrap();
+    let img = work.path().join("ext4.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&src)
+        .arg(&img));
+    // EXTENTS (0x80000) kept, ENCRYPT (0x800) added: what an fscrypt file looks like without
+    // its key.
+    run(Command::new("debugfs")
+        .args(["-w", "-R", "set_inode_field /locked.bin flags 0x80800"])
+        .arg(&img));
+    let dir = work.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let _guard = Unmount(dir.clone());
+    let (seen, notify) = notices();
+    let tree = FuseTree::mount(&dir, part_of(&img, 0, 16 << 20), notify).unwrap();
+
+    // Listed and described; its bytes refused, said to the caller; the rest still served.
+    assert_eq!(
+        std::fs::metadata(dir.join("locked.bin")).unwrap().len(),
+        20_000
+    );
+    let err = std::fs::read(dir.join("locked.bin")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EOPNOTSUPP), "{err}");
+    assert_eq!(std::fs::read(dir.join("open.txt")).unwrap(), b"readable\n");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|n| matches!(
+            n,
+            FuseNotice::FileUnreadable { path, .. } if path == "/locked.bin"
         )),
         "{seen:?}"
     );
