@@ -243,7 +243,7 @@ fn a_killed_mount_is_tidied_by_umount() {
         return;
     }
     let disk = kit::mbr_disk();
-    let (repo, spec) = saved(&disk);
+    let (_repo, spec) = saved(&disk);
     let m = mount(&spec);
     let dir = m.dir.path().to_path_buf();
     assert!(!mounts_under(&dir).is_empty());
