@@ -221,6 +221,7 @@ impl FuseTree {
             Node {
                 parent: ROOT_ID,
                 entry: root,
+                lookups: 1,
             },
         );
         let tree = Arc::new(Tree {
@@ -506,6 +507,8 @@ trait Backend {
         put: &mut dyn FnMut(u64, &[u8], u32) -> bool,
     ) -> Answer<()>;
     fn readlink(&self, node: u64) -> Answer<Vec<u8>>;
+    /// The kernel dropped `n` references to `node` (LOOKUP answers).
+    fn forget(&self, _node: u64, _n: u64) {}
     /// Total bytes and number of nodes, for STATFS.
     fn usage(&self) -> (u64, u64);
 }
@@ -604,7 +607,23 @@ impl Server {
         body.clear();
         let answer = match opcode {
             INIT => return Some((unique, self.init(arg, body))),
-            FORGET | BATCH_FORGET | INTERRUPT => return Some((unique, Reply::None)),
+            FORGET => {
+                if let Some(n) = u64_at(arg, 0) {
+                    b.forget(node, n);
+                }
+                return Some((unique, Reply::None));
+            }
+            BATCH_FORGET => {
+                let count = u32_at(arg, 0).unwrap_or(0) as usize;
+                // Bounded by what the kernel sent, whatever the count says.
+                for one in arg[8.min(arg.len())..].chunks_exact(16).take(count) {
+                    if let (Some(ino), Some(n)) = (u64_at(one, 0), u64_at(one, 8)) {
+                        b.forget(ino, n);
+                    }
+                }
+                return Some((unique, Reply::None));
+            }
+            INTERRUPT => return Some((unique, Reply::None)),
             LOOKUP => match arg.iter().position(|&c| c == 0) {
                 Some(end) => b.lookup(node, &arg[..end]).map(|a| {
                     for v in [a.ino, 0, VALID_SECS, VALID_SECS] {
@@ -899,25 +918,29 @@ struct Tree {
     table: Mutex<Table>,
 }
 
-/// Our inode numbers. Assigned when a directory is listed and kept while mounted, so a name
-/// keeps its number (what `find`, `du` and `tar` rely on); about one entry's size per name
-/// seen.
+/// Our inode numbers. A number is given to a name when its directory is listed; a node is
+/// kept only while the kernel holds it (from LOOKUP until FORGET), so memory follows what the
+/// kernel caches, not how much of the tree was ever listed. A name keeps its number while its
+/// node lives or its directory's listing is cached.
 struct Table {
     nodes: HashMap<u64, Node>,
+    /// The number of a name in a directory, while its node lives (and, for the other names of
+    /// a hard-linked file, after: they can only ever name that file).
     by_name: HashMap<(u64, Vec<u8>), u64>,
-    /// The inode given to a file id (for hard links).
+    /// The number given to a file id (hard links: ext and NTFS).
     by_id: HashMap<u64, u64>,
     next: u64,
-    /// Recently listed directories and their children (inode, name: a hard link's node has
-    /// one of its names only), most recent last.
+    /// Recently listed directories and their children, most recent last.
     dirs: VecDeque<(u64, Arc<Children>)>,
 }
 
-type Children = Vec<(u64, Vec<u8>)>;
+type Children = Vec<(u64, Entry)>;
 
 struct Node {
     parent: u64,
     entry: Entry,
+    /// LOOKUP answers the kernel has not forgotten yet.
+    lookups: u64,
 }
 
 impl Table {
@@ -934,23 +957,53 @@ impl Table {
         format!("/{}", parts.join("/"))
     }
 
-    fn insert(&mut self, parent: u64, entry: Entry, links: bool) -> u64 {
+    /// The number of `entry` listed in `parent`: the one it has, or a new one.
+    fn number(&mut self, parent: u64, entry: &Entry, links: bool) -> u64 {
         if let Some(&ino) = self.by_name.get(&(parent, entry.name.clone())) {
             return ino;
         }
         let linked = links && entry.kind != EntryKind::Dir && entry.nlink > 1;
-        let known = linked.then(|| self.by_id.get(&entry.id).copied()).flatten();
-        let ino = known.unwrap_or_else(|| {
-            let ino = self.next;
-            self.next += 1;
-            if linked {
-                self.by_id.insert(entry.id, ino);
-            }
-            ino
-        });
-        self.by_name.insert((parent, entry.name.clone()), ino);
-        self.nodes.entry(ino).or_insert(Node { parent, entry });
+        if let Some(&ino) = linked.then(|| self.by_id.get(&entry.id)).flatten() {
+            return ino;
+        }
+        let ino = self.next;
+        self.next += 1;
+        if linked {
+            self.by_id.insert(entry.id, ino);
+        }
         ino
+    }
+
+    /// One more LOOKUP answered with `ino` for `name` in `parent`.
+    fn looked_up(&mut self, parent: u64, ino: u64, entry: &Entry) -> Attr {
+        self.by_name.insert((parent, entry.name.clone()), ino);
+        let node = self.nodes.entry(ino).or_insert_with(|| Node {
+            parent,
+            entry: entry.clone(),
+            lookups: 0,
+        });
+        node.lookups += 1;
+        attr_of(ino, &node.entry)
+    }
+
+    /// The kernel dropped `n` of its references to `ino`.
+    fn forget(&mut self, ino: u64, n: u64) {
+        if ino == ROOT_ID {
+            return;
+        }
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return;
+        };
+        node.lookups = node.lookups.saturating_sub(n);
+        if node.lookups > 0 {
+            return;
+        }
+        if let Some(node) = self.nodes.remove(&ino) {
+            self.by_name.remove(&(node.parent, node.entry.name));
+            if self.by_id.get(&node.entry.id) == Some(&ino) {
+                self.by_id.remove(&node.entry.id);
+            }
+        }
     }
 }
 
@@ -1059,8 +1112,7 @@ impl TreeWorker<'_> {
             } else if name.len() > NAME_MAX {
                 Some("the name is longer than 255 bytes")
             } else {
-                let name = e.name.clone();
-                kids.push((t.insert(dir, e, self.tree.links), name));
+                kids.push((t.number(dir, &e, self.tree.links), e));
                 continue;
             };
             if let Some(why) = why {
@@ -1094,17 +1146,25 @@ impl Backend for TreeWorker<'_> {
     }
 
     fn lookup(&self, parent: u64, name: &[u8]) -> Answer<Attr> {
-        let key = (parent, name.to_vec());
-        let known = |w: &Self| {
-            let t = w.table();
-            let ino = *t.by_name.get(&key)?;
-            t.nodes.get(&ino).map(|n| attr_of(ino, &n.entry))
-        };
-        if let Some(a) = known(self) {
-            return Ok(a);
+        {
+            let mut t = self.table();
+            if let Some(&ino) = t.by_name.get(&(parent, name.to_vec())) {
+                if let Some(n) = t.nodes.get_mut(&ino) {
+                    n.lookups += 1;
+                    return Ok(attr_of(ino, &n.entry));
+                }
+            }
         }
-        self.children(parent)?;
-        known(self).ok_or(libc::ENOENT)
+        let kids = self.children(parent)?;
+        let (ino, e) = kids
+            .iter()
+            .find(|(_, e)| e.name == name)
+            .ok_or(libc::ENOENT)?;
+        Ok(self.table().looked_up(parent, *ino, e))
+    }
+
+    fn forget(&self, node: u64, n: u64) {
+        self.table().forget(node, n);
     }
 
     fn open(&self, node: u64) -> Answer<()> {
@@ -1175,11 +1235,8 @@ impl Backend for TreeWorker<'_> {
             }
             at = 2;
         }
-        let t = self.table();
-        for (ino, name) in kids.iter().skip((at - 2) as usize) {
-            let Some(n) = t.nodes.get(ino) else { continue };
-            let a = attr_of(*ino, &n.entry);
-            if !put(*ino, name, a.dtype()) {
+        for (ino, e) in kids.iter().skip((at - 2) as usize) {
+            if !put(*ino, &e.name, attr_of(*ino, e).dtype()) {
                 break;
             }
         }

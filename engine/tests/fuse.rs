@@ -1031,6 +1031,36 @@ fn an_ext4_tree_keeps_links_modes_holes_and_times() {
     );
     // Following the symlink goes through the mount to the file.
     assert!(std::fs::read(dir.join("etc/tool-link")).unwrap() == std::fs::read(&tool).unwrap());
+
+    // Memory follows what the kernel holds: once it forgets the nodes (its caches dropped),
+    // the server keeps few; walking again numbers them anew and serves the same tree.
+    let held = || {
+        let st = nix::sys::statfs::statfs(&dir).unwrap();
+        st.files()
+    };
+    let walked = held();
+    assert!(
+        walked > 1500,
+        "{walked} nodes held after a walk of 1500 files"
+    );
+    std::fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    let t = std::time::Instant::now();
+    while held() > 100 && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        held() <= 100,
+        "{} nodes still held after the kernel forgot them",
+        held()
+    );
+    let mut again = walk_all(&dir);
+    again.remove("lost+found");
+    assert!(again == got, "the tree walked again differs");
+    assert_eq!(
+        m("etc/also-a.conf").ino(),
+        m("etc/conf.d/a.conf").ino(),
+        "hard links are one node after forgetting"
+    );
     assert_tree_refuses_writes(&dir, &dir.join("bin/tool"));
     assert!(
         seen.lock().unwrap().is_empty(),
