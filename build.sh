@@ -76,26 +76,38 @@ as_root() {
     fi
 }
 
-cmd_deps() {
-    local missing=()
-    local tool pkg
+# Packages still missing for a command, file or library this project needs.
+missing_pkgs() {
+    local tool f pkg
     for tool in "${!TOOL_PKG[@]}"; do
-        command -v "$tool" >/dev/null || missing+=("${TOOL_PKG[$tool]}")
+        command -v "$tool" >/dev/null || echo "${TOOL_PKG[$tool]}"
     done
-    local f
     for f in "${!FILE_PKG[@]}"; do
-        [ -e "$f" ] || missing+=("${FILE_PKG[$f]}")
+        [ -e "$f" ] || echo "${FILE_PKG[$f]}"
     done
     for pkg in "${LIB_PKGS[@]}"; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+        dpkg -s "$pkg" >/dev/null 2>&1 || echo "$pkg"
     done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        # Deduplicate: several tools come from one package.
-        mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+}
+
+cmd_deps() {
+    local missing round
+    # Checked again after installing: apt may remove a package to install another (a machine
+    # with backports' qemu-utils loses it to Debian's qemu-system-x86, whose versions must
+    # match), and a command that was there before the install is then gone.
+    for round in 1 2; do
+        # Deduplicated: several tools come from one package.
+        mapfile -t missing < <(missing_pkgs | sort -u)
+        [ "${#missing[@]}" -eq 0 ] && break
         echo "installing: ${missing[*]}"
         # Only refresh the index when we actually have to install something.
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+        [ "$round" = 1 ] && as_root env DEBIAN_FRONTEND=noninteractive apt-get update
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+    done
+    mapfile -t missing < <(missing_pkgs | sort -u)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "deps: still missing after installing: ${missing[*]}" >&2
+        exit 1
     fi
     # libFuzzer driver for the parsers' fuzz targets (fuzz/); built from crates.io.
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
