@@ -74,6 +74,25 @@ pub struct Job {
     /// Write onto a target whose drive reports itself failing (refused otherwise).
     #[serde(default)]
     pub accept_failing_target: bool,
+    /// The restored machine's name: literal, or a template (`lab-{serial}`, `lab-{mac}`);
+    /// see [`crate::identity`]. Machines in `hostnames` take their name from there.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Names by MAC address or serial number (`[hostnames]` table: `"52:54:00:12:34:56" =
+    /// "lab-01"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hostnames: std::collections::BTreeMap<String, String>,
+}
+
+impl Job {
+    /// How the job names the machine it restores, if it does.
+    pub fn naming(&self) -> Option<crate::identity::Naming> {
+        let n = crate::identity::Naming {
+            template: self.hostname.clone(),
+            table: self.hostnames.clone(),
+        };
+        (!n.is_empty()).then_some(n)
+    }
 }
 
 impl Job {
@@ -178,6 +197,31 @@ impl Job {
                 "image = NAME@ID",
                 "a save chooses the id; give the name only",
             )?;
+        }
+        if self.action != Action::Restore {
+            let why = "only a restore names the machine it deploys";
+            unused(self.hostname.is_some(), "hostname", why)?;
+            unused(!self.hostnames.is_empty(), "hostnames", why)?;
+        }
+        if let Some(t) = &self.hostname {
+            // A template's fixed parts must make a host name already: checked with sample
+            // values, so a typo stops the job before any disk is touched.
+            let sample = crate::identity::Facts {
+                serial: Some("s".into()),
+                macs: vec![[0; 6]],
+            };
+            crate::identity::resolve(
+                &crate::identity::Naming {
+                    template: Some(t.clone()),
+                    table: Default::default(),
+                },
+                &sample,
+            )
+            .map_err(|e| Error::Invalid(format!("job: hostname = {t:?}: {e}")))?;
+        }
+        for (key, name) in &self.hostnames {
+            crate::identity::check_hostname(name)
+                .map_err(|e| Error::Invalid(format!("job: hostnames.{key:?}: {e}")))?;
         }
         if !matches!(self.action, Action::Clone | Action::Restore) {
             let why = "only a restore or a clone lays out partitions";

@@ -16,6 +16,7 @@ pub mod extent;
 pub mod fs;
 pub mod fuse;
 pub mod health;
+pub mod identity;
 pub mod image_mount;
 pub mod job;
 pub mod layout;

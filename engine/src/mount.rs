@@ -10,6 +10,35 @@ pub struct Mounted {
     pub point: PathBuf,
 }
 
+impl Mounted {
+    /// Unmounts now, waiting until the filesystem is written out (a FUSE block filesystem
+    /// such as ntfs-3g finishes before its unmount returns), so the machine may power off
+    /// right after. Busy for a moment after a tool closed its files: tried for a few seconds.
+    pub fn unmount(self) -> Result<()> {
+        nix::unistd::sync();
+        let mut tries = 0;
+        loop {
+            match nix::mount::umount2(&self.point, nix::mount::MntFlags::empty()) {
+                Ok(()) => break,
+                Err(nix::errno::Errno::EBUSY) if tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        &self.point,
+                        std::io::Error::other(format!("unmounting: {e}")),
+                    ))
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&self.point);
+        // Done: nothing left for Drop.
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
 impl Drop for Mounted {
     fn drop(&mut self) {
         nix::unistd::sync();

@@ -40,6 +40,7 @@ fn restore_from_repo(repo: &Path, name: &str, target: &Path) {
         verify: true,
         layout: Default::default(),
         accept_failing_target: false,
+        naming: None,
     })
     .unwrap();
     ops::run(plan, &wraith_engine::events::Ctx::quiet()).unwrap();

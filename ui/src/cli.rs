@@ -138,6 +138,11 @@ pub enum Command {
         /// warning); refused without it.
         #[arg(long)]
         accept_failing_target: bool,
+        /// Afterwards, give the restored system this name (Linux: /etc/hostname and
+        /// /etc/hosts, a new machine id and SSH host keys at first boot; Windows: the computer
+        /// name Setup sets after sysprep). A template may use {serial} and {mac}.
+        #[arg(long, value_name = "NAME")]
+        hostname: Option<String>,
     },
     /// Run an unattended job (TOML file, or inline `key=value` words) and print a
     /// `WRAITH-RESULT {json}` line. Exit codes for the live system's init: 100 power off,

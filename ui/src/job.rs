@@ -190,6 +190,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
                 verify: job.verify,
                 layout: layout_of(job),
                 accept_failing_target: job.accept_failing_target,
+                naming: job.naming(),
             })?
         }
         Action::Verify => {

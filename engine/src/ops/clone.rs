@@ -63,6 +63,7 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
         target_created: created.is_some(),
         source_health,
         target_health,
+        hostname: None,
     };
     Ok(CheckedPlan::new(
         summary,

@@ -83,6 +83,7 @@ pub fn prepare_import(choice: &ImportChoice) -> Result<CheckedPlan> {
         target_created: false,
         source_health: None,
         target_health: None,
+        hostname: None,
     };
     Ok(CheckedPlan::new(
         summary,
@@ -152,6 +153,7 @@ pub fn prepare_clonezilla_restore(choice: &ClonezillaRestoreChoice) -> Result<Ch
         target_created: created.is_some(),
         source_health: None,
         target_health,
+        hostname: None,
     };
     Ok(CheckedPlan::new(
         summary,

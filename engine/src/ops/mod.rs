@@ -82,6 +82,8 @@ pub struct Summary {
     /// What the source and target drives say of their health (None for image files).
     pub source_health: Option<crate::health::Health>,
     pub target_health: Option<crate::health::Health>,
+    /// The name a restore gives the machine afterwards ([`crate::identity`]).
+    pub hostname: Option<String>,
 }
 
 impl Summary {

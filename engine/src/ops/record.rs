@@ -62,6 +62,8 @@ pub struct Report {
     pub log: Vec<String>,
     /// Where the result and log were kept, when they were.
     pub kept: Option<String>,
+    /// What a restore changed to give the machine its name, per partition.
+    pub identity: Vec<crate::identity::Named>,
 }
 
 impl Report {
@@ -120,6 +122,9 @@ impl Report {
                     "problems": ver.report.problems,
                 });
             }
+        }
+        if !self.identity.is_empty() {
+            v["identity"] = json!(self.identity);
         }
         put(&mut v, "kept", json!(self.kept));
         v
@@ -203,6 +208,9 @@ fn plan_lines(s: &Summary) -> Vec<String> {
     }
     if s.verify {
         out.push("verify afterwards: yes".into());
+    }
+    if let Some(h) = &s.hostname {
+        out.push(format!("then name the machine: {h}"));
     }
     out
 }
@@ -338,6 +346,7 @@ fn empty_report(s: &Summary) -> Report {
         seconds: 0.0,
         log: Vec::new(),
         kept: None,
+        identity: Vec::new(),
     }
 }
 
@@ -449,6 +458,11 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             }
             if reshape.is_some() {
                 show_new_table(target, ctx.sink);
+            }
+            // After the verification: naming changes files the image does not hold.
+            if let Some(name) = &plan.summary.hostname {
+                target.sync()?;
+                r.identity = crate::identity::apply(target.path(), name, ctx.sink)?;
             }
         }
         Op::Verify {

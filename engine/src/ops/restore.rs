@@ -21,12 +21,19 @@ pub struct RestoreChoice {
     pub layout: super::LayoutChoice,
     /// Write onto a target whose drive reports itself failing (else refused).
     pub accept_failing_target: bool,
+    /// Give the restored machine its own name afterwards ([`crate::identity`]).
+    pub naming: Option<crate::identity::Naming>,
 }
 
 pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
     let repo = &choice.repository;
     let image = &choice.image;
     let m = repo.load_manifest(image)?;
+    // The name first: a machine the job cannot name is refused before its disk is touched.
+    let hostname = match &choice.naming {
+        Some(n) => Some(hostname_for(n, &m, image)?),
+        None => None,
+    };
     let (target, created) = open_target(&choice.target, m.source.size)?;
     let target_health = crate::health::for_device(&choice.target);
     let decision = checked(&created, || {
@@ -100,6 +107,7 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
         target_created: created.is_some(),
         source_health: None,
         target_health,
+        hostname,
     };
     Ok(CheckedPlan::new(
         summary,
@@ -112,4 +120,30 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
         },
         created,
     ))
+}
+
+/// The name this machine gets, checked against what the image holds: Windows takes at most
+/// 15 characters, so a longer name for an image with NTFS partitions is refused now rather
+/// than found out after the restore.
+fn hostname_for(
+    naming: &crate::identity::Naming,
+    m: &crate::repo::manifest::Manifest,
+    image: &ImageRef,
+) -> Result<String> {
+    let name = crate::identity::resolve(naming, &crate::identity::Facts::this_machine())?;
+    let ntfs = m.regions.iter().any(|r| {
+        r.region
+            .fs
+            .as_ref()
+            .is_some_and(|f| f.kind == crate::fs::FsKind::Ntfs)
+    });
+    if ntfs && name.len() > crate::identity::windows::MAX_NAME {
+        return Err(crate::error::Error::Invalid(format!(
+            "image {image} holds NTFS (Windows) partitions, and Windows takes computer names of \
+             at most {} characters: {name:?} has {}",
+            crate::identity::windows::MAX_NAME,
+            name.len()
+        )));
+    }
+    Ok(name)
 }

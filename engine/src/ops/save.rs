@@ -69,6 +69,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         target_created: false,
         source_health,
         target_health: None,
+        hostname: None,
     };
     Ok(CheckedPlan::new(
         summary,

@@ -42,6 +42,7 @@ pub fn prepare_verify(choice: &VerifyChoice) -> Result<CheckedPlan> {
         target_created: false,
         source_health: None,
         target_health: None,
+        hostname: None,
     };
     let against = match &choice.against {
         None => None,

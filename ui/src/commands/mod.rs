@@ -265,14 +265,21 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             verify,
             layout,
             accept_failing_target,
+            hostname,
         } => restore(
             &ctx,
             image,
             target,
-            *verify,
-            *yes,
-            layout_choice(layout),
-            *accept_failing_target,
+            restore::RestoreOptions {
+                verify: *verify,
+                yes: *yes,
+                layout: layout_choice(layout),
+                accept_failing_target: *accept_failing_target,
+                naming: hostname.as_ref().map(|t| wraith_engine::identity::Naming {
+                    template: Some(t.clone()),
+                    table: Default::default(),
+                }),
+            },
         )?,
         Command::Import {
             from: crate::cli::ImportFrom::Clonezilla { dir, repo, verify },

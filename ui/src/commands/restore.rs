@@ -5,18 +5,32 @@ use anyhow::Result;
 use std::path::Path;
 use wraith_engine::ops::{self, repository, Report, RestoreChoice};
 
-pub fn restore(
-    ctx: &Ctx,
-    image: &str,
-    target: &Path,
-    verify: bool,
-    yes: bool,
-    layout: ops::LayoutChoice,
-    accept_failing_target: bool,
-) -> Result<Report> {
+/// What the command line chose besides the image and the target.
+pub struct RestoreOptions {
+    pub verify: bool,
+    pub yes: bool,
+    pub layout: ops::LayoutChoice,
+    pub accept_failing_target: bool,
+    pub naming: Option<wraith_engine::identity::Naming>,
+}
+
+pub fn restore(ctx: &Ctx, image: &str, target: &Path, o: RestoreOptions) -> Result<Report> {
+    let RestoreOptions {
+        verify,
+        yes,
+        layout,
+        accept_failing_target,
+        naming,
+    } = o;
     // A Clonezilla image directory is written directly, like a clone from it.
     let dir = Path::new(image);
     if wraith_engine::clonezilla::is_image_dir(dir) {
+        if naming.is_some() {
+            anyhow::bail!(
+                "--hostname works with Wraith images: import the Clonezilla image first \
+                 (wraith import clonezilla)"
+            );
+        }
         let plan = ops::prepare_clonezilla_restore(&ops::ClonezillaRestoreChoice {
             dir: dir.to_path_buf(),
             target: target.to_path_buf(),
@@ -36,6 +50,7 @@ pub fn restore(
         verify,
         layout,
         accept_failing_target,
+        naming,
     })?;
     confirm_and_run(ctx, plan, yes)
 }

@@ -214,6 +214,7 @@ impl App {
                         verify: true,
                         layout: layout.clone(),
                         accept_failing_target,
+                        naming: None,
                     }),
                 )
             }

@@ -226,6 +226,7 @@ fn clone_report(bytes: u64) -> Report {
         seconds: 0.0,
         log: Vec::new(),
         kept: None,
+        identity: Vec::new(),
     }
 }
 
@@ -1885,6 +1886,7 @@ fn restore_plan_onto_a_larger_disk_shows_the_new_layout() {
         target_created: false,
         source_health: None,
         target_health: None,
+        hostname: None,
     };
     let lines = plan::summary_lines(&sm, None, None, Some(&t), Some(&m));
     let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
