@@ -217,6 +217,8 @@ pub struct Flow {
     pub images: Option<ImageList>,
     /// The layout policy a clone or restore is planned with (F2 on the plan changes it).
     pub layout: wraith_engine::layout::Policy,
+    /// The name a restore gives the machine afterwards (F3 on the plan).
+    pub hostname: Option<String>,
 }
 
 impl Flow {
@@ -543,6 +545,7 @@ impl App {
                 PlanKey::Back => self.back(),
                 PlanKey::Start { verify } => self.start(verify),
                 PlanKey::Layout => self.next_layout(),
+                PlanKey::Name(name) => self.rename(name),
             },
             Screen::Running(r) => r.key(&k),
             Screen::Summary(sm) => match sm.key(&k) {

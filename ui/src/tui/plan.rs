@@ -40,6 +40,8 @@ pub enum PlanKey {
     },
     /// Plan it again with the next layout policy.
     Layout,
+    /// Plan the restore again, naming the machine afterwards (None: no name).
+    Name(Option<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -55,6 +57,10 @@ pub struct PlanScreen {
     /// The layout policy this plan was asked with: None when the job has no layout to choose
     /// (a save), else F2 plans it again with the next one.
     pub layout: Option<Policy>,
+    /// A restore: F3 names the machine afterwards; this plan's name, if it has one.
+    pub naming: Option<Option<String>>,
+    /// The name being typed after F3.
+    pub name_input: Option<TextInput>,
 }
 
 impl PlanScreen {
@@ -66,7 +72,15 @@ impl PlanScreen {
             scroll: 0,
             verify,
             layout: None,
+            naming: None,
+            name_input: None,
         }
+    }
+
+    /// Offers F3 to name the restored machine; `current` is this plan's name.
+    pub fn with_naming(mut self, current: Option<String>) -> Self {
+        self.naming = Some(current);
+        self
     }
 
     /// Offers F2 to plan the job again with another layout policy; `asked` is this plan's.
@@ -78,6 +92,20 @@ impl PlanScreen {
     /// Scrolls, toggles verify-after, edits the confirmation; Enter starts only when the
     /// confirmation matches.
     pub fn key(&mut self, k: &KeyEvent) -> PlanKey {
+        if let Some(input) = &mut self.name_input {
+            match k.code {
+                KeyCode::Esc => self.name_input = None,
+                KeyCode::Enter => {
+                    let name = input.value.trim().to_string();
+                    self.name_input = None;
+                    return PlanKey::Name((!name.is_empty()).then_some(name));
+                }
+                _ => {
+                    input.key(k);
+                }
+            }
+            return PlanKey::None;
+        }
         match k.code {
             KeyCode::Esc => return PlanKey::Back,
             KeyCode::Up => self.scroll_by(-1),
@@ -90,6 +118,11 @@ impl PlanScreen {
                 }
             }
             KeyCode::F(2) if self.layout.is_some() => return PlanKey::Layout,
+            KeyCode::F(3) => {
+                if let Some(current) = &self.naming {
+                    self.name_input = Some(TextInput::new(current.as_deref().unwrap_or("")));
+                }
+            }
             KeyCode::Enter => {
                 let confirmed = match &self.confirm {
                     Some(name) => self.input.value == *name,
@@ -423,6 +456,10 @@ pub fn render(f: &mut Frame, area: Rect, p: &PlanScreen) {
             option,
         );
     }
+    if let Some(input) = &p.name_input {
+        confirm::render(f, field, s::NAME_PROMPT, input);
+        return;
+    }
     match &p.confirm {
         Some(name) => confirm::render(
             f,
@@ -519,6 +556,25 @@ pub fn summary_lines(
     lines
 }
 
+/// Whether the restored machine is named afterwards, and how to change it.
+pub fn name_line(name: Option<&str>) -> (Tone, String) {
+    match name {
+        Some(n) => (
+            Tone::Head,
+            format!("{} {n}   ({})", s::PLAN_NAME, s::PLAN_NAME_KEY),
+        ),
+        None => (
+            Tone::Normal,
+            format!(
+                "{} {}   ({})",
+                s::PLAN_NAME,
+                s::PLAN_NAME_NONE,
+                s::PLAN_NAME_KEY
+            ),
+        ),
+    }
+}
+
 /// What must be typed before the plan starts: the target's name when it destroys one, and a
 /// second word when its drive reports itself failing (nobody restores onto it by habit).
 pub fn confirm_text(sm: &ops::Summary) -> Option<String> {
@@ -586,6 +642,10 @@ impl App {
         if matches!(sm.action, Action::Clone | Action::Restore) {
             lines.push(policy_line(self.flow.layout, sm.reshape.as_ref()));
             screen = screen.with_layout(self.flow.layout);
+        }
+        if sm.action == Action::Restore {
+            lines.push(name_line(sm.hostname.as_deref()));
+            screen = screen.with_naming(sm.hostname.clone());
         }
         screen.lines = lines;
         self.screen = Screen::Plan(screen);

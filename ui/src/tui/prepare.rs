@@ -214,7 +214,12 @@ impl App {
                         verify: true,
                         layout: layout.clone(),
                         accept_failing_target,
-                        naming: None,
+                        naming: self.flow.hostname.clone().map(|t| {
+                            wraith_engine::identity::Naming {
+                                template: Some(t),
+                                table: Default::default(),
+                            }
+                        }),
                     }),
                 )
             }
@@ -231,6 +236,22 @@ impl App {
             return;
         };
         self.flow.layout = self.flow.layout.next();
+        // The name of the plan shown, not one F3 asked for and the engine refused.
+        if let super::app::Screen::Plan(p) = &self.screen {
+            if let Some(name) = &p.naming {
+                self.flow.hostname = name.clone();
+            }
+        }
+        self.prepare_onto(target);
+    }
+
+    /// F3 on a restore plan: the same restore planned with the machine named afterwards (or
+    /// not). A name the engine refuses leaves the plan as it was, with the reason shown.
+    pub(super) fn rename(&mut self, name: Option<String>) {
+        let Some(target) = self.flow.target.clone() else {
+            return;
+        };
+        self.flow.hostname = name;
         self.prepare_onto(target);
     }
 

@@ -118,6 +118,11 @@ pub const ERR_KEYBOARD: &str = "changing the keyboard layout";
 pub const FAILING_WORD: &str = "failing";
 pub const PLAN_POLICY: &str = "layout policy:";
 pub const PLAN_POLICY_KEY: &str = "F2: plan with";
+pub const PLAN_NAME: &str = "then name the machine:";
+pub const PLAN_NAME_NONE: &str = "no, it keeps the image's names";
+pub const PLAN_NAME_KEY: &str = "F3: give it a name";
+pub const NAME_PROMPT: &str =
+    "Name ({serial} and {mac} allowed; empty: none), Enter plans again, Esc keeps the plan";
 pub const PLAN_SCRATCH: &str = "scratch space needed:";
 pub const PLAN_ESTIMATE: &str = "at 150 MB/s; an estimate";
 pub const TYPE_TO_CONFIRM: &str = "Type the target's name to start";
@@ -470,6 +475,7 @@ pub const HELP_PLAN: KeyHelp = &[
     ("Up/Down, PgUp/PgDn", "scroll the plan"),
     ("Tab", "verify afterwards: on or off"),
     ("F2", "plan again with the next layout policy"),
+    ("F3", "restore: give the machine its own name afterwards"),
     ("letters", "type the target's name (in quotes) to confirm"),
     ("Enter", "start"),
     ("Esc", "back: nothing was written"),

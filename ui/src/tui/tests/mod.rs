@@ -641,6 +641,44 @@ fn save_verify_restore_by_keys() {
         panic!("expected the plan")
     };
     assert_eq!(pl.confirm.as_deref(), Some("disk.img"));
+    let name_line = |a: &App| -> String {
+        let Screen::Plan(p) = &a.screen else {
+            panic!("expected the plan");
+        };
+        p.lines
+            .iter()
+            .find(|(_, l)| l.starts_with(s::PLAN_NAME))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| panic!("no name line: {:#?}", p.lines))
+    };
+    assert!(
+        name_line(&a).contains(s::PLAN_NAME_NONE),
+        "{}",
+        name_line(&a)
+    );
+    // F3 names the machine: a name the engine refuses leaves the plan as it was.
+    key(&mut a, KeyCode::F(3));
+    typed(&mut a, "lab_07");
+    key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
+    match &a.popup {
+        Some(super::app::Popup::Error(e)) => {
+            assert!(e.message.contains("is not a host name"), "{e}")
+        }
+        _ => panic!("no error popup"),
+    }
+    a.popup = None;
+    // The field starts with the name of the plan shown (none): the refused one is gone.
+    key(&mut a, KeyCode::F(3));
+    typed(&mut a, "lab-07");
+    key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    assert!(
+        name_line(&a).starts_with("then name the machine: lab-07"),
+        "{}",
+        name_line(&a)
+    );
     typed(&mut a, "disk.img");
     key(&mut a, KeyCode::Enter);
     let lines = until_summary(&mut a, &rx);
