@@ -293,7 +293,8 @@ impl Joined {
             position: self.welcome.position,
             state: self.welcome.state,
             stream_at: None,
-            first_data: None,
+            // Joined before the stream started: all of it is ahead.
+            first_data: (self.welcome.state == State::Waiting).then_some(0),
             last_heard: Instant::now(),
             last_multicast: None,
             fallback: false,
@@ -415,7 +416,7 @@ impl St {
             Slot::Ready(..) => true,
             Slot::Partial(_) => true,
             // Passed before we listened: it comes over HTTP.
-            Slot::Waiting(_) => !self.first_data.is_some_and(|f| seq < f),
+            Slot::Waiting(_) => self.first_data.is_none_or(|f| seq >= f),
             Slot::Unneeded | Slot::Gone => false,
         }
     }
@@ -647,7 +648,7 @@ impl Inner {
                 let now = Instant::now();
                 if !st.dead && now.duration_since(st.last_heard) > DEAD_AFTER {
                     st.dead = true;
-                    if !told_dead && st.state != State::Ended {
+                    if !told_dead && st.state != State::Ended && st.last_multicast.is_some() {
                         told_dead = true;
                         tell = Some(format!(
                             "the multicast sender {} stopped answering; the rest of the image \
@@ -656,10 +657,11 @@ impl Inner {
                         ));
                     }
                 }
+                // The sender answers (or said it ended) but its stream never came.
                 if !st.fallback
                     && st.last_multicast.is_none()
-                    && now.duration_since(self.joined_at) > NO_MULTICAST_AFTER
-                    && !st.dead
+                    && (now.duration_since(self.joined_at) > NO_MULTICAST_AFTER
+                        || st.state == State::Ended)
                 {
                     st.fallback = true;
                     st.stats.fell_back = true;
@@ -730,9 +732,14 @@ impl Inner {
                 continue;
             }
             all_settled = false;
-            if matches!(st.slots[seq as usize], Slot::Waiting(_))
-                && st.first_data.is_none_or(|f| seq < f)
-            {
+            // Nothing heard yet: no multicast here (told after a while) or not yet; either
+            // way there is nothing to ask for.
+            // A receiver that never heard the stream asks for nothing: it would make the
+            // sender repeat the whole image to the room.
+            let Some(first) = st.first_data.filter(|_| st.last_multicast.is_some()) else {
+                break;
+            };
+            if matches!(st.slots[seq as usize], Slot::Waiting(_)) && seq < first {
                 st.give_up(seq);
                 seq += 1;
                 continue;
@@ -805,13 +812,23 @@ impl Receiver {
         self.inner.lock().stats.clone()
     }
 
-    /// Stops listening and tells the sender (with a last report saying `done`).
+    /// Stops listening and tells the sender (a last report, `done` or `left`, and LEAVE).
     pub fn stop(&self) {
         if self.inner.stop.swap(true, Ordering::SeqCst) {
             return;
         }
         let mut out = Vec::new();
-        let r = self.inner.report(Some("done"));
+        let finished = {
+            let st = self.inner.lock();
+            st.slots
+                .iter()
+                .zip(&st.needs)
+                .all(|(s, &n)| n == 0 || matches!(s, Slot::Gone))
+        };
+        // "left": stopped before its restore took every chunk (cancelled, failed).
+        let r = self
+            .inner
+            .report(Some(if finished { "done" } else { "left" }));
         if let Ok(p) = serde_json::to_vec(&r) {
             wire::encode(
                 &self.inner.key,

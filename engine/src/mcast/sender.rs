@@ -510,6 +510,17 @@ impl Sender {
             tx.send(&h, &[])?;
             std::thread::sleep(Duration::from_millis(30));
         }
+        // Unicast too: a receiver the stream does not reach learns the end at once, not by
+        // waiting for a sender that went quiet.
+        let mut h = Header::control(Kind::Status, self.session);
+        h.seq = n;
+        h.shard = State::Ended as u16;
+        let mut out = Vec::new();
+        wire::encode(&self.key, &h, &[], &mut out);
+        let addrs: Vec<SocketAddr> = self.lock().clients.keys().copied().collect();
+        for a in addrs {
+            let _ = self.control.send_to(&out, a);
+        }
         tx.progress(progress, State::Ended, n, true);
         let requests = self.lock().repair_requests;
         let mut report = tx.report;
