@@ -50,6 +50,7 @@
 //! Test hook: `WRAITH_MCAST_DROP_PERCENT=P` makes a receiver drop that share of incoming
 //! multicast datagrams (seeded by `WRAITH_MCAST_DROP_SEED`), as a lossy network would.
 
+pub mod client;
 pub mod fec;
 pub mod receiver;
 pub mod sender;

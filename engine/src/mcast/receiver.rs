@@ -762,7 +762,10 @@ impl Inner {
             } else {
                 asked.times += 1;
                 asked.last = Some(now);
-                repairs.push((seq, needed.min(u16::MAX as usize) as u16));
+                // Repair shards are lost like the others: a receiver missing a share s of a
+                // chunk asks for that share more again (needed²/k), so one round usually does.
+                let ask = needed + (needed * needed).div_ceil(k);
+                repairs.push((seq, ask.min(u16::MAX as usize) as u16));
             }
             seq += 1;
         }

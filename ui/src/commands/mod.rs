@@ -33,7 +33,7 @@ use wraith_engine::repo::location::Location;
 use wraith_engine::repo::{Credentials, ImageRef, Password, Repository};
 
 pub use clone::clone;
-pub use restore::restore;
+pub use restore::{multicast_session, restore};
 pub use save::save;
 pub use verify::verify;
 
@@ -265,6 +265,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             verify,
             layout,
             accept_failing_target,
+            multicast,
         } => restore(
             &ctx,
             image,
@@ -273,6 +274,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             *yes,
             layout_choice(layout),
             *accept_failing_target,
+            multicast,
         )?,
         Command::Import {
             from: crate::cli::ImportFrom::Clonezilla { dir, repo, verify },
