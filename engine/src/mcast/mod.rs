@@ -47,6 +47,14 @@
 //! slows the sender. The pipeline waits for a chunk only while the stream has not passed it
 //! and the sender is alive.
 //!
+//! Measured (engine/tests/mcast.rs `loss_figures`: a 112 MiB disk, 31.8 MB stored in 37
+//! chunks, one receiver on loopback at 200 Mbit/s, default 3 % FEC), server bytes per stored
+//! byte: 1.061 at 0 % and 1 % loss (headers 2.8 %, proactive shards 3 %, padding of each
+//! chunk's last shard), 1.085 at 5 %, 1.288 at 20 % (the least possible at 20 % loss is
+//! 1/0.8 plus headers, 1.285); every chunk came by the stream at each loss rate. Hence the
+//! default of 3 %: below 1.1x at no loss, and a healthy LAN's occasional lost datagram needs
+//! no repair round; heavier loss is what repairs are for.
+//!
 //! Test hook: `WRAITH_MCAST_DROP_PERCENT=P` makes a receiver drop that share of incoming
 //! multicast datagrams (seeded by `WRAITH_MCAST_DROP_SEED`), as a lossy network would.
 

@@ -820,7 +820,12 @@ impl Receiver {
         if self.inner.stop.swap(true, Ordering::SeqCst) {
             return;
         }
-        let mut out = Vec::new();
+        self.inner.cv.notify_all();
+        // The threads first: a periodic report sent after the last one would undo it.
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
         let finished = {
             let st = self.inner.lock();
             st.slots
@@ -832,6 +837,7 @@ impl Receiver {
         let r = self
             .inner
             .report(Some(if finished { "done" } else { "left" }));
+        let mut out = Vec::new();
         if let Ok(p) = serde_json::to_vec(&r) {
             wire::encode(
                 &self.inner.key,
@@ -848,11 +854,6 @@ impl Receiver {
             &mut out,
         );
         let _ = self.inner.control.send_to(&out, self.inner.server);
-        self.inner.cv.notify_all();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for t in threads {
-            let _ = t.join();
-        }
     }
 }
 
@@ -863,7 +864,7 @@ impl Drop for Receiver {
 }
 
 impl ChunkFeed for Receiver {
-    fn take(&self, id: &ChunkId) -> Option<Vec<u8>> {
+    fn take(&self, id: &ChunkId, cancel: &crate::events::Cancel) -> Option<Vec<u8>> {
         let seq = *self.inner.first_seq.get(id)?;
         let i = seq as usize;
         let mut st = self.inner.lock();
@@ -891,6 +892,10 @@ impl ChunkFeed for Receiver {
                 }
                 st.stats.stored_bytes_multicast += bytes.len() as u64;
                 return Some(bytes);
+            }
+            if cancel.is_cancelled() {
+                // The pipeline stops at its next check; this read is not counted.
+                return None;
             }
             if self.inner.stop.load(Ordering::SeqCst) || !st.may_come(seq) {
                 st.give_up(seq);

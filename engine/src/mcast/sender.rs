@@ -59,9 +59,9 @@ pub struct SenderConfig {
     pub interface: Ipv4Addr,
 }
 
-/// Default proactive recovery share, from the loss measurements (docs in the module): at 0 %
-/// loss it costs 3 % of the image, and it repairs the occasional lost datagram of a healthy
-/// LAN without a repair round.
+/// Default proactive recovery share, from the loss measurements (figures in the module docs):
+/// at 0 % loss it costs 3 % of the image, and it repairs the occasional lost datagram of a
+/// healthy LAN without a repair round.
 pub const DEFAULT_FEC_PERCENT: u32 = 3;
 
 impl Default for SenderConfig {
@@ -301,7 +301,7 @@ impl Sender {
     pub fn run(
         &self,
         cancel: &Cancel,
-        progress: &mut (dyn FnMut(&SenderProgress) + Send),
+        progress: &mut dyn FnMut(&SenderProgress),
     ) -> Result<SenderReport> {
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -377,8 +377,13 @@ impl Sender {
                         let mut sh = self.lock();
                         if let Some(c) = sh.clients.get_mut(&from) {
                             c.last_seen = Instant::now();
-                            if let Ok(r) = serde_json::from_slice(payload) {
-                                c.report = r;
+                            if let Ok(r) = serde_json::from_slice::<wire::Report>(payload) {
+                                // A receiver's last word stands: a report overtaken on the
+                                // way does not bring it back.
+                                let last = matches!(c.report.state.as_str(), "done" | "left");
+                                if !last {
+                                    c.report = r;
+                                }
                             }
                         }
                         (sh.state.unwrap_or(State::Waiting), sh.position)
@@ -425,7 +430,7 @@ impl Sender {
     fn stream(
         &self,
         cancel: &Cancel,
-        progress: &mut (dyn FnMut(&SenderProgress) + Send),
+        progress: &mut dyn FnMut(&SenderProgress),
     ) -> Result<SenderReport> {
         let mut tx = Tx {
             sender: self,
@@ -581,7 +586,7 @@ impl Tx<'_> {
 
     fn progress(
         &mut self,
-        f: &mut (dyn FnMut(&SenderProgress) + Send),
+        f: &mut dyn FnMut(&SenderProgress),
         state: State,
         position: u32,
         force: bool,

@@ -255,7 +255,7 @@ fn copy_regions<'d>(
                 let c = &r.chunks[ci];
                 // The feed first (a multicast stream); its bytes are checked like a read's,
                 // and bytes that fail are counted and read from the store instead.
-                if let Some(bytes) = feed.and_then(|f| f.take(&id)) {
+                if let Some(bytes) = feed.and_then(|f| f.take(&id, cancel)) {
                     if let Some(loc) = repo.locate(&id) {
                         stored = bytes;
                         let what = format!(

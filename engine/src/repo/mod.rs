@@ -133,8 +133,8 @@ impl std::fmt::Display for ImageRef {
 /// [`ChunkFeed::rejected`] for bytes that fail, then reads the store.
 pub trait ChunkFeed: Send + Sync {
     /// The stored bytes of `id` when the feed has them (waiting for them only while they may
-    /// still come), else `None`.
-    fn take(&self, id: &ChunkId) -> Option<Vec<u8>>;
+    /// still come, and not once `cancel` is set), else `None`.
+    fn take(&self, id: &ChunkId, cancel: &crate::events::Cancel) -> Option<Vec<u8>>;
     /// Bytes given for `id` failed their check: counted, and the store is read instead.
     fn rejected(&self, id: &ChunkId);
     /// Whether `id` may still come from the feed (else it is worth prefetching from the store).
