@@ -188,7 +188,7 @@ fn from_stream(s: &ReceiverStats) -> u64 {
 }
 
 #[test]
-fn a_room_restores_by_multicast_with_loss_a_late_joiner_and_a_dropout() {
+fn a_room_restores_by_multicast_with_loss_a_late_joiner_a_small_buffer_and_a_dropout() {
     let room = Room::new();
     let (group, port) = session_addr(1);
     let sender = room.sender(SenderConfig {
@@ -226,6 +226,18 @@ fn a_room_restores_by_multicast_with_loss_a_late_joiner_and_a_dropout() {
         });
         let dropout =
             s.spawn(|| mcast_restore(&room, port, &room.target("dropout"), |_| {}, |_| {}, true));
+        // One with a buffer smaller than a raw chunk: those are dropped on arrival and read
+        // over HTTP; it never holds up the stream or its own restore.
+        let small = s.spawn(|| {
+            mcast_restore(
+                &room,
+                port,
+                &room.target("small"),
+                |c| c.budget = 256 << 10,
+                |_| {},
+                false,
+            )
+        });
         // The late one joins once a third of the stream has passed.
         let late = s.spawn(|| {
             let since = Instant::now();
@@ -243,6 +255,7 @@ fn a_room_restores_by_multicast_with_loss_a_late_joiner_and_a_dropout() {
         let lossy = lossy.join().unwrap();
         let dropout = dropout.join().unwrap();
         let late = late.join().unwrap();
+        let small = small.join().unwrap();
         let report = run.join().unwrap().expect("the session runs to its end");
 
         eprintln!("sender: {report:#?}");
@@ -251,6 +264,7 @@ fn a_room_restores_by_multicast_with_loss_a_late_joiner_and_a_dropout() {
             ("lossy", &lossy),
             ("late", &late),
             ("dropout", &dropout),
+            ("small", &small),
         ] {
             eprintln!(
                 "{who}: {:?} {:#?} {:?}",
@@ -260,7 +274,12 @@ fn a_room_restores_by_multicast_with_loss_a_late_joiner_and_a_dropout() {
             );
         }
 
-        for (who, o) in [("normal", &normal), ("lossy", &lossy), ("late", &late)] {
+        for (who, o) in [
+            ("normal", &normal),
+            ("lossy", &lossy),
+            ("late", &late),
+            ("small", &small),
+        ] {
             o.result
                 .as_ref()
                 .unwrap_or_else(|e| panic!("{who} restore failed: {e}"));
@@ -294,17 +313,22 @@ fn a_room_restores_by_multicast_with_loss_a_late_joiner_and_a_dropout() {
             "{:?}",
             late.stats
         );
+        assert!(
+            small.stats.dropped_buffer_full > 0 && small.stats.chunks_http > 0,
+            "{:?}",
+            small.stats
+        );
         // The one that dropped out stopped; the session went on without it.
         assert!(matches!(
             dropout.result,
             Err(wraith_engine::Error::Cancelled)
         ));
-        assert_eq!(report.clients.len(), 4, "{:?}", report.clients);
+        assert_eq!(report.clients.len(), 5, "{:?}", report.clients);
         assert!(report
             .clients
             .iter()
             .any(|c| c.state == "left" || c.state == "lost"));
-        // The room cost the server about one copy of the image, not four.
+        // The room cost the server about one copy of the image, not five.
         assert!(report.bytes_sent < report.stored_bytes * 2, "{report:?}");
     });
     // Real filesystems on a multicast target, checked by the real tools.

@@ -589,7 +589,10 @@ impl Inner {
                         if p.recovery.iter().any(|(i, _)| *i == index) {
                             return;
                         }
-                        if st.used + SHARD_BYTES > self.budget {
+                        // A chunk being completed may go past the budget, up to twice it:
+                        // refusing its repair shards would only send it to HTTP, and its
+                        // recovery shards never outnumber its data shards.
+                        if st.used + SHARD_BYTES > 2 * self.budget {
                             st.stats.dropped_buffer_full += 1;
                             return;
                         }

@@ -399,6 +399,10 @@ impl Sender {
                         continue;
                     };
                     let mut sh = self.lock();
+                    // Only receivers that joined are repaired for.
+                    if !sh.clients.contains_key(&from) {
+                        continue;
+                    }
                     let n = self.list.len() as u32;
                     sh.repair_requests += 1;
                     sh.last_request = Some(Instant::now());
