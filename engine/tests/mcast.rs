@@ -458,9 +458,14 @@ fn without_multicast_a_receiver_says_so_and_restores_over_http() {
 #[test]
 fn loss_figures() {
     let room = Room::new();
-    for (i, loss) in [0.0, 1.0, 5.0, 20.0].into_iter().enumerate() {
+    // At 200 Mbit/s with each loss rate, then at the default rate without loss.
+    let runs = [(0.0, 200), (1.0, 200), (5.0, 200), (20.0, 200), (0.0, 500)];
+    for (i, (loss, rate)) in runs.into_iter().enumerate() {
         let (group, port) = session_addr(10 + i as u8);
-        let sender = room.sender(sender_config(group, port));
+        let sender = room.sender(SenderConfig {
+            rate_mbps: rate,
+            ..sender_config(group, port)
+        });
         let target = room.target(&format!("loss{i}"));
         std::thread::scope(|s| {
             let run = s.spawn(|| sender.run(&Cancel::new(), &mut |_| {}));
@@ -479,7 +484,7 @@ fn loss_figures() {
             o.result.as_ref().expect("restore");
             room.assert_same(&target, "loss");
             eprintln!(
-                "FIGURES loss {loss:>4}%: server bytes {:.3}x stored ({} / {}), stream {:.2} s, \
+                "FIGURES {rate} Mbit/s, loss {loss:>4}%: server bytes {:.3}x stored ({} / {}), stream {:.2} s, \
                  repair datagrams {}, chunks stream {} (repaired {}) http {}",
                 r.bytes_sent as f64 / r.stored_bytes as f64,
                 r.bytes_sent,
