@@ -82,6 +82,10 @@ pub struct Job {
     /// "lab-01"`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub hostnames: std::collections::BTreeMap<String, String>,
+    /// Restore: join the multicast session of the `http://` repository's server
+    /// (`wraith serve --multicast`) and fill in over HTTP only what the stream misses.
+    #[serde(default)]
+    pub multicast: bool,
 }
 
 impl Job {
@@ -127,7 +131,7 @@ impl Job {
                         )))
                     }
                 }
-            } else if key == "verify" || key == "accept_failing_target" {
+            } else if key == "verify" || key == "accept_failing_target" || key == "multicast" {
                 match v.as_str() {
                     "true" => toml::Value::Boolean(true),
                     "false" => toml::Value::Boolean(false),
@@ -223,6 +227,11 @@ impl Job {
             crate::identity::check_hostname(name)
                 .map_err(|e| Error::Invalid(format!("job: hostnames.{key:?}: {e}")))?;
         }
+        unused(
+            self.multicast && self.action != Action::Restore,
+            "multicast",
+            "only a restore receives a multicast session",
+        )?;
         if !matches!(self.action, Action::Clone | Action::Restore) {
             let why = "only a restore or a clone lays out partitions";
             unused(self.layout.is_some(), "layout", why)?;
@@ -259,6 +268,18 @@ impl Job {
                 need(&self.target, "target")?;
                 need(&self.repository, "repository")?;
                 need(&self.image, "image")?;
+                if self.multicast
+                    && !self
+                        .repository
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("http://") || r.starts_with("https://"))
+                {
+                    return Err(Error::Invalid(
+                        "job: multicast = true needs the server's http:// repository (the \
+                         session is on the same server, the fill-in is over HTTP)"
+                            .into(),
+                    ));
+                }
                 unused(self.source.is_some(), "source", "a restore reads the image")
             }
             Action::Verify => {
@@ -498,6 +519,30 @@ mod tests {
         );
         assert!(select_disk("rule:only-internal", &d[2..], &[], None).is_err());
         assert!(select_disk("sda", &d, &[], None).is_err());
+    }
+
+    #[test]
+    fn a_multicast_job_restores_from_an_http_repository_only() {
+        let ok = Job::from_inline(
+            "action=restore repository=http://10.0.0.1/ image=lab target=rule:only-internal \
+             multicast=true",
+        )
+        .unwrap();
+        assert!(ok.multicast);
+        let err = Job::from_inline(
+            "action=restore repository=/srv/images image=lab target=rule:only-internal \
+             multicast=true",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("http://"), "{err}");
+        let err = Job::from_inline(
+            "action=save repository=http://10.0.0.1/ image=lab source=rule:only-internal \
+             multicast=true",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("multicast"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod layout;
 pub mod live;
 pub mod loopdev;
 pub mod machine;
+pub mod mcast;
 pub mod mount;
 pub mod nbd;
 pub mod ops;

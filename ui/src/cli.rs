@@ -122,7 +122,10 @@ pub enum Command {
     /// the partitions shrunk to fit their data (see --layout).
     Restore {
         /// REPO:NAME or REPO:NAME@ID, or a Clonezilla image directory (written directly,
-        /// every piece checked first; see `wraith import clonezilla`).
+        /// every piece checked first; see `wraith import clonezilla`), or
+        /// mcast://SERVER[:HTTPPORT][/PATH]/NAME[@ID]: join SERVER's multicast session
+        /// (`wraith serve --multicast`) and fill in what the stream misses from its HTTP
+        /// repository.
         image: String,
         /// Target disk; a file that does not exist is created with the source disk's size.
         target: PathBuf,
@@ -143,6 +146,8 @@ pub enum Command {
         /// name Setup sets after sysprep). A template may use {serial} and {mac}.
         #[arg(long, value_name = "NAME")]
         hostname: Option<String>,
+        #[command(flatten)]
+        multicast: MulticastArgs,
     },
     /// Run an unattended job (TOML file, or inline `key=value` words) and print a
     /// `WRAITH-RESULT {json}` line. Exit codes for the live system's init: 100 power off,
@@ -256,6 +261,20 @@ pub enum ImportFrom {
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// How an mcast:// restore reaches its session.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MulticastArgs {
+    /// mcast:// only: the sender's UDP control port (the stream uses the next one).
+    #[arg(long, default_value_t = wraith_engine::mcast::DEFAULT_PORT)]
+    pub port: u16,
+    /// mcast:// only: listen to this multicast group instead of the one the sender names.
+    #[arg(long)]
+    pub group: Option<std::net::Ipv4Addr>,
+    /// mcast:// only: the network interface (name or IPv4 address) to receive on.
+    #[arg(long)]
+    pub interface: Option<String>,
 }
 
 /// How partitions fit a target of another size (restore, clone).

@@ -161,6 +161,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
             id,
         }
     };
+    let mut multicast = None;
     let plan = match job.action {
         Action::Clone => ops::prepare_clone(&ops::CloneChoice {
             source: need(&source, "source")?,
@@ -178,6 +179,40 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
                 name: job.image.clone(),
                 verify: job.verify,
                 all_sectors: false,
+            })?
+        }
+        Action::Restore if job.multicast => {
+            let at = at()?;
+            let loc = wraith_engine::repo::location::Location::parse(at)?;
+            let wraith_engine::repo::location::Location::Http { host, .. } = &loc else {
+                anyhow::bail!("job: multicast = true needs an http:// repository, not {at}");
+            };
+            let spec = image_spec();
+            let name = spec
+                .name
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("a multicast job needs `image`"))?;
+            let session = crate::commands::multicast_session(
+                ctx,
+                host,
+                at,
+                name,
+                spec.id.as_deref(),
+                &crate::cli::MulticastArgs {
+                    port: wraith_engine::mcast::DEFAULT_PORT,
+                    group: None,
+                    interface: None,
+                },
+            )?;
+            multicast = Some(session.receiver.clone());
+            ops::prepare_restore(&ops::RestoreChoice {
+                repository: session.repository,
+                image: session.image,
+                target: need(&target, "target")?,
+                verify: job.verify,
+                layout: layout_of(job),
+                accept_failing_target: job.accept_failing_target,
+                naming: job.naming(),
             })?
         }
         Action::Restore => {
@@ -203,7 +238,12 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
             })?
         }
     };
-    let report = confirm_and_run(ctx, plan, true)?;
+    let report = confirm_and_run(ctx, plan, true);
+    // Tells the multicast sender this machine is done (or left), whatever happened.
+    if let Some(rx) = multicast {
+        rx.stop();
+    }
+    let report = report?;
     drop(resolved);
     Ok(report)
 }

@@ -76,9 +76,41 @@ pub fn restore(
     reshape: Option<&Reshape>,
     ctx: &Ctx<'_>,
 ) -> Result<RestoreReport> {
-    super::with_notices(repo, ctx, || {
-        restore_inner(repo, image, m, target, reshape, ctx)
-    })
+    let run = || {
+        super::with_notices(repo, ctx, || {
+            restore_inner(repo, image, m, target, reshape, ctx)
+        })
+    };
+    // A feed (a multicast stream) tells what it sees while the restore runs (multicast that
+    // does not arrive, a sender gone), and at the end where the chunks came from.
+    let result = match repo.feed().and_then(|f| f.notices()) {
+        Some(n) => n.during(ctx.sink, run),
+        None => run(),
+    };
+    if let Some(message) = repo.feed().and_then(|f| f.summary()) {
+        ctx.sink.event(crate::events::Event::Warning { message });
+    }
+    result
+}
+
+/// A chunk's stored bytes decoded and checked against its id. Bytes stored as they are pass
+/// on in the buffer they were read into (`stored` gets `fresh` instead): no copy.
+fn decode_chunk(
+    codec: &mut pack::Codec,
+    id: &crate::repo::ChunkId,
+    stored: &mut Vec<u8>,
+    loc: &crate::repo::index::Location,
+    what: &str,
+    fresh: Vec<u8>,
+) -> Result<Vec<u8>> {
+    if loc.flags & pack::FLAG_ZSTD == 0 {
+        pack::check(id, stored, loc.raw_len, what)?;
+        Ok(std::mem::replace(stored, fresh))
+    } else {
+        let mut out = fresh;
+        codec.decode_into(id, stored, loc.raw_len, loc.flags, what, &mut out)?;
+        Ok(out)
+    }
 }
 
 fn restore_inner(
@@ -217,28 +249,36 @@ fn copy_regions<'d>(
         || {
             let mut codec = pack::Codec::new(0);
             let mut stored = Vec::new();
+            let feed = repo.feed();
             move |(ri, ci, id): (usize, usize, crate::repo::ChunkId)| {
                 let r = &m.regions[ri];
                 let c = &r.chunks[ci];
+                // The feed first (a multicast stream); its bytes are checked like a read's,
+                // and bytes that fail are counted and read from the store instead.
+                if let Some(bytes) = feed.and_then(|f| f.take(&id, cancel)) {
+                    if let Some(loc) = repo.locate(&id) {
+                        stored = bytes;
+                        let what = format!(
+                            "{} (from the multicast stream)",
+                            place(image, &r.region.describe(), c)
+                        );
+                        match decode_chunk(&mut codec, &id, &mut stored, &loc, &what, pool.take()) {
+                            Ok(data) => return Ok((ri, ci, Some(data))),
+                            Err(_) => {
+                                if let Some(f) = feed {
+                                    f.rejected(&id);
+                                }
+                            }
+                        }
+                    }
+                }
                 let loc = repo.read_stored_into(&id, &mut stored)?;
-                let what = || {
-                    format!(
-                        "{} (pack {})",
-                        place(image, &r.region.describe(), c),
-                        loc.pack.short()
-                    )
-                };
-                let fresh = pool.take();
-                let data = if loc.flags & pack::FLAG_ZSTD == 0 {
-                    // Stored as is: checked and passed on in the buffer it was read into,
-                    // no copy.
-                    pack::check(&id, &stored, loc.raw_len, &what())?;
-                    std::mem::replace(&mut stored, fresh)
-                } else {
-                    let mut out = fresh;
-                    codec.decode_into(&id, &stored, loc.raw_len, loc.flags, &what(), &mut out)?;
-                    out
-                };
+                let what = format!(
+                    "{} (pack {})",
+                    place(image, &r.region.describe(), c),
+                    loc.pack.short()
+                );
+                let data = decode_chunk(&mut codec, &id, &mut stored, &loc, &what, pool.take())?;
                 Ok((ri, ci, Some(data)))
             }
         },

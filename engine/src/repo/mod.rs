@@ -126,7 +126,32 @@ impl std::fmt::Display for ImageRef {
     }
 }
 
+/// Another source of a restore's chunks besides the store (a multicast stream, mcast/): asked
+/// first for each chunk; what it does not have is read from the store as usual. It gives the
+/// chunk's *stored* bytes (as in the pack, with the index's flags), unverified: the pipeline
+/// decodes and checks them against the id like any read, and calls
+/// [`ChunkFeed::rejected`] for bytes that fail, then reads the store.
+pub trait ChunkFeed: Send + Sync {
+    /// The stored bytes of `id` when the feed has them (waiting for them only while they may
+    /// still come, and not once `cancel` is set), else `None`.
+    fn take(&self, id: &ChunkId, cancel: &crate::events::Cancel) -> Option<Vec<u8>>;
+    /// Bytes given for `id` failed their check: counted, and the store is read instead.
+    fn rejected(&self, id: &ChunkId);
+    /// Whether `id` may still come from the feed (else it is worth prefetching from the store).
+    fn may_deliver(&self, id: &ChunkId) -> bool;
+    /// Notices told while the restore runs (see [`crate::events::Notices`]).
+    fn notices(&self) -> Option<&crate::events::Notices> {
+        None
+    }
+    /// A line for the end of the restore: what came from where.
+    fn summary(&self) -> Option<String> {
+        None
+    }
+}
+
 pub struct Repository {
+    /// Asked before the store for a restore's chunks ([`Repository::set_feed`]).
+    feed: Option<std::sync::Arc<dyn ChunkFeed>>,
     store: Box<dyn Store>,
     pub config: RepoConfig,
     index: HashMap<ChunkId, Location>,
@@ -290,6 +315,7 @@ impl Repository {
             ));
         }
         let mut repo = Repository {
+            feed: None,
             store,
             config,
             index: HashMap::new(),
@@ -348,6 +374,13 @@ impl Repository {
     pub fn location(&self) -> String {
         self.store.location()
     }
+    /// Makes a restore from this repository ask `feed` for each chunk before the store.
+    pub fn set_feed(&mut self, feed: std::sync::Arc<dyn ChunkFeed>) {
+        self.feed = Some(feed);
+    }
+    pub fn feed(&self) -> Option<&dyn ChunkFeed> {
+        self.feed.as_deref()
+    }
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
@@ -395,6 +428,11 @@ impl Repository {
 
     /// Tells the location a chunk will be read soon (see [`Store::prefetch`]).
     pub fn prefetch_chunk(&self, id: &ChunkId) {
+        // A chunk the feed may still bring is not read from the store ahead of time: that
+        // would fetch over the network what the stream carries.
+        if self.feed.as_ref().is_some_and(|f| f.may_deliver(id)) {
+            return;
+        }
         if let Some(loc) = self.locate(id) {
             self.store.prefetch(
                 &Self::pack_path(&loc.pack),

@@ -33,7 +33,7 @@ use wraith_engine::repo::location::Location;
 use wraith_engine::repo::{Credentials, ImageRef, Password, Repository};
 
 pub use clone::clone;
-pub use restore::restore;
+pub use restore::{multicast_session, restore};
 pub use save::save;
 pub use verify::verify;
 
@@ -266,6 +266,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             layout,
             accept_failing_target,
             hostname,
+            multicast,
         } => restore(
             &ctx,
             image,
@@ -279,6 +280,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
                     template: Some(t.clone()),
                     table: Default::default(),
                 }),
+                multicast,
             },
         )?,
         Command::Import {
