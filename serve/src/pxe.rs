@@ -119,8 +119,11 @@ impl Pxe {
         );
         c += &format!("interface={}\nbind-interfaces\n", self.interface);
         c += "log-facility=-\nlog-dhcp\n";
-        // dnsmasq runs as root here (it binds port 67): no lease file in /var/lib.
+        // No lease file in /var/lib: the leases live as long as this serve.
         c += "leasefile-ro\n";
+        // dnsmasq keeps serve's user (root, to bind port 67): dropping to another user would
+        // clear the parent-death signal, and a killed serve would leave it answering DHCP.
+        c += "user=root\ngroup=root\n";
         match self.range {
             None => {
                 c += &format!(

@@ -152,7 +152,14 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<u8> {
     let mut dnsmasq = match &pxe_cfg {
         Some(p) => {
             let room = room.clone();
+            let json = ctx.json;
             let d = pxe::Dnsmasq::start(p, move |line| {
+                // Passed through on stderr: what the DHCP/TFTP side did, for the technician.
+                if json {
+                    eprintln!("{}", json!({ "event": "dnsmasq", "message": line }));
+                } else {
+                    eprintln!("{line}");
+                }
                 if let Some(s) = pxe::parse_log(line) {
                     let state = if s.rom {
                         room::State::Pxe
@@ -300,11 +307,11 @@ fn watch(
             }
             // Back up over the last table and draw it again.
             if drawn > 0 {
-                write!(out, "\x1b[{drawn}A")?;
+                let _ = write!(out, "\x1b[{drawn}A");
             }
             let lines = room::table(&rows);
             for l in &lines {
-                writeln!(out, "\x1b[2K{l}")?;
+                let _ = writeln!(out, "\x1b[2K{l}");
             }
             drawn = lines.len();
         } else {
@@ -320,14 +327,15 @@ fn watch(
                     continue;
                 }
                 if ctx.json {
-                    writeln!(out, "{}", room::json_line(r))?;
+                    let _ = writeln!(out, "{}", room::json_line(r));
                 } else if let Some(line) = room::table(std::slice::from_ref(r)).get(1) {
-                    writeln!(out, "{line}")?;
+                    let _ = writeln!(out, "{line}");
                 }
             }
             last = rows;
         }
-        out.flush()?;
+        // A reader that went away (a closed pipe) does not stop the room being served.
+        let _ = out.flush();
     }
     Ok(())
 }
