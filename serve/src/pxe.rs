@@ -199,7 +199,8 @@ pub fn parse_log(line: &str) -> Option<Seen> {
     };
     let ip_in = |ws: &[&str]| ws.iter().find_map(|w| w.parse::<Ipv4Addr>().ok());
     // dnsmasq-tftp: "sent /path/undionly.kpxe to 10.0.0.50"
-    if let Some(rest) = body.strip_prefix("sent ") {
+    // (log-dhcp's "sent size: 4 option: 54 ..." lines are DHCP details, not TFTP.)
+    if let Some(rest) = body.strip_prefix("sent ").filter(|r| r.starts_with('/')) {
         let ws: Vec<&str> = rest.split_whitespace().collect();
         let file = ws.first().map(|f| f.rsplit('/').next().unwrap_or(f))?;
         return Some(Seen {
