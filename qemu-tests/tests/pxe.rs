@@ -3,7 +3,8 @@
 //! from serve's dnsmasq, the NIC's iPXE fetches serve's script, the real kernel and initramfs
 //! come over HTTP, init reaches WRAITH-READY and runs the machine's own job (a restore of a
 //! saved image onto its virtual disk), whose result lands in the repository's `results/`.
-//! The restored disk is checked on the host with fsck and its files. SeaBIOS and OVMF.
+//! The restored disk is checked on the host with fsck and its files. SeaBIOS and OVMF with
+//! serve as the LAN's DHCP server, and SeaBIOS with serve as proxy-DHCP beside the site's.
 //!
 //! Needs root (network namespaces, tap) and the built artifacts: `#[ignore]`d like boot.rs;
 //! `./build.sh test` runs it with `--ignored`.
@@ -33,11 +34,21 @@ impl Drop for Netns {
     }
 }
 
+/// A child process killed when the test ends, also when it fails half-way.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn room_boot(firmware: Firmware, net: u8) {
+fn room_boot(firmware: Firmware, net: u8, proxy: bool) {
     // SAFETY: getuid has no preconditions.
     if unsafe { libc_getuid() } != 0 {
         eprintln!("SKIPPED: network boot on a private LAN needs root (namespaces, tap)");
@@ -98,12 +109,61 @@ fn room_boot(firmware: Firmware, net: u8) {
     sh(&["ip", "-n", n, "link", "set", "tap0", "master", "br0"]);
     sh(&["ip", "-n", n, "link", "set", "tap0", "up"]);
 
+    // With proxy-DHCP, the site's own DHCP server (another dnsmasq, on another "machine":
+    // a namespace joined to the LAN by a veth pair) hands out the addresses.
+    let site = Netns(format!("wraith-site-{net}-{}", std::process::id()));
+    let mut site_dhcp = None;
+    if proxy {
+        sh(&["ip", "netns", "add", &site.0]);
+        sh(&[
+            "ip", "-n", n, "link", "add", "vsite", "type", "veth", "peer", "name", "vs", "netns",
+            &site.0,
+        ]);
+        sh(&["ip", "-n", n, "link", "set", "vsite", "master", "br0"]);
+        sh(&["ip", "-n", n, "link", "set", "vsite", "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            &site.0,
+            "addr",
+            "add",
+            &format!("10.{net}.0.2/24"),
+            "dev",
+            "vs",
+        ]);
+        sh(&["ip", "-n", &site.0, "link", "set", "vs", "up"]);
+        site_dhcp = Some(Killed(
+            Command::new("ip")
+                .args(["netns", "exec", &site.0, "dnsmasq", "--keep-in-foreground"])
+                .args([
+                    "--conf-file=/dev/null",
+                    "--port=0",
+                    "--interface=vs",
+                    "--bind-interfaces",
+                ])
+                .arg(format!("--dhcp-range=10.{net}.0.100,10.{net}.0.150,1h"))
+                .args(["--leasefile-ro", "--user=root", "--group=root"])
+                .arg(format!(
+                    "--pid-file={}",
+                    dir.path().join("site.pid").display()
+                ))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    let range = format!("10.{net}.0.100,10.{net}.0.150");
     let mut serve = Command::new("ip")
         .args(["netns", "exec", n])
         .arg(&wraith)
         .args(["--json", "serve", s(&repo), "--interface", "br0"])
         .args(["--listen", &format!("{server}:8080"), "--pxe"])
-        .args(["--dhcp-range", &format!("10.{net}.0.100,10.{net}.0.150")])
+        .args(if proxy {
+            vec![]
+        } else {
+            vec!["--dhcp-range", range.as_str()]
+        })
         .args(["--boot-dir", s(&boot)])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -111,6 +171,7 @@ fn room_boot(firmware: Firmware, net: u8) {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(serve.stdout.take().unwrap());
+    let serve = Killed(serve);
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert!(line.contains("\"serving\""), "{line}");
@@ -133,9 +194,10 @@ fn room_boot(firmware: Firmware, net: u8) {
     assert_eq!(result["result"], "ok", "{result}");
     assert_eq!(result["verified"], true, "{result}");
     let _ = vm.wait_exit(Duration::from_secs(120));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc_kill(serve.id() as i32, 15) };
-    let _ = serve.wait();
+    // SAFETY: kill(2) on our own child: SIGTERM, as a technician's Ctrl-C.
+    unsafe { libc_kill(serve.0.id() as i32, 15) };
+    drop(serve);
+    drop(site_dhcp);
 
     kit::assert_same_filesystems(&disk, &target.path);
     let kept: Vec<String> = std::fs::read_dir(repo.join("results"))
@@ -165,11 +227,17 @@ extern "C" {
 #[test]
 #[ignore]
 fn a_machine_boots_from_wraith_serve_under_seabios_and_runs_its_job() {
-    room_boot(Firmware::SeaBios, 83);
+    room_boot(Firmware::SeaBios, 83, false);
+}
+
+#[test]
+#[ignore]
+fn a_machine_boots_from_wraith_serve_as_proxy_dhcp_beside_the_sites_dhcp_server() {
+    room_boot(Firmware::SeaBios, 85, true);
 }
 
 #[test]
 #[ignore]
 fn a_machine_boots_from_wraith_serve_under_ovmf_and_runs_its_job() {
-    room_boot(Firmware::Ovmf, 84);
+    room_boot(Firmware::Ovmf, 84, false);
 }

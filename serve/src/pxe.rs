@@ -154,11 +154,18 @@ impl Pxe {
             addr = self.addr
         );
         if self.range.is_none() {
-            // A proxy answers PXE firmware with boot services; one each, no menu prompt.
+            // A proxy answers PXE clients with boot services, one each and no menu prompt:
+            // the firmware gets the ROM by TFTP; iPXE (QEMU's NIC ROMs, or the ROM just
+            // loaded) gets the script's URL, which it boots directly. A proxy's offer alone
+            // (dhcp-boot) does not make iPXE chain: tested in qemu-tests/tests/pxe.rs.
             c += &format!(
                 "pxe-service=tag:!ipxe,x86PC,\"Wraith\",{BIOS_ROM}\n\
                  pxe-service=tag:!ipxe,X86-64_EFI,\"Wraith\",{UEFI_ROM}\n\
-                 pxe-service=tag:!ipxe,BC_EFI,\"Wraith\",{UEFI_ROM}\n"
+                 pxe-service=tag:!ipxe,BC_EFI,\"Wraith\",{UEFI_ROM}\n\
+                 pxe-service=tag:ipxe,x86PC,\"Wraith\",{script}\n\
+                 pxe-service=tag:ipxe,X86-64_EFI,\"Wraith\",{script}\n\
+                 pxe-service=tag:ipxe,BC_EFI,\"Wraith\",{script}\n",
+                script = self.script
             );
         }
         c += &format!(
@@ -255,6 +262,9 @@ mod tests {
             "{c}"
         );
         assert!(c.contains("pxe-service=tag:!ipxe,x86PC,\"Wraith\",undionly.kpxe\n"));
+        assert!(c.contains(
+            "pxe-service=tag:ipxe,x86PC,\"Wraith\",http://10.0.0.1:8080/boot/wraith.ipxe\n"
+        ));
         assert!(c.contains("dhcp-boot=tag:ipxe,http://10.0.0.1:8080/boot/wraith.ipxe\n"));
         let r = ("10.0.0.100".parse().unwrap(), "10.0.0.150".parse().unwrap());
         let c = pxe(Some(r)).config();
