@@ -42,6 +42,8 @@ declare -A FILE_PKG=(
     # nginx's WebDAV PROPFIND/OPTIONS module and ganesha's export of a plain directory.
     [/usr/lib/nginx/modules/ngx_http_dav_ext_module.so]=libnginx-mod-http-dav-ext
     [/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so]=nfs-ganesha-vfs
+    # iPXE boot ROMs `wraith serve --pxe` hands out by TFTP, also shipped in the live system.
+    [/usr/lib/ipxe/undionly.kpxe]=ipxe
 )
 # Libraries have no command to probe; check the package itself.
 LIB_PKGS=(libudev-dev libelf-dev libssl-dev)
@@ -290,6 +292,8 @@ dhcp_netns() {
     # The DHCP client against dnsmasq in network namespaces: needs root.
     if [ "$(id -u)" -eq 0 ]; then
         cargo test --workspace --test dhcp_netns -- --ignored --nocapture
+        # wraith serve on a private LAN: Wake-on-LAN, dnsmasq's TFTP and (proxy-)DHCP.
+        cargo test --workspace --test serve_netns -- --ignored --test-threads=1
     else
         echo "NOTE: skipping init/tests/dhcp_netns.rs (needs root for network namespaces)" >&2
     fi

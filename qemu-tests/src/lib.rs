@@ -80,6 +80,8 @@ pub enum Boot {
     Cd(PathBuf),
     /// The ISO written to a USB stick (a copy, so the stick is writable like a real one).
     UsbStick(PathBuf),
+    /// From the network only (`-boot n`): the NIC's iPXE ROM asks DHCP what to boot.
+    Network,
 }
 
 pub struct VmBuilder {
@@ -92,6 +94,8 @@ pub struct VmBuilder {
     nic: String,
     /// SMBIOS OEM strings (type 11), in order.
     oem_strings: Vec<String>,
+    /// Run QEMU inside this network namespace (`ip netns exec`), for a tap on a private LAN.
+    netns: Option<String>,
     scratch: tempfile::TempDir,
 }
 
@@ -105,6 +109,7 @@ impl VmBuilder {
             faults: std::collections::HashMap::new(),
             nic: "user,model=virtio-net-pci".into(),
             oem_strings: Vec::new(),
+            netns: None,
             scratch: tempfile::Builder::new()
                 .prefix("wraith-vm-")
                 .tempdir()
@@ -113,6 +118,11 @@ impl VmBuilder {
     }
     pub fn memory(mut self, mb: u32) -> Self {
         self.memory_mb = mb;
+        self
+    }
+    /// QEMU runs in network namespace `name` (its `-nic tap,...` is a tap of that LAN).
+    pub fn netns(mut self, name: &str) -> Self {
+        self.netns = Some(name.to_string());
         self
     }
     pub fn firmware(mut self, f: Firmware) -> Self {
@@ -237,6 +247,7 @@ impl VmBuilder {
                 "-device".into(),
                 "ide-cd,drive=cd,bus=ahci.0,bootindex=0".into(),
             ]),
+            Boot::Network => a.extend(["-boot".into(), "n".into()]),
             Boot::UsbStick(iso) => {
                 let stick = self.scratch.path().join("stick.img");
                 std::fs::copy(iso, &stick)
@@ -286,7 +297,15 @@ impl VmBuilder {
     pub fn start(self) -> Result<Vm> {
         require_qemu();
         let args = self.args()?;
-        let mut child = Command::new("qemu-system-x86_64")
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "qemu-system-x86_64"]);
+                c
+            }
+            None => Command::new("qemu-system-x86_64"),
+        };
+        let mut child = cmd
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

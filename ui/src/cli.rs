@@ -227,6 +227,52 @@ pub enum Command {
         #[arg(long)]
         against: Option<PathBuf>,
     },
+    /// Serve a repository to a room over HTTP: the repository read-only (`wraith restore
+    /// http://SERVER:PORT/repo:NAME`), the network-boot files with an iPXE script made for
+    /// this server, and per-machine jobs (`jobs/<MAC>.toml`, else `jobs/default.toml`, with
+    /// `{server}` replaced by this server's address). Jobs keep their results in the
+    /// repository's `results/`; nothing else is written. Shows the room's machines as a live
+    /// table (JSON lines with --json) until Ctrl-C.
+    Serve {
+        /// The repository directory.
+        repo: PathBuf,
+        /// Address and port to listen on (default 0.0.0.0:8080; port 0 takes a free one).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// The network interface of the room (default: the first wired one with an IPv4
+        /// address).
+        #[arg(long, value_name = "IF")]
+        interface: Option<String>,
+        /// Network boot: run dnsmasq for proxy-DHCP (or DHCP with --dhcp-range) and TFTP,
+        /// handing BIOS and UEFI machines iPXE, which boots Wraith from this server.
+        #[arg(long)]
+        pxe: bool,
+        /// Be the LAN's DHCP server, leasing FIRST to LAST (only on a LAN without one).
+        #[arg(long, value_name = "FIRST,LAST", requires = "pxe")]
+        dhcp_range: Option<String>,
+        /// Where vmlinuz and initramfs.zst are (default: the live system's own medium, or
+        /// out/pxe of this checkout).
+        #[arg(long, value_name = "DIR")]
+        boot_dir: Option<PathBuf>,
+        /// The job files (default: REPO/jobs when it exists; then hidden from the listing).
+        #[arg(long, value_name = "DIR")]
+        jobs: Option<PathBuf>,
+        /// Wake these machines with Wake-on-LAN magic packets first.
+        #[arg(long, value_name = "MAC", num_args = 1..)]
+        wake: Vec<String>,
+        /// Wake the machines listed in FILE (one MAC per line, then anything; # comments).
+        #[arg(long, value_name = "FILE")]
+        wake_from: Option<PathBuf>,
+        /// The directory holding undionly.kpxe and snponly.efi (default /usr/lib/ipxe).
+        #[arg(long, value_name = "DIR", hide = true)]
+        rom_dir: Option<PathBuf>,
+        /// Send magic packets to this address instead of the subnet's broadcast (tests).
+        #[arg(long, value_name = "ADDR", hide = true)]
+        wake_to: Option<std::net::Ipv4Addr>,
+        /// More kernel parameters for network-booted machines (e.g. wraith.keymap=de).
+        #[arg(long, value_name = "ARGS")]
+        kernel_args: Option<String>,
+    },
     /// Write an image as a VM disk file a hypervisor boots: raw (.raw, .img), qcow2 (QEMU,
     /// Proxmox), VHDX (Hyper-V, dynamic) or VMDK (VMware, monolithicSparse). The file is
     /// sparse: only blocks holding data are written. It is written as OUT.partial and renamed

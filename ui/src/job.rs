@@ -30,6 +30,10 @@ pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
             return Ok(EXIT_SHELL);
         }
     };
+    // A job served by `wraith serve` tells it how far it got, for the room's table.
+    let reporter = file
+        .filter(|f| f.starts_with("http://"))
+        .and_then(|f| crate::room_report::Reporter::start(f, ctx.r));
     let ctx = Ctx {
         auth: crate::commands::Auth {
             password: job.password.clone().or(ctx.auth.password.clone()),
@@ -55,6 +59,9 @@ pub fn run(file: Option<&str>, inline: Option<&str>, ctx: &Ctx) -> Result<u8> {
         }
     };
     report(&result);
+    if let Some(r) = reporter {
+        r.finish(&result);
+    }
     Ok(match (code, job.after) {
         (0, After::Poweroff) => EXIT_POWEROFF,
         (0, After::Reboot) => EXIT_REBOOT,

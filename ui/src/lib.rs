@@ -14,6 +14,7 @@ pub mod job;
 pub mod keymap;
 pub mod net;
 pub mod render;
+pub mod room_report;
 pub mod tui;
 
 use clap::Parser;

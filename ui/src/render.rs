@@ -55,14 +55,23 @@ pub fn stop_on_sigterm() {
 pub struct Renderer {
     json: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// Also told every event (a job reporting its progress to `wraith serve`).
+    observer: Mutex<Option<Observer>>,
 }
+
+type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
 impl Renderer {
     pub fn new(json: bool) -> Self {
         Renderer {
             json,
             bar: Mutex::new(None),
+            observer: Mutex::new(None),
         }
+    }
+    /// Every event from now on is also given to `f`.
+    pub fn observe(&self, f: Observer) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
     }
     /// Something worth telling that is neither progress nor a warning ("connected with SMB
     /// 3.1.1", "waiting for the network"): a line for people, a `note` event under `--json`,
@@ -86,6 +95,14 @@ impl Renderer {
 
 impl Sink for Renderer {
     fn event(&self, event: Event) {
+        if let Some(f) = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            f(&event);
+        }
         if self.json {
             if let Ok(line) = serde_json::to_string(&event) {
                 eprintln!("{line}");

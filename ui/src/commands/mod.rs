@@ -15,6 +15,7 @@ mod nbd;
 pub mod print;
 mod restore;
 mod save;
+mod serve;
 mod verify;
 
 use crate::cli::{Cli, Command};
@@ -223,6 +224,38 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
                     socket: socket.as_deref(),
                     overlay: writable_overlay.as_deref(),
                     once: *once,
+                },
+            )
+        }
+        Command::Serve {
+            repo,
+            listen,
+            interface,
+            pxe,
+            dhcp_range,
+            boot_dir,
+            jobs,
+            wake,
+            wake_from,
+            rom_dir,
+            wake_to,
+            kernel_args,
+        } => {
+            return serve::run(
+                &ctx,
+                &serve::Args {
+                    repo,
+                    listen: listen.as_deref(),
+                    interface: interface.as_deref(),
+                    pxe: *pxe,
+                    dhcp_range: dhcp_range.as_deref(),
+                    boot_dir: boot_dir.as_deref(),
+                    jobs: jobs.as_deref(),
+                    wake,
+                    wake_from: wake_from.as_deref(),
+                    rom_dir: rom_dir.as_deref(),
+                    wake_to: *wake_to,
+                    kernel_args: kernel_args.as_deref(),
                 },
             )
         }
