@@ -18,6 +18,8 @@ deps() {
     command -v mcopy >/dev/null || need+=(mtools)
     command -v mkntfs >/dev/null || need+=(ntfs-3g)
     command -v python3 >/dev/null || need+=(python3)
+    # The room bench's peer (bench/room.py): Clonezilla SE's multicast sender and receiver.
+    command -v udp-sender >/dev/null || need+=(udpcast)
     if [ ${#need[@]} -eq 0 ]; then echo "bench deps: all present"; return; fi
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo

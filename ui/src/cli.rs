@@ -272,6 +272,8 @@ pub enum Command {
         /// More kernel parameters for network-booted machines (e.g. wraith.keymap=de).
         #[arg(long, value_name = "ARGS")]
         kernel_args: Option<String>,
+        #[command(flatten)]
+        multicast: ServeMulticastArgs,
     },
     /// Write an image as a VM disk file a hypervisor boots: raw (.raw, .img), qcow2 (QEMU,
     /// Proxmox), VHDX (Hyper-V, dynamic) or VMDK (VMware, monolithicSparse). The file is
@@ -307,6 +309,48 @@ pub enum ImportFrom {
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// `wraith serve --multicast IMAGE`: one stream for the whole room.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeMulticastArgs {
+    /// Send this image (NAME or NAME@ID) to the room by multicast; machines join with
+    /// `wraith restore mcast://SERVER/NAME DISK` or a job with `multicast = true`.
+    #[arg(long, value_name = "IMAGE")]
+    pub multicast: Option<String>,
+    /// Start the stream once this many machines joined (else when --wait has passed).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "multicast")]
+    pub clients: usize,
+    /// Start the stream after this many seconds, however many joined.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        requires = "multicast"
+    )]
+    pub wait: u64,
+    /// Sending rate in Mbit/s (the stream never waits for a slow machine: it fills in over
+    /// HTTP). 500 suits a gigabit LAN; use less on 100 Mbit/s.
+    #[arg(
+        long,
+        value_name = "MBPS",
+        default_value_t = 500,
+        requires = "multicast"
+    )]
+    pub rate: u32,
+    /// Proactive recovery data, percent of each chunk (lost datagrams beyond it are repaired
+    /// on request, then over HTTP).
+    #[arg(long, value_name = "PCT", default_value_t = wraith_engine::mcast::sender::DEFAULT_FEC_PERCENT, requires = "multicast")]
+    pub fec: u32,
+    /// The multicast group the stream goes to.
+    #[arg(long, default_value_t = wraith_engine::mcast::DEFAULT_GROUP, requires = "multicast")]
+    pub group: std::net::Ipv4Addr,
+    /// UDP control port (the stream uses the next one).
+    #[arg(long, default_value_t = wraith_engine::mcast::DEFAULT_PORT, requires = "multicast")]
+    pub port: u16,
+    /// Multicast TTL: 1 stays on this LAN; more crosses routers that forward multicast.
+    #[arg(long, default_value_t = 1, requires = "multicast")]
+    pub ttl: u32,
 }
 
 /// How an mcast:// restore reaches its session.

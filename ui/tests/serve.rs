@@ -569,3 +569,125 @@ fn many_clients_read_at_once() {
         t.join().expect("a client's reads");
     }
 }
+
+/// `wraith serve --multicast`: the session starts once the room joined, one stream feeds every
+/// machine, and each ends with the image (the same disk as a restore from the directory). The
+/// session's report, printed by serve, says the image went out about once, and the room view
+/// shows the machines done by multicast.
+#[test]
+fn serve_multicast_feeds_the_room_one_stream() {
+    kit::require_tools();
+    if !have_curl() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (disk, repo) = saved_repo(dir.path());
+    // A control port of this test's own: other test binaries may run a session meanwhile.
+    let port = (20000 + std::process::id() % 20000 * 2).to_string();
+    let mut serve = Serve::start(
+        &repo,
+        &[
+            "--interface",
+            "lo",
+            "--multicast",
+            "pc1",
+            "--clients",
+            "2",
+            "--wait",
+            "60",
+            "--rate",
+            "200",
+            "--port",
+            &port,
+        ],
+    );
+    let mut line = String::new();
+    serve.out.read_line(&mut line).unwrap();
+    let session: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(session["event"], "multicast", "{session}");
+    let url = session["url"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with("mcast://127.0.0.1:") && url.ends_with("/pc1"),
+        "{url}"
+    );
+
+    let targets: Vec<_> = (0..2).map(|_| kit::blank_disk(disk.size)).collect();
+    let receivers: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            Command::new(env!("CARGO_BIN_EXE_wraith"))
+                .args(["--json", "restore", &url, s(&t.path), "--yes"])
+                .args(["--interface", "lo", "--port", &port])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in receivers {
+        let o = r.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+    }
+    let reference = kit::blank_disk(disk.size);
+    ok(&[
+        "restore",
+        &format!("{}:pc1", s(&repo)),
+        s(&reference.path),
+        "--yes",
+    ]);
+    for t in &targets {
+        assert!(
+            std::fs::read(&t.path).unwrap() == std::fs::read(&reference.path).unwrap(),
+            "a multicast target differs from a restore from the directory"
+        );
+        assert_same_filesystems(&disk, &t.path);
+    }
+
+    // What serve printed: the stream started, the machines' rows, the session's report.
+    let mut started = false;
+    let mut done_rows = 0;
+    let report = loop {
+        line.clear();
+        assert!(
+            serve.out.read_line(&mut line).unwrap() > 0,
+            "serve ended early"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        match v["event"].as_str() {
+            Some("multicast_started") => started = true,
+            Some("client")
+                if v["state"] == "done"
+                    && v["detail"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("multicast done") =>
+            {
+                done_rows += 1
+            }
+            Some("multicast_ended") => break v["report"].clone(),
+            _ => {}
+        }
+    };
+    assert!(started && done_rows > 0, "no stream start or no done row");
+    let sent = report["bytes_sent"].as_f64().unwrap();
+    let stored = report["stored_bytes"].as_f64().unwrap();
+    assert!(
+        sent < 1.2 * stored,
+        "the stream sent {sent} bytes for {stored} stored: not once for the room"
+    );
+    let clients = report["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2, "{report}");
+    for c in clients {
+        assert!(
+            c["chunks_multicast"].as_u64().unwrap() > 10 * c["chunks_http"].as_u64().unwrap(),
+            "the stream, not HTTP, carried the image: {c}"
+        );
+    }
+    assert!(serve.stop().success());
+}

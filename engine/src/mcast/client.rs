@@ -9,13 +9,19 @@ use crate::repo::{Credentials, ImageRef, Repository};
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
+/// Where `wraith serve` puts the repository when the address names no port or path: its
+/// default port and `/repo`, so `mcast://SERVER/IMAGE` is all a technician types.
+pub const SERVE_HTTP_PORT: u16 = 8080;
+pub const SERVE_PATH: &str = "repo";
+
 /// What an `mcast://` address names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct McastUrl {
     pub host: String,
-    /// The HTTP port of the repository (80 when absent).
+    /// The HTTP port of the repository ([`SERVE_HTTP_PORT`] when absent).
     pub http_port: Option<u16>,
-    /// The repository's path on the server ("" for its root), without slashes at the ends.
+    /// The repository's path on the server ([`SERVE_PATH`] when absent), without slashes at
+    /// the ends.
     pub path: String,
     pub image: String,
     pub id: Option<String>,
@@ -63,7 +69,7 @@ impl McastUrl {
         Ok(McastUrl {
             host: host.to_string(),
             http_port,
-            path: dir.to_string(),
+            path: if dir.is_empty() { SERVE_PATH } else { dir }.to_string(),
             image: image.to_string(),
             id,
         })
@@ -71,7 +77,7 @@ impl McastUrl {
 
     /// The repository the session's chunks are filled in from.
     pub fn repository_url(&self) -> String {
-        let port = self.http_port.map(|p| format!(":{p}")).unwrap_or_default();
+        let port = format!(":{}", self.http_port.unwrap_or(SERVE_HTTP_PORT));
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -82,6 +88,33 @@ impl McastUrl {
         } else {
             format!("http://{host}{port}/{}/", self.path)
         }
+    }
+}
+
+impl McastUrl {
+    /// The shortest address that names the same session: `wraith serve`'s port and path left
+    /// out.
+    pub fn shown(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let port = match self.http_port {
+            Some(p) if p != SERVE_HTTP_PORT => format!(":{p}"),
+            _ => String::new(),
+        };
+        let path = if self.path == SERVE_PATH {
+            String::new()
+        } else {
+            format!("/{}", self.path)
+        };
+        let id = self
+            .id
+            .as_ref()
+            .map(|i| format!("@{i}"))
+            .unwrap_or_default();
+        format!("mcast://{host}{port}{path}/{}{id}", self.image)
     }
 }
 
@@ -186,14 +219,17 @@ mod tests {
     #[test]
     fn mcast_addresses_name_the_http_repository_and_the_image() {
         let u = McastUrl::parse("mcast://deploy.lab/win11@20260101-1").unwrap();
-        assert_eq!(u.repository_url(), "http://deploy.lab/");
+        // wraith serve's port and path unless told otherwise.
+        assert_eq!(u.repository_url(), "http://deploy.lab:8080/repo/");
         assert_eq!(
             (u.image.as_str(), u.id.as_deref()),
             ("win11", Some("20260101-1"))
         );
+        assert_eq!(u.shown(), "mcast://deploy.lab/win11@20260101-1");
         let u = McastUrl::parse("mcast://10.0.0.5:8080/static/images/lab").unwrap();
         assert_eq!(u.repository_url(), "http://10.0.0.5:8080/static/images/");
-        assert_eq!((u.image.as_str(), u.id), ("lab", None));
+        assert_eq!((u.image.as_str(), u.id.as_deref()), ("lab", None));
+        assert_eq!(u.shown(), "mcast://10.0.0.5/static/images/lab");
         for bad in [
             "http://x/a",
             "mcast://x",

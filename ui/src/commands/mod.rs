@@ -240,6 +240,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             rom_dir,
             wake_to,
             kernel_args,
+            multicast,
         } => {
             return serve::run(
                 &ctx,
@@ -256,6 +257,7 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
                     rom_dir: rom_dir.as_deref(),
                     wake_to: *wake_to,
                     kernel_args: kernel_args.as_deref(),
+                    multicast,
                 },
             )
         }

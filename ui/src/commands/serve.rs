@@ -15,8 +15,11 @@ use std::io::{IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wraith_engine::mcast::sender::{
+    ClientInfo, Sender, SenderConfig, SenderProgress, SenderReport,
+};
 use wraith_serve::{boot, iface, jobs, pxe, room, wake, Room};
 
 pub struct Args<'a> {
@@ -32,6 +35,7 @@ pub struct Args<'a> {
     pub rom_dir: Option<&'a Path>,
     pub wake_to: Option<Ipv4Addr>,
     pub kernel_args: Option<&'a str>,
+    pub multicast: &'a crate::cli::ServeMulticastArgs,
 }
 
 /// The port a room's clients use when none is given: unprivileged, and what nginx-less
@@ -251,6 +255,23 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<u8> {
     }
     std::io::stdout().flush().ok();
 
+    // The multicast session: after the HTTP server, which fills in what the stream misses.
+    let mut session = match &a.multicast.multicast {
+        None => None,
+        Some(spec) => {
+            let from = chosen.as_ref().map(|i| i.addr).or(specific);
+            match start_multicast(ctx, &repo, spec, a.multicast, from, host, port) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    drop(dnsmasq);
+                    let _ = server.join();
+                    return Err(e);
+                }
+            }
+        }
+    };
+
     if !macs.is_empty() {
         let i = chosen
             .as_ref()
@@ -267,7 +288,11 @@ pub fn run(ctx: &Ctx, a: &Args) -> Result<u8> {
         }
     }
 
-    let result = watch(ctx, &room, &server, &mut dnsmasq);
+    let result = watch(ctx, &room, &server, &mut dnsmasq, &mut session);
+    if let Some(t) = session.take().and_then(|m| m.thread) {
+        // Stopped before the session ended: it stops at once (it shares the cancel token).
+        let _ = t.join();
+    }
     stop.store(true, Ordering::Relaxed);
     drop(dnsmasq);
     let served = server.join();
@@ -287,6 +312,7 @@ fn watch(
     room: &Room,
     server: &std::thread::JoinHandle<std::io::Result<()>>,
     dnsmasq: &mut Option<pxe::Dnsmasq>,
+    session: &mut Option<Multicast>,
 ) -> Result<()> {
     let tty = !ctx.json && std::io::stdout().is_terminal();
     let mut drawn = 0usize;
@@ -299,7 +325,11 @@ fn watch(
         if let Some(status) = dnsmasq.as_mut().and_then(|d| d.exited()) {
             bail!("dnsmasq stopped ({status}); PXE is off, so serve stops too");
         }
-        let rows = room.rows();
+        let mut rows = room.rows();
+        if let Some(m) = session.as_mut() {
+            m.tell(ctx)?;
+            merge_receivers(&mut rows, &m.sender.clients());
+        }
         let mut out = std::io::stdout().lock();
         if tty {
             if rows.is_empty() {
@@ -394,4 +424,226 @@ fn boot_files(
         cands.push(cwd.join("out/pxe"));
     }
     Ok(cands.iter().find_map(|d| boot::BootDir::open(d).ok()))
+}
+
+/// A multicast session running beside the HTTP server.
+struct Multicast {
+    sender: Arc<Sender>,
+    /// Until the session ended and was told.
+    thread: Option<std::thread::JoinHandle<wraith_engine::Result<SenderReport>>>,
+    progress: Arc<Mutex<Option<SenderProgress>>>,
+    /// The session state last told.
+    told: Option<wraith_engine::mcast::wire::State>,
+}
+
+/// Starts sending `spec` (NAME or NAME@ID of the repository at `repo`) to the room, from the
+/// interface address `from` (the kernel's choice when None), and says how machines join.
+fn start_multicast(
+    ctx: &Ctx,
+    repo: &Path,
+    spec: &str,
+    m: &crate::cli::ServeMulticastArgs,
+    from: Option<Ipv4Addr>,
+    host: Ipv4Addr,
+    http_port: u16,
+) -> Result<Multicast> {
+    let r = Arc::new(
+        wraith_engine::repo::Repository::open(repo)
+            .with_context(|| format!("--multicast {spec}: the repository"))?,
+    );
+    let (name, id) = match spec.split_once('@') {
+        Some((n, i)) => (n, Some(i)),
+        None => (spec, None),
+    };
+    let image = r
+        .resolve(name, id)
+        .with_context(|| format!("--multicast {spec}"))?;
+    let cfg = SenderConfig {
+        clients: m.clients,
+        wait: Duration::from_secs(m.wait),
+        rate_mbps: m.rate,
+        fec_percent: m.fec,
+        group: m.group,
+        port: m.port,
+        ttl: m.ttl,
+        interface: from.unwrap_or(Ipv4Addr::UNSPECIFIED),
+    };
+    let sender = Arc::new(
+        Sender::new(r, &image, cfg).with_context(|| format!("multicast session of {image}"))?,
+    );
+    let url = wraith_engine::mcast::client::McastUrl {
+        host: host.to_string(),
+        http_port: Some(http_port),
+        path: "repo".into(),
+        image: image.name.clone(),
+        id: None,
+    }
+    .shown();
+    let start = match (m.clients, m.wait) {
+        (0, w) => format!("starts in {w} s"),
+        (n, w) => format!("starts when {n} machines joined, or after {w} s"),
+    };
+    let port_arg = if m.port == wraith_engine::mcast::DEFAULT_PORT {
+        String::new()
+    } else {
+        format!(" --port {}", m.port)
+    };
+    if ctx.json {
+        println!(
+            "{}",
+            json!({
+                "event": "multicast",
+                "image": image.to_string(),
+                "group": m.group.to_string(),
+                "port": m.port,
+                "rate_mbps": m.rate,
+                "clients": m.clients,
+                "wait": m.wait,
+                "url": url,
+            })
+        );
+    } else {
+        println!(
+            "  multicast: {image} to {}:{} at {} Mbit/s, {start}\n  \
+             machines join with: wraith restore {url}{port_arg} DISK   (or a job with multicast = true)",
+            m.group,
+            m.port + 1,
+            m.rate,
+        );
+    }
+    std::io::stdout().flush().ok();
+    let progress = Arc::new(Mutex::new(None));
+    let thread = {
+        let (sender, progress, cancel) = (sender.clone(), progress.clone(), ctx.cancel.clone());
+        std::thread::Builder::new()
+            .name("serve-multicast".into())
+            .spawn(move || {
+                sender.run(&cancel, &mut |p: &SenderProgress| {
+                    *progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+                })
+            })?
+    };
+    Ok(Multicast {
+        sender,
+        thread: Some(thread),
+        progress,
+        told: None,
+    })
+}
+
+impl Multicast {
+    /// Says when the stream starts and, once, what the session did when it ended.
+    fn tell(&mut self, ctx: &Ctx) -> Result<()> {
+        use wraith_engine::mcast::wire::State;
+        let p = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(p) = p {
+            if self.told != Some(p.state) && p.state == State::Streaming {
+                let text = format!(
+                    "multicast: streaming {} chunks to {} machines",
+                    p.chunks, p.clients
+                );
+                if ctx.json {
+                    println!(
+                        "{}",
+                        json!({"event": "multicast_started", "chunks": p.chunks, "clients": p.clients})
+                    );
+                } else {
+                    println!("{text}");
+                }
+            }
+            self.told = Some(p.state);
+        }
+        let Some(thread) = self.thread.take_if(|t| t.is_finished()) else {
+            return Ok(());
+        };
+        let report = match thread.join() {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => bail!("the multicast session failed: {e}"),
+            Err(_) => bail!("the multicast session stopped unexpectedly"),
+        };
+        if ctx.json {
+            println!("{}", json!({"event": "multicast_ended", "report": report}));
+        } else {
+            println!(
+                "multicast: session ended: {} chunks, {:.1} MB sent for {:.1} MB stored ({:.3}x), \
+                 {} repair requests, {} machines; the HTTP server goes on (fill-in, results)",
+                report.chunks,
+                report.bytes_sent as f64 / 1e6,
+                report.stored_bytes as f64 / 1e6,
+                report.bytes_sent as f64 / report.stored_bytes.max(1) as f64,
+                report.repair_requests,
+                report.clients.len()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The session's receivers in the room table: a machine already seen (by address or MAC)
+/// gets the stream's view of its progress, one not seen yet a row of its own.
+fn merge_receivers(rows: &mut Vec<room::Row>, clients: &[ClientInfo]) {
+    for c in clients {
+        let ip = c
+            .addr
+            .parse::<SocketAddr>()
+            .map(|a| a.ip())
+            .or_else(|_| c.addr.parse::<std::net::IpAddr>())
+            .ok();
+        let state = match c.state.as_str() {
+            "done" => room::State::Done,
+            "lost" | "left" => room::State::Failed,
+            _ => room::State::Working,
+        };
+        let detail = format!(
+            "multicast {}: {} chunks by stream, {} over HTTP{}",
+            c.state,
+            c.chunks_multicast,
+            c.chunks_http,
+            if c.bad_datagrams > 0 {
+                format!(", {} bad datagrams dropped", c.bad_datagrams)
+            } else {
+                String::new()
+            }
+        );
+        let same = |r: &room::Row| {
+            (ip.is_some() && r.ip == ip)
+                || (c.mac.is_some()
+                    && r.mac.as_deref().map(str::to_lowercase)
+                        == c.mac.as_deref().map(str::to_lowercase))
+        };
+        let row = match rows.iter_mut().position(|r| same(r)) {
+            Some(i) => &mut rows[i],
+            None => {
+                rows.push(room::Row {
+                    mac: c.mac.clone(),
+                    ip,
+                    state,
+                    step: Some("restore".into()),
+                    percent: None,
+                    rate: 0.0,
+                    served: 0,
+                    errors: 0,
+                    detail: String::new(),
+                    idle: c.seconds_since_report,
+                });
+                let last = rows.len() - 1;
+                &mut rows[last]
+            }
+        };
+        // A job's own report (verify, done) goes further than the stream's view.
+        if state > row.state {
+            row.state = state;
+        }
+        if row.percent.is_none() || row.state == room::State::Working {
+            row.percent = Some(c.percent as f64);
+        }
+        row.rate = row.rate.max(c.mb_per_s * 1e6);
+        row.served = row.served.max(c.bytes);
+        row.errors = row.errors.max(c.bad_datagrams.min(u32::MAX as u64) as u32);
+        row.detail = detail;
+    }
 }
