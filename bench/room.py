@@ -123,7 +123,7 @@ def wraith_unicast(a, repo, n, work):
     try:
         wait_http(port)
         ts = targets(work, n)
-        secs = receivers([[a.wraith, "restore", f"http://127.0.0.1:{port}/:room", t, "--yes"]
+        secs = receivers([[a.wraith, "restore", f"http://127.0.0.1:{port}/repo:room", t, "--yes"]
                           for t in ts], work)
         sent = wchar(serve.pid)
     finally:

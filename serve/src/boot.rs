@@ -62,6 +62,14 @@ pub fn chain_script(base: &str) -> String {
 /// The script that boots Wraith on one machine; `job` is whether it has a job file.
 pub fn machine_script(base: &str, mac: Option<&str>, job: bool, extra_args: &str) -> String {
     let mut args = KERNEL_ARGS.to_string();
+    // pxelinux's convention: the card the machine booted from, which a job's hostnames
+    // table is keyed by (the machine may have other cards).
+    if let Some(mac) = mac {
+        args.push_str(&format!(
+            " BOOTIF=01-{}",
+            mac.replace(':', "-").to_lowercase()
+        ));
+    }
     if let (Some(mac), true) = (mac, job) {
         args.push_str(&format!(
             " wraith.job={base}/jobs/{}.toml",
@@ -97,7 +105,7 @@ mod tests {
         let with = machine_script("http://10.0.0.1:8080", Some("52:54:00:ab:cd:ef"), true, "");
         assert!(with.starts_with("#!ipxe\n"));
         assert!(with.contains(
-            "kernel http://10.0.0.1:8080/boot/vmlinuz initrd=initramfs.zst console=ttyS0,115200 console=tty0 wraith.job=http://10.0.0.1:8080/jobs/52-54-00-ab-cd-ef.toml\n"
+            "kernel http://10.0.0.1:8080/boot/vmlinuz initrd=initramfs.zst console=ttyS0,115200 console=tty0 BOOTIF=01-52-54-00-ab-cd-ef wraith.job=http://10.0.0.1:8080/jobs/52-54-00-ab-cd-ef.toml\n"
         ));
         assert!(with.contains("initrd http://10.0.0.1:8080/boot/initramfs.zst\nboot\n"));
         let without = machine_script("http://h:1", Some("52:54:00:ab:cd:ef"), false, "");

@@ -487,7 +487,7 @@ fn network_boot_scripts_name_the_server_and_a_job_only_for_machines_that_have_on
     assert!(with.starts_with("#!ipxe\n"), "{with}");
     assert!(
         with.contains(&format!(
-            "kernel {b}/boot/vmlinuz initrd=initramfs.zst console=ttyS0,115200 console=tty0 wraith.job={b}/jobs/52-54-00-00-00-01.toml wraith.keymap=de\n"
+            "kernel {b}/boot/vmlinuz initrd=initramfs.zst console=ttyS0,115200 console=tty0 BOOTIF=01-52-54-00-00-00-01 wraith.job={b}/jobs/52-54-00-00-00-01.toml wraith.keymap=de\n"
         )),
         "{with}"
     );
