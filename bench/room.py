@@ -9,12 +9,21 @@ same disk, same receivers on this host's loopback:
                     `udp-receiver --pipe 'zstd -dc' --file tN.img` (Clonezilla SE's pipeline
                     with a dd image: the same disk, compressed by `zstd -T0 -3`)
 
+Each receiver is a machine of its own: a network namespace joined to the server's namespace by
+a veth pair on a Linux bridge (multicast snooping on, as a switch), so udpcast's receivers,
+which cannot share a host's port, run side by side too (root needed).
 For each: wall time from the first receiver's start to the last one's end, and the bytes the
-server wrote (its /proc/PID/io `wchar`: every byte it put on a socket, whatever the protocol).
+server put on the LAN (its bridge's tx_bytes: every byte, headers included, whatever the
+protocol: multicast, repairs, HTTP fill-in, control).
 Both senders are capped at the same rate (--rate, Mbit/s). Targets are checked against the
 image with `wraith verify --against` (wraith's) or compared with the disk (udpcast's), untimed.
 
   bench/room.py --wraith target/release/wraith [--size 1G] [--receivers 1,2,4] [--rate 900]
+                [--link 1000]
+
+The server's uplink is shaped to --link Mbit/s (tc tbf on its bridge), as a server's port on
+a gigabit switch: without it a veth pair carries several GB/s and N unicast restores would
+cost nothing extra, which no room's network gives.
 """
 
 import argparse
@@ -22,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,31 +42,52 @@ import bench  # noqa: E402  (the disk generator and helpers)
 MiB = 1 << 20
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+SRV = "wr-room-srv"
+SRV_IP = "10.88.0.1"
 
 
-def wchar(pid):
-    with open(f"/proc/{pid}/io") as f:
-        for line in f:
-            if line.startswith("wchar:"):
-                return int(line.split()[1])
-    return 0
+def ns(name, *cmd):
+    return ["ip", "netns", "exec", name, *cmd]
 
 
-def wait_http(port, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port}")
+def lan_up(n, link_mbps):
+    """The server's namespace with bridge br0 and n machines' namespaces, one veth each; the
+    server's uplink (br0's egress) shaped to `link_mbps`, as a server's port on a switch."""
+    lan_down()
+    sh = lambda *c: bench.run(list(c))  # noqa: E731
+    sh("ip", "netns", "add", SRV)
+    sh("ip", "-n", SRV, "link", "set", "lo", "up")
+    sh("ip", "-n", SRV, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", SRV, "addr", "add", f"{SRV_IP}/24", "dev", "br0")
+    sh("ip", "-n", SRV, "link", "set", "br0", "up")
+    sh("ip", "-n", SRV, "route", "add", "224.0.0.0/4", "dev", "br0")
+    if link_mbps:
+        sh(*ns(SRV, "tc", "qdisc", "add", "dev", "br0", "root", "tbf", "rate",
+               f"{link_mbps}mbit", "burst", "512kb", "latency", "100ms"))
+    for i in range(n):
+        c = f"wr-room-c{i}"
+        sh("ip", "netns", "add", c)
+        sh("ip", "-n", c, "link", "set", "lo", "up")
+        sh("ip", "-n", c, "link", "add", f"vc{i}", "type", "veth", "peer", "name", f"vb{i}",
+           "netns", SRV)
+        sh("ip", "-n", c, "addr", "add", f"10.88.0.{10 + i}/24", "dev", f"vc{i}")
+        sh("ip", "-n", c, "link", "set", f"vc{i}", "up")
+        sh("ip", "-n", c, "route", "add", "224.0.0.0/4", "dev", f"vc{i}")
+        sh("ip", "-n", SRV, "link", "set", f"vb{i}", "master", "br0", "up")
+
+
+def lan_down():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith("wr-room-"):
+            subprocess.run(["ip", "netns", "del", name])
+
+
+def lan_bytes():
+    out = subprocess.run(ns(SRV, "cat", "/sys/class/net/br0/statistics/tx_bytes"),
+                         capture_output=True, text=True).stdout
+    return int(out.strip() or 0)
 
 
 def stop(p):
@@ -99,53 +128,58 @@ def targets(work, n):
 
 
 def wraith_multicast(a, repo, n, work):
-    port = free_port()
+    port = 8080
     serve = subprocess.Popen(
-        [a.wraith, "serve", repo, "--listen", f"127.0.0.1:{port}", "--interface", "lo",
-         "--multicast", "room", "--clients", str(n), "--wait", "60", "--rate", str(a.rate)],
+        ns(SRV, a.wraith, "serve", repo, "--listen", f"{SRV_IP}:{port}", "--interface", "br0",
+           "--multicast", "room", "--clients", str(n), "--wait", "60", "--rate", str(a.rate)),
         stdout=open(os.path.join(work, "serve.log"), "wb"), stderr=subprocess.STDOUT)
     try:
-        wait_http(port)
+        time.sleep(1)
         ts = targets(work, n)
-        secs = receivers([[a.wraith, "restore", f"mcast://127.0.0.1:{port}/room", t, "--yes",
-                           "--interface", "lo"] for t in ts], work)
-        sent = wchar(serve.pid)
+        before = lan_bytes()
+        secs = receivers([ns(f"wr-room-c{i}", a.wraith, "restore", f"mcast://{SRV_IP}/room", t,
+                             "--yes", "--interface", f"vc{i}") for i, t in enumerate(ts)], work)
+        sent = lan_bytes() - before
     finally:
         stop(serve)
     return secs, sent, ts
 
 
 def wraith_unicast(a, repo, n, work):
-    port = free_port()
-    serve = subprocess.Popen([a.wraith, "serve", repo, "--listen", f"127.0.0.1:{port}"],
+    port = 8080
+    serve = subprocess.Popen(ns(SRV, a.wraith, "serve", repo, "--listen", f"{SRV_IP}:{port}"),
                              stdout=open(os.path.join(work, "serve.log"), "wb"),
                              stderr=subprocess.STDOUT)
     try:
-        wait_http(port)
+        time.sleep(1)
         ts = targets(work, n)
-        secs = receivers([[a.wraith, "restore", f"http://127.0.0.1:{port}/repo:room", t, "--yes"]
-                          for t in ts], work)
-        sent = wchar(serve.pid)
+        before = lan_bytes()
+        secs = receivers([ns(f"wr-room-c{i}", a.wraith, "restore",
+                             f"http://{SRV_IP}:{port}/repo:room", t, "--yes")
+                          for i, t in enumerate(ts)], work)
+        sent = lan_bytes() - before
     finally:
         stop(serve)
     return secs, sent, ts
 
 
 def udpcast(a, zst, n, work):
-    port = 9000 + 2 * (os.getpid() % 500)
     ts = targets(work, n)
+    before = lan_bytes()
     sender = subprocess.Popen(
-        ["udp-sender", "--interface", "lo", "--portbase", str(port), "--file", zst,
-         "--min-receivers", str(n), "--max-bitrate", f"{a.rate}m", "--nokbd"],
+        ns(SRV, "udp-sender", "--interface", "br0", "--file", zst, "--min-receivers", str(n),
+           "--max-bitrate", f"{a.rate}m", "--nokbd"),
         stdout=open(os.path.join(work, "udp-sender.log"), "wb"), stderr=subprocess.STDOUT)
     try:
         time.sleep(0.5)
-        secs = receivers([["udp-receiver", "--interface", "lo", "--portbase", str(port),
-                           "--nokbd", "--pipe", "zstd -dc", "--file", t] for t in ts], work)
-        # It exits with its receivers: wait for that without reaping it, so its /proc/PID/io
-        # can still be read (a zombie keeps its accounting until reaped).
-        os.waitid(os.P_PID, sender.pid, os.WEXITED | os.WNOWAIT)
-        sent = wchar(sender.pid)
+        secs = receivers([ns(f"wr-room-c{i}", "udp-receiver", "--interface", f"vc{i}",
+                             "--nokbd", "--pipe", "zstd -dc", "--file", t,
+                             # The hello straight to the sender: its default (224.0.0.1)
+                             # does not reach it across the bridge here.
+                             "--mcast-rdv-address", SRV_IP)
+                          for i, t in enumerate(ts)], work)
+        sender.wait(60)
+        sent = lan_bytes() - before
     finally:
         stop(sender)
     return secs, sent, ts
@@ -159,6 +193,8 @@ def main():
     ap.add_argument("--receivers", default="1,2,4")
     ap.add_argument("--rate", type=int, default=900, help="Mbit/s cap for both senders")
     ap.add_argument("--work", default=os.path.join(HERE, "work", "room"))
+    ap.add_argument("--link", type=int, default=1000,
+                    help="the server's link in Mbit/s (0: unshaped veth)")
     ap.add_argument("--no-udpcast", action="store_true")
     a = ap.parse_args()
     a.wraith = os.path.abspath(a.wraith)
@@ -177,7 +213,9 @@ def main():
     if not a.no_udpcast:
         bench.run(["bash", "-c", f"zstd -T0 -3 -q -f -o {zst} {disk}"])
     rows = []
-    for n in [int(x) for x in a.receivers.split(",")]:
+    counts = [int(x) for x in a.receivers.split(",")]
+    lan_up(max(counts), a.link)
+    for n in counts:
         for mode in ["wraith multicast", "wraith unicast", "udpcast"]:
             if mode == "udpcast" and a.no_udpcast:
                 continue
@@ -222,6 +260,7 @@ def main():
         if m and u:
             print(f"N={n}: wraith multicast / udpcast time {m['seconds'] / u['seconds']:.2f} "
                   f"(goal <= 1.0)")
+    lan_down()
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", time.strftime("room-%Y%m%dT%H%M%S.json"))
     with open(out, "w") as f:
