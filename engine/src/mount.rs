@@ -14,7 +14,7 @@ impl Mounted {
     /// Unmounts now, waiting until the filesystem is written out (a FUSE block filesystem
     /// such as ntfs-3g finishes before its unmount returns), so the machine may power off
     /// right after. Busy for a moment after a tool closed its files: tried for a few seconds.
-    pub fn unmount(self) -> Result<()> {
+    pub fn unmount(mut self) -> Result<()> {
         nix::unistd::sync();
         let mut tries = 0;
         loop {
@@ -34,13 +34,16 @@ impl Mounted {
         }
         let _ = std::fs::remove_dir(&self.point);
         // Done: nothing left for Drop.
-        std::mem::forget(self);
+        self.point = PathBuf::new();
         Ok(())
     }
 }
 
 impl Drop for Mounted {
     fn drop(&mut self) {
+        if self.point.as_os_str().is_empty() {
+            return; // unmounted already
+        }
         nix::unistd::sync();
         let _ = nix::mount::umount2(&self.point, nix::mount::MntFlags::MNT_DETACH);
         let _ = std::fs::remove_dir(&self.point);

@@ -271,30 +271,16 @@ fn a_machine_that_cannot_be_named_is_refused_before_its_disk_is_touched() {
         );
     };
 
+    // `wraith restore --hostname NAME` refused with `why`, the target as it was.
+    let refused = |name: &str, why: &str| {
+        let o = wraith(&["restore", &spec, s(&target), "--yes", "--hostname", name]);
+        assert!(!o.status.success(), "--hostname {name} accepted");
+        assert!(text(&o).contains(why), "{}", text(&o));
+        untouched(name);
+    };
     // Windows takes at most 15 characters; the image holds NTFS.
-    let o = wraith(&[
-        "restore",
-        &spec,
-        s(&target),
-        "--yes",
-        "--hostname",
-        "classroom-pc-0042",
-    ]);
-    assert!(!o.status.success());
-    assert!(text(&o).contains("at most 15 characters"), "{}", text(&o));
-    untouched("a name too long for Windows");
-
-    let o = wraith(&[
-        "restore",
-        &spec,
-        s(&target),
-        "--yes",
-        "--hostname",
-        "lab_07",
-    ]);
-    assert!(!o.status.success());
-    assert!(text(&o).contains("is not a host name"), "{}", text(&o));
-    untouched("an invalid name");
+    refused("classroom-pc-0042", "at most 15 characters");
+    refused("lab_07", "is not a host name");
 
     // A job whose table does not know this machine and that has no template.
     let job = work.path().join("job.toml");
@@ -326,17 +312,7 @@ fn a_machine_that_cannot_be_named_is_refused_before_its_disk_is_touched() {
         .and_then(|m| m.serial)
         .is_some();
     if !has_serial {
-        let o = wraith(&[
-            "restore",
-            &spec,
-            s(&target),
-            "--yes",
-            "--hostname",
-            "lab-{serial}",
-        ]);
-        assert!(!o.status.success());
-        assert!(text(&o).contains("no serial number"), "{}", text(&o));
-        untouched("a template without its serial");
+        refused("lab-{serial}", "no serial number");
     }
 
     // A job naming this machine by one of its cards (where it has a physical one).
