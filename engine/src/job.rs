@@ -86,6 +86,9 @@ pub struct Job {
     /// (`wraith serve --multicast`) and fill in over HTTP only what the stream misses.
     #[serde(default)]
     pub multicast: bool,
+    /// The session's UDP control port, when serve was given `--port` (default 7470).
+    #[serde(default)]
+    pub multicast_port: Option<u16>,
 }
 
 impl Job {
@@ -122,12 +125,12 @@ impl Job {
                 "repo" => "repository".to_string(),
                 _ => k,
             };
-            let value = if key == "grow" {
+            let value = if key == "grow" || key == "multicast_port" {
                 match v.parse::<i64>() {
                     Ok(n) => toml::Value::Integer(n),
                     Err(_) => {
                         return Err(Error::Invalid(format!(
-                            "inline job: grow={v:?} is not a partition number"
+                            "inline job: {key}={v:?} is not a number"
                         )))
                     }
                 }
@@ -231,6 +234,11 @@ impl Job {
             self.multicast && self.action != Action::Restore,
             "multicast",
             "only a restore receives a multicast session",
+        )?;
+        unused(
+            self.multicast_port.is_some() && !self.multicast,
+            "multicast_port",
+            "it is the port of a multicast session (multicast = true)",
         )?;
         if !matches!(self.action, Action::Clone | Action::Restore) {
             let why = "only a restore or a clone lays out partitions";
@@ -529,6 +537,20 @@ mod tests {
         )
         .unwrap();
         assert!(ok.multicast);
+        assert_eq!(ok.multicast_port, None);
+        let on = Job::from_inline(
+            "action=restore repository=http://10.0.0.1/ image=lab target=rule:only-internal \
+             multicast=true multicast_port=7600",
+        )
+        .unwrap();
+        assert_eq!(on.multicast_port, Some(7600));
+        let err = Job::from_inline(
+            "action=restore repository=http://10.0.0.1/ image=lab target=rule:only-internal \
+             multicast_port=7600",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("multicast_port"), "{err}");
         let err = Job::from_inline(
             "action=restore repository=/srv/images image=lab target=rule:only-internal \
              multicast=true",

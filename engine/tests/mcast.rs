@@ -501,3 +501,44 @@ fn loss_figures() {
         let _ = std::fs::remove_file(&target);
     }
 }
+
+#[test]
+fn a_one_machine_room_starts_when_its_restore_is_ready_not_when_it_joins() {
+    let room = Room::new();
+    let (group, port) = session_addr(4);
+    let sender = room.sender(SenderConfig {
+        clients: 1,
+        ..sender_config(group, port)
+    });
+    std::thread::scope(|s| {
+        let run = s.spawn(|| sender.run(&Cancel::new(), &mut |_| {}));
+        // A machine slow to lay out its disk: longer than the whole stream takes at this
+        // rate (31.8 MB at 200 Mbit/s, about 1.3 s). Started on JOIN, the stream would have
+        // passed before this restore read its first chunk.
+        let o = mcast_restore(
+            &room,
+            port,
+            &room.target("slow"),
+            // A buffer far smaller than the image, as on a machine with little RAM and a big
+            // disk: it cannot hold what passes while the disk is laid out.
+            |c| c.budget = 4 << 20,
+            |_| std::thread::sleep(Duration::from_secs(3)),
+            false,
+        );
+        let report = run.join().unwrap().expect("session");
+        eprintln!("{:#?} {report:?}", o.stats);
+        o.result.as_ref().expect("restore");
+        room.assert_same(&room.target("slow"), "slow");
+        // All but what a small buffer may drop while the writer is busy came by the stream.
+        assert!(
+            from_stream(&o.stats) * 10 >= o.stats.chunks * 9,
+            "the stream carried the image: {:?}",
+            o.stats
+        );
+        // The server sent the image about once (headers and 3 % FEC on top).
+        assert!(
+            report.bytes_sent * 100 < report.stored_bytes * 115,
+            "{report:?}"
+        );
+    });
+}

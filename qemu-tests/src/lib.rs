@@ -94,6 +94,8 @@ pub struct VmBuilder {
     nic: String,
     /// SMBIOS OEM strings (type 11), in order.
     oem_strings: Vec<String>,
+    /// SMBIOS system serial number (type 1), as a vendor's firmware gives it.
+    system_serial: Option<String>,
     /// Run QEMU inside this network namespace (`ip netns exec`), for a tap on a private LAN.
     netns: Option<String>,
     scratch: tempfile::TempDir,
@@ -109,6 +111,7 @@ impl VmBuilder {
             faults: std::collections::HashMap::new(),
             nic: "user,model=virtio-net-pci".into(),
             oem_strings: Vec::new(),
+            system_serial: None,
             netns: None,
             scratch: tempfile::Builder::new()
                 .prefix("wraith-vm-")
@@ -171,6 +174,12 @@ impl VmBuilder {
         self
     }
 
+    /// Sets the machine's serial number (SMBIOS type 1, /sys/class/dmi/id/product_serial).
+    pub fn system_serial(mut self, serial: &str) -> Self {
+        self.system_serial = Some(serial.to_string());
+        self
+    }
+
     fn args(&self) -> Result<Vec<String>> {
         let mut a: Vec<String> = vec![
             "-m".into(),
@@ -216,6 +225,12 @@ impl VmBuilder {
                 format!("if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/{code}"),
                 "-drive".into(),
                 format!("if=pflash,format=raw,file={}", vars.display()),
+            ]);
+        }
+        if let Some(serial) = &self.system_serial {
+            a.extend([
+                "-smbios".into(),
+                format!("type=1,serial={}", serial.replace(',', ",,")),
             ]);
         }
         for value in &self.oem_strings {

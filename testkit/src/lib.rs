@@ -23,6 +23,9 @@
 //! * [`superfloppy_ext4`]: 64 MiB ext4 "floppy" on the whole disk, no table: one [`Part`] with
 //!   `number: 0, start: 0`.
 //!
+//! * [`linux_workstation`]: 96 MiB, GPT, p1 FAT32 "ESP" 40 MiB, p2 ext4 "root" 48 MiB with
+//!   a Linux system's identity files ([`LINUX_IDENTITY_FILES`]) besides the usual ones.
+//!
 //! * [`blank_disk`]`(size)`: all zeros, sparse, no table (a restore target);
 //!   [`Disk::duplicate`] makes a sparse copy of any fixture.
 //!
@@ -64,6 +67,7 @@
 
 pub mod clonezilla;
 pub mod loopdev;
+pub mod netns;
 mod prng;
 pub mod servers;
 mod tools;
@@ -287,6 +291,62 @@ pub fn blank_disk(size: u64) -> Disk {
         })
     };
     make().expect("creating blank disk")
+}
+
+/// What [`linux_workstation`]'s root holds besides the usual files: a Debian-like system's
+/// identity (host name, hosts, machine id, SSH host keys, os-release), which naming a
+/// restored machine changes.
+pub const LINUX_IDENTITY_FILES: [(&str, &str); 7] = [
+    ("etc/hostname", "golden\n"),
+    (
+        "etc/hosts",
+        "127.0.0.1\tlocalhost\n127.0.1.1\tgolden.lab.example golden\n::1 localhost\n",
+    ),
+    ("etc/machine-id", "0123456789abcdef0123456789abcdef\n"),
+    (
+        "etc/os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n",
+    ),
+    (
+        "etc/ssh/ssh_host_ed25519_key",
+        "private key of the golden machine\n",
+    ),
+    (
+        "etc/ssh/ssh_host_ed25519_key.pub",
+        "ssh-ed25519 AAAA golden\n",
+    ),
+    ("etc/ssh/sshd_config", "PermitRootLogin no\n"),
+];
+
+/// A small Linux workstation to deploy: GPT, p1 FAT32 "ESP" 40 MiB, p2 ext4 "root" 48 MiB
+/// holding the usual files and [`LINUX_IDENTITY_FILES`] (made with debugfs, no root needed).
+pub fn linux_workstation() -> Disk {
+    let make = || -> Result<Disk> {
+        let mut d = DiskBuilder::new(96 * MIB, Table::Gpt)
+            .seed(0x6c69_6e78)
+            .part(40 * MIB, FsType::Fat32, "ESP")
+            .with_type(GPT_EFI)
+            .part(48 * MIB, FsType::Ext4, "root")
+            .build()?;
+        let root = &mut d.parts[1];
+        let img = extract(&d.path, root.start, root.len)?;
+        let stage = tempfile::tempdir()?;
+        let mut cmds: Vec<String> = ["etc", "etc/ssh"]
+            .iter()
+            .map(|dir| format!("mkdir /{dir}"))
+            .collect();
+        for (i, (name, text)) in LINUX_IDENTITY_FILES.iter().enumerate() {
+            let src = stage.path().join(i.to_string());
+            fs::write(&src, text)?;
+            cmds.push(format!("write {} /{name}", src.display()));
+            root.files
+                .insert(name.to_string(), text.as_bytes().to_vec());
+        }
+        debugfs_w(img.path(), &cmds)?;
+        write_back(&d.path, root.start, img.path())?;
+        Ok(d)
+    };
+    make().expect("building the Linux workstation fixture")
 }
 
 /// An empty ext4 filesystem labelled `label` on a whole disk of `size` bytes: the drive a

@@ -206,7 +206,9 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
                 name,
                 spec.id.as_deref(),
                 &crate::cli::MulticastArgs {
-                    port: wraith_engine::mcast::DEFAULT_PORT,
+                    port: job
+                        .multicast_port
+                        .unwrap_or(wraith_engine::mcast::DEFAULT_PORT),
                     group: None,
                     interface: None,
                 },

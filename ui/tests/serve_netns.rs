@@ -15,64 +15,43 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn sh(args: &[&str]) {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use wraith_testkit::netns::{is_root, Netns};
 
 /// Two namespaces, `srv` with `v0` 10.X.0.1/24 and `cli` with `v1` 10.X.0.2/24.
 struct Lan {
-    srv: String,
-    cli: String,
+    srv: Netns,
+    cli: Netns,
     net: u8,
 }
 
 impl Lan {
     fn new(tag: &str, net: u8) -> Lan {
-        let pid = std::process::id();
-        let (srv, cli) = (format!("ws-{tag}-s-{pid}"), format!("ws-{tag}-c-{pid}"));
-        sh(&["ip", "netns", "add", &srv]);
-        sh(&["ip", "netns", "add", &cli]);
-        let lan = Lan { srv, cli, net };
-        sh(&[
-            "ip", "-n", &lan.srv, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
-            "netns", &lan.cli,
+        let lan = Lan {
+            srv: Netns::new(&format!("ws-{tag}-s")),
+            cli: Netns::new(&format!("ws-{tag}-c")),
+            net,
+        };
+        lan.srv.ip(&[
+            "link",
+            "add",
+            "v0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "v1",
+            "netns",
+            lan.cli.name(),
         ]);
         for (ns, dev, host) in [(&lan.srv, "v0", 1), (&lan.cli, "v1", 2)] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("10.{net}.0.{host}/24"),
-                "dev",
-                dev,
-            ]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            ns.ip(&["addr", "add", &format!("10.{net}.0.{host}/24"), "dev", dev]);
+            ns.ip(&["link", "set", dev, "up"]);
         }
         lan
     }
 
     fn server_ip(&self) -> String {
         format!("10.{}.0.1", self.net)
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.srv])
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.cli])
-            .status();
     }
 }
 
@@ -92,8 +71,7 @@ fn in_ns<T: Send + 'static>(
 }
 
 fn root() -> bool {
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 {
+    if !is_root() {
         assert!(
             std::env::var_os("WRAITH_NO_SKIP").is_none(),
             "the serve network-namespace tests need root"
@@ -161,7 +139,7 @@ fn wake_on_lan_packets_reach_the_rooms_subnet() {
     let lan = Lan::new("wol", 77);
     let repo = tempfile::tempdir().unwrap();
     // The listeners on ports 9 and 7 of the other machine on the LAN.
-    let rx = in_ns(&lan.cli, || {
+    let rx = in_ns(lan.cli.name(), || {
         let socks: Vec<UdpSocket> = [9u16, 7]
             .iter()
             .map(|p| {
@@ -181,7 +159,7 @@ fn wake_on_lan_packets_reach_the_rooms_subnet() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let (mut child, _out, started) = serve_in(
-        &lan.srv,
+        lan.srv.name(),
         &[
             s(repo.path()),
             "--listen",
@@ -252,7 +230,7 @@ fn options(p: &[u8]) -> Vec<(u8, Vec<u8>)> {
 
 /// Sends a DISCOVER from the client namespace and returns the first answer for it.
 fn ask(lan: &Lan, mac: [u8; 6], xid: u32) -> Vec<u8> {
-    in_ns(&lan.cli, move || {
+    in_ns(lan.cli.name(), move || {
         let s = UdpSocket::bind("0.0.0.0:68").unwrap();
         s.set_broadcast(true).unwrap();
         let dev = b"v1\0";
@@ -321,12 +299,14 @@ fn pxe_serves_the_ipxe_rom_by_tftp_and_answers_pxe_clients_then_stops_with_serve
     ];
 
     // Proxy-DHCP (the default): boot information only, no address.
-    let (mut child, out, started) = serve_in(&lan.srv, &base_args);
+    let (mut child, out, started) = serve_in(lan.srv.name(), &base_args);
     assert_eq!(started["pxe"]["mode"], "proxy", "{started}");
     let dnsmasq = started["pxe"]["dnsmasq_pid"].as_u64().unwrap();
     let got = dir.path().join("undionly.kpxe");
-    let o = Command::new("ip")
-        .args(["netns", "exec", &lan.cli, "curl", "-s", "--max-time", "20"])
+    let o = lan
+        .cli
+        .command("curl")
+        .args(["-s", "--max-time", "20"])
         .arg(format!("tftp://{ip}/undionly.kpxe"))
         .args(["-o", s(&got)])
         .output()
@@ -373,7 +353,7 @@ fn pxe_serves_the_ipxe_rom_by_tftp_and_answers_pxe_clients_then_stops_with_serve
     // Full DHCP on an isolated LAN: an address from the pool and the ROM's name.
     let mut args = base_args.to_vec();
     args.extend(["--dhcp-range", "10.78.0.100,10.78.0.120"]);
-    let (mut child, _out, started) = serve_in(&lan.srv, &args);
+    let (mut child, _out, started) = serve_in(lan.srv.name(), &args);
     assert_eq!(started["pxe"]["mode"], "dhcp");
     let dnsmasq = started["pxe"]["dnsmasq_pid"].as_u64().unwrap();
     let answer = ask(&lan, [0x52, 0x54, 0x00, 0x77, 0x00, 0x02], 0x0bad_cafe);

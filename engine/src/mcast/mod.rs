@@ -19,7 +19,11 @@
 //!   state); then it sends a REPORT every half second (the sender's client table, shown as
 //!   [`ClientInfo`]) and gets a STATUS with the sender's position, and it sends REPAIR
 //!   requests. The stream goes to `group:port+1`.
-//! * **Start.** The session starts when `clients` receivers joined or `wait` passed; the list
+//! * **Start.** The session starts when `clients` receivers are ready or `wait` passed. A
+//!   receiver is ready when its restore asks for its first chunk (it reports "preparing"
+//!   until then, and "waiting" at once when it is): joining comes before the restore reads
+//!   the manifest, checks its plan and lays out the disk, and a stream started on JOIN would
+//!   pass the first chunks of a one-machine room before it listens. Then the list
 //!   is sent once, paced to `rate`; then repairs still asked for are served for a short while
 //!   and END is sent a few times. The sender never waits for a receiver; a receiver that
 //!   stops reporting is only marked lost.

@@ -177,8 +177,12 @@ pub fn join(cfg: &ReceiverConfig, image: Option<&str>) -> Result<Joined> {
         if welcome.session != session {
             continue;
         }
+        let mut cfg = cfg.clone();
+        if cfg.interface.is_unspecified() {
+            cfg.interface = toward(cfg.server).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        }
         return Ok(Joined {
-            cfg: cfg.clone(),
+            cfg,
             control,
             welcome,
             at: Instant::now(),
@@ -194,6 +198,20 @@ pub fn join(cfg: &ReceiverConfig, image: Option<&str>) -> Result<Joined> {
             cfg.server.port()
         ),
     ))
+}
+
+/// This machine's address on the way to `server`: the interface the stream arrives on. The
+/// kernel's own choice for a group address follows the route to 224.0.0.0/4 or the default
+/// route, which a booted room machine on an isolated LAN (DHCP gave no router) lacks, and
+/// which on a machine with two networks may lead away from the server.
+fn toward(server: SocketAddr) -> Option<Ipv4Addr> {
+    let probe = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    // No datagram leaves: connecting a UDP socket only picks the route and source address.
+    probe.connect(server).ok()?;
+    match probe.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(a) if !a.is_unspecified() => Some(a),
+        _ => None,
+    }
 }
 
 impl Joined {
@@ -299,6 +317,7 @@ impl Joined {
             last_multicast: None,
             fallback: false,
             dead: false,
+            ready: false,
             scan_from: 0,
             stats,
         };
@@ -398,6 +417,9 @@ struct St {
     last_multicast: Option<Instant>,
     fallback: bool,
     dead: bool,
+    /// The restore asked for its first chunk: its disk is laid out and its pipeline runs,
+    /// so the sender may start for it (until then it reports "preparing").
+    ready: bool,
     scan_from: u32,
     stats: ReceiverStats,
 }
@@ -706,17 +728,23 @@ impl Inner {
             }
             if last_report.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
                 last_report = Some(Instant::now());
-                let r = self.report(None);
-                if let Ok(p) = serde_json::to_vec(&r) {
-                    wire::encode(
-                        &self.key,
-                        &Header::control(Kind::Report, self.session),
-                        &p,
-                        &mut out,
-                    );
-                    let _ = self.control.send_to(&out, self.server);
-                }
+                self.send_report(None);
             }
+        }
+    }
+
+    /// Tells the sender how this receiver does (`state` overrides the one it is in).
+    fn send_report(&self, state: Option<&str>) {
+        let r = self.report(state);
+        let mut out = Vec::new();
+        if let Ok(p) = serde_json::to_vec(&r) {
+            wire::encode(
+                &self.key,
+                &Header::control(Kind::Report, self.session),
+                &p,
+                &mut out,
+            );
+            let _ = self.control.send_to(&out, self.server);
         }
     }
 
@@ -796,6 +824,8 @@ impl Inner {
             state: state.map(str::to_string).unwrap_or_else(|| {
                 if st.fallback {
                     "fallback"
+                } else if !st.ready {
+                    "preparing"
                 } else if st.stats.multicast_arrived && st.state == State::Streaming {
                     "receiving"
                 } else {
@@ -837,19 +867,9 @@ impl Receiver {
                 .all(|(s, &n)| n == 0 || matches!(s, Slot::Gone))
         };
         // "left": stopped before its restore took every chunk (cancelled, failed).
-        let r = self
-            .inner
-            .report(Some(if finished { "done" } else { "left" }));
+        self.inner
+            .send_report(Some(if finished { "done" } else { "left" }));
         let mut out = Vec::new();
-        if let Ok(p) = serde_json::to_vec(&r) {
-            wire::encode(
-                &self.inner.key,
-                &Header::control(Kind::Report, self.inner.session),
-                &p,
-                &mut out,
-            );
-            let _ = self.inner.control.send_to(&out, self.inner.server);
-        }
         wire::encode(
             &self.inner.key,
             &Header::control(Kind::Leave, self.inner.session),
@@ -871,6 +891,14 @@ impl ChunkFeed for Receiver {
         let seq = *self.inner.first_seq.get(id)?;
         let i = seq as usize;
         let mut st = self.inner.lock();
+        if !st.ready {
+            // The restore's first read: say so now, not at the next periodic report, since a
+            // sender waiting for its room starts when every receiver is ready.
+            st.ready = true;
+            drop(st);
+            self.inner.send_report(None);
+            st = self.inner.lock();
+        }
         loop {
             if let Slot::Ready(..) = st.slots[i] {
                 st.needs[i] = st.needs[i].saturating_sub(1);

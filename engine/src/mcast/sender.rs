@@ -39,7 +39,8 @@ const RECENT: usize = 16;
 /// How a session is sent.
 #[derive(Clone, Debug)]
 pub struct SenderConfig {
-    /// Start once this many receivers joined (0: only `wait` counts).
+    /// Start once this many receivers joined and are ready (their restore asked for its first
+    /// chunk, so nothing sent is missed while a disk is being laid out); 0: only `wait` counts.
     pub clients: usize,
     /// Start after this long in any case.
     pub wait: Duration,
@@ -85,8 +86,8 @@ pub struct ClientInfo {
     pub addr: String,
     pub mac: Option<String>,
     pub hostname: Option<String>,
-    /// What it last reported ("waiting", "receiving", "fallback", "done"), or "lost" when it
-    /// stopped reporting.
+    /// What it last reported ("preparing", "waiting", "receiving", "fallback", "done",
+    /// "left"), or "joined" before its first report, or "lost" when it stopped reporting.
     pub state: String,
     pub percent: f32,
     /// Stored bytes it took from the stream.
@@ -108,7 +109,9 @@ pub struct SenderProgress {
     pub position: u32,
     pub chunks: u32,
     pub bytes_sent: u64,
+    /// Receivers joined, and of those the ones ready for the stream.
     pub clients: usize,
+    pub ready: usize,
 }
 
 /// What a finished session did.
@@ -136,6 +139,13 @@ struct Client {
     hostname: Option<String>,
     report: wire::Report,
     repair_requests: u64,
+}
+
+impl Client {
+    /// Its restore runs and waits for chunks (a first report says so at once).
+    fn ready(&self) -> bool {
+        !matches!(self.report.state.as_str(), "" | "preparing" | "left")
+    }
 }
 
 #[derive(Default)]
@@ -456,8 +466,8 @@ impl Sender {
         // Waiting for the room.
         let waiting = Instant::now();
         loop {
-            let joined = self.lock().clients.len();
-            if (self.cfg.clients > 0 && joined >= self.cfg.clients)
+            let ready = self.lock().clients.values().filter(|c| c.ready()).count();
+            if (self.cfg.clients > 0 && ready >= self.cfg.clients)
                 || waiting.elapsed() >= self.cfg.wait
                 || cancel.is_cancelled()
             {
@@ -599,13 +609,18 @@ impl Tx<'_> {
             return;
         }
         self.last_progress = Instant::now();
-        let clients = self.sender.lock().clients.len();
+        let (clients, ready) = {
+            let sh = self.sender.lock();
+            let ready = sh.clients.values().filter(|c| c.ready()).count();
+            (sh.clients.len(), ready)
+        };
         f(&SenderProgress {
             state,
             position,
             chunks: self.sender.list.len() as u32,
             bytes_sent: self.report.bytes_sent,
             clients,
+            ready,
         });
     }
 

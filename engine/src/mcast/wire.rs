@@ -245,7 +245,8 @@ pub struct Report {
     pub bad_datagrams: u64,
     pub chunks_multicast: u64,
     pub chunks_http: u64,
-    /// "waiting", "receiving", "fallback" (multicast does not arrive), "done".
+    /// "preparing" (joined; its restore has not asked for a chunk yet), "waiting" (ready),
+    /// "receiving", "fallback" (multicast does not arrive), "done", "left".
     pub state: String,
 }
 

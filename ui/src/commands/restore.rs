@@ -117,7 +117,8 @@ pub fn multicast_session(
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty()),
+            // The kernel's "(none)": no name set (the live system before naming).
+            .filter(|h| !h.is_empty() && h != "(none)"),
     };
     ctx.r.note(&format!(
         "joining the multicast session at {host} (UDP port {}); what the stream misses comes \

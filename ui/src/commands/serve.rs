@@ -481,7 +481,7 @@ fn start_multicast(
     .shown();
     let start = match (m.clients, m.wait) {
         (0, w) => format!("starts in {w} s"),
-        (n, w) => format!("starts when {n} machines joined, or after {w} s"),
+        (n, w) => format!("starts when {n} machines are ready, or after {w} s"),
     };
     let port_arg = if m.port == wraith_engine::mcast::DEFAULT_PORT {
         String::new()
@@ -543,13 +543,14 @@ impl Multicast {
         if let Some(p) = p {
             if self.told != Some(p.state) && p.state == State::Streaming {
                 let text = format!(
-                    "multicast: streaming {} chunks to {} machines",
-                    p.chunks, p.clients
+                    "multicast: streaming {} chunks to {} machines ({} joined)",
+                    p.chunks, p.ready, p.clients
                 );
                 if ctx.json {
                     println!(
                         "{}",
-                        json!({"event": "multicast_started", "chunks": p.chunks, "clients": p.clients})
+                        json!({"event": "multicast_started", "chunks": p.chunks,
+                               "clients": p.clients, "ready": p.ready})
                     );
                 } else {
                     println!("{text}");
