@@ -100,12 +100,13 @@ def stop(p):
             p.wait()
 
 
-def receivers(cmds, work):
-    """Starts every receiver at once; returns (seconds from first start to last end, logs)."""
+def receivers(cmds, work, tag):
+    """Starts every receiver at once; returns seconds from the first start to the last end.
+    Their output is kept in work/TAG-recvI.log."""
     t0 = time.time()
     procs = []
     for i, c in enumerate(cmds):
-        log = open(os.path.join(work, f"recv{i}.log"), "wb")
+        log = open(os.path.join(work, f"{tag}-recv{i}.log"), "wb")
         procs.append((subprocess.Popen(c, stdout=log, stderr=subprocess.STDOUT), log))
     for p, log in procs:
         p.wait()
@@ -132,13 +133,14 @@ def wraith_multicast(a, repo, n, work):
     serve = subprocess.Popen(
         ns(SRV, a.wraith, "serve", repo, "--listen", f"{SRV_IP}:{port}", "--interface", "br0",
            "--multicast", "room", "--clients", str(n), "--wait", "60", "--rate", str(a.rate)),
-        stdout=open(os.path.join(work, "serve.log"), "wb"), stderr=subprocess.STDOUT)
+        stdout=open(os.path.join(work, f"mcast{n}-serve.log"), "wb"), stderr=subprocess.STDOUT)
     try:
         time.sleep(1)
         ts = targets(work, n)
         before = lan_bytes()
         secs = receivers([ns(f"wr-room-c{i}", a.wraith, "restore", f"mcast://{SRV_IP}/room", t,
-                             "--yes", "--interface", f"vc{i}") for i, t in enumerate(ts)], work)
+                             "--yes", "--interface", f"vc{i}") for i, t in enumerate(ts)], work,
+                         f"mcast{n}")
         sent = lan_bytes() - before
     finally:
         stop(serve)
@@ -148,7 +150,7 @@ def wraith_multicast(a, repo, n, work):
 def wraith_unicast(a, repo, n, work):
     port = 8080
     serve = subprocess.Popen(ns(SRV, a.wraith, "serve", repo, "--listen", f"{SRV_IP}:{port}"),
-                             stdout=open(os.path.join(work, "serve.log"), "wb"),
+                             stdout=open(os.path.join(work, f"http{n}-serve.log"), "wb"),
                              stderr=subprocess.STDOUT)
     try:
         time.sleep(1)
@@ -156,7 +158,7 @@ def wraith_unicast(a, repo, n, work):
         before = lan_bytes()
         secs = receivers([ns(f"wr-room-c{i}", a.wraith, "restore",
                              f"http://{SRV_IP}:{port}/repo:room", t, "--yes")
-                          for i, t in enumerate(ts)], work)
+                          for i, t in enumerate(ts)], work, f"http{n}")
         sent = lan_bytes() - before
     finally:
         stop(serve)
@@ -169,7 +171,7 @@ def udpcast(a, zst, n, work):
     sender = subprocess.Popen(
         ns(SRV, "udp-sender", "--interface", "br0", "--file", zst, "--min-receivers", str(n),
            "--max-bitrate", f"{a.rate}m", "--nokbd"),
-        stdout=open(os.path.join(work, "udp-sender.log"), "wb"), stderr=subprocess.STDOUT)
+        stdout=open(os.path.join(work, f"udpcast{n}-sender.log"), "wb"), stderr=subprocess.STDOUT)
     try:
         time.sleep(0.5)
         secs = receivers([ns(f"wr-room-c{i}", "udp-receiver", "--interface", f"vc{i}",
@@ -177,7 +179,7 @@ def udpcast(a, zst, n, work):
                              # The hello straight to the sender: its default (224.0.0.1)
                              # does not reach it across the bridge here.
                              "--mcast-rdv-address", SRV_IP)
-                          for i, t in enumerate(ts)], work)
+                          for i, t in enumerate(ts)], work, f"udpcast{n}")
         sender.wait(60)
         sent = lan_bytes() - before
     finally:
