@@ -200,6 +200,7 @@ fn repository(c: &Corpus, disk: &kit::Disk) {
         name: "seed".into(),
         machine: None,
         all_sectors: false,
+        zstd_level: None,
     };
     let quiet = wraith_engine::events::Quiet;
     let cancel = wraith_engine::events::Cancel::new();

@@ -89,6 +89,9 @@ pub struct Job {
     /// The session's UDP control port, when serve was given `--port` (default 7470).
     #[serde(default)]
     pub multicast_port: Option<u16>,
+    /// Save: `fast`, `balanced` or `small` (default: the repository's).
+    #[serde(default)]
+    pub compression: Option<crate::repo::Compression>,
 }
 
 impl Job {
@@ -234,6 +237,11 @@ impl Job {
             self.multicast && self.action != Action::Restore,
             "multicast",
             "only a restore receives a multicast session",
+        )?;
+        unused(
+            self.compression.is_some() && self.action != Action::Save,
+            "compression",
+            "only a save compresses what it stores",
         )?;
         unused(
             self.multicast_port.is_some() && !self.multicast,
@@ -527,6 +535,26 @@ mod tests {
         );
         assert!(select_disk("rule:only-internal", &d[2..], &[], None).is_err());
         assert!(select_disk("sda", &d, &[], None).is_err());
+    }
+
+    #[test]
+    fn a_save_job_chooses_its_compression_and_only_a_save_may() {
+        let save = Job::from_inline(
+            "action=save repository=/srv/images source=rule:only-internal compression=small",
+        )
+        .unwrap();
+        assert_eq!(save.compression, Some(crate::repo::Compression::Small));
+        let err = Job::from_inline(
+            "action=restore repository=/srv/images image=lab target=rule:only-internal \
+             compression=small",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("compression"), "{err}");
+        assert!(Job::from_inline(
+            "action=save repository=/srv/images source=rule:only-internal compression=max",
+        )
+        .is_err());
     }
 
     #[test]

@@ -121,6 +121,7 @@ fn gpt_image_imports_dedups_and_restores_file_for_file() {
             name: "native".into(),
             machine: None,
             all_sectors: false,
+            zstd_level: None,
         },
         &wraith_engine::events::Ctx::quiet(),
     )

@@ -576,6 +576,7 @@ fn a_saved_image_reads_files_like_the_disk() {
         name: "pc".into(),
         machine: None,
         all_sectors: false,
+        zstd_level: None,
     };
     let rep = wraith_engine::pipeline::save::save(
         &source,

@@ -53,6 +53,7 @@ impl Room {
                 name: "lab".into(),
                 machine: None,
                 all_sectors: false,
+                zstd_level: None,
             },
             &Ctx::quiet(),
         )

@@ -95,6 +95,7 @@ fn save_to(
         name: "dying".into(),
         machine: None,
         all_sectors: false,
+        zstd_level: None,
     };
     save::save(source, p, &repo, &opts, &Ctx::new(sink, &Cancel::new(), 2)).unwrap()
 }
@@ -201,6 +202,7 @@ fn a_vanished_disk_stops_the_job_instead_of_being_rescued() {
         name: "gone".into(),
         machine: None,
         all_sectors: false,
+        zstd_level: None,
     };
     let e = save::save(&gone, &p, &repo, &opts, &Ctx::quiet()).unwrap_err();
     assert!(e.to_string().contains("failing disk"), "{e}");

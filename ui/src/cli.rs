@@ -106,6 +106,11 @@ pub enum Command {
         /// computed while reading; `export` of the image to .raw reproduces them.
         #[arg(long)]
         all_sectors: bool,
+        /// Speed or size for the chunks this save stores: fast (zstd 1), balanced (zstd 4),
+        /// small (zstd 6). Default: the repository's (a new repository takes this as its
+        /// default; balanced otherwise).
+        #[arg(long, value_name = "fast|balanced|small")]
+        compression: Option<wraith_engine::repo::Compression>,
     },
     /// List the images in a repository; with --find, every repository this machine can
     /// reach without typing (attached drives, `wraith.repo=`, the remembered list).

@@ -186,6 +186,7 @@ fn execute(job: &Job, ctx: &Ctx) -> Result<ops::Report> {
                 name: job.image.clone(),
                 verify: job.verify,
                 all_sectors: false,
+                compression: job.compression,
             })?
         }
         Action::Restore if job.multicast => {

@@ -658,3 +658,106 @@ fn a_job_keeps_its_log_beside_its_result() {
         .collect();
     assert!(text.contains("\"result\":\"mismatch\""), "{text}");
 }
+
+/// `--compression` trades save time for size: the same disk stored smaller at `small` than at
+/// `fast`, each image restoring to identical files; a repository a save creates keeps that
+/// save's choice as its default, and a later save may choose otherwise for its own chunks.
+#[test]
+fn compression_choices_store_the_same_disk_smaller_or_faster_and_all_restore() {
+    kit::require_tools();
+    // Mostly text, as a system's files are: the levels differ on what compresses. (On random
+    // bytes every level stores the same, give or take a frame header.)
+    let mut disk = kit::DiskBuilder::new(64 * MIB, kit::Table::Gpt)
+        .seed(0x7a73_7464)
+        .part(48 * MIB, kit::FsType::Ext4, "root")
+        .build()
+        .expect("disk");
+    kit::put_files(
+        &disk.path.clone(),
+        &mut disk.parts[0],
+        vec![("syslog.txt".into(), kit::text(11, (12 * MIB) as usize))],
+    )
+    .expect("a log file");
+    let config_level = |repo: &Path| -> i64 {
+        let cfg: Value =
+            serde_json::from_slice(&std::fs::read(repo.join("wraith-repo.json")).expect("config"))
+                .expect("config JSON");
+        cfg["zstd_level"].as_i64().expect("zstd_level")
+    };
+    let image_of = |spec: &str| -> (i64, u64) {
+        let info = json(&["info", spec]);
+        let m = &info["manifest"];
+        (
+            m["zstd_level"]
+                .as_i64()
+                .expect("the image records its level"),
+            m["stats"]["stored_bytes"].as_u64().expect("stored bytes"),
+        )
+    };
+    let mut stored = Vec::new();
+    let repos: Vec<tempfile::TempDir> = (0..3).map(|_| repo_dir()).collect();
+    for ((choice, level), repo) in [("fast", 1), ("balanced", 4), ("small", 6)]
+        .into_iter()
+        .zip(&repos)
+    {
+        let at = repo.path().join("r");
+        let spec = format!("{}:pc", s(&at));
+        json(&["save", s(&disk.path), &spec, "--compression", choice]);
+        assert_eq!(
+            config_level(&at),
+            level,
+            "{choice}: the new repository's default"
+        );
+        let (got, bytes) = image_of(&spec);
+        assert_eq!(got, level, "{choice}");
+        stored.push(bytes);
+        let target = kit::blank_disk(disk.size);
+        json(&["restore", &spec, s(&target.path), "--yes"]);
+        assert_same_filesystems(&disk, &target.path);
+    }
+    eprintln!("stored fast/balanced/small: {stored:?}");
+    assert!(
+        stored[2] <= stored[1] && stored[1] < stored[0],
+        "small <= balanced < fast: {stored:?}"
+    );
+
+    // The small repository: a save without a choice takes its default, one with a choice
+    // uses it for the chunks it stores and leaves the default alone.
+    let at = repos[2].path().join("r");
+    let mut changed = disk.duplicate().expect("copy of the disk");
+    kit::modify_small(&changed.path, &mut changed.parts[0]).expect("modify");
+    json(&["save", s(&changed.path), &format!("{}:again", s(&at))]);
+    assert_eq!(image_of(&format!("{}:again", s(&at))).0, 6);
+    kit::modify_small(&changed.path, &mut changed.parts[0]).expect("modify");
+    json(&[
+        "save",
+        s(&changed.path),
+        &format!("{}:quick", s(&at)),
+        "--compression",
+        "fast",
+    ]);
+    assert_eq!(image_of(&format!("{}:quick", s(&at))).0, 1);
+    assert_eq!(config_level(&at), 6, "a save's choice is its own");
+    let target = kit::blank_disk(disk.size);
+    json(&[
+        "restore",
+        &format!("{}:quick", s(&at)),
+        s(&target.path),
+        "--yes",
+    ]);
+    assert_same_filesystems(&changed, &target.path);
+
+    let bad = wraith(&[
+        "save",
+        s(&disk.path),
+        &format!("{}:x", s(&at)),
+        "--compression",
+        "max",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("fast, balanced or small"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

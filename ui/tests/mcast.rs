@@ -34,6 +34,7 @@ fn the_cli_restores_from_a_multicast_session() {
             name: "lab".into(),
             machine: None,
             all_sectors: false,
+            zstd_level: None,
         },
         &Ctx::quiet(),
     )

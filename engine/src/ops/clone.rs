@@ -64,6 +64,7 @@ pub fn prepare_clone(choice: &CloneChoice) -> Result<CheckedPlan> {
         source_health,
         target_health,
         hostname: None,
+        zstd_level: None,
     };
     Ok(CheckedPlan::new(
         summary,

@@ -64,6 +64,7 @@ pub fn prepare_import(choice: &ImportChoice) -> Result<CheckedPlan> {
     // Checked whole before the repository is opened (and perhaps created).
     let (disk, plan) = open_checked(&choice.dir)?;
     let repo = Repository::open_url(&choice.repository, &choice.credentials, true)?;
+    let zstd_level = repo.config.zstd_level;
     let mut warnings = plan.warnings();
     warnings.extend(disk.warnings.iter().cloned());
     let summary = Summary {
@@ -84,6 +85,7 @@ pub fn prepare_import(choice: &ImportChoice) -> Result<CheckedPlan> {
         source_health: None,
         target_health: None,
         hostname: None,
+        zstd_level: Some(zstd_level),
     };
     Ok(CheckedPlan::new(
         summary,
@@ -94,6 +96,7 @@ pub fn prepare_import(choice: &ImportChoice) -> Result<CheckedPlan> {
             name,
             machine: None,
             all_sectors: false,
+            zstd_level,
         },
         None,
     ))
@@ -154,6 +157,7 @@ pub fn prepare_clonezilla_restore(choice: &ClonezillaRestoreChoice) -> Result<Ch
         source_health: None,
         target_health,
         hostname: None,
+        zstd_level: None,
     };
     Ok(CheckedPlan::new(
         summary,

@@ -84,6 +84,8 @@ pub struct Summary {
     pub target_health: Option<crate::health::Health>,
     /// The name a restore gives the machine afterwards ([`crate::identity`]).
     pub hostname: Option<String>,
+    /// The zstd level a save stores new chunks with ([`crate::repo::describe_level`]).
+    pub zstd_level: Option<i32>,
 }
 
 impl Summary {
@@ -140,6 +142,7 @@ enum Op {
         repo: Repository,
         name: String,
         all_sectors: bool,
+        zstd_level: i32,
         /// This machine, when the source is one of its internal disks.
         machine: Option<crate::machine::MachineIdentity>,
     },

@@ -401,11 +401,13 @@ fn execute(plan: &CheckedPlan, ctx: &Ctx) -> Result<Report> {
             name,
             machine,
             all_sectors,
+            zstd_level,
         } => {
             let opts = pipeline::save::SaveOptions {
                 name: name.clone(),
                 machine: machine.clone(),
                 all_sectors: *all_sectors,
+                zstd_level: Some(*zstd_level),
             };
             let rep = pipeline::save::save(&**source, copy, repo, &opts, ctx)?;
             r.repository = repo_shown(repo);

@@ -108,6 +108,7 @@ pub fn prepare_restore(choice: &RestoreChoice) -> Result<CheckedPlan> {
         source_health: None,
         target_health,
         hostname,
+        zstd_level: None,
     };
     Ok(CheckedPlan::new(
         summary,

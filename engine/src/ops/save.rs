@@ -22,6 +22,9 @@ pub struct SaveChoice {
     pub verify: bool,
     /// Forensic acquisition: every sector, with the whole disk's SHA-256 and MD5.
     pub all_sectors: bool,
+    /// Speed or size for the chunks this save stores; None: the repository's default (a new
+    /// repository takes this choice as its default).
+    pub compression: Option<repo::Compression>,
 }
 
 pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
@@ -44,7 +47,14 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
     if let Location::Dir(dir) = Location::parse(&choice.repository)? {
         safety::check_repository_not_on(&source, &dir)?;
     }
-    let repo = Repository::open_url(&choice.repository, &choice.credentials, true)?;
+    let mut config = repo::RepoConfig::default();
+    if let Some(c) = choice.compression {
+        config.zstd_level = c.zstd_level();
+    }
+    let repo = Repository::open_url_with(&choice.repository, &choice.credentials, Some(&config))?;
+    let zstd_level = choice
+        .compression
+        .map_or(repo.config.zstd_level, |c| c.zstd_level());
     let source_health = crate::health::for_device(&choice.source);
     let mut warnings = plan.warnings();
     warnings.extend(super::health_warnings(
@@ -70,6 +80,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
         source_health,
         target_health: None,
         hostname: None,
+        zstd_level: Some(zstd_level),
     };
     Ok(CheckedPlan::new(
         summary,
@@ -82,6 +93,7 @@ pub fn prepare_save(choice: &SaveChoice) -> Result<CheckedPlan> {
             repo,
             name,
             all_sectors: choice.all_sectors,
+            zstd_level,
             // A USB drive or an image file belongs to no machine in particular.
             machine: crate::machine::is_internal_disk(&choice.source)
                 .then(crate::machine::this)

@@ -43,6 +43,7 @@ pub fn prepare_verify(choice: &VerifyChoice) -> Result<CheckedPlan> {
         source_health: None,
         target_health: None,
         hostname: None,
+        zstd_level: None,
     };
     let against = match &choice.against {
         None => None,

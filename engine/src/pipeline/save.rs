@@ -20,6 +20,8 @@ pub struct SaveOptions {
     /// Forensic acquisition: the plan covers every sector (see [`crate::plan::Plan::all_sectors`])
     /// and the whole disk's SHA-256 and MD5 are computed while reading and kept in the manifest.
     pub all_sectors: bool,
+    /// The zstd level for the chunks this save stores; None: the repository's.
+    pub zstd_level: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +70,7 @@ fn save_inner(
     let (sink, cancel) = (ctx.sink, ctx.cancel);
     check_image_name(&opts.name)?;
     let chunk_size = repo.config.chunk_size;
-    let level = repo.config.zstd_level;
+    let level = opts.zstd_level.unwrap_or(repo.config.zstd_level);
     let threads = ctx.threads.max(1);
     let total: u64 = windows(&plan.regions, chunk_size).map(|w| w.used).sum();
     let mut regions: Vec<ImageRegion> = plan
@@ -221,6 +223,7 @@ fn save_inner(
         unreadable: unreadable.clone(),
         unreadable_files: unreadable_files.clone(),
         acquisition: acquisition.clone(),
+        zstd_level: Some(level),
     };
     rescue::report(sink, &unreadable, &unreadable_files);
     let image = writer.commit(&manifest)?;

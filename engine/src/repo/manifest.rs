@@ -50,6 +50,11 @@ pub struct Manifest {
     /// region), and these are the whole disk's digests as read. Absent for ordinary images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acquisition: Option<crate::pipeline::acquire::Acquisition>,
+    /// The zstd level this save compressed the chunks it stored with (chunks it shared with
+    /// earlier images kept theirs). Informational: every level decodes alike. Absent in
+    /// images saved before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zstd_level: Option<i32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -101,9 +101,93 @@ impl Default for RepoConfig {
             compression: "zstd".into(),
             // Measured on the bench disk (1 MiB chunks): level 4 stores 0.2 % less than 3 and
             // costs 0.5 % fewer instructions (larger hash tables: fewer wasted probes); 5 costs
-            // twice as much for 0.6 % less, 2 stores 1.3 % more.
-            zstd_level: 4,
+            // twice as much for 0.6 % less, 2 stores 1.3 % more. See [`Compression`].
+            zstd_level: Compression::default().zstd_level(),
         }
+    }
+}
+
+/// How hard a save compresses the chunks it stores: the technician's choice between speed and
+/// size, per repository (its default, set when it is created) and per save. Chunks already in
+/// the repository are kept as stored; restores read every level alike.
+///
+/// Measured with 1 MiB chunks compressed one by one, as saves do (`zstd -b -B1M -T2` on this
+/// 2-core machine, 400 MB of a Debian system's libraries and binaries; figures in
+/// bench/README.md): level 1 compresses at 1.8x the speed of level 4 for 9.5 % more bytes;
+/// level 6 stores 4.4 % less than 4 at 0.45x the speed; past 6 each step costs far more time
+/// than it saves (9: 5.2 % less at 0.28x, 12: 5.6 % at 0.16x).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// zstd 1: when the save's time matters most (a slow CPU, a fast disk).
+    Fast,
+    /// zstd 4: the default. On two cores it is what limits a save; on four and more the disk
+    /// or the network is, so it costs little, and every restore over a network reads 9 % less
+    /// than `fast`.
+    #[default]
+    Balanced,
+    /// zstd 6: images kept long or sent over slow links.
+    Small,
+}
+
+impl Compression {
+    pub const ALL: [Compression; 3] =
+        [Compression::Fast, Compression::Balanced, Compression::Small];
+
+    pub fn zstd_level(self) -> i32 {
+        match self {
+            Compression::Fast => 1,
+            Compression::Balanced => 4,
+            Compression::Small => 6,
+        }
+    }
+
+    /// The choice a repository's level is (None: a level set by hand).
+    pub fn of_level(level: i32) -> Option<Compression> {
+        Self::ALL.into_iter().find(|c| c.zstd_level() == level)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Fast => "fast",
+            Compression::Balanced => "balanced",
+            Compression::Small => "small",
+        }
+    }
+
+    /// The next choice, round: what a key press in a front end moves to.
+    pub fn next(self) -> Compression {
+        match self {
+            Compression::Fast => Compression::Balanced,
+            Compression::Balanced => Compression::Small,
+            Compression::Small => Compression::Fast,
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (zstd {})", self.name(), self.zstd_level())
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Compression> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!("compression {s:?}: choose fast, balanced or small"))
+            })
+    }
+}
+
+/// Describes a repository's or a save's zstd level for a person.
+pub fn describe_level(level: i32) -> String {
+    match Compression::of_level(level) {
+        Some(c) => c.to_string(),
+        None => format!("zstd {level}"),
     }
 }
 
@@ -167,6 +251,11 @@ impl Repository {
 
     /// Opens a repository, creating it if the directory is missing or empty.
     pub fn open_or_create(path: &Path) -> Result<Repository> {
+        Self::open_or_create_with(path, &RepoConfig::default())
+    }
+
+    /// As [`Repository::open_or_create`], a new repository getting `config`.
+    fn open_or_create_with(path: &Path, config: &RepoConfig) -> Result<Repository> {
         let empty = match std::fs::read_dir(path) {
             Ok(mut rd) => rd.next().is_none(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
@@ -175,8 +264,8 @@ impl Repository {
         if empty {
             std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
             let store = local::LocalDir::new(path);
-            let cfg = serde_json::to_vec_pretty(&RepoConfig::default())
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let cfg =
+                serde_json::to_vec_pretty(config).map_err(|e| Error::Invalid(e.to_string()))?;
             store.put_new(CONFIG_FILE, &cfg)?;
         }
         // Opened to save into: packs left unindexed by an interrupted save are reused.
@@ -189,15 +278,24 @@ impl Repository {
     /// nfs://, http(s):// URL). With `create`, a missing or empty location becomes a new
     /// repository, and the location must be writable (checked now, before any work).
     pub fn open_url(url: &str, creds: &Credentials, create: bool) -> Result<Repository> {
+        Self::open_url_with(url, creds, create.then(RepoConfig::default).as_ref())
+    }
+
+    /// As [`Repository::open_url`]; with `create`, a new repository gets that configuration
+    /// (an existing one keeps its own).
+    pub fn open_url_with(
+        url: &str,
+        creds: &Credentials,
+        create: Option<&RepoConfig>,
+    ) -> Result<Repository> {
         let loc = location::Location::parse(url)?;
         let shown = loc.display();
         let creds = creds.for_location(&loc);
         let store: Box<dyn Store> = match &loc {
             location::Location::Dir(p) => {
-                return if create {
-                    Self::open_or_create(p)
-                } else {
-                    Self::open(p)
+                return match create {
+                    Some(config) => Self::open_or_create_with(p, config),
+                    None => Self::open(p),
                 }
             }
             location::Location::Http {
@@ -242,8 +340,8 @@ impl Repository {
                 &shown,
             )?),
         };
-        if create {
-            Self::create_in(store.as_ref())?;
+        if let Some(config) = create {
+            Self::create_in(store.as_ref(), config)?;
             // As for a directory: packs a save cut off by a network loss stored but never
             // indexed (the index write itself may be what failed) are reused, not sent again.
             let mut repo = Self::open_store(store)?;
@@ -254,7 +352,7 @@ impl Repository {
     }
 
     /// Makes `store` a repository if it holds nothing yet; checks it can be written.
-    fn create_in(store: &dyn Store) -> Result<()> {
+    fn create_in(store: &dyn Store, config: &RepoConfig) -> Result<()> {
         if !store.exists(CONFIG_FILE)? {
             let entries = store.list("")?;
             if !entries.is_empty() {
@@ -270,8 +368,8 @@ impl Repository {
                 ));
             }
             store.check_writable()?;
-            let cfg = serde_json::to_vec_pretty(&RepoConfig::default())
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let cfg =
+                serde_json::to_vec_pretty(config).map_err(|e| Error::Invalid(e.to_string()))?;
             store.put_new(CONFIG_FILE, &cfg)?;
         } else {
             store.check_writable()?;

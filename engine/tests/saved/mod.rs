@@ -22,6 +22,7 @@ pub fn saved_with_cache(
         name: "pc".into(),
         machine: None,
         all_sectors: false,
+        zstd_level: None,
     };
     let rep = save(&source, &p, &repo, &opts, &Ctx::quiet()).expect("save");
     let repo = Arc::new(Repository::open(dir.path()).expect("reopen"));

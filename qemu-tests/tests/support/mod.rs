@@ -28,6 +28,7 @@ pub fn repository_dir(images: &[(&str, &kit::Disk, &str)]) -> tempfile::TempDir 
             name: name.to_string(),
             machine: None,
             all_sectors: false,
+            zstd_level: None,
         };
         save(
             &dev,

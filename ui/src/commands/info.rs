@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, what: &str) -> Result<u8> {
             "{}",
             json!({ "result": "ok", "image": image, "manifest": {
                 "created": m.created, "tool": m.tool, "source": m.source, "table": m.table, "stats": m.stats,
-                "acquisition": m.acquisition,
+                "acquisition": m.acquisition, "zstd_level": m.zstd_level,
                 "regions": m.regions.iter().map(|r| json!({"region": r.region.describe(), "start": r.region.start,
                     "len": r.region.len, "method": r.region.method, "fs": r.region.fs, "bytes": r.region.used.total()})).collect::<Vec<_>>(),
             }})
@@ -96,6 +96,12 @@ pub fn run(ctx: &Ctx, what: &str) -> Result<u8> {
             m.stats.chunks,
             m.stats.zero_chunks
         );
+        if let Some(level) = m.zstd_level {
+            println!(
+                "  compression {} (new chunks of this save)",
+                repo::describe_level(level)
+            );
+        }
     }
     Ok(crate::EXIT_OK)
 }

@@ -292,7 +292,8 @@ pub fn run(cli: &Cli, cancel: &Cancel) -> Result<u8> {
             repo,
             verify,
             all_sectors,
-        } => save(&ctx, disk, repo, *verify, *all_sectors)?,
+            compression,
+        } => save(&ctx, disk, repo, *verify, *all_sectors, *compression)?,
         Command::Restore {
             image,
             target,

@@ -120,6 +120,12 @@ pub fn summary(s: &Summary) {
             println!("    scratch space needed at most: {}", hb(r.scratch_bytes));
         }
     }
+    if let Some(level) = s.zstd_level {
+        println!(
+            "  compression {} for the chunks it stores",
+            wraith_engine::repo::describe_level(level)
+        );
+    }
     if let Some(d) = s.destroys() {
         println!("  destroys {d}");
     }

@@ -4,8 +4,16 @@ use super::{confirm_and_run, credentials_for, Ctx};
 use anyhow::{bail, Result};
 use std::path::Path;
 use wraith_engine::ops::{self, repository, Report, SaveChoice};
+use wraith_engine::repo::Compression;
 
-pub fn save(ctx: &Ctx, disk: &Path, spec: &str, verify: bool, all_sectors: bool) -> Result<Report> {
+pub fn save(
+    ctx: &Ctx,
+    disk: &Path,
+    spec: &str,
+    verify: bool,
+    all_sectors: bool,
+    compression: Option<Compression>,
+) -> Result<Report> {
     let spec = repository::parse_image_spec(spec)?;
     if spec.id.is_some() {
         bail!(
@@ -22,6 +30,7 @@ pub fn save(ctx: &Ctx, disk: &Path, spec: &str, verify: bool, all_sectors: bool)
         name: spec.name,
         verify,
         all_sectors,
+        compression,
     })?;
     if let Some(repo) = plan.repository() {
         super::say_connection(ctx, repo);

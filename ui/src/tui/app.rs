@@ -219,6 +219,8 @@ pub struct Flow {
     pub layout: wraith_engine::layout::Policy,
     /// The name a restore gives the machine afterwards (F3 on the plan).
     pub hostname: Option<String>,
+    /// A save's compression (F2 on its plan); None: the repository's default.
+    pub compression: Option<wraith_engine::repo::Compression>,
 }
 
 impl Flow {
@@ -546,6 +548,7 @@ impl App {
                 PlanKey::Start { verify } => self.start(verify),
                 PlanKey::Layout => self.next_layout(),
                 PlanKey::Name(name) => self.rename(name),
+                PlanKey::Compression => self.next_compression(),
             },
             Screen::Running(r) => r.key(&k),
             Screen::Summary(sm) => match sm.key(&k) {

@@ -42,6 +42,8 @@ pub enum PlanKey {
     Layout,
     /// Plan the restore again, naming the machine afterwards (None: no name).
     Name(Option<String>),
+    /// Plan the save again with the next compression choice.
+    Compression,
 }
 
 #[derive(Clone, Debug)]
@@ -61,6 +63,8 @@ pub struct PlanScreen {
     pub naming: Option<Option<String>>,
     /// The name being typed after F3.
     pub name_input: Option<TextInput>,
+    /// A save: F2 plans it again with the next compression choice.
+    pub compression: bool,
 }
 
 impl PlanScreen {
@@ -74,7 +78,14 @@ impl PlanScreen {
             layout: None,
             naming: None,
             name_input: None,
+            compression: false,
         }
+    }
+
+    /// Offers F2 to plan the save again with the next compression choice.
+    pub fn with_compression(mut self) -> Self {
+        self.compression = true;
+        self
     }
 
     /// Offers F3 to name the restored machine; `current` is this plan's name.
@@ -118,6 +129,7 @@ impl PlanScreen {
                 }
             }
             KeyCode::F(2) if self.layout.is_some() => return PlanKey::Layout,
+            KeyCode::F(2) if self.compression => return PlanKey::Compression,
             KeyCode::F(3) => {
                 if let Some(current) = &self.naming {
                     self.name_input = Some(TextInput::new(current.as_deref().unwrap_or("")));
@@ -557,6 +569,24 @@ pub fn summary_lines(
 }
 
 /// Whether the restored machine is named afterwards, and how to change it.
+/// The save's compression and what F2 changes it to.
+pub fn compression_line(level: Option<i32>) -> (Tone, String) {
+    let level = level.unwrap_or_else(|| repo::Compression::default().zstd_level());
+    let next = repo::Compression::of_level(level)
+        .unwrap_or_default()
+        .next();
+    (
+        Tone::Normal,
+        format!(
+            "{} {}   {} {}",
+            s::PLAN_COMPRESSION,
+            repo::describe_level(level),
+            s::PLAN_COMPRESSION_KEY,
+            next.name()
+        ),
+    )
+}
+
 pub fn name_line(name: Option<&str>) -> (Tone, String) {
     match name {
         Some(n) => (
@@ -646,6 +676,10 @@ impl App {
         if sm.action == Action::Restore {
             lines.push(name_line(sm.hostname.as_deref()));
             screen = screen.with_naming(sm.hostname.clone());
+        }
+        if sm.action == Action::Save {
+            lines.push(compression_line(sm.zstd_level));
+            screen = screen.with_compression();
         }
         screen.lines = lines;
         self.screen = Screen::Plan(screen);

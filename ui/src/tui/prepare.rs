@@ -153,6 +153,7 @@ impl App {
                 verify: true,
                 // Forensic acquisition is a command-line choice (`save --all-sectors`).
                 all_sectors: false,
+                compression: self.flow.compression,
             },
             self.machine.disks.clone(),
         );
@@ -243,6 +244,21 @@ impl App {
             }
         }
         self.prepare_onto(target);
+    }
+
+    /// F2 on a save plan: the same save planned with the next compression choice after the
+    /// one shown (which may be the repository's default).
+    pub(super) fn next_compression(&mut self) {
+        let shown = self
+            .flow
+            .plan
+            .as_ref()
+            .and_then(|p| p.summary().zstd_level)
+            .and_then(wraith_engine::repo::Compression::of_level)
+            .unwrap_or_default();
+        self.flow.compression = Some(shown.next());
+        let at = self.flow.repo_at();
+        self.prepare_save(at);
     }
 
     /// F3 on a restore plan: the same restore planned with the machine named afterwards (or

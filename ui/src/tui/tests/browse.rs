@@ -276,6 +276,7 @@ fn saved_ext4() -> Option<(tempfile::TempDir, std::path::PathBuf, String)> {
         name: "pc".into(),
         machine: None,
         all_sectors: false,
+        zstd_level: None,
     };
     wraith_engine::pipeline::save::save(&dev, &p, &r, &opts, &wraith_engine::events::Ctx::quiet())
         .expect("save");

@@ -520,6 +520,58 @@ fn save_plan() {
     snap!("plan_save", a);
 }
 
+/// F2 on a save's plan plans it again with the next compression choice, and the image is
+/// stored as the plan then says.
+#[test]
+fn f2_on_a_save_plan_chooses_the_compression() {
+    let d = wraith_testkit::gpt_disk();
+    let repo = tempfile::tempdir().expect("tempdir");
+    let at = repo.path().join("images").display().to_string();
+    let (mut a, rx) = app();
+    let mut sda = fake_machine().disks[0].clone();
+    sda.path = d.path.display().to_string();
+    a.machine.disks = vec![sda];
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // save
+    key(&mut a, KeyCode::Enter); // the disk
+    until_idle(&mut a, &rx);
+    key(&mut a, KeyCode::Char('t')); // type the location
+    typed(&mut a, &at);
+    key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    let compression = |a: &App| -> String {
+        let Screen::Plan(p) = &a.screen else {
+            panic!("expected the plan");
+        };
+        p.lines
+            .iter()
+            .find(|(_, l)| l.starts_with(s::PLAN_COMPRESSION))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| panic!("no compression line: {:#?}", p.lines))
+    };
+    assert_eq!(
+        compression(&a),
+        "compression: balanced (zstd 4)   F2: plan with small"
+    );
+    key(&mut a, KeyCode::F(2));
+    assert!(a.preparing.is_some(), "F2 plans again on a worker");
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    assert_eq!(
+        compression(&a),
+        "compression: small (zstd 6)   F2: plan with fast"
+    );
+    key(&mut a, KeyCode::Enter);
+    until_summary(&mut a, &rx);
+    let r = wraith_engine::repo::Repository::open(std::path::Path::new(&at)).expect("repository");
+    let images = r.images().expect("images");
+    assert_eq!(images.len(), 1);
+    let m = r.load_manifest(&images[0]).expect("manifest");
+    assert_eq!(m.zstd_level, Some(6), "stored as the plan said");
+}
+
 /// Handles worker messages while something runs in the background: reading the source,
 /// opening a repository, preparing a job.
 fn until_idle(a: &mut App, rx: &mpsc::Receiver<Msg>) {
@@ -943,6 +995,7 @@ fn saved_image() -> (ImageRef, wraith_engine::repo::manifest::Manifest) {
         name: "Samsung_SSD_860-S3Z9NB0K".into(),
         machine: None,
         all_sectors: false,
+        zstd_level: None,
     };
     let cancel = Cancel::new();
     let ctx = wraith_engine::events::Ctx::new(&Quiet, &cancel, 2);
@@ -1668,6 +1721,7 @@ fn preparing_from_a_server_that_stops_answering_never_blocks_the_ui() {
         name: Some("pc".into()),
         verify: false,
         all_sectors: false,
+        compression: None,
     })
     .expect("prepare the save");
     wraith_engine::ops::run(plan, &wraith_engine::events::Ctx::quiet()).expect("save");
@@ -1925,6 +1979,7 @@ fn restore_plan_onto_a_larger_disk_shows_the_new_layout() {
         source_health: None,
         target_health: None,
         hostname: None,
+        zstd_level: None,
     };
     let lines = plan::summary_lines(&sm, None, None, Some(&t), Some(&m));
     let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();

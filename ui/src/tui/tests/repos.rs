@@ -355,6 +355,7 @@ fn lab_repository(src: &wraith_testkit::Disk) -> tempfile::TempDir {
             name: name.into(),
             machine: None,
             all_sectors: false,
+            zstd_level: None,
         };
         save(&dev, &p, &repo, &opts, &ctx).expect("save");
         // Ids are times to the millisecond: the second image is the newer one.
