@@ -236,7 +236,8 @@ pub trait ChunkFeed: Send + Sync {
 pub struct Repository {
     /// Asked before the store for a restore's chunks ([`Repository::set_feed`]).
     feed: Option<std::sync::Arc<dyn ChunkFeed>>,
-    store: Box<dyn Store>,
+    /// Shared with a save's background upload (see [`Writer`]).
+    store: std::sync::Arc<dyn Store>,
     pub config: RepoConfig,
     index: HashMap<ChunkId, Location>,
     /// Index files that could not be read; their chunks count as missing.
@@ -414,7 +415,7 @@ impl Repository {
         }
         let mut repo = Repository {
             feed: None,
-            store,
+            store: std::sync::Arc::from(store),
             config,
             index: HashMap::new(),
             damaged_indexes: Vec::new(),
@@ -618,6 +619,7 @@ impl Repository {
             packs_pending: 0,
             added: HashSet::new(),
             new_bytes: 0,
+            upload: None,
         }
     }
 
@@ -644,6 +646,9 @@ pub struct Writer<'r> {
     packs_pending: usize,
     added: HashSet<ChunkId>,
     new_bytes: u64,
+    /// A remote store's pack (and its index) being uploaded while the next one fills; its
+    /// buffer comes back for the next pack.
+    upload: Option<std::thread::JoinHandle<Result<Vec<u8>>>>,
 }
 
 impl Writer<'_> {
@@ -675,40 +680,71 @@ impl Writer<'_> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.pack, pack::PackBuilder::reusing(Vec::new()));
+        // The previous upload first: at most one pack is in flight (memory stays bounded), and
+        // its failure stops the save here.
+        let reuse = self.wait_upload()?.unwrap_or_default();
+        let full = std::mem::replace(&mut self.pack, pack::PackBuilder::reusing(reuse));
         let (bytes, entries) = full.finish();
         let pack_id = ChunkId::of(&bytes);
+        let located: Vec<(ChunkId, Location)> = entries
+            .into_iter()
+            .map(|e| {
+                (
+                    e.id,
+                    Location {
+                        pack: pack_id,
+                        offset: e.offset,
+                        stored_len: e.stored_len,
+                        raw_len: e.raw_len,
+                        flags: e.flags,
+                    },
+                )
+            })
+            .collect();
+        if self.repo.store.remote() {
+            // Over a network a request takes as long as the wire needs, and the workers would
+            // wait for it: the pack goes up on a thread of its own while the next one fills.
+            // And a save may lose its server at any moment, and then cannot write an index
+            // for the packs it stored: each pack is indexed as soon as it is stored there,
+            // so a re-run reuses everything that reached the share.
+            let store = std::sync::Arc::clone(&self.repo.store);
+            self.upload = Some(
+                std::thread::Builder::new()
+                    .name("pack-upload".into())
+                    .spawn(move || {
+                        store.put_new(&Repository::pack_path(&pack_id), &bytes)?;
+                        let index = index::encode(&located);
+                        let name = ChunkId::of(&index).hex();
+                        store.put_new(&format!("index/{name}.idx"), &index)?;
+                        Ok(bytes)
+                    })
+                    .map_err(|e| Error::io("starting the pack upload", e))?,
+            );
+            return Ok(());
+        }
         let stored = self
             .repo
             .store
             .put_new(&Repository::pack_path(&pack_id), &bytes);
         self.pack = pack::PackBuilder::reusing(bytes);
         stored?;
-        for e in entries {
-            self.index_pending.push((
-                e.id,
-                Location {
-                    pack: pack_id,
-                    offset: e.offset,
-                    stored_len: e.stored_len,
-                    raw_len: e.raw_len,
-                    flags: e.flags,
-                },
-            ));
-        }
+        self.index_pending.extend(located);
         self.packs_pending += 1;
-        // Over a network a save may lose its server at any moment, and then cannot write an
-        // index for the packs it stored: index each pack as soon as it is stored there, so a
-        // re-run reuses everything that reached the share.
-        let per_index = if self.repo.store.remote() {
-            1
-        } else {
-            PACKS_PER_INDEX
-        };
-        if self.packs_pending >= per_index {
+        if self.packs_pending >= PACKS_PER_INDEX {
             self.flush_index()?;
         }
         Ok(())
+    }
+
+    /// Waits for the pack upload in flight, if any; gives its buffer back.
+    fn wait_upload(&mut self) -> Result<Option<Vec<u8>>> {
+        match self.upload.take() {
+            None => Ok(None),
+            Some(t) => match t.join() {
+                Ok(r) => r.map(Some),
+                Err(_) => Err(Error::Invalid("the pack upload stopped unexpectedly".into())),
+            },
+        }
     }
 
     fn flush_index(&mut self) -> Result<()> {
@@ -729,8 +765,9 @@ impl Writer<'_> {
     /// even when the last pack cannot be (a full drive), so a re-run reuses them.
     pub fn finish(&mut self) -> Result<()> {
         let packed = self.flush_pack();
+        let uploaded = self.wait_upload();
         let indexed = self.flush_index();
-        packed.and(indexed)
+        packed.and(uploaded.map(|_| ())).and(indexed)
     }
 
     /// Finishes the chunks, then writes the manifest: the image becomes visible only now.
