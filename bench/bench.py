@@ -606,7 +606,8 @@ def measure_limits(b, meta, disk, repo):
            "direct_read_Bps": round(rd["bytes"] / rd["wall_s"])}
     log(f"limits: zstd -{level} {used_bytes / 1e6 / z['wall_s']:.0f} MB/s, b3sum "
         f"{used_bytes / 1e6 / h['wall_s']:.0f} MB/s, direct write "
-        f"{out['direct_write_Bps'] / 1e6:.0f} MB/s, direct read {out['direct_read_Bps'] / 1e6:.0f} MB/s")
+        f"{out['direct_write_Bps'] / 1e6:.0f} MB/s, direct read "
+        f"{out['direct_read_Bps'] / 1e6:.0f} MB/s")
     return out
 
 
@@ -662,8 +663,8 @@ def main_bench(b, meta, disk):
     tgt = os.path.join(work, "target.img")
     rm(tgt)
     b.measure("wraith", "restore",
-              f"'{w}' --json restore '{repo}:bench' '{tgt}' --yes 2>'{work}/ev-restore.jsonl'", [tgt],
-              pre=lambda: rm(tgt), repeat=True)
+              f"'{w}' --json restore '{repo}:bench' '{tgt}' --yes 2>'{work}/ev-restore.jsonl'",
+              [tgt], pre=lambda: rm(tgt), repeat=True)
     rm(tgt)
     script = [f"truncate -s {size} '{tgt}'",
               f"dd if='{pcdir}/head.bin' of='{tgt}' conv=notrunc status=none",
