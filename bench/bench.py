@@ -643,6 +643,16 @@ def main_bench(b, meta, disk):
     b.measure("wraith", "verify", f"'{w}' --json verify '{repo}' 2>'{work}/ev-verify.jsonl'",
               stored=lambda: tree_bytes(repo), repeat=True)
     b.limits = measure_limits(b, meta, disk, repo)
+    # The other compression choices on the same disk (balanced is the save above): time and
+    # stored bytes, each into a fresh repository.
+    for choice in ("fast", "small"):
+        crepo = os.path.join(work, f"repo-{choice}")
+        b.measure("wraith", f"save {choice}",
+                  f"'{w}' --json save '{disk}' '{crepo}:bench' --compression {choice} "
+                  f"2>/dev/null",
+                  [crepo], stored=lambda crepo=crepo: tree_bytes(crepo),
+                  pre=lambda crepo=crepo: rm(crepo), repeat=True)
+        rm(crepo)
 
     script = [f"sfdisk -d '{disk}' > '{pcdir}/table.sfdisk'",
               f"dd if='{disk}' of='{pcdir}/head.bin' bs=1M count=1 status=none"]

@@ -8,7 +8,10 @@ use wraith_testkit::servers::{Ganesha, Nginx, Samba};
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
-    let dir = std::path::PathBuf::from(args.next().ok_or("usage: servers DIR [nginx|samba|ganesha]...")?);
+    let dir = std::path::PathBuf::from(
+        args.next()
+            .ok_or("usage: servers DIR [nginx|samba|ganesha]...")?,
+    );
     let mut which: Vec<String> = args.collect();
     if which.is_empty() {
         which = vec!["nginx".into()];

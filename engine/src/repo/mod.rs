@@ -742,7 +742,9 @@ impl Writer<'_> {
             None => Ok(None),
             Some(t) => match t.join() {
                 Ok(r) => r.map(Some),
-                Err(_) => Err(Error::Invalid("the pack upload stopped unexpectedly".into())),
+                Err(_) => Err(Error::Invalid(
+                    "the pack upload stopped unexpectedly".into(),
+                )),
             },
         }
     }
