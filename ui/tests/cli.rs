@@ -191,10 +191,14 @@ fn unknown_content_is_copied_raw_and_said_so() {
     let repo = repo_dir();
     let spec = format!("{}:raw", s(repo.path()));
     let saved = json(&["save", s(&disk.path), &spec]);
+    // The 20 MiB of zeros cost nothing: all-zero chunks are not stored, and what is stored is
+    // the 8 MiB of random bytes and the 4 MiB of text, compressed.
     assert!(
-        saved["stats"]["zero_chunks"].as_u64().expect("zero") >= 20,
+        saved["stats"]["zero_chunks"].as_u64().expect("zero") >= 8,
         "{saved}"
     );
+    let stored = saved["stats"]["stored_bytes"].as_u64().expect("stored");
+    assert!(stored < 10 * MIB, "{saved}");
     let out = tempfile::tempdir().expect("tempdir");
     let target = out.path().join("r.img");
     wraith_ok(&["restore", &spec, s(&target), "--yes"]);
@@ -759,5 +763,144 @@ fn compression_choices_store_the_same_disk_smaller_or_faster_and_all_restore() {
         String::from_utf8_lossy(&bad.stderr).contains("fast, balanced or small"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+/// Two machines installed separately from the same files: each has its own data first (logs
+/// of another size), so every file sits at another disk offset, off the 1 MiB grid. Content-
+/// defined chunks (new repositories) find the files anyway: the second disk stores a fraction
+/// of the first. A repository made before them (fixed windows, its config says nothing of
+/// chunking) keeps working as it did, sharing next to nothing.
+///
+/// Not achieved yet: the same files in another order, or placed less regularly (NTFS by
+/// ntfs-3g). Chunks then span two files whose neighbours differ (bench/README.md: the second
+/// NTFS disk stores 0.56-0.89 of the first); boundaries at file starts are the way there.
+#[test]
+fn independently_installed_disks_share_their_files_chunks() {
+    kit::require_tools();
+    let work = tempfile::tempdir().expect("tempdir");
+    // The "installation media": files of many sizes, text and binary.
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..48u64 {
+        let len = 64 * 1024 + (i as usize * 37_123) % (900 * 1024);
+        let data = if i % 3 == 0 {
+            let mut v = vec![0u8; len];
+            kit::Prng::new(1000 + i).fill(&mut v);
+            v
+        } else {
+            kit::text(2000 + i, len)
+        };
+        files.push((format!("f{i:02}"), data));
+    }
+    let make = |name: &str, order: &mut dyn Iterator<Item = usize>, extra: usize| -> PathBuf {
+        let tree = work.path().join(format!("{name}-tree"));
+        std::fs::create_dir_all(&tree).expect("tree");
+        // Another machine's own file first (its logs), so everything after it moves.
+        std::fs::write(tree.join("0-own.log"), kit::text(extra as u64, extra)).expect("own");
+        for i in order {
+            let (n, data) = &files[i];
+            // Other names (mkfs.ext4 -d still lays them out in the same order: the order of
+            // the files is not what this test varies).
+            let dir = tree.join(format!("{name}-{}", i % 5));
+            std::fs::create_dir_all(&dir).expect("dir");
+            std::fs::write(dir.join(format!("{name}-{n}")), data).expect("file");
+        }
+        let img = work.path().join(format!("{name}.img"));
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(64 * MIB))
+            .expect("image");
+        let o = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "4096", "-d"])
+            .arg(&tree)
+            .arg(&img)
+            .output()
+            .expect("mkfs.ext4");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        img
+    };
+    let a = make("alpha", &mut (0..files.len()), 3 * MIB as usize + 12_345);
+    let b = make("beta", &mut (0..files.len()), 700_001);
+    let new_stored = |v: &Value| v["stats"]["new_stored_bytes"].as_u64().expect("stats");
+
+    let repo = repo_dir();
+    let at = repo.path().join("r");
+    let first = json(&["save", s(&a), &format!("{}:alpha", s(&at))]);
+    let second = json(&["save", s(&b), &format!("{}:beta", s(&at))]);
+    let (fa, fb) = (new_stored(&first), new_stored(&second));
+    eprintln!(
+        "content-defined: first {fa}, second {fb} ({:.3})",
+        fb as f64 / fa as f64
+    );
+    assert!(
+        fb * 10 <= fa * 3,
+        "the second machine stores at most 0.3x the first: {fb} of {fa}"
+    );
+    let target = work.path().join("restored.img");
+    json(&["restore", &format!("{}:beta", s(&at)), s(&target), "--yes"]);
+    assert!(
+        std::fs::read(&target).expect("restored") == std::fs::read(&b).expect("source"),
+        "the second machine's disk restores byte for byte"
+    );
+
+    // NTFS (Windows machines): the same files copied in by ntfscp after another first file.
+    // ntfs-3g places them less regularly than mkfs.ext4 -d (measured 0.56 of the first): the
+    // goal of 0.3 needs boundaries at file starts; here the second disk only stores less than
+    // the first, and restores.
+    let ntfs = |seed: u64, order: &mut dyn Iterator<Item = usize>, extra: usize| -> kit::Disk {
+        let mut d = kit::DiskBuilder::new(96 * MIB, kit::Table::Gpt)
+            .seed(seed)
+            .part(80 * MIB, kit::FsType::Ntfs, "DATA")
+            .build()
+            .expect("NTFS disk");
+        let mut put = vec![("own.log".to_string(), kit::text(seed, extra))];
+        put.extend(order.map(|i| files[i].clone()));
+        kit::put_files(&d.path.clone(), &mut d.parts[0], put).expect("ntfscp");
+        d
+    };
+    let na = ntfs(31, &mut (0..files.len()), 2 * MIB as usize + 4_321);
+    let nb = ntfs(31, &mut (0..files.len()), 555_555);
+    let repo = repo_dir();
+    let at = repo.path().join("r");
+    let first = json(&["save", s(&na.path), &format!("{}:win-a", s(&at))]);
+    let second = json(&["save", s(&nb.path), &format!("{}:win-b", s(&at))]);
+    let (fa, fb) = (new_stored(&first), new_stored(&second));
+    eprintln!(
+        "NTFS content-defined: first {fa}, second {fb} ({:.3})",
+        fb as f64 / fa as f64
+    );
+    assert!(fb < fa, "NTFS: {fb} of {fa}");
+    let target = kit::blank_disk(nb.size);
+    json(&[
+        "restore",
+        &format!("{}:win-b", s(&at)),
+        s(&target.path),
+        "--yes",
+    ]);
+    assert_same_filesystems(&nb, &target.path);
+
+    // A repository from before (fixed windows): still saves and restores, and shows what
+    // content-defined chunking buys.
+    let old = repo_dir();
+    let at = old.path().join("r");
+    std::fs::create_dir_all(&at).expect("dir");
+    std::fs::write(
+        at.join("wraith-repo.json"),
+        r#"{"format":"wraith-repository","version":1,"chunk_size":1048576,"hash":"blake3","compression":"zstd","zstd_level":4}"#,
+    )
+    .expect("old config");
+    let first = json(&["save", s(&a), &format!("{}:alpha", s(&at))]);
+    let second = json(&["save", s(&b), &format!("{}:beta", s(&at))]);
+    let (oa, ob) = (new_stored(&first), new_stored(&second));
+    eprintln!(
+        "fixed windows: first {oa}, second {ob} ({:.3})",
+        ob as f64 / oa as f64
+    );
+    let target = work.path().join("restored-old.img");
+    json(&["restore", &format!("{}:beta", s(&at)), s(&target), "--yes"]);
+    assert!(std::fs::read(&target).expect("restored") == std::fs::read(&b).expect("source"));
+    let cfg = std::fs::read_to_string(at.join("wraith-repo.json")).expect("config");
+    assert!(
+        !cfg.contains("cdc"),
+        "an old repository keeps its chunking: {cfg}"
     );
 }

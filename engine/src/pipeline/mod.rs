@@ -5,6 +5,7 @@
 //! the cancel token, how many threads.
 
 pub mod acquire;
+pub mod cdc;
 pub mod clone;
 pub(crate) mod ordered;
 pub mod rescue;

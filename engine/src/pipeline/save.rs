@@ -70,6 +70,9 @@ fn save_inner(
     let (sink, cancel) = (ctx.sink, ctx.cancel);
     check_image_name(&opts.name)?;
     let chunk_size = repo.config.chunk_size;
+    // Content-defined chunks, unless the repository keeps fixed windows or every sector is
+    // acquired (a forensic image is of one disk; its windows stay the disk's own).
+    let cdc = repo.config.chunking == crate::repo::Chunking::Cdc && !opts.all_sectors;
     let level = opts.zstd_level.unwrap_or(repo.config.zstd_level);
     let threads = ctx.threads.max(1);
     let total: u64 = windows(&plan.regions, chunk_size).map(|w| w.used).sum();
@@ -100,10 +103,40 @@ fn save_inner(
         threads,
         in_flight,
         |feed| {
+            let mut chunks = super::cdc::Assembler::default();
+            // A chunk the assembler completed goes to the workers with its used bytes.
+            let used_in = |mut w: super::Window| {
+                w.used = plan.regions[w.region]
+                    .used
+                    .covered(w.offset, w.offset + w.len);
+                w
+            };
             for w in windows(&plan.regions, chunk_size) {
                 let mut buf = pool.take();
                 let used = &plan.regions[w.region].used;
                 match read_window(dev, used, &w, &mut buf) {
+                    Ok(()) if cdc => {
+                        let skip = if chunks.continues(&w) {
+                            0
+                        } else {
+                            used.clipped(w.offset, w.offset + w.len)
+                                .iter()
+                                .next()
+                                .map_or(0, |e| e.start - w.offset)
+                        };
+                        let from = super::Window {
+                            offset: w.offset + skip,
+                            len: w.len - skip,
+                            ..w
+                        };
+                        chunks.push(
+                            &from,
+                            &buf[skip as usize..],
+                            &mut || pool.take(),
+                            &mut |c, b| feed.work((used_in(c), b)),
+                        )?;
+                        pool.give(buf);
+                    }
                     Ok(()) => {
                         if let Some(h) = &mut hasher {
                             h.feed(&buf);
@@ -122,13 +155,16 @@ fn save_inner(
                         feed.work((w, buf))?
                     }
                     Err(e) if rescue::is_media_error(&e) => {
+                        // The chunk before the failed window ends there; the window is read
+                        // again on its own after the rest.
+                        chunks.flush(&mut |c, b| feed.work((used_in(c), b)))?;
                         rescue::deferred(sink, &w, &e);
                         feed.done((w, Hashed::Deferred))?;
                     }
                     Err(e) => return Err(e),
                 }
             }
-            Ok(())
+            chunks.flush(&mut |c, b| feed.work((used_in(c), b)))
         },
         || {
             let mut codec = pack::Codec::new(level);
@@ -207,7 +243,7 @@ fn save_inner(
         cancel,
     )?;
     let manifest = Manifest {
-        format_version: FORMAT_VERSION,
+        format_version: if cdc { FORMAT_VERSION } else { 1 },
         name: opts.name.clone(),
         created: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -217,7 +253,12 @@ fn save_inner(
         source: plan.disk.clone(),
         machine: opts.machine.clone(),
         table: plan.table.clone(),
-        chunk_size,
+        // The largest chunk (readers size their caches by it).
+        chunk_size: if cdc {
+            super::cdc::MAX as u64
+        } else {
+            chunk_size
+        },
         regions,
         stats: stats.clone(),
         unreadable: unreadable.clone(),

@@ -14,7 +14,11 @@ use crate::table::PartitionTable;
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"WRAITHMF";
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest manifest format this Wraith reads and writes: 1, chunks are fixed windows
+/// aligned on disk offsets; 2, chunks may be any contiguous range of a region up to
+/// [`crate::pipeline::cdc::MAX`] (content-defined). Readers handle both alike (every chunk
+/// says its offset and length); the number keeps older readers from misreading a version 2.
+pub const FORMAT_VERSION: u32 = 2;
 const MAX_JSON: u64 = 1 << 30;
 /// Manifest JSON compresses a few times over (chunk ids are random hex); a body that claims
 /// far more is a decompression bomb, refused before it can take the memory it asks for.
@@ -95,7 +99,7 @@ impl Manifest {
         let body = zstd::bulk::compress(&json, 3).map_err(|e| Error::io("zstd", e))?;
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.format_version.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&(body.len() as u64).to_le_bytes());
         out.extend_from_slice(blake3::hash(&body).as_bytes());
@@ -113,7 +117,7 @@ impl Manifest {
             ));
         }
         let version = u32::from_le_bytes(super::pack::le4(&b[8..]));
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(Error::Unsupported(format!(
                 "{what}: manifest format version {version} (this Wraith reads {FORMAT_VERSION})"
             )));

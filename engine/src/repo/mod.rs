@@ -89,6 +89,24 @@ pub struct RepoConfig {
     pub hash: String,
     pub compression: String,
     pub zstd_level: i32,
+    /// How saves cut used data into chunks. Repositories made before content-defined
+    /// chunking say nothing and keep fixed windows, so their next images still share chunks
+    /// with their earlier ones.
+    #[serde(default)]
+    pub chunking: Chunking,
+}
+
+/// How a save cuts a disk's used data into chunks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Chunking {
+    /// `chunk_size` windows aligned on disk offsets: chunks are shared between images of the
+    /// same disk only (format version 1).
+    #[default]
+    Fixed,
+    /// Content-defined boundaries ([`crate::pipeline::cdc`]): chunks are shared between
+    /// machines holding the same files at other offsets (format version 2).
+    Cdc,
 }
 
 impl Default for RepoConfig {
@@ -103,6 +121,7 @@ impl Default for RepoConfig {
             // costs 0.5 % fewer instructions (larger hash tables: fewer wasted probes); 5 costs
             // twice as much for 0.6 % less, 2 stores 1.3 % more. See [`Compression`].
             zstd_level: Compression::default().zstd_level(),
+            chunking: Chunking::Cdc,
         }
     }
 }
