@@ -65,10 +65,19 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
         Duration::from_millis(cfg.wait_ms)
     };
     let mut found = disks::wait_for_disks(watch, started, wait);
-    if let Some(u) = &udev {
-        // Late disks queued new events: let udev name them before anyone looks.
-        u.settle();
-        found = disks::scan(std::path::Path::new("/sys/block"));
+    match &udev {
+        // The UI lists the disks itself and lists them again on every block event udevd has
+        // handled (ui/src/tui/hotplug.rs), so a disk's model and serial fill in as udevd names
+        // it. Waiting for the whole coldplug to be handled (2 s under TCG, most of init's
+        // time) would only hold the home screen back.
+        Some(_) if interactive => info!("udev: the UI follows the coldplug; not waiting for it"),
+        // A job or a shell picks disks by serial and by-id links at once: every event,
+        // those of late disks included, must be handled first.
+        Some(u) => {
+            u.settle();
+            found = disks::scan(std::path::Path::new("/sys/block"));
+        }
+        None => {}
     }
     disks::log_disks(&found);
     // In the background: the UI starts while DHCP runs; a job that needs it waits below.
