@@ -65,19 +65,13 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
         Duration::from_millis(cfg.wait_ms)
     };
     let mut found = disks::wait_for_disks(watch, started, wait);
-    match &udev {
-        // The UI lists the disks itself and lists them again on every block event udevd has
-        // handled (ui/src/tui/hotplug.rs), so a disk's model and serial fill in as udevd names
-        // it. Waiting for the whole coldplug to be handled (2 s under TCG, most of init's
-        // time) would only hold the home screen back.
-        Some(_) if interactive => info!("udev: the UI follows the coldplug; not waiting for it"),
-        // A job or a shell picks disks by serial and by-id links at once: every event,
-        // those of late disks included, must be handled first.
-        Some(u) => {
-            u.settle();
-            found = disks::scan(std::path::Path::new("/sys/block"));
-        }
-        None => {}
+    if let Some(u) = &udev {
+        // Every disk's event handled, late disks' included, before anyone looks: the UI's
+        // first screen and a job's `serial:` rules need the model and serial udev gives a
+        // SATA or USB disk (sysfs has them only for virtio and NVMe). With only block
+        // devices replayed (udev::start) this is a short wait.
+        u.settle();
+        found = disks::scan(std::path::Path::new("/sys/block"));
     }
     disks::log_disks(&found);
     // In the background: the UI starts while DHCP runs; a job that needs it waits below.
