@@ -8,16 +8,17 @@ memory (over QMP), as a technician's eyes would. No test asserts on these figure
 
 Phases of one boot (host clock from QEMU's start unless said otherwise):
   firmware+grub   QEMU start -> GRUB's menu is drawn ("executed automatically in")
-  menu            the menu's countdown (measured only with --menu-timeout; otherwise the
-                  bench presses Enter as soon as the menu is drawn, and the countdown is
-                  not counted)
+  countdown       the menu's countdown (only with --menu-timeout, where it is measured
+                  together with GRUB's loading; otherwise the bench presses Enter as soon
+                  as the menu is drawn, and the countdown is not counted)
   grub load       Enter (or the countdown's end) -> the kernel starts; the kernel's start on
                   the host clock is WRAITH-READY's arrival minus its uptime= (CLOCK_BOOTTIME)
   kernel          kernel start -> "Run /init as init process" (printk stamp): the kernel's own
                   time, initramfs unpacking included
   init early      /init -> "wraith-init: starting" up to udev's start
   udev            udevd start, coldplug trigger, settle (init's lines)
-  disk wait       after udev until WRAITH-READY
+  disk wait       after udev until WRAITH-READY (disk list, network start; an interactive
+                  boot waits for no late disk, a job for wraith.wait)
   ui start        WRAITH-READY -> the home screen with its disk list on the VGA text screen
                   (polled over QMP every 100 ms, so up to 0.1 s late)
 
@@ -214,7 +215,9 @@ def one_boot(iso, memory, menu_timeout, scratch, log=None):
         raise RuntimeError("no line of init's that udev is done on the console")
     phases = {
         "firmware+grub": t_menu,
-        "menu timeout": (t_ready - uptime) - t_menu if menu_timeout else None,
+        # Without a key the countdown and GRUB's loading are one span: subtract "grub load"
+        # of a run with Enter pressed to get the countdown alone.
+        "countdown+grub load": (t_ready - uptime) - t_menu if menu_timeout else None,
         "grub load": None if menu_timeout else kernel_start - t_go,
         "kernel": k_init,
         "init early": k_udev0 - k_init,
@@ -225,10 +228,19 @@ def one_boot(iso, memory, menu_timeout, scratch, log=None):
         "power-on to home": t_home - (t_go - t_menu),
     }
     if menu_timeout:
-        # Without a key the countdown and GRUB's loading are one span; the bench's main mode
-        # (Enter at the menu) measures GRUB's loading alone, to subtract from this.
         phases["power-on to home"] = t_home
+    mem = stamp_line(lines, b"wraith-init: memory: ")
+    if mem:
+        print("  " + mem, flush=True)
     return phases
+
+
+def stamp_line(lines, needle):
+    """The text after `needle` on the first line holding it."""
+    for line in lines:
+        if needle in line:
+            return line.split(needle, 1)[1].decode(errors="replace").strip()
+    return None
 
 
 def main():

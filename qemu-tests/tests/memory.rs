@@ -40,6 +40,10 @@ fn finish_job(vm: &mut qemu_tests::Vm, what: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(code, 0, "{what}: clean power off");
     let out = vm.output();
+    // For the notes, not asserted: what the boot left to the job.
+    if let Some(line) = out.lines().find(|l| l.contains("wraith-init: memory: ")) {
+        eprintln!("{what} in {MEMORY_MIB} MiB: {}", line.trim());
+    }
     assert!(
         !out.contains("Out of memory") && !out.contains("invoked oom-killer"),
         "{what}: the OOM killer ran in {MEMORY_MIB} MiB:\n{out}"
