@@ -4,13 +4,15 @@
 //! unattended restore from that drive onto a blank virtio disk. Both must end "ok" with a
 //! clean power off (an out-of-memory kill ends the job without a result, or with an error),
 //! and from the host the restored disk's filesystems pass their checkers and hold the same
-//! files as the source's.
+//! files as the source's. A second test does the same through a WebDAV repository on a
+//! real nginx, over the VM's network.
 //!
 //! `#[ignore]`d like the other VM tests; `./build.sh test` runs them with `--ignored`.
 #![allow(clippy::panic)] // tests report failures by panicking
 
 use qemu_tests::{artifact, Boot, Bus, VmBuilder};
 use std::time::Duration;
+use wraith_testkit::servers::Nginx;
 use wraith_testkit::{self as kit, assert_same_filesystems, MIB};
 
 const MEMORY_MIB: u32 = 128;
@@ -77,6 +79,44 @@ fn save_then_restore_through_a_usb_drive_in_128_mib() {
         .start()
         .unwrap_or_else(|e| panic!("{e}"));
     let r = finish_job(&mut vm, "restore");
+    assert_eq!(r["verified"], true, "{r}");
+    drop(vm);
+    assert_same_filesystems(&src, &target.path);
+}
+
+/// The same over the network: QEMU's user network reaches the host's loopback at 10.0.2.2,
+/// where a real nginx serves a directory over WebDAV. The save streams chunks to it with
+/// PUT, the restore reads them back with GET; both in 128 MiB, both verified.
+#[test]
+#[ignore = "boots the real kernel: run by ./build.sh test"]
+fn save_then_restore_over_webdav_in_128_mib() {
+    let src = kit::gpt_disk();
+    let share = tempfile::tempdir().expect("tempdir");
+    let web = Nginx::start(share.path(), "unused").unwrap_or_else(|e| panic!("{e}"));
+    let repo = format!("http://10.0.2.2:{}/dav/lab", web.daemon.port);
+
+    let save = format!(
+        "action=save source=serial:SRC-SATA repo={repo} image=pc1 verify=true after=poweroff"
+    );
+    let mut vm = VmBuilder::new(job_boot(&save))
+        .memory(MEMORY_MIB)
+        .disk(&src.path, Bus::Sata, "SRC-SATA")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = finish_job(&mut vm, "save over WebDAV");
+    assert_eq!(r["verified"], true, "{r}");
+    drop(vm);
+
+    let target = kit::blank_disk(200 * MIB);
+    let restore = format!(
+        "action=restore target=serial:BLANK repo={repo} image=pc1 verify=true after=poweroff"
+    );
+    let mut vm = VmBuilder::new(job_boot(&restore))
+        .memory(MEMORY_MIB)
+        .disk(&target.path, Bus::Virtio, "BLANK")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = finish_job(&mut vm, "restore over WebDAV");
     assert_eq!(r["verified"], true, "{r}");
     drop(vm);
     assert_same_filesystems(&src, &target.path);
