@@ -66,7 +66,10 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
     };
     let mut found = disks::wait_for_disks(watch, started, wait);
     if let Some(u) = &udev {
-        // Late disks queued new events: let udev name them before anyone looks.
+        // Every disk's event handled, late disks' included, before anyone looks: the UI's
+        // first screen and a job's `serial:` rules need the model and serial udev gives a
+        // SATA or USB disk (sysfs has them only for virtio and NVMe). With only block
+        // devices replayed (udev::start) this is a short wait.
         u.settle();
         found = disks::scan(std::path::Path::new("/sys/block"));
     }
@@ -74,6 +77,7 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
     // In the background: the UI starts while DHCP runs; a job that needs it waits below.
     let net = net::start(&cfg.net, Some(net::STATE_DIR.into()));
 
+    log_memory();
     log::console_line(&format!(
         "WRAITH-READY uptime={:.2} disks={} boot={}",
         log::uptime_secs(),
@@ -92,6 +96,30 @@ fn bring_up_and_supervise(started: Instant) -> PowerAction {
         Step::Ui
     };
     supervise::supervise(&cfg, first)
+}
+
+/// How much RAM the live system leaves to the UI and jobs once it is up (the initramfs lives
+/// in it): the figure that decides whether a small machine (128 MiB) can run Wraith.
+fn log_memory() {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mib = |key: &str| {
+        meminfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(key)?
+                    .trim()
+                    .strip_suffix(" kB")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or_else(|| "?".to_string(), |kb| (kb / 1024).to_string())
+    };
+    info!(
+        "memory: {} MiB, {} MiB available, {} MiB in tmpfs and page cache",
+        mib("MemTotal:"),
+        mib("MemAvailable:"),
+        mib("Cached:")
+    );
 }
 
 /// Before a job that names a URL: wait (bounded) until an interface has an address, so the

@@ -13,10 +13,15 @@ use crate::supervise::{run_sync, Status};
 
 const PRELOAD: &[&str] = &["loop", "fuse"];
 
+/// True when the running kernel has a module tree in the initramfs (Debian's signed kernel).
+pub fn kernel_has_modules() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    Path::new("/lib/modules").join(release.trim()).is_dir()
+}
+
 /// Loads [`PRELOAD`] when the running kernel has a module tree; otherwise does nothing.
 pub fn preload() {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    if !Path::new("/lib/modules").join(release.trim()).is_dir() {
+    if !kernel_has_modules() {
         return;
     }
     let mut argv = vec!["/sbin/modprobe", "-a"];
