@@ -172,6 +172,19 @@ impl Served {
         self.lines.lock().unwrap().clone()
     }
 
+    /// The room table showed the machine with `mac` done.
+    fn saw_done(&self, mac: &str) {
+        assert!(
+            self.wait_line(
+                |l| l.contains(mac) && l.contains("\"done\""),
+                Duration::from_secs(10)
+            )
+            .is_some(),
+            "the room saw {mac} finish: {:?}",
+            self.all()
+        );
+    }
+
     fn wait_line(&self, want: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
         let since = Instant::now();
         while since.elapsed() < limit {
@@ -305,17 +318,7 @@ fn a_room_of_three_boots_from_wraith_serve_and_restores_by_multicast_each_named(
         );
     }
     for i in 0..machines.len() {
-        let mac = lan.mac(i);
-        assert!(
-            served
-                .wait_line(
-                    |l| l.contains(&mac) && l.contains("\"done\""),
-                    Duration::from_secs(10)
-                )
-                .is_some(),
-            "the room saw {mac} finish: {:?}",
-            served.all()
-        );
+        served.saw_done(&lan.mac(i));
     }
     served.child.terminate().unwrap();
     assert_eq!(
@@ -447,17 +450,7 @@ fn a_machine_boots_from_wraith_serve_as_proxy_dhcp_beside_the_sites_dhcp_server(
     let mut vm = lan.machine(0, Firmware::SeaBios, "PROXY-01", &target.path);
     job_ok(&mut vm, "proxy");
     let _ = vm.wait_exit(Duration::from_secs(120));
-    let mac = lan.mac(0);
-    assert!(
-        served
-            .wait_line(
-                |l| l.contains(&mac) && l.contains("\"done\""),
-                Duration::from_secs(10)
-            )
-            .is_some(),
-        "the room saw the machine finish: {:?}",
-        served.all()
-    );
+    served.saw_done(&lan.mac(0));
     served.child.terminate().unwrap();
 
     kit::assert_same_filesystems(&disk, &target.path);

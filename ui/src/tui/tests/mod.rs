@@ -493,20 +493,7 @@ fn save_plan() {
     let d = wraith_testkit::raw_disk();
     let repo = tempfile::tempdir().expect("tempdir");
     let at = repo.path().join("images").display().to_string();
-    let (mut a, rx) = app();
-    let mut sda = fake_machine().disks[0].clone();
-    sda.path = d.path.display().to_string();
-    a.machine.disks = vec![sda];
-    key(&mut a, KeyCode::Enter);
-    key(&mut a, KeyCode::Down);
-    key(&mut a, KeyCode::Enter); // save
-    key(&mut a, KeyCode::Enter); // the disk
-    until_idle(&mut a, &rx);
-    key(&mut a, KeyCode::Char('t')); // type the location
-    typed(&mut a, &at);
-    key(&mut a, KeyCode::Enter);
-    until_idle(&mut a, &rx);
-    no_popup(&a);
+    let (mut a, _rx) = save_planned(&d, &at);
     let Screen::Plan(p) = &mut a.screen else {
         panic!("expected the plan")
     };
@@ -527,20 +514,7 @@ fn f2_on_a_save_plan_chooses_the_compression() {
     let d = wraith_testkit::gpt_disk();
     let repo = tempfile::tempdir().expect("tempdir");
     let at = repo.path().join("images").display().to_string();
-    let (mut a, rx) = app();
-    let mut sda = fake_machine().disks[0].clone();
-    sda.path = d.path.display().to_string();
-    a.machine.disks = vec![sda];
-    key(&mut a, KeyCode::Enter);
-    key(&mut a, KeyCode::Down);
-    key(&mut a, KeyCode::Enter); // save
-    key(&mut a, KeyCode::Enter); // the disk
-    until_idle(&mut a, &rx);
-    key(&mut a, KeyCode::Char('t')); // type the location
-    typed(&mut a, &at);
-    key(&mut a, KeyCode::Enter);
-    until_idle(&mut a, &rx);
-    no_popup(&a);
+    let (mut a, rx) = save_planned(&d, &at);
     let compression = |a: &App| -> String {
         let Screen::Plan(p) = &a.screen else {
             panic!("expected the plan");
@@ -570,6 +544,26 @@ fn f2_on_a_save_plan_chooses_the_compression() {
     assert_eq!(images.len(), 1);
     let m = r.load_manifest(&images[0]).expect("manifest");
     assert_eq!(m.zstd_level, Some(6), "stored as the plan said");
+}
+
+/// The app on the plan of a save of disk `d` (as the machine's sda) into the typed location
+/// `at`, by keys.
+fn save_planned(d: &wraith_testkit::Disk, at: &str) -> (App, mpsc::Receiver<Msg>) {
+    let (mut a, rx) = app();
+    let mut sda = fake_machine().disks[0].clone();
+    sda.path = d.path.display().to_string();
+    a.machine.disks = vec![sda];
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Down);
+    key(&mut a, KeyCode::Enter); // save
+    key(&mut a, KeyCode::Enter); // the disk
+    until_idle(&mut a, &rx);
+    key(&mut a, KeyCode::Char('t')); // type the location
+    typed(&mut a, at);
+    key(&mut a, KeyCode::Enter);
+    until_idle(&mut a, &rx);
+    no_popup(&a);
+    (a, rx)
 }
 
 /// Handles worker messages while something runs in the background: reading the source,
