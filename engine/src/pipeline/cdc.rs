@@ -1,20 +1,22 @@
 //! Content-defined chunk boundaries for saves. A save reads a region's used data in disk
 //! order; where one chunk ends and the next begins is decided by the bytes themselves (a gear
-//! rolling hash over the last 64 bytes, with FastCDC's normalized chunking), not by disk
-//! offsets. So two machines installed separately from the same media, whose files sit at
+//! hash of the 64 bytes before each 4 KiB block end, with FastCDC's normalized chunking), not
+//! by disk offsets. So two machines installed separately from the same media, whose files sit at
 //! different offsets, still cut the same files into the same chunks, and a repository holding
 //! one stores little of the other. It owns the boundary rule and the assembly of read windows
 //! into chunks; it must not read disks, hash or compress.
 //!
-//! The rule is part of the repository format (docs/FORMAT.md, "Chunking"): changing the
+//! The rule is part of the repository format (docs/FORMAT.md, "Content-defined chunks"):
+//! changing the
 //! table, the masks or the sizes changes every boundary, and with them every chunk id, so an
 //! existing repository would deduplicate nothing against its earlier images.
 //!
 //! Sizes: at least [`MIN`], at most [`MAX`], about [`AVG`] on average. Chosen by measurement
 //! (ui/tests/cli.rs `independently_installed_disks_share_their_files_chunks`: two ext4 disks
-//! made by mkfs.ext4 -d from the same 48 files of 64-964 KiB, in other orders and after
-//! another first file; what the second stores, as a share of the first): fixed 1 MiB windows
-//! 0.947; content-defined with a 1 MiB average 0.305, 512 KiB 0.139, 256 KiB 0.075. The first
+//! made by mkfs.ext4 -d from the same 48 files of 64-964 KiB, each after another first file;
+//! what the second stores, as a share of the first): fixed 1 MiB windows
+//! 0.947; content-defined (cut at any byte) with a 1 MiB average 0.305, 512 KiB 0.139, 256
+//! KiB 0.075; at block ends only, 512 KiB, 0.147 (and 64 of every 4096 bytes hashed). The first
 //! disk's stored bytes hardly move (13.56, 13.57, 13.61 MB: zstd loses little on smaller
 //! chunks), but the chunk count, and with it the repository's index in memory and the
 //! manifest, doubles with each halving: 512 KiB is the balance (twice the chunks of fixed
@@ -29,10 +31,16 @@ pub const AVG: usize = 512 << 10;
 /// A chunk ends here whatever its content (memory per chunk stays bounded).
 pub const MAX: usize = 2048 << 10;
 
-/// Before [`AVG`] a boundary needs the hash's top 20 bits zero (rarer), after it the top 18
-/// (likelier): chunk sizes bunch around the average (FastCDC's normalization level 1).
-const BITS_BEFORE_AVG: u32 = 20;
-const BITS_AFTER_AVG: u32 = 18;
+/// Boundaries fall only where a 4 KiB block of the region ends. Filesystems place files on
+/// block boundaries, so two disks holding a file at different offsets still see the same
+/// candidate positions inside it; and a restore's writes stay block-aligned.
+pub const ALIGN: usize = 4096;
+
+/// At a candidate position, a boundary needs the top 8 bits of the hash zero while the chunk
+/// is shorter than [`AVG`] (1 in 256 candidates), the top 6 bits after it (1 in 64): sizes
+/// bunch around the average (FastCDC's normalization).
+const BITS_BEFORE_AVG: u32 = 8;
+const BITS_AFTER_AVG: u32 = 6;
 
 /// 256 pseudo-random 64-bit values, one per byte value, from splitmix64 seeded with
 /// "wraith-c" (fixed forever: see the module docs).
@@ -53,31 +61,50 @@ const fn gear_table() -> [u64; 256] {
     t
 }
 
-/// Where the chunk that started `len_before` bytes ago ends within `data`: the index just past
-/// its last byte, or None when it goes on past `data`.
-fn cut(len_before: usize, hash: &mut u64, data: &[u8]) -> Option<usize> {
-    // The hash only depends on the last 64 bytes (each step shifts one bit out), so starting
-    // it 64 bytes before MIN gives the same boundaries as hashing everything.
-    let start = (MIN - 64).saturating_sub(len_before).min(data.len());
-    let mut h = *hash;
-    for (i, &b) in data.iter().enumerate().skip(start) {
-        h = (h << 1).wrapping_add(GEAR[b as usize]);
-        let len = len_before + i + 1;
-        if len < MIN {
-            continue;
-        }
-        let bits = if len < AVG {
-            BITS_BEFORE_AVG
-        } else {
-            BITS_AFTER_AVG
-        };
-        if h >> (64 - bits) == 0 || len >= MAX {
-            *hash = 0;
-            return Some(i + 1);
-        }
+/// The gear hash of the 64 bytes before a candidate position: `h = (h << 1) + GEAR[b]` from 0
+/// over them (a byte further back would have shifted out), so only 64 bytes of every 4 KiB
+/// are hashed.
+fn gear64(bytes: &[u8; 64]) -> u64 {
+    bytes
+        .iter()
+        .fold(0u64, |h, &b| (h << 1).wrapping_add(GEAR[b as usize]))
+}
+
+/// Where the chunk holding `done` (≥ 64) bytes so far, whose last 64 are `tail`, ends within
+/// `data`, the next bytes, which begin `rel` bytes into their region: the index just past its
+/// last byte, or None when it goes on past `data`.
+fn cut(done: usize, tail: &[u8], rel: u64, data: &[u8]) -> Option<usize> {
+    let max_at = MAX.saturating_sub(done);
+    let limit = data.len().min(max_at);
+    // The first candidate: the next block end after `rel` (or at it, past the first byte).
+    let mut p = (ALIGN - (rel % ALIGN as u64) as usize) % ALIGN;
+    if p == 0 {
+        p = ALIGN;
     }
-    *hash = h;
-    None
+    let mut window = [0u8; 64];
+    while p <= limit {
+        let len = done + p;
+        if len >= MIN {
+            if p >= 64 {
+                window.copy_from_slice(&data[p - 64..p]);
+            } else {
+                let from_tail = 64 - p;
+                window[..from_tail].copy_from_slice(&tail[tail.len() - from_tail..]);
+                window[from_tail..].copy_from_slice(&data[..p]);
+            }
+            let bits = if len < AVG {
+                BITS_BEFORE_AVG
+            } else {
+                BITS_AFTER_AVG
+            };
+            if gear64(&window) >> (64 - bits) == 0 {
+                return Some(p);
+            }
+        }
+        p += ALIGN;
+    }
+    // No boundary by the largest size: cut there (aligned when the chunk began aligned).
+    (max_at <= data.len()).then_some(max_at)
 }
 
 /// Assembles the read windows of a save into content-defined chunks. Windows come in disk
@@ -87,7 +114,6 @@ fn cut(len_before: usize, hash: &mut u64, data: &[u8]) -> Option<usize> {
 pub(crate) struct Assembler {
     /// The chunk being assembled: its region, first disk offset, and bytes so far.
     pending: Option<(usize, u64, Vec<u8>)>,
-    hash: u64,
 }
 
 impl Assembler {
@@ -105,6 +131,7 @@ impl Assembler {
     pub(crate) fn push(
         &mut self,
         w: &Window,
+        region_start: u64,
         mut data: &[u8],
         take: &mut dyn FnMut() -> Vec<u8>,
         out: &mut dyn FnMut(Window, Vec<u8>) -> crate::error::Result<()>,
@@ -119,7 +146,33 @@ impl Assembler {
                 b.clear();
                 (w.region, offset, b)
             });
-            match cut(buf.len(), &mut self.hash, data) {
+            // Too short for a boundary (under MIN, so under 64 bytes too): no tail needed.
+            let found = if buf.len() + data.len() < MIN {
+                None
+            } else if buf.len() < 64 {
+                // Take bytes until the chunk holds 64, then look from there.
+                let n = (64 - buf.len()).min(data.len());
+                buf.extend_from_slice(&data[..n]);
+                data = &data[n..];
+                offset += n as u64;
+                if data.is_empty() {
+                    break;
+                }
+                cut(
+                    buf.len(),
+                    &buf[buf.len() - 64..],
+                    offset - region_start,
+                    data,
+                )
+            } else {
+                cut(
+                    buf.len(),
+                    &buf[buf.len() - 64..],
+                    offset - region_start,
+                    data,
+                )
+            };
+            match found {
                 Some(n) => {
                     buf.extend_from_slice(&data[..n]);
                     data = &data[n..];
@@ -140,7 +193,6 @@ impl Assembler {
         &mut self,
         out: &mut dyn FnMut(Window, Vec<u8>) -> crate::error::Result<()>,
     ) -> crate::error::Result<()> {
-        self.hash = 0;
         match self.pending.take() {
             Some((region, offset, buf)) if !buf.is_empty() => out(
                 Window {
@@ -172,7 +224,7 @@ mod tests {
                 len: p.len() as u64,
                 used: p.len() as u64,
             };
-            a.push(&w, p, &mut Vec::new, &mut |w, b| {
+            a.push(&w, 0, p, &mut Vec::new, &mut |w, b| {
                 assert_eq!(b.len() as u64, w.len);
                 out.push((w.offset, w.len));
                 Ok(())
@@ -210,6 +262,7 @@ mod tests {
         assert_eq!(total, data.len() as u64);
         for (i, c) in a.iter().enumerate() {
             assert!(c.1 <= MAX as u64);
+            assert_eq!(c.0 % ALIGN as u64, 0, "cuts fall on block ends: {c:?}");
             if i + 1 < a.len() {
                 assert!(c.1 >= MIN as u64, "{c:?}");
             }
@@ -219,12 +272,13 @@ mod tests {
             (AVG as u64 / 2..AVG as u64 * 2).contains(&avg),
             "average {avg} near {AVG}"
         );
-        // The same bytes after 100 000 others: after the first chunk or two, the same cuts.
-        let mut shifted = noise(100_000, 99);
+        // The same bytes after 25 blocks of others (a file elsewhere on another disk): after
+        // the first chunk or two, the same cuts.
+        let mut shifted = noise(100 * 1024, 99);
         shifted.extend_from_slice(&data);
         let b = chunks_of(&shifted, 1 << 20);
         let lens_a: std::collections::HashSet<(u64, u64)> =
-            a.iter().map(|&(o, l)| (o + 100_000, l)).collect();
+            a.iter().map(|&(o, l)| (o + 100 * 1024, l)).collect();
         let same = b.iter().filter(|c| lens_a.contains(c)).count();
         assert!(
             same + 3 >= a.len(),

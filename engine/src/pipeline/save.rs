@@ -131,6 +131,7 @@ fn save_inner(
                         };
                         chunks.push(
                             &from,
+                            plan.regions[w.region].start,
                             &buf[skip as usize..],
                             &mut || pool.take(),
                             &mut |c, b| feed.work((used_in(c), b)),
