@@ -15,6 +15,20 @@ use std::time::{Duration, Instant};
 
 pub type Result<T, E = String> = std::result::Result<T, E>;
 
+/// Direct kernel boot (the built kernel and initramfs) with a job on the command line,
+/// console on the serial port. Panics when the artifacts are missing.
+#[allow(clippy::panic)]
+pub fn job_boot(job: &str) -> Boot {
+    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
+    let initramfs =
+        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
+    Boot::Kernel {
+        kernel,
+        initramfs,
+        append: format!("console=ttyS0,115200 panic=-1 wraith.run=\"{job}\""),
+    }
+}
+
 /// Where the artifacts are: set by `./build.sh test`, or the defaults under out/.
 pub fn artifact(var: &str, default: &str) -> Result<PathBuf> {
     let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {

@@ -5,7 +5,7 @@
 
 mod support;
 
-use qemu_tests::{artifact, Boot, Bus, Firmware, VmBuilder};
+use qemu_tests::{artifact, job_boot, Boot, Bus, Firmware, VmBuilder};
 use std::path::Path;
 use std::time::Duration;
 use wraith_testkit::{self as kit, assert_same_filesystems, MIB};
@@ -18,18 +18,6 @@ fn iso() -> std::path::PathBuf {
     let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
     eprintln!("ISO {}: {:.1} MiB", p.display(), size as f64 / MIB as f64);
     p
-}
-
-/// Direct kernel boot with a job on the command line, console on the serial port.
-fn job_boot(job: &str) -> Boot {
-    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
-    let initramfs =
-        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
-    Boot::Kernel {
-        kernel,
-        initramfs,
-        append: format!("console=ttyS0,115200 panic=-1 wraith.run=\"{job}\""),
-    }
 }
 
 /// The job's result, which must be a success followed by a clean power off (QEMU exits 0).

@@ -10,25 +10,13 @@
 //! `#[ignore]`d like the other VM tests; `./build.sh test` runs them with `--ignored`.
 #![allow(clippy::panic)] // tests report failures by panicking
 
-use qemu_tests::{artifact, Boot, Bus, VmBuilder};
+use qemu_tests::{job_boot, Bus, VmBuilder};
 use std::time::Duration;
 use wraith_testkit::servers::Nginx;
 use wraith_testkit::{self as kit, assert_same_filesystems, MIB};
 
 const MEMORY_MIB: u32 = 128;
 const JOB_TIMEOUT: Duration = Duration::from_secs(400);
-
-/// Direct kernel boot with a job on the command line, console on the serial port.
-fn job_boot(job: &str) -> Boot {
-    let kernel = artifact("WRAITH_KERNEL", "out/pxe/vmlinuz").unwrap_or_else(|e| panic!("{e}"));
-    let initramfs =
-        artifact("WRAITH_INITRAMFS", "out/pxe/initramfs.zst").unwrap_or_else(|e| panic!("{e}"));
-    Boot::Kernel {
-        kernel,
-        initramfs,
-        append: format!("console=ttyS0,115200 panic=-1 wraith.run=\"{job}\""),
-    }
-}
 
 /// The job's result, which must be a success followed by a clean power off (QEMU exits 0);
 /// the console is searched for the kernel's OOM killer, which must not have run.
